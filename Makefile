@@ -1,0 +1,118 @@
+# arena386 - build, run and test.  See README.md.
+#
+#   make            build/kernel.elf
+#   make iso        build/arena386.iso (GRUB, boots without a menu wait)
+#   make run        boot in QEMU, console on this terminal, run every self-test
+#   make test       host tests, then the on-target suite at 16 MiB, 256 MiB,
+#                   3 GiB and from the ISO; last line "N passed, N failed"
+#   make bench      benchmarks (QEMU -icount shift=0: rdtsc counts instructions)
+#   make debug      QEMU waits for gdb; run "gdb -x tests/gdbinit" beside it
+#   make deps       install what is missing (Debian packages)
+#   make CC=clang   build with clang instead of gcc
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+PYTHON ?= python3
+BUILD := build
+
+# ---- kernel (i386, freestanding) -------------------------------------------
+KERNEL_CFLAGS := -m32 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
+	-fno-stack-protector -fno-omit-frame-pointer -fno-builtin \
+	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone \
+	-O2 -g -Wall -Wextra -Werror -I. -MMD -MP
+KERNEL_ASFLAGS := -m32 -I. -MMD -MP -D__ASSEMBLER__
+KERNEL_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
+	-Wl,-T,$(BUILD)/linker.lds -Wl,-z,noexecstack
+LIBGCC := $(shell $(CC) -m32 -print-libgcc-file-name 2>/dev/null)
+
+BOOT_SRCS := boot/entry.S
+ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
+KERNEL_SRCS := $(wildcard kernel/*.c)
+MM_SRCS := $(filter-out mm/backend_host.c,$(wildcard mm/*.c))
+TARGET_TEST_SRCS := tests/ktest.c $(wildcard tests/target/*.c)
+
+KERNEL_SRCS_ALL := $(BOOT_SRCS) $(ARCH_SRCS) $(KERNEL_SRCS) $(MM_SRCS) $(TARGET_TEST_SRCS)
+KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS_ALL))
+
+all: $(BUILD)/kernel.elf
+
+$(BUILD)/linker.lds: linker.ld arch/i386/layout.h
+	@mkdir -p $(@D)
+	$(CC) -E -P -x c -D__LINKER__ -D__ASSEMBLER__ -I. $< -o $@
+
+$(BUILD)/kernel/%.c.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(BUILD)/kernel/%.S.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
+
+$(BUILD)/kernel.elf: $(KERNEL_OBJS) $(BUILD)/linker.lds
+	$(CC) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) $(LIBGCC) -o $@
+	@grub-file --is-x86-multiboot $@ 2>/dev/null || { command -v grub-file >/dev/null && \
+		{ echo "$@: not a valid multiboot image" >&2; rm -f $@; exit 1; }; true; }
+
+# ---- GRUB ISO ----------------------------------------------------------------
+$(BUILD)/arena386.iso: $(BUILD)/kernel.elf boot/grub.cfg
+	@rm -rf $(BUILD)/isodir
+	@mkdir -p $(BUILD)/isodir/boot/grub
+	cp $(BUILD)/kernel.elf $(BUILD)/isodir/boot/kernel.elf
+	cp boot/grub.cfg $(BUILD)/isodir/boot/grub/grub.cfg
+	grub-mkrescue -o $@ $(BUILD)/isodir 2>$(BUILD)/grub-mkrescue.log || \
+		{ cat $(BUILD)/grub-mkrescue.log >&2; exit 1; }
+
+iso: $(BUILD)/arena386.iso
+
+# ---- host build (x86_64, sanitizers) -------------------------------------------
+HOST_CC ?= $(CC)
+HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	-DARENA386_HOST
+HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test.c))
+HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
+HOST_LIB_SRCS := kernel/format.c tests/host/host_env.c
+
+$(BUILD)/host/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
+		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_EXTRA_SRCS))
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
+
+host-tests: $(HOST_TESTS)
+
+# ---- running -------------------------------------------------------------------
+MEM ?= 256M
+APPEND ?=
+TIMEOUT ?= 300
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	$(PYTHON) tests/run_qemu.py --kernel $(BUILD)/kernel.elf --mem $(MEM) \
+		--append "$(APPEND)" --timeout $(TIMEOUT) --log $(BUILD)/logs/run.log
+
+test: deps all iso host-tests
+	$(PYTHON) tests/testall.py --build $(BUILD)
+
+debug: deps all
+	@echo "QEMU is waiting for gdb on :1234; in another terminal: gdb -x tests/gdbinit"
+	qemu-system-i386 -kernel $(BUILD)/kernel.elf -m $(MEM) -append "$(APPEND)" \
+		-serial stdio -display none -no-reboot -no-shutdown \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -s -S
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all iso host-tests deps run test debug format clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

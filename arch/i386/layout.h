@@ -1,0 +1,66 @@
+/*
+ * arch/i386/layout.h - the single source of the i386 virtual address-space map.
+ *
+ * Included by C, by assembly (__ASSEMBLER__) and by linker.ld (run through the C
+ * preprocessor with __LINKER__ defined), so it holds only #defines.
+ *
+ *   0x00000000 +---------------------------+
+ *              | NULL guard page (unmapped)|
+ *   0x00001000 +---------------------------+
+ *              | low memory, BIOS, VGA     |  identity-mapped, 4 KiB pages
+ *   0x00100000 +---------------------------+  KERNEL_LOAD_ADDR
+ *              | kernel image, boot stack, |
+ *              | boot-time allocations     |
+ *   0x00800000 +---------------------------+  KERNEL_SPACE_END
+ *              | free for reservations     |  tests, obstacles, fallbacks
+ *   0x10000000 +---------------------------+  ARENA_DEFAULT_BASE
+ *              | the arena (grows upward,  |
+ *              | one 4 MiB PDE at a time)  |
+ *              |            ...            |
+ *   0xFF800000 +---------------------------+  MMIO_WINDOW_BASE
+ *              | fixed MMIO window (4 MiB) |
+ *   0xFFC00000 +---------------------------+  PT_WINDOW_BASE
+ *              | page tables (recursive    |  PDE 1023 points at the page
+ *              | page-directory entry)     |  directory itself
+ *   0xFFFFFFFF +---------------------------+
+ *
+ * Why the kernel is identity-mapped low rather than in the higher half: the
+ * arena is the point of this kernel and Go's 32-bit heap may grow to 3.5 GiB
+ * and beyond; a higher-half kernel at 0xC0000000 would cut the largest
+ * contiguous run of address space to 3 GiB.  Keeping the kernel in the first
+ * 8 MiB leaves [8 MiB, 4 GiB - 8 MiB) as one contiguous free range.
+ *
+ * A virtual address splits 10/10/12: page-directory index, page-table index,
+ * byte offset.
+ */
+#ifndef ARCH_I386_LAYOUT_H
+#define ARCH_I386_LAYOUT_H
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1 << PAGE_SHIFT)
+#define PDE_SHIFT 22
+#define PDE_SPAN (1 << PDE_SHIFT) /* bytes mapped by one page-directory entry */
+#define PDE_COUNT 1024
+#define PTE_COUNT 1024
+
+#define KERNEL_LOAD_ADDR 0x00100000
+#define KERNEL_SPACE_END 0x00800000 /* first address past the kernel's region */
+
+#define ARENA_DEFAULT_BASE 0x10000000
+
+#define MMIO_WINDOW_BASE 0xFF800000
+#define MMIO_WINDOW_END 0xFFC00000
+
+#define PT_WINDOW_PDI 1023
+#define PT_WINDOW_BASE 0xFFC00000 /* PT_WINDOW_PDI << PDE_SHIFT */
+
+#define KERNEL_STACK_SIZE (32 * 1024)
+#define FAULT_STACK_SIZE (8 * 1024) /* stack of the double-fault task */
+
+/* GDT selectors */
+#define GDT_KERNEL_CODE 0x08
+#define GDT_KERNEL_DATA 0x10
+#define GDT_MAIN_TSS 0x18
+#define GDT_DOUBLE_FAULT_TSS 0x20
+
+#endif

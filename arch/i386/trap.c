@@ -1,0 +1,127 @@
+/* arch/i386/trap.c - the IDT and the dispatch of CPU exceptions (trap.h). */
+#include "arch/i386/trap.h"
+#include "arch/i386/cpu.h"
+#include "arch/i386/gdt.h"
+#include "arch/i386/layout.h"
+
+enum {
+	GATE_INTERRUPT_32 = 0x8e, /* present, ring 0, interrupts off on entry */
+	GATE_TASK = 0x85,         /* present, ring 0, task gate */
+};
+
+struct idt_gate {
+	uint16_t offset_low;
+	uint16_t selector;
+	uint8_t zero;
+	uint8_t type;
+	uint16_t offset_high;
+} __attribute__((packed));
+
+extern const uint32_t trap_stub_table[TRAP_EXCEPTION_COUNT];
+extern char double_fault_stack_top[];
+void double_fault_entry(void);
+void trap_dispatch(struct trap_frame *frame);
+void double_fault_dispatch(void);
+
+static struct idt_gate idt[TRAP_EXCEPTION_COUNT];
+static trap_handler_fn trap_handler;
+
+static const char *const vector_names[TRAP_EXCEPTION_COUNT] = {
+	"Divide Error",
+	"Debug",
+	"Non-Maskable Interrupt",
+	"Breakpoint",
+	"Overflow",
+	"BOUND Range Exceeded",
+	"Invalid Opcode",
+	"Device Not Available",
+	"Double Fault",
+	"Coprocessor Segment Overrun",
+	"Invalid TSS",
+	"Segment Not Present",
+	"Stack-Segment Fault",
+	"General Protection",
+	"Page Fault",
+	"Reserved",
+	"x87 Floating-Point Error",
+	"Alignment Check",
+	"Machine Check",
+	"SIMD Floating-Point",
+	"Virtualization",
+	"Control Protection",
+	[22 ... 27] = "Reserved",
+	"Hypervisor Injection",
+	"VMM Communication",
+	"Security",
+	"Reserved",
+};
+
+const char *trap_vector_name(uint32_t vector)
+{
+	return vector < TRAP_EXCEPTION_COUNT ? vector_names[vector] : "Reserved";
+}
+
+void trap_init(trap_handler_fn handler)
+{
+	trap_handler = handler;
+	gdt_init(double_fault_entry, (uintptr_t)double_fault_stack_top);
+
+	for (unsigned v = 0; v < TRAP_EXCEPTION_COUNT; v++) {
+		uint32_t offset = trap_stub_table[v];
+		idt[v] = (struct idt_gate){
+			.offset_low = offset & 0xffff,
+			.selector = GDT_KERNEL_CODE,
+			.type = GATE_INTERRUPT_32,
+			.offset_high = offset >> 16,
+		};
+	}
+	idt[TRAP_DOUBLE_FAULT] = (struct idt_gate){
+		.selector = GDT_DOUBLE_FAULT_TSS,
+		.type = GATE_TASK,
+	};
+
+	struct {
+		uint16_t limit;
+		uint32_t base;
+	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uintptr_t)idt};
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void trap_dispatch(struct trap_frame *frame)
+{
+	frame->cr2 = read_cr2();
+	/* Ring 0 to ring 0: the CPU pushed no %esp; the interrupted stack
+	 * continues right above the frame. */
+	frame->esp = (uintptr_t)&frame->eflags + sizeof(frame->eflags);
+	cpu_longjmp(trap_handler(frame), 1);
+}
+
+/*
+ * Runs in the double-fault task.  The interrupted task's registers are in
+ * main_tss; rebuild a frame from them, and if the handler resumes, load the
+ * resume context into main_tss so that the task switch back lands there.
+ */
+void double_fault_dispatch(void)
+{
+	struct tss *t = &main_tss;
+	struct trap_frame frame = {
+		.gs = t->gs, .fs = t->fs, .es = t->es, .ds = t->ds,
+		.edi = t->edi, .esi = t->esi, .ebp = t->ebp, .ebx = t->ebx,
+		.edx = t->edx, .ecx = t->ecx, .eax = t->eax,
+		.vector = TRAP_DOUBLE_FAULT, .error = 0,
+		.eip = t->eip, .cs = t->cs, .eflags = t->eflags,
+		.esp = t->esp, .cr2 = read_cr2(),
+	};
+	const struct cpu_jmpbuf *resume = trap_handler(&frame);
+
+	t->ebx = resume->ebx;
+	t->esi = resume->esi;
+	t->edi = resume->edi;
+	t->ebp = resume->ebp;
+	t->esp = resume->esp;
+	t->eip = resume->eip;
+	t->eflags = resume->eflags;
+	t->eax = 1; /* cpu_setjmp returns 1 */
+	t->cs = GDT_KERNEL_CODE;
+	t->ss = t->ds = t->es = t->fs = t->gs = GDT_KERNEL_DATA;
+}

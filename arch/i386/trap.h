@@ -1,0 +1,59 @@
+/*
+ * arch/i386/trap.h - CPU exceptions (vectors 0-31).
+ *
+ * Every exception enters through a stub that saves the registers as a
+ * struct trap_frame and calls the one handler given to trap_init().  The
+ * double fault (vector 8) is a task gate with a stack of its own, so a kernel
+ * stack overflow - a page fault that cannot push its frame - is still
+ * reported instead of triple-faulting; its frame is rebuilt from the
+ * interrupted task's TSS.
+ *
+ * The handler either never returns (it reports and ends the run) or returns
+ * the context at which execution resumes, as saved by cpu_setjmp(); the
+ * faulting instruction is then abandoned.
+ */
+#ifndef ARCH_I386_TRAP_H
+#define ARCH_I386_TRAP_H
+
+#include "arch/i386/jmp.h"
+#include <stdint.h>
+
+enum {
+	TRAP_DIVIDE = 0,
+	TRAP_DEBUG = 1,
+	TRAP_BREAKPOINT = 3,
+	TRAP_INVALID_OPCODE = 6,
+	TRAP_DOUBLE_FAULT = 8,
+	TRAP_GENERAL_PROTECTION = 13,
+	TRAP_PAGE_FAULT = 14,
+	TRAP_EXCEPTION_COUNT = 32,
+};
+
+/* Page-fault error code bits. */
+#define PF_PROTECTION (1u << 0) /* 0: page not present */
+#define PF_WRITE (1u << 1)      /* 0: read */
+#define PF_USER (1u << 2)       /* 0: kernel mode */
+#define PF_RESERVED (1u << 3)   /* reserved bit set in a paging entry */
+#define PF_FETCH (1u << 4)      /* instruction fetch */
+
+/* Layout fixed by arch/i386/trap_entry.S, lowest address first. */
+struct trap_frame {
+	uint32_t gs, fs, es, ds;
+	uint32_t edi, esi, ebp, esp_unused, ebx, edx, ecx, eax; /* pushal */
+	uint32_t vector, error;
+	uint32_t eip, cs, eflags; /* pushed by the CPU; ring 0 only */
+	/* Not pushed by the CPU: filled in by trap_dispatch. */
+	uint32_t esp; /* %esp before the exception */
+	uint32_t cr2; /* read at entry, before anything can fault again */
+};
+
+typedef const struct cpu_jmpbuf *(*trap_handler_fn)(const struct trap_frame *frame);
+
+/* Loads the IDT with all 32 exception vectors and the double-fault task
+ * gate.  Call once, after gdt_init(). */
+void trap_init(trap_handler_fn handler);
+
+/* "Page Fault" and so on; "Reserved" for unnamed vectors. */
+const char *trap_vector_name(uint32_t vector);
+
+#endif

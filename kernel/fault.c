@@ -1,0 +1,75 @@
+/* kernel/fault.c - the kernel's exception handler and fault catching. */
+#include "kernel/fault.h"
+#include "arch/i386/cpu.h"
+#include "arch/i386/machine.h"
+#include "arch/i386/trap.h"
+#include "kernel/console.h"
+#include "kernel/format.h"
+
+extern char kernel_stack_guard[], kernel_stack_bottom[];
+
+static struct {
+	bool armed;
+	struct cpu_jmpbuf resume;
+	struct fault_record record;
+} catcher;
+
+void fault_describe_page_error(uint32_t error, char *buf, unsigned size)
+{
+	ksnprintf(buf, size, "%s %s, %s mode%s", (error & PF_PROTECTION) ? "protection" : "not-present",
+		  (error & PF_FETCH) ? "fetch" : (error & PF_WRITE) ? "write" : "read",
+		  (error & PF_USER) ? "user" : "kernel",
+		  (error & PF_RESERVED) ? ", reserved bit set" : "");
+}
+
+static void report(const struct trap_frame *f)
+{
+	kprintf("\nCPU EXCEPTION %u (%s), error code %08x\n", f->vector, trap_vector_name(f->vector),
+		f->error);
+	kprintf("  eip %08x  cs %04x  eflags %08x\n", f->eip, f->cs & 0xffff, f->eflags);
+	kprintf("  eax %08x  ebx %08x  ecx %08x  edx %08x\n", f->eax, f->ebx, f->ecx, f->edx);
+	kprintf("  esi %08x  edi %08x  ebp %08x  esp %08x\n", f->esi, f->edi, f->ebp, f->esp);
+	kprintf("  ds %04x  es %04x  fs %04x  gs %04x\n", f->ds & 0xffff, f->es & 0xffff,
+		f->fs & 0xffff, f->gs & 0xffff);
+	kprintf("  cr0 %08x  cr2 %08x  cr3 %08x\n", read_cr0(), f->cr2, read_cr3());
+	if (f->vector == TRAP_PAGE_FAULT) {
+		char bits[64];
+		fault_describe_page_error(f->error, bits, sizeof(bits));
+		kprintf("  page fault at %08x: %s\n", f->cr2, bits);
+	}
+	uintptr_t guard = (uintptr_t)kernel_stack_guard;
+	if (f->vector == TRAP_DOUBLE_FAULT && f->cr2 >= guard && f->cr2 < guard + 4096)
+		kprintf("  kernel stack overflow: fault on the guard page [%p, %p)\n",
+			(void *)guard, (void *)kernel_stack_bottom);
+	print_backtrace(f->ebp, 16);
+}
+
+static const struct cpu_jmpbuf *kernel_trap(const struct trap_frame *f)
+{
+	if (catcher.armed) {
+		catcher.armed = false;
+		catcher.record = (struct fault_record){f->vector, f->error, f->eip, f->cr2};
+		return &catcher.resume;
+	}
+	report(f);
+	machine_exit(MACHINE_EXIT_FAILURE);
+}
+
+void fault_init(void)
+{
+	trap_init(kernel_trap);
+}
+
+bool fault_catch(void (*fn)(void *arg), void *arg, struct fault_record *out)
+{
+	if (catcher.armed)
+		panic("fault_catch: nested call (fn %p)", (void *)fn);
+	if (cpu_setjmp(&catcher.resume)) {
+		*out = catcher.record;
+		return true;
+	}
+	catcher.armed = true;
+	fn(arg);
+	catcher.armed = false;
+	return false;
+}

@@ -1,0 +1,15 @@
+/*
+ * kernel/kernel.h - what kmain shares with the rest of the kernel and with
+ * the tests: the bootloader's information, checked and copied.
+ */
+#ifndef KERNEL_KERNEL_H
+#define KERNEL_KERNEL_H
+
+#include "kernel/bootinfo.h"
+
+extern struct bootinfo boot_info;
+
+/* Why bootinfo_parse failed, in words, for the boot panic. */
+const char *bootinfo_error_message(enum bootinfo_error e);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * kernel/kmain.c - boot: bring up the console and the CPU tables, read the
+ * bootloader's information and the command line, print the boot
+ * diagnostics, run the self-tests, and end the run with an exit status that
+ * says whether everything passed.
+ */
+#include "arch/i386/machine.h"
+#include "arch/i386/serial.h"
+#include "boot/multiboot.h"
+#include "kernel/bootinfo.h"
+#include "kernel/cmdline.h"
+#include "kernel/console.h"
+#include "kernel/fault.h"
+#include "kernel/kernel.h"
+#include "tests/ktest.h"
+
+struct bootinfo boot_info;
+
+static struct {
+	char test[128];    /* suites to run: see ktest_run_all */
+	uint64_t seed;     /* for randomized tests */
+	const char *crash; /* deliberate failure, for testing the host runner */
+} options = {.test = "all", .seed = 1, .crash = ""};
+
+static bool set_test(const char *value, size_t len)
+{
+	if (len == 0 || len >= sizeof(options.test))
+		return false;
+	__builtin_memcpy(options.test, value, len);
+	options.test[len] = '\0';
+	return true;
+}
+
+static bool set_seed(const char *value, size_t len)
+{
+	return cmdline_parse_u64(value, len, &options.seed);
+}
+
+static const char *const crash_kinds[] = {"panic", "triple", "hang", "fault", "overflow"};
+
+static bool set_crash(const char *value, size_t len)
+{
+	for (unsigned i = 0; i < sizeof(crash_kinds) / sizeof(crash_kinds[0]); i++) {
+		size_t n = 0;
+		while (crash_kinds[i][n] && n < len && crash_kinds[i][n] == value[n])
+			n++;
+		if (n == len && crash_kinds[i][n] == '\0') {
+			options.crash = crash_kinds[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct cmdline_option kernel_options[] = {
+	{"test", set_test},
+	{"seed", set_seed},
+	{"crash", set_crash},
+};
+
+/* Deep enough to overflow any kernel stack; volatile so that the compiler
+ * can neither bound nor flatten the recursion. */
+static volatile unsigned recursion_limit = 0xffffffffu;
+
+static unsigned __attribute__((noinline)) recurse_deeply(unsigned depth)
+{
+	volatile char frame[256];
+	frame[0] = (char)depth;
+	if (depth >= recursion_limit)
+		return frame[0];
+	return recurse_deeply(depth + 1) + frame[0];
+}
+
+/* Volatile, so that the compiler cannot see the NULL store and replace it
+ * with a trap instruction of its own. */
+static volatile int *volatile null_page;
+
+/* Deliberate failures: the host runner's tests check that each is caught. */
+static void crash_if_asked(void)
+{
+	if (ktest_streq(options.crash, "panic"))
+		panic("deliberate panic (crash=panic)");
+	if (ktest_streq(options.crash, "triple"))
+		machine_triple_fault();
+	if (ktest_streq(options.crash, "hang"))
+		for (;;)
+			__asm__ volatile("hlt");
+	if (ktest_streq(options.crash, "fault"))
+		*null_page = 1; /* the NULL page is never mapped */
+	if (ktest_streq(options.crash, "overflow"))
+		recurse_deeply(0);
+}
+
+const char *bootinfo_error_message(enum bootinfo_error e)
+{
+	switch (e) {
+	case BOOTINFO_BAD_MAGIC:
+		return "not started by a Multiboot loader (bad magic in %eax)";
+	case BOOTINFO_NO_MEMORY_MAP:
+		return "the bootloader passed no memory map (multiboot flags bit 6 clear)";
+	case BOOTINFO_BAD_MEMORY_MAP:
+		return "the bootloader's memory map is malformed or empty";
+	default:
+		return "no error";
+	}
+}
+
+void kmain(uint32_t magic, const struct multiboot_info *mbi)
+{
+	serial_init();
+	fault_init();
+	kprintf("\narena386: booting\n");
+
+	enum bootinfo_error error = bootinfo_parse(magic, mbi, &boot_info);
+	if (error == BOOTINFO_BAD_MAGIC)
+		panic("multiboot: %s: %08x", bootinfo_error_message(error), magic);
+	if (error != BOOTINFO_OK)
+		panic("multiboot: %s (info at %p, flags %08x)", bootinfo_error_message(error),
+		      (const void *)mbi, mbi->flags);
+
+	kprintf("command line: \"%s\"\n", boot_info.cmdline);
+	cmdline_parse(boot_info.cmdline, kernel_options,
+		      sizeof(kernel_options) / sizeof(kernel_options[0]));
+	bootinfo_print(&boot_info);
+	crash_if_asked();
+
+	unsigned failed = ktest_run_all(options.test, options.seed);
+	kprintf("arena386: %s\n", failed ? "self-tests FAILED" : "self-tests passed");
+	machine_exit(failed ? MACHINE_EXIT_FAILURE : MACHINE_EXIT_SUCCESS);
+}

@@ -1,0 +1,123 @@
+/*
+ * tests/target/ktest_test.c - suite "ktest": the framework checks itself.
+ *
+ * Also suite "ktest_must_fail" (run only when named in full): every case
+ * fails on purpose, so that the host runner's tests can check that failures
+ * are reported as "not ok" with both values.
+ */
+#include "arch/i386/trap.h"
+#include "tests/ktest.h"
+
+static void expectations_that_hold_pass(struct ktest *t)
+{
+	unsigned before = t->failures;
+	EXPECT_EQ(t, 2 + 2, 4);
+	EXPECT_NE(t, 1, 2);
+	EXPECT_LT(t, -1, 0);
+	EXPECT_STREQ(t, "abc", "abc");
+	EXPECT_EQ(t, t->failures, before);
+}
+
+static void failed_expectation_is_counted(struct ktest *t)
+{
+	struct ktest inner = {.name = "inner"};
+	EXPECT_EQ(&inner, 1, 2); /* prints a diagnostic; counted on 'inner' only */
+	EXPECT_EQ(t, inner.failures, 1);
+}
+
+static void inner_assert(struct ktest *inner)
+{
+	ASSERT_EQ(inner, 3, 4);
+	inner->failures += 100; /* must not run */
+}
+
+static void failed_assertion_abandons_the_case(struct ktest *t)
+{
+	struct ktest inner = {.name = "inner"};
+	if (cpu_setjmp(&inner.abort) == 0)
+		inner_assert(&inner);
+	EXPECT_EQ(t, inner.failures, 1);
+}
+
+static void expected_page_fault_is_caught(struct ktest *t)
+{
+	struct fault_record r =
+		ktest_expect_fault(t, TRAP_PAGE_FAULT, 0x10, ktest_write_byte, (void *)0x10);
+	EXPECT_EQ(t, r.error & (PF_PROTECTION | PF_WRITE | PF_USER), PF_WRITE);
+}
+
+static void no_op(void *arg)
+{
+	(void)arg;
+}
+
+static void missing_fault_is_a_failure(struct ktest *t)
+{
+	struct ktest inner = {.name = "inner"};
+	ktest_expect_fault(&inner, TRAP_PAGE_FAULT, KTEST_ANY_ADDR, no_op, NULL);
+	EXPECT_EQ(t, inner.failures, 1);
+}
+
+static void wrong_fault_address_is_a_failure(struct ktest *t)
+{
+	struct ktest inner = {.name = "inner"};
+	ktest_expect_fault(&inner, TRAP_PAGE_FAULT, 0x20, ktest_read_byte, (void *)0x30);
+	EXPECT_EQ(t, inner.failures, 1);
+}
+
+static void divide(void *arg)
+{
+	/* Both operands volatile: gcc folds 1 / x into a comparison. */
+	volatile unsigned dividend = 1000, divisor = (unsigned)(uintptr_t)arg;
+	volatile unsigned quotient = dividend / divisor;
+	(void)quotient;
+}
+
+static void other_exceptions_are_caught(struct ktest *t)
+{
+	ktest_expect_fault(t, TRAP_DIVIDE, KTEST_ANY_ADDR, divide, (void *)0);
+}
+
+static void page_fault_bits_are_decoded(struct ktest *t)
+{
+	char buf[64];
+	fault_describe_page_error(0, buf, sizeof(buf));
+	EXPECT_STREQ(t, buf, "not-present read, kernel mode");
+	fault_describe_page_error(PF_PROTECTION | PF_WRITE | PF_USER, buf, sizeof(buf));
+	EXPECT_STREQ(t, buf, "protection write, user mode");
+}
+
+static const struct ktest_case ktest_cases[] = {
+	KTEST_CASE(expectations_that_hold_pass),
+	KTEST_CASE(failed_expectation_is_counted),
+	KTEST_CASE(failed_assertion_abandons_the_case),
+	KTEST_CASE(expected_page_fault_is_caught),
+	KTEST_CASE(missing_fault_is_a_failure),
+	KTEST_CASE(wrong_fault_address_is_a_failure),
+	KTEST_CASE(other_exceptions_are_caught),
+	KTEST_CASE(page_fault_bits_are_decoded),
+};
+KTEST_SUITE(ktest, ktest_cases, NULL, NULL);
+
+static void fails_expect_eq(struct ktest *t)
+{
+	int answer = 41;
+	EXPECT_EQ(t, answer, 42);
+}
+
+static void fails_streq(struct ktest *t)
+{
+	EXPECT_STREQ(t, "left", "right");
+}
+
+static void passes(struct ktest *t)
+{
+	EXPECT_TRUE(t, 1);
+}
+
+static const struct ktest_case must_fail_cases[] = {
+	KTEST_CASE(fails_expect_eq),
+	KTEST_CASE(fails_streq),
+	KTEST_CASE(passes),
+};
+KTEST_SUITE_FLAGS(ktest_must_fail, must_fail_cases, NULL, NULL, KTEST_EXPLICIT);
