@@ -72,7 +72,8 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 	-DARENA386_HOST
 HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test.c))
 HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
-HOST_LIB_SRCS := kernel/format.c tests/host/host_env.c
+HOST_LIB_SRCS := kernel/format.c mm/pmm.c mm/vm.c arch/host/vm_host.c \
+	tests/host/host_env.c tests/host/fault_catch.c
 
 $(BUILD)/host/obj/%.o: %.c
 	@mkdir -p $(@D)

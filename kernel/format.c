@@ -11,6 +11,7 @@ struct counting_sink {
 struct spec {
 	bool left;   /* '-' */
 	bool zero;   /* '0' */
+	bool alt;    /* '#': 0x prefix on non-zero hex */
 	int width;
 	int precision; /* -1: none */
 };
@@ -120,6 +121,8 @@ static const char *parse_spec(const char *p, struct spec *spec, va_list *ap)
 			spec->left = true;
 		else if (*p == '0')
 			spec->zero = true;
+		else if (*p == '#')
+			spec->alt = true;
 		else
 			break;
 	}
@@ -200,9 +203,12 @@ size_t kvformat(struct format_sink *sink, const char *fmt, va_list ap_in)
 			emit_unsigned(&out, &spec, "", fetch_unsigned(&ap, len), 10, false);
 			break;
 		case 'x':
-		case 'X':
-			emit_unsigned(&out, &spec, "", fetch_unsigned(&ap, len), 16, *p == 'X');
+		case 'X': {
+			unsigned long long v = fetch_unsigned(&ap, len);
+			const char *prefix = spec.alt && v ? (*p == 'X' ? "0X" : "0x") : "";
+			emit_unsigned(&out, &spec, prefix, v, 16, *p == 'X');
 			break;
+		}
 		case 'p': {
 			uintptr_t v = (uintptr_t)va_arg(ap, void *);
 			struct spec pointer_spec = spec;

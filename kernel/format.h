@@ -2,7 +2,7 @@
  * kernel/format.h - printf-style formatting without a C library.
  *
  * Conversions: %d %i %u %x %X %p %s %c %%, length modifiers hh h l ll z,
- * flags '-' (left-justify) and '0' (zero padding), a field width (digits or
+ * flags '-' (left-justify), '0' (zero padding) and '#' (0x before hex), a field width (digits or
  * '*') and, for %s, a precision.  %p prints "0x" and every hex digit of the
  * pointer.  An unknown conversion is printed as it stands, so a bad format is
  * visible rather than silently mis-read.  Portable: also built for the host

@@ -12,6 +12,7 @@
 #include "kernel/console.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
+#include "kernel/memory.h"
 #include "tests/ktest.h"
 
 struct bootinfo boot_info;
@@ -122,6 +123,8 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	cmdline_parse(boot_info.cmdline, kernel_options,
 		      sizeof(kernel_options) / sizeof(kernel_options[0]));
 	bootinfo_print(&boot_info);
+	memory_init(&boot_info);
+	memory_print();
 	crash_if_asked();
 
 	unsigned failed = ktest_run_all(options.test, options.seed);

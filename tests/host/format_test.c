@@ -31,6 +31,8 @@ static void integers_match_libc(void)
 		SAME("[%8d][%-8d][%08d][%1d]", ints[i], ints[i], ints[i], ints[i]);
 		SAME("[%12x][%-12X][%012x]", (unsigned)ints[i], (unsigned)ints[i], (unsigned)ints[i]);
 		SAME("[%*d][%-*d]", 7, ints[i], 7, ints[i]);
+		SAME("[%#x][%#10x][%#010X][%#-10x]", (unsigned)ints[i], (unsigned)ints[i],
+		     (unsigned)ints[i], (unsigned)ints[i]);
 	}
 }
 

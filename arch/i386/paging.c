@@ -1,0 +1,236 @@
+/* arch/i386/paging.c - the kernel's page tables (see paging.h). */
+#include "arch/i386/paging.h"
+#include "arch/i386/cpu.h"
+#include "arch/i386/gdt.h"
+#include "arch/i386/layout.h"
+
+#define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
+#define CPUID_EDX_PSE (1u << 3)
+
+_Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << PDE_SHIFT, "window base");
+_Static_assert(KERNEL_SPACE_END % PDE_SPAN == 0, "kernel region ends on a PDE boundary");
+
+/* The initial directory and the kernel region's tables: identity-mapped in
+ * .bss, so that physical and virtual addresses agree at boot. */
+static uint32_t boot_directory[PDE_COUNT] __attribute__((aligned(PAGE_SIZE)));
+static uint32_t kernel_tables[KERNEL_TABLES][PTE_COUNT] __attribute__((aligned(PAGE_SIZE)));
+
+static const struct frame_ops *frames;
+static bool pse;
+static struct paging_stats stats;
+/* Present PTEs per page table made by paging_map, so an empty table is
+ * returned at once. */
+static uint16_t table_use[PDE_COUNT];
+
+static inline uint32_t *pde_slot(uintptr_t va)
+{
+	return (uint32_t *)(PT_WINDOW_BASE + PT_WINDOW_PDI * PAGE_SIZE) + (va >> PDE_SHIFT);
+}
+
+static inline uint32_t *pte_slot(uintptr_t va)
+{
+	return (uint32_t *)PT_WINDOW_BASE + (va >> PAGE_SHIFT);
+}
+
+static inline uint32_t *table_window(unsigned pdi)
+{
+	return (uint32_t *)(PT_WINDOW_BASE + pdi * PAGE_SIZE);
+}
+
+bool paging_has_pse(void)
+{
+	return pse;
+}
+
+void paging_init(const struct frame_ops *ops, uintptr_t guard)
+{
+	frames = ops;
+	uint32_t eax = 1, ebx, ecx, edx;
+	__asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx));
+	pse = edx & CPUID_EDX_PSE;
+
+	for (uintptr_t va = PAGE_SIZE; va < KERNEL_SPACE_END; va += PAGE_SIZE)
+		if (va != guard)
+			kernel_tables[va >> PDE_SHIFT][(va >> PAGE_SHIFT) % PTE_COUNT] =
+				va | PTE_PRESENT | PTE_WRITE;
+	for (unsigned i = 0; i < KERNEL_TABLES; i++)
+		boot_directory[i] = (uintptr_t)kernel_tables[i] | PTE_PRESENT | PTE_WRITE;
+	boot_directory[PT_WINDOW_PDI] = (uintptr_t)boot_directory | PTE_PRESENT | PTE_WRITE;
+
+	if (pse)
+		write_cr4(read_cr4() | CR4_PSE);
+	gdt_set_task_cr3((uintptr_t)boot_directory);
+	write_cr3((uintptr_t)boot_directory);
+	write_cr0(read_cr0() | CR0_PG | CR0_WP);
+}
+
+/* Installs a zeroed page table for the PDE covering 'va'. */
+static bool install_table(uintptr_t va)
+{
+	paddr_t table = frames->alloc();
+	if (!table)
+		return false;
+	unsigned pdi = va >> PDE_SHIFT;
+	*pde_slot(va) = table | PTE_PRESENT | PTE_WRITE;
+	invlpg((uintptr_t)table_window(pdi));
+	memset(table_window(pdi), 0, PAGE_SIZE);
+	table_use[pdi] = 0;
+	stats.page_tables++;
+	return true;
+}
+
+static void remove_table(uintptr_t va)
+{
+	unsigned pdi = va >> PDE_SHIFT;
+	paddr_t table = *pde_slot(va) & PTE_FRAME_MASK;
+	*pde_slot(va) = 0;
+	invlpg((uintptr_t)table_window(pdi));
+	frames->free(table);
+	stats.page_tables--;
+}
+
+static void unmap_range(uintptr_t va, size_t n);
+
+bool paging_map(uintptr_t va, size_t n)
+{
+	uintptr_t start = va, end = va + n;
+
+	while (va < end) {
+		uint32_t *pde = pde_slot(va);
+		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN && !(*pde & PTE_PRESENT)) {
+			paddr_t run = frames->alloc_large();
+			if (run) {
+				*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+				invlpg(va);
+				stats.large_pages++;
+				va += PDE_SPAN;
+				continue;
+			}
+		}
+		if (!(*pde & PTE_PRESENT) && !install_table(va))
+			goto out_of_frames;
+
+		/* Fill this table's share of the range. */
+		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
+		uintptr_t stop = end < table_end ? end : table_end;
+		uint32_t *pte = pte_slot(va);
+		unsigned pdi = va >> PDE_SHIFT;
+		for (; va < stop; va += PAGE_SIZE) {
+			paddr_t frame = frames->alloc();
+			if (!frame)
+				goto out_of_frames;
+			*pte++ = frame | PTE_PRESENT | PTE_WRITE;
+			table_use[pdi]++;
+			stats.small_pages++;
+		}
+	}
+	/* Not-present entries are never cached by the TLB, so the new
+	 * mappings need no flush. */
+	memset((void *)start, 0, n);
+	return true;
+
+out_of_frames:
+	/* Undo: [start, va) is mapped.  A table installed for va itself with
+	 * nothing in it yet is returned too. */
+	unmap_range(start, va - start);
+	if ((*pde_slot(va) & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
+	    table_use[va >> PDE_SHIFT] == 0)
+		remove_table(va);
+	return false;
+}
+
+/* Replaces the large page at 'va' by a table of 4 KiB PTEs mapping the same
+ * frames, except the frame of 'spare' (a page about to be unmapped), which
+ * becomes the table itself. */
+static void split_large(uintptr_t va, uintptr_t spare)
+{
+	uint32_t *pde = pde_slot(va);
+	paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
+	unsigned pdi = va >> PDE_SHIFT;
+	paddr_t table = run + (spare - ALIGN_DOWN(va, PDE_SPAN));
+
+	frames->split_large(run);
+	/* Build the table in the spare frame while the large page still maps
+	 * it: its virtual address is 'spare'. */
+	uint32_t *entries = (uint32_t *)spare;
+	for (unsigned i = 0; i < PTE_COUNT; i++)
+		entries[i] = (run + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITE;
+	entries[(spare >> PAGE_SHIFT) % PTE_COUNT] = 0;
+	*pde = table | PTE_PRESENT | PTE_WRITE;
+	write_cr3(read_cr3()); /* every translation in the 4 MiB changed */
+	table_use[pdi] = PTE_COUNT - 1;
+	stats.large_pages--;
+	stats.small_pages += PTE_COUNT - 1;
+	stats.page_tables++;
+	stats.large_splits++;
+}
+
+static void unmap_range(uintptr_t va, size_t n)
+{
+	uintptr_t end = va + n;
+	bool flush_all = n / PAGE_SIZE > PAGING_FLUSH_THRESHOLD;
+
+	while (va < end) {
+		uint32_t *pde = pde_slot(va);
+		if (*pde & PTE_LARGE) {
+			if (IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN) {
+				paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
+				*pde = 0;
+				invlpg(va);
+				frames->free_large(run);
+				stats.large_pages--;
+				va += PDE_SPAN;
+				continue;
+			}
+			split_large(va, va); /* 'va' is being unmapped: its frame is spare */
+			va += PAGE_SIZE;
+			continue;
+		}
+		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
+		uintptr_t stop = end < table_end ? end : table_end;
+		uint32_t *pte = pte_slot(va);
+		unsigned pdi = va >> PDE_SHIFT;
+		uint16_t pages = (uint16_t)((stop - va) / PAGE_SIZE);
+		for (; va < stop; va += PAGE_SIZE, pte++) {
+			paddr_t frame = *pte & PTE_FRAME_MASK;
+			*pte = 0;
+			if (!flush_all)
+				invlpg(va);
+			frames->free(frame);
+		}
+		table_use[pdi] -= pages;
+		stats.small_pages -= pages;
+		if (table_use[pdi] == 0)
+			remove_table(va - PAGE_SIZE);
+	}
+	if (flush_all)
+		write_cr3(read_cr3());
+}
+
+void paging_unmap(uintptr_t va, size_t n)
+{
+	unmap_range(va, n);
+}
+
+bool paging_translate(uintptr_t va, paddr_t *pa, bool *large)
+{
+	uint32_t pde = *pde_slot(va);
+	if (!(pde & PTE_PRESENT))
+		return false;
+	if (pde & PTE_LARGE) {
+		*pa = (pde & PDE_LARGE_FRAME_MASK) | (va & (PDE_SPAN - 1));
+		*large = true;
+		return true;
+	}
+	uint32_t pte = *pte_slot(va);
+	if (!(pte & PTE_PRESENT))
+		return false;
+	*pa = (pte & PTE_FRAME_MASK) | (va & (PAGE_SIZE - 1));
+	*large = false;
+	return true;
+}
+
+void paging_get_stats(struct paging_stats *out)
+{
+	*out = stats;
+}

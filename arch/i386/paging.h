@@ -1,0 +1,83 @@
+/*
+ * arch/i386/paging.h - two-level non-PAE page tables.
+ *
+ * The only code in arena386 that writes a page-table entry or CR3.  One page
+ * directory serves the whole kernel; PDE PT_WINDOW_PDI points at the
+ * directory itself, so that every page table appears in the 4 MiB window at
+ * PT_WINDOW_BASE (table i at PT_WINDOW_BASE + i * PAGE_SIZE) and the
+ * directory at PT_WINDOW_BASE + PT_WINDOW_PDI * PAGE_SIZE: no table ever
+ * needs to be reachable through the identity map.
+ *
+ * Frames come from the caller (struct frame_ops): page tables, the frames
+ * behind small pages and the 4 MiB runs behind large (PSE) pages.  A large
+ * page is used wherever a whole aligned 4 MiB is mapped at once and the
+ * frame source has a free aligned run; otherwise 4 KiB pages.
+ *
+ * TLB: every PTE change is followed by invlpg of that page; an unmap of more
+ * than PAGING_FLUSH_THRESHOLD pages reloads CR3 once instead.
+ * None of these functions may be called with the page tables shared with
+ * another CPU (one CPU today); they may be called with interrupts off.
+ */
+#ifndef ARCH_I386_PAGING_H
+#define ARCH_I386_PAGING_H
+
+#include "arch/i386/env.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PTE_PRESENT 0x001u
+#define PTE_WRITE 0x002u
+#define PTE_USER 0x004u
+#define PTE_LARGE 0x080u /* in a PDE: maps 4 MiB (PSE) */
+#define PTE_FRAME_MASK 0xfffff000u
+#define PDE_LARGE_FRAME_MASK 0xffc00000u
+
+#define PAGING_FLUSH_THRESHOLD 32
+
+struct frame_ops {
+	paddr_t (*alloc)(void);       /* one frame, 0 if none */
+	void (*free)(paddr_t frame);
+	paddr_t (*alloc_large)(void); /* 4 MiB aligned run, 0 if none */
+	void (*free_large)(paddr_t base);
+	void (*split_large)(paddr_t base); /* the run's frames become single frames */
+};
+
+struct paging_stats {
+	uint32_t small_pages;  /* 4 KiB mappings made by paging_map, live */
+	uint32_t large_pages;  /* 4 MiB mappings, live */
+	uint32_t page_tables;  /* tables allocated by paging_map, live */
+	uint32_t large_splits; /* large pages split by a partial unmap, ever */
+};
+
+/*
+ * Builds the kernel's page directory: [PAGE_SIZE, KERNEL_SPACE_END)
+ * identity-mapped with 4 KiB pages, except the NULL page and the kernel
+ * stack's guard page; the recursive window; PSE on when the CPU has it.
+ * Then enables paging with CR0.WP.  'guard' is the guard page's address.
+ */
+void paging_init(const struct frame_ops *ops, uintptr_t guard);
+
+bool paging_has_pse(void);
+
+/*
+ * Backs [va, va + n) with zeroed frames.  Preconditions (the caller's
+ * bookkeeping guarantees them): page-aligned, nothing in the range mapped,
+ * the range outside the kernel region and the fixed windows.  When frames
+ * run out, everything this call mapped and every table it installed is
+ * undone and false returned: nothing leaks.
+ */
+bool paging_map(uintptr_t va, size_t n);
+
+/* Unmaps [va, va + n), every page of which is mapped: frames go back to the
+ * frame source, and so does each page table left empty.  A large page only
+ * partly inside the range is split first (the table reuses one of the freed
+ * frames, so an unmap never needs memory).  Cannot fail. */
+void paging_unmap(uintptr_t va, size_t n);
+
+/* The physical address behind 'va'; false if not mapped.  *large tells
+ * whether a 4 MiB page maps it. */
+bool paging_translate(uintptr_t va, paddr_t *pa, bool *large);
+
+void paging_get_stats(struct paging_stats *out);
+
+#endif

@@ -1,0 +1,120 @@
+/* kernel/memory.c - memory bring-up at boot (memory.h). */
+#include "kernel/memory.h"
+#include "arch/i386/paging.h"
+#include "kernel/console.h"
+#include "mm/vm.h"
+
+#define LOW_MEMORY_END 0x100000 /* BIOS data, VGA, option ROMs */
+
+extern char _kernel_start[], _kernel_end[], kernel_stack_guard[];
+
+struct pmm kernel_pmm;
+uint32_t boot_free_frames;
+
+static paddr_t frame_alloc(void)
+{
+	return pmm_alloc_frame(&kernel_pmm);
+}
+
+static void frame_free(paddr_t frame)
+{
+	pmm_free_frame(&kernel_pmm, frame);
+}
+
+static paddr_t chunk_alloc(void)
+{
+	return pmm_alloc_chunk(&kernel_pmm);
+}
+
+static void chunk_free(paddr_t base)
+{
+	pmm_free_chunk(&kernel_pmm, base);
+}
+
+static void chunk_split(paddr_t base)
+{
+	pmm_split_chunk(&kernel_pmm, base);
+}
+
+static const struct frame_ops kernel_frame_ops = {
+	frame_alloc, frame_free, chunk_alloc, chunk_free, chunk_split,
+};
+
+static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+	return a < b + b_len && b < a + a_len;
+}
+
+/*
+ * Finds room for the frame allocator's metadata: the lowest page-aligned
+ * place above the kernel image, inside usable RAM and the identity-mapped
+ * kernel region, clear of the loader's data.
+ */
+static uintptr_t place_metadata(const struct bootinfo *info, size_t size)
+{
+	uint64_t at = ALIGN_UP((uintptr_t)_kernel_end, PAGE_SIZE);
+	for (bool moved = true; moved;) {
+		moved = false;
+		for (unsigned i = 0; i < info->loader_data_count; i++) {
+			const struct mem_region *r = &info->loader_data[i];
+			if (overlaps(at, size, r->base, r->length)) {
+				at = ALIGN_UP(r->base + r->length, PAGE_SIZE);
+				moved = true;
+			}
+		}
+	}
+	bool in_ram = false;
+	for (unsigned i = 0; i < info->region_count; i++) {
+		const struct mem_region *r = &info->regions[i];
+		if (r->type == MULTIBOOT_MEMORY_AVAILABLE && at >= r->base &&
+		    at + size <= r->base + r->length)
+			in_ram = true;
+	}
+	if (!in_ram || at + size > KERNEL_SPACE_END)
+		panic("memory: no room for %zu bytes of frame metadata at %#llx below %#x", size,
+		      (unsigned long long)at, KERNEL_SPACE_END);
+	return (uintptr_t)at;
+}
+
+void memory_init(const struct bootinfo *info)
+{
+	struct pmm_range usable[BOOTINFO_MAX_REGIONS];
+	unsigned usable_count = 0;
+	for (unsigned i = 0; i < info->region_count; i++)
+		if (info->regions[i].type == MULTIBOOT_MEMORY_AVAILABLE)
+			usable[usable_count++] =
+				(struct pmm_range){info->regions[i].base, info->regions[i].length};
+
+	uint32_t frames = pmm_frames_spanned(usable, usable_count);
+	size_t meta_size = PAGE_ALIGN_UP(pmm_metadata_size(frames));
+	uintptr_t meta = place_metadata(info, meta_size);
+
+	struct pmm_range withheld[BOOTINFO_MAX_RESERVED + 3];
+	unsigned withheld_count = 0;
+	withheld[withheld_count++] = (struct pmm_range){0, LOW_MEMORY_END};
+	withheld[withheld_count++] = (struct pmm_range){
+		(uintptr_t)_kernel_start, (uint64_t)(_kernel_end - _kernel_start)};
+	withheld[withheld_count++] = (struct pmm_range){meta, meta_size};
+	for (unsigned i = 0; i < info->loader_data_count; i++)
+		withheld[withheld_count++] =
+			(struct pmm_range){info->loader_data[i].base, info->loader_data[i].length};
+
+	pmm_init(&kernel_pmm, (void *)meta, frames, usable, usable_count, withheld, withheld_count);
+	paging_init(&kernel_frame_ops, (uintptr_t)kernel_stack_guard);
+	vm_init(0);
+	boot_free_frames = kernel_pmm.stats.free_frames;
+	kprintf("frame metadata: [%p, %p) for %u frames\n", (void *)meta, (void *)(meta + meta_size),
+		frames);
+}
+
+void memory_print(void)
+{
+	struct pmm_stats s;
+	pmm_get_stats(&kernel_pmm, &s);
+	kprintf("frames: %u total, %u free, %u reserved (%u KiB free, %u free 4 MiB runs)\n",
+		s.total_frames, s.free_frames, s.reserved_frames, s.free_frames * (PAGE_SIZE / 1024),
+		s.whole_chunks);
+	kprintf("paging: 4 MiB pages (PSE) %s; kernel stack guard page at %p\n",
+		paging_has_pse() ? "available" : "not available", (void *)kernel_stack_guard);
+	vm_print_map();
+}

@@ -1,0 +1,41 @@
+/*
+ * mm/mm_env.h - everything mm/ needs from its surroundings, in one place.
+ *
+ * mm/ is portable C: the kernel builds it for i386 over its own page tables,
+ * and the host build (ARENA386_HOST) builds the same sources for x86_64 Linux
+ * over mmap, so that they run under sanitizers and fuzzers.  Each world
+ * provides, in its env.h:
+ *   - paddr_t, a physical address (never a bare integer type);
+ *   - ALIGN_UP, ALIGN_DOWN, IS_ALIGNED, PAGE_ALIGN_UP;
+ *   - PAGE_SIZE, PAGE_SHIFT, PDE_SPAN, PDE_SHIFT, PDE_COUNT and the layout of
+ *     the address space as offsets from its base (the KERNEL_SPACE_END,
+ *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
+ *   - mm_irq_save() / mm_irq_restore(), around the allocator's short
+ *     critical sections;
+ *   - the console (kprintf) and panic, through kernel/console.h.
+ * To lift mm/ into another kernel, write one env.h and the backend
+ * primitives of mm/vm_backend.h.
+ */
+#ifndef MM_MM_ENV_H
+#define MM_MM_ENV_H
+
+#ifdef ARENA386_HOST
+#include "arch/host/env.h"
+#else
+#include "arch/i386/env.h"
+#endif
+
+#include "kernel/console.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A precondition: panics on target, aborts on the host, naming the values. */
+#define MM_ASSERT(cond, ...)                            \
+	do {                                            \
+		if (__builtin_expect(!(cond), 0))       \
+			panic("assertion " #cond " failed: " __VA_ARGS__); \
+	} while (0)
+
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * mm/pmm.h - the physical frame allocator.
+ *
+ * Physical memory is seen in chunks of 4 MiB (1024 frames of 4 KiB), the
+ * span of one i386 page-directory entry:
+ *   - a chunk whose 1024 frames are all usable RAM and all free is "whole"
+ *     and sits on the whole list: it can back a 4 MiB PSE page;
+ *   - a chunk with some free frames sits on the partial list, its free frames
+ *     on a stack inside the chunk (plus a bump index for a chunk freshly
+ *     broken from the whole list, so breaking one costs O(1));
+ *   - single frames come from partial chunks first, so whole chunks survive
+ *     for large pages as long as possible.
+ * Every operation is O(1): no scan of memory or of the map.
+ *
+ * Per frame the allocator keeps 2 bytes (the stack link) and 2 bits (RAM,
+ * allocated) in metadata the caller provides (pmm_metadata_size), so that
+ * it never touches the frames themselves: they need not be mapped.
+ *
+ * Frame 0 is never handed out (the first MiB is always withheld), so a
+ * physical address of 0 means failure.
+ *
+ * Not thread-safe; callers serialize (one CPU, interrupts off).
+ */
+#ifndef MM_PMM_H
+#define MM_PMM_H
+
+#include "mm/mm_env.h"
+
+#define PMM_FRAMES_PER_CHUNK 1024
+#define PMM_CHUNK_SIZE (PMM_FRAMES_PER_CHUNK * PAGE_SIZE) /* 4 MiB */
+#define PMM_MAX_CHUNKS 1024                               /* 4 GiB */
+
+/* A physical range [base, base + length), 64 bits wide as memory maps are. */
+struct pmm_range {
+	uint64_t base;
+	uint64_t length;
+};
+
+struct pmm_stats {
+	uint32_t total_frames;    /* usable RAM below 4 GiB, in frames */
+	uint32_t free_frames;
+	uint32_t reserved_frames; /* RAM withheld at init: kernel, loader data, ... */
+	uint32_t whole_chunks;    /* free 4 MiB aligned runs */
+	uint32_t bad_frees;       /* refused pmm_free_frame / pmm_free_chunk calls */
+};
+
+struct pmm_chunk {
+	uint16_t free_count; /* free frames, 0..1024 */
+	uint16_t free_head;  /* top of the free stack (frame index), or PMM_NONE */
+	uint16_t bump;       /* frames [bump, 1024) are free and not stacked */
+	uint16_t usable;     /* frames of this chunk that are usable RAM */
+	uint16_t prev, next; /* list links (chunk numbers), or PMM_NONE */
+	uint8_t list;        /* enum pmm_list */
+	uint8_t pad[3];
+};
+
+struct pmm {
+	uint32_t frame_count;   /* frames covered by the metadata */
+	uint16_t *link;         /* per frame: next on its chunk's free stack */
+	uint32_t *ram_bits;     /* per frame: usable RAM */
+	uint32_t *alloc_bits;   /* per frame: allocated (or withheld) */
+	uint16_t partial_head;  /* chunks with some free frames */
+	uint16_t whole_head;    /* chunks entirely free */
+	struct pmm_stats stats;
+	struct pmm_chunk chunks[PMM_MAX_CHUNKS];
+};
+
+#define PMM_NONE 0xffff
+
+/* Bytes of metadata needed for frames [0, frame_count). */
+size_t pmm_metadata_size(uint32_t frame_count);
+
+/* The number of frames the metadata must cover for these usable ranges
+ * (everything above 4 GiB is ignored). */
+uint32_t pmm_frames_spanned(const struct pmm_range *usable, unsigned count);
+
+/*
+ * Builds the allocator: frames wholly inside 'usable' ranges are RAM; of
+ * those, frames touching a 'withheld' range are kept back (counted as
+ * reserved); the rest are free.  'metadata' holds pmm_metadata_size(
+ * frame_count) bytes.  O(frames).
+ */
+void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count,
+	      const struct pmm_range *usable, unsigned usable_count,
+	      const struct pmm_range *withheld, unsigned withheld_count);
+
+/* One 4 KiB frame, not zeroed; 0 when none is free.  O(1). */
+paddr_t pmm_alloc_frame(struct pmm *pmm);
+
+/* Returns a frame from pmm_alloc_frame.  A frame that is not page-aligned,
+ * not RAM, not allocated, or part of a 4 MiB run is reported with its
+ * address and the reason, counted in bad_frees, and nothing changes;
+ * returns false then.  O(1). */
+bool pmm_free_frame(struct pmm *pmm, paddr_t frame);
+
+/* A 4 MiB run of frames aligned to 4 MiB, not zeroed; 0 when no chunk is
+ * wholly free.  O(1) (plus 128 bytes of bitmap). */
+paddr_t pmm_alloc_chunk(struct pmm *pmm);
+
+/* Returns a run from pmm_alloc_chunk, whole; bad calls as pmm_free_frame. */
+bool pmm_free_chunk(struct pmm *pmm, paddr_t base);
+
+/* Turns an allocated 4 MiB run into 1024 separately allocated frames, each
+ * to be freed with pmm_free_frame (used when a large page is split). */
+void pmm_split_chunk(struct pmm *pmm, paddr_t base);
+
+/* True when 'frame' is currently allocated. */
+bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame);
+
+void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out);
+
+/* Verifies every list and counter against the bitmaps; returns the number of
+ * inconsistencies found, each printed.  O(frames). */
+unsigned pmm_check(const struct pmm *pmm);
+
+#endif

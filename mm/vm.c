@@ -1,0 +1,309 @@
+/*
+ * mm/vm.c - reservation bookkeeping and argument checks for the primitives
+ * of vm.h.  The machine-specific work is in the backend (vm_backend.h).
+ *
+ * State:
+ *   slot_owner[s]  owner of page-directory slot s (VM_FREE if free);
+ *   slot_first[s]  slot s begins a reservation (adjacent reservations of one
+ *                  owner stay distinguishable in the printed map);
+ *   mapped bitmap  one bit per 4 KiB page of the 4 GiB space: set <=> mapped
+ *                  by vm_map and not since released.  128 KiB.
+ */
+#include "mm/vm.h"
+#include "mm/vm_backend.h"
+
+#define PAGES (VM_SPACE_SIZE / PAGE_SIZE)
+#define WORD_BITS 32
+
+static struct {
+	uintptr_t base;
+	uint8_t slot_owner[VM_SLOTS];
+	bool slot_first[VM_SLOTS];
+	uint32_t mapped[PAGES / WORD_BITS];
+	struct vm_stats stats;
+} vm;
+
+static const char *const owner_names[VM_OWNER_COUNT] = {
+	[VM_FREE] = "free",           [VM_KERNEL] = "kernel", [VM_PAGE_TABLES] = "page tables",
+	[VM_MMIO] = "mmio",           [VM_ARENA] = "arena",   [VM_HEAP_META] = "heap metadata",
+	[VM_TEST] = "test",           [VM_OTHER] = "other",
+};
+
+const char *vm_owner_name(enum vm_owner owner)
+{
+	return (unsigned)owner < VM_OWNER_COUNT ? owner_names[owner] : "?";
+}
+
+static bool is_fixed(enum vm_owner owner)
+{
+	return owner == VM_KERNEL || owner == VM_PAGE_TABLES || owner == VM_MMIO;
+}
+
+/* Offsets within the space: all arithmetic is done on 64-bit offsets so
+ * that "past 4 GiB" is representable on i386. */
+static inline uint64_t offset_of(uintptr_t va)
+{
+	return (uint64_t)(va - vm.base);
+}
+
+static void claim(uint64_t first_slot, uint64_t slots, enum vm_owner owner)
+{
+	for (uint64_t s = first_slot; s < first_slot + slots; s++) {
+		vm.slot_owner[s] = (uint8_t)owner;
+		vm.slot_first[s] = s == first_slot;
+	}
+	vm.stats.reserved_bytes[owner] += slots * PDE_SPAN;
+}
+
+void vm_init(uintptr_t space_base)
+{
+	memset(&vm, 0, sizeof(vm));
+	vm.base = space_base;
+	claim(0, KERNEL_SPACE_END / PDE_SPAN, VM_KERNEL);
+	claim(MMIO_WINDOW_BASE / PDE_SPAN, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / PDE_SPAN, VM_MMIO);
+	claim(PT_WINDOW_BASE / PDE_SPAN, (VM_SPACE_SIZE - PT_WINDOW_BASE) / PDE_SPAN, VM_PAGE_TABLES);
+}
+
+uintptr_t vm_space_base(void)
+{
+	return vm.base;
+}
+
+static bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
+{
+	vm.stats.refused++;
+	kprintf("vm: %s(%p, %#zx) refused: %s\n", call, (void *)v, n, why);
+	return false;
+}
+
+/* ---- the mapped-page bitmap, a word at a time ---- */
+
+/* Counts set bits in pages [first, first + count). */
+static uint64_t count_mapped(uint64_t first, uint64_t count)
+{
+	uint64_t total = 0, p = first, end = first + count;
+	while (p < end) {
+		uint32_t bit = p % WORD_BITS;
+		uint64_t take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
+		uint32_t mask = take == WORD_BITS ? ~0u : ((1u << take) - 1) << bit;
+		total += (uint64_t)__builtin_popcount(vm.mapped[p / WORD_BITS] & mask);
+		p += take;
+	}
+	return total;
+}
+
+static void set_mapped(uint64_t first, uint64_t count, bool value)
+{
+	uint64_t p = first, end = first + count;
+	while (p < end) {
+		uint32_t bit = p % WORD_BITS;
+		uint64_t take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
+		uint32_t mask = take == WORD_BITS ? ~0u : ((1u << take) - 1) << bit;
+		if (value)
+			vm.mapped[p / WORD_BITS] |= mask;
+		else
+			vm.mapped[p / WORD_BITS] &= ~mask;
+		p += take;
+	}
+}
+
+/* ---- argument checks shared by the calls ---- */
+
+/* Why [v, v + n) is not a valid page range of the space, or NULL. */
+static const char *range_problem(uintptr_t v, size_t n, uint64_t align)
+{
+	if (n == 0)
+		return "zero length";
+	if (v < vm.base || offset_of(v) >= VM_SPACE_SIZE)
+		return "outside the address space";
+	if (!IS_ALIGNED(offset_of(v), align) || !IS_ALIGNED((uint64_t)n, align))
+		return align == PAGE_SIZE ? "not page-aligned" : "not aligned to 4 MiB slots";
+	if ((uint64_t)n > VM_SPACE_SIZE - offset_of(v))
+		return "wraps past the end of the 4 GiB space";
+	return NULL;
+}
+
+/* Why the slots under [v, v + n) may not be mapped, unmapped or freed. */
+static const char *ownership_problem(uintptr_t v, size_t n)
+{
+	uint64_t first = offset_of(v) / PDE_SPAN;
+	uint64_t last = (offset_of(v) + n - 1) / PDE_SPAN;
+	for (uint64_t s = first; s <= last; s++) {
+		if (is_fixed(vm.slot_owner[s]))
+			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
+							      : "overlaps a fixed region";
+		if (vm.slot_owner[s] == VM_FREE)
+			return "not reserved";
+	}
+	return NULL;
+}
+
+/* ---- the primitives ---- */
+
+static bool slots_free(uint64_t first, uint64_t count)
+{
+	for (uint64_t s = first; s < first + count; s++)
+		if (vm.slot_owner[s] != VM_FREE)
+			return false;
+	return true;
+}
+
+/* Lowest s in [from, to) such that [s, s + count) is free; VM_SLOTS if none. */
+static uint64_t first_fit(uint64_t from, uint64_t to, uint64_t count)
+{
+	uint64_t run = 0;
+	for (uint64_t s = from; s < to; s++) {
+		run = vm.slot_owner[s] == VM_FREE ? run + 1 : 0;
+		if (run == count)
+			return s + 1 - count;
+	}
+	return VM_SLOTS;
+}
+
+uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
+{
+	if (n == 0)
+		return refuse("vm_reserve", hint, n, "zero length"), 0;
+	if (owner == VM_FREE || is_fixed(owner) || (unsigned)owner >= VM_OWNER_COUNT)
+		return refuse("vm_reserve", hint, n, "owner may not reserve"), 0;
+	if (hint && (hint < vm.base || offset_of(hint) >= VM_SPACE_SIZE))
+		return refuse("vm_reserve", hint, n, "hint outside the address space"), 0;
+	if (hint && !IS_ALIGNED(offset_of(hint), PDE_SPAN))
+		return refuse("vm_reserve", hint, n, "hint not aligned to a 4 MiB slot"), 0;
+	if ((uint64_t)n > VM_SPACE_SIZE - (hint ? offset_of(hint) : 0))
+		return refuse("vm_reserve", hint, n, "wraps past the end of the 4 GiB space"), 0;
+
+	uint64_t count = ((uint64_t)n + PDE_SPAN - 1) / PDE_SPAN;
+	uint64_t at = hint ? offset_of(hint) / PDE_SPAN : 0;
+	uint64_t slot = VM_SLOTS;
+	if (hint && slots_free(at, count))
+		slot = at;
+	else
+		slot = first_fit(at, VM_SLOTS, count);
+	if (slot == VM_SLOTS)
+		slot = first_fit(0, at + count - 1 < VM_SLOTS ? at + count - 1 : VM_SLOTS, count);
+	if (slot == VM_SLOTS) {
+		kprintf("vm: vm_reserve(%p, %#zx) failed: no free run of %llu slots\n", (void *)hint,
+			n, (unsigned long long)count);
+		return 0;
+	}
+	claim(slot, count, owner);
+	return vm.base + (uintptr_t)(slot * PDE_SPAN);
+}
+
+bool vm_map(uintptr_t v, size_t n)
+{
+	const char *why = range_problem(v, n, PAGE_SIZE);
+	if (!why)
+		why = ownership_problem(v, n);
+	if (!why && count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE) != 0)
+		why = "already mapped";
+	if (why)
+		return refuse("vm_map", v, n, why);
+	if (!vm_backend_map(v, n)) {
+		kprintf("vm: vm_map(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
+		return false;
+	}
+	set_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE, true);
+	vm.stats.mapped_bytes += n;
+	return true;
+}
+
+bool vm_unused(uintptr_t v, size_t n)
+{
+	const char *why = range_problem(v, n, PAGE_SIZE);
+	if (!why)
+		why = ownership_problem(v, n);
+	if (!why && count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE) != n / PAGE_SIZE)
+		why = "not mapped";
+	if (why)
+		return refuse("vm_unused", v, n, why);
+	vm_backend_unmap(v, n);
+	set_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE, false);
+	vm.stats.mapped_bytes -= n;
+	return true;
+}
+
+bool vm_free(uintptr_t v, size_t n)
+{
+	const char *why = range_problem(v, n, PDE_SPAN);
+	if (!why)
+		why = ownership_problem(v, n);
+	if (why)
+		return refuse("vm_free", v, n, why);
+
+	/* Unmap each mapped run, then release the slots. */
+	uint64_t first = offset_of(v) / PAGE_SIZE, end = first + n / PAGE_SIZE;
+	for (uint64_t p = first; p < end;) {
+		if (!(vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1)) {
+			p++;
+			continue;
+		}
+		uint64_t run_end = p;
+		while (run_end < end && vm.mapped[run_end / WORD_BITS] >> (run_end % WORD_BITS) & 1)
+			run_end++;
+		size_t bytes = (size_t)((run_end - p) * PAGE_SIZE);
+		vm_backend_unmap(vm.base + (uintptr_t)(p * PAGE_SIZE), bytes);
+		set_mapped(p, run_end - p, false);
+		vm.stats.mapped_bytes -= bytes;
+		p = run_end;
+	}
+	for (uint64_t s = offset_of(v) / PDE_SPAN; s < (offset_of(v) + n) / PDE_SPAN; s++) {
+		vm.stats.reserved_bytes[vm.slot_owner[s]] -= PDE_SPAN;
+		vm.slot_owner[s] = VM_FREE;
+		vm.slot_first[s] = false;
+	}
+	/* A reservation cut from below starts anew at the first kept slot. */
+	uint64_t next = (offset_of(v) + n) / PDE_SPAN;
+	if (next < VM_SLOTS && vm.slot_owner[next] != VM_FREE)
+		vm.slot_first[next] = true;
+	return true;
+}
+
+enum vm_owner vm_owner_at(uintptr_t va)
+{
+	if (va < vm.base || offset_of(va) >= VM_SPACE_SIZE)
+		return VM_FREE;
+	return (enum vm_owner)vm.slot_owner[offset_of(va) / PDE_SPAN];
+}
+
+bool vm_is_mapped(uintptr_t va)
+{
+	if (va < vm.base || offset_of(va) >= VM_SPACE_SIZE)
+		return false;
+	uint64_t p = offset_of(va) / PAGE_SIZE;
+	return vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1;
+}
+
+size_t vm_mapped_pages(uintptr_t v, size_t n)
+{
+	return (size_t)count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE);
+}
+
+void vm_get_stats(struct vm_stats *out)
+{
+	*out = vm.stats;
+}
+
+void vm_print_map(void)
+{
+	kprintf("address space (4 MiB slots):\n");
+	kprintf("  %-10s  %-10s  %10s  %10s  %s\n", "start", "end", "size KiB", "mapped KiB",
+		"owner");
+	uint64_t s = 0;
+	while (s < VM_SLOTS) {
+		uint64_t e = s + 1;
+		while (e < VM_SLOTS && vm.slot_owner[e] == vm.slot_owner[s] && !vm.slot_first[e])
+			e++;
+		if (vm.slot_owner[s] != VM_FREE) {
+			uint64_t mapped = count_mapped(s * PDE_SPAN / PAGE_SIZE,
+						       (e - s) * PDE_SPAN / PAGE_SIZE);
+			kprintf("  0x%08llx  0x%08llx  %10llu  %10llu  %s\n",
+				(unsigned long long)(s * PDE_SPAN), (unsigned long long)(e * PDE_SPAN),
+				(unsigned long long)((e - s) * PDE_SPAN >> 10),
+				(unsigned long long)(mapped * PAGE_SIZE >> 10),
+				vm_owner_name(vm.slot_owner[s]));
+		}
+		s = e;
+	}
+}

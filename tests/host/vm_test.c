@@ -1,0 +1,139 @@
+/*
+ * tests/host/vm_test.c - the reserve/map primitives over the host backend
+ * (mmap in a 4 GiB window), under ASan and UBSan: the behaviours of the
+ * on-target suite "vm" that do not depend on i386 page tables.
+ */
+#include "arch/host/vm_host.h"
+#include "mm/vm.h"
+#include "tests/host/check.h"
+#include "tests/host/fault_catch.h"
+
+#define MiB (1024u * 1024u)
+
+static uintptr_t base;
+
+static void setup(void)
+{
+	base = vm_host_init();
+	vm_init(base); /* every test starts from the boot layout */
+	vm_host_set_frame_limit(SIZE_MAX);
+}
+
+static void fixed_regions_mirror_the_target(void)
+{
+	setup();
+	CHECK_EQ(vm_owner_at(base), VM_KERNEL);
+	CHECK_EQ(vm_owner_at(base + KERNEL_SPACE_END - 1), VM_KERNEL);
+	CHECK_EQ(vm_owner_at(base + KERNEL_SPACE_END), VM_FREE);
+	CHECK_EQ(vm_owner_at(base + MMIO_WINDOW_BASE), VM_MMIO);
+	CHECK_EQ(vm_owner_at(base + 0xfffff000u), VM_PAGE_TABLES);
+	CHECK_EQ(base % PDE_SPAN, 0);
+}
+
+static void reserve_placement_policy(void)
+{
+	setup();
+	uintptr_t hint = base + 0x40000000u;
+	CHECK_EQ(vm_reserve(hint, 4 * MiB, VM_TEST), hint);
+	CHECK_EQ(vm_reserve(hint + 8 * MiB, 4 * MiB, VM_TEST), hint + 8 * MiB);
+	CHECK_EQ(vm_reserve(hint, 8 * MiB, VM_TEST), hint + 12 * MiB);
+	CHECK_EQ(vm_reserve(hint, 4 * MiB, VM_TEST), hint + 4 * MiB);
+	CHECK_EQ(vm_reserve(0, 4 * MiB, VM_TEST), base + KERNEL_SPACE_END);
+	uintptr_t top = base + MMIO_WINDOW_BASE - 4 * MiB;
+	CHECK_EQ(vm_reserve(top, 4 * MiB, VM_TEST), top);
+	CHECK_EQ(vm_reserve(top, 4 * MiB, VM_TEST), base + KERNEL_SPACE_END + 4 * MiB);
+	/* Ask for more than any free run: refused placement. */
+	CHECK_EQ(vm_reserve(0, (size_t)3900 * MiB, VM_TEST), 0);
+}
+
+static void map_write_read_and_release(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	CHECK(vm_map(v, 5 * MiB));
+	unsigned bad = 0;
+	for (uintptr_t p = v; p < v + 5 * MiB; p += PAGE_SIZE)
+		bad += *(volatile uint32_t *)p != 0;
+	for (uintptr_t p = v; p < v + 5 * MiB; p += PAGE_SIZE)
+		*(volatile uint32_t *)p = (uint32_t)p;
+	for (uintptr_t p = v; p < v + 5 * MiB; p += PAGE_SIZE)
+		bad += *(volatile uint32_t *)p != (uint32_t)p;
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(vm_host_mapped_pages(), 5 * MiB / PAGE_SIZE);
+	CHECK(vm_free(v, 8 * MiB));
+	CHECK_EQ(vm_host_mapped_pages(), 0);
+	CHECK_EQ(vm_owner_at(v), VM_FREE);
+}
+
+static void touching_unused_memory_faults_there(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 4 * MiB, VM_TEST);
+	CHECK(vm_map(v, 16 * PAGE_SIZE));
+	uintptr_t victim = v + 5 * PAGE_SIZE;
+	*(volatile uint32_t *)victim = 42;
+	CHECK(vm_unused(victim, PAGE_SIZE));
+	uintptr_t addr = 0;
+	CHECK(host_fault_catch(host_read_byte, (void *)(victim + 7), &addr));
+	CHECK_EQ(addr, victim + 7);
+	CHECK(!host_fault_catch(host_read_byte, (void *)(victim - 1), &addr));
+	CHECK(vm_map(victim, PAGE_SIZE));
+	CHECK_EQ(*(volatile uint32_t *)victim, 0); /* zeroed again */
+	CHECK(vm_free(v, 4 * MiB));
+	CHECK(host_fault_catch(host_write_byte, (void *)v, &addr));
+	CHECK_EQ(addr, v);
+}
+
+static void out_of_frames_changes_nothing(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	CHECK(vm_map(v, 4 * PAGE_SIZE));
+	vm_host_set_frame_limit(100);
+	struct vm_stats before, after;
+	vm_get_stats(&before);
+	CHECK(!vm_map(v + 4 * MiB, 4 * MiB));
+	vm_get_stats(&after);
+	CHECK_EQ(after.mapped_bytes, before.mapped_bytes);
+	CHECK_EQ(vm_mapped_pages(v, 8 * MiB), 4);
+	CHECK(vm_map(v + 4 * MiB, 96 * PAGE_SIZE)); /* exactly the budget */
+	vm_host_set_frame_limit(SIZE_MAX);
+	CHECK(vm_free(v, 8 * MiB));
+}
+
+static void bad_calls_refused(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	CHECK(vm_map(v, 2 * PAGE_SIZE));
+	struct vm_stats before, after;
+	vm_get_stats(&before);
+	CHECK(!vm_map(v + 1, PAGE_SIZE));
+	CHECK(!vm_map(v + 4 * PAGE_SIZE, 0));
+	CHECK(!vm_map(base + 0xfffff000u, 2 * PAGE_SIZE));
+	CHECK(!vm_map(base + 0x00200000, PAGE_SIZE));
+	CHECK(!vm_map(base + MMIO_WINDOW_BASE, PAGE_SIZE));
+	CHECK(!vm_map(v + 8 * MiB, PAGE_SIZE));
+	CHECK(!vm_map(v, PAGE_SIZE));
+	CHECK(!vm_unused(v + 4 * PAGE_SIZE, PAGE_SIZE));
+	CHECK(!vm_free(v + PAGE_SIZE, 4 * MiB));
+	CHECK(!vm_free(base, 4 * MiB));
+	CHECK(!vm_map(base - PAGE_SIZE, PAGE_SIZE)); /* below the space */
+	CHECK_EQ(vm_reserve(v + 1, 4 * MiB, VM_TEST), 0);
+	CHECK_EQ(vm_reserve(v, 0, VM_TEST), 0);
+	vm_get_stats(&after);
+	CHECK_EQ(after.refused, before.refused + 13);
+	CHECK_EQ(after.mapped_bytes, before.mapped_bytes);
+	CHECK_EQ(*(volatile uint32_t *)v, 0);
+	CHECK(vm_free(v, 8 * MiB));
+}
+
+static const struct check_test tests[] = {
+	CHECK_TEST(fixed_regions_mirror_the_target),
+	CHECK_TEST(reserve_placement_policy),
+	CHECK_TEST(map_write_read_and_release),
+	CHECK_TEST(touching_unused_memory_faults_there),
+	CHECK_TEST(out_of_frames_changes_nothing),
+	CHECK_TEST(bad_calls_refused),
+};
+CHECK_MAIN("vm", tests)

@@ -1,0 +1,180 @@
+/* tests/target/pmm_test.c - suite "pmm": the kernel's frame allocator. */
+#include "kernel/kernel.h"
+#include "kernel/memory.h"
+#include "tests/ktest.h"
+
+extern char _kernel_start[], _kernel_end[];
+
+/* Allocation state before an exhaustion, one bit per frame (4 GiB max). */
+static uint32_t before_bits[PMM_MAX_CHUNKS * PMM_FRAMES_PER_CHUNK / 32];
+
+static void check_consistent(struct ktest *t)
+{
+	EXPECT_EQ(t, pmm_check(&kernel_pmm), 0);
+}
+
+static void frame_round_trip(struct ktest *t)
+{
+	struct pmm_stats before, during, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	paddr_t f = pmm_alloc_frame(&kernel_pmm);
+	ASSERT_NE(t, f, 0);
+	EXPECT_TRUE(t, IS_ALIGNED(f, PAGE_SIZE));
+	EXPECT_TRUE(t, pmm_frame_allocated(&kernel_pmm, f));
+	pmm_get_stats(&kernel_pmm, &during);
+	EXPECT_EQ(t, during.free_frames, before.free_frames - 1);
+	EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f));
+	EXPECT_FALSE(t, pmm_frame_allocated(&kernel_pmm, f));
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	/* LIFO: the frame just freed comes back first. */
+	paddr_t again = pmm_alloc_frame(&kernel_pmm);
+	EXPECT_EQ(t, again, f);
+	pmm_free_frame(&kernel_pmm, again);
+	check_consistent(t);
+}
+
+static bool inside(paddr_t f, uint64_t base, uint64_t length)
+{
+	return f >= base && f < base + length;
+}
+
+static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
+{
+	struct pmm_stats before, empty, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	memcpy(before_bits, kernel_pmm.alloc_bits, (kernel_pmm.frame_count + 31) / 32 * 4);
+
+	uint32_t got = 0, forbidden = 0;
+	for (paddr_t f; (f = pmm_alloc_frame(&kernel_pmm)) != 0; got++) {
+		forbidden += f < 0x100000 || inside(f, (uintptr_t)_kernel_start,
+						    (uintptr_t)(_kernel_end - _kernel_start));
+		for (unsigned i = 0; i < boot_info.loader_data_count; i++)
+			forbidden += inside(f, ALIGN_DOWN(boot_info.loader_data[i].base, PAGE_SIZE),
+					    boot_info.loader_data[i].length + PAGE_SIZE);
+	}
+	pmm_get_stats(&kernel_pmm, &empty);
+	EXPECT_EQ(t, got, before.free_frames);
+	EXPECT_EQ(t, empty.free_frames, 0);
+	EXPECT_EQ(t, empty.whole_chunks, 0);
+	EXPECT_EQ(t, forbidden, 0);
+	EXPECT_EQ(t, pmm_alloc_frame(&kernel_pmm), 0);
+	EXPECT_EQ(t, pmm_alloc_chunk(&kernel_pmm), 0);
+	ktest_note(t, "%u frames (%u MiB) allocated before exhaustion", got, got / 256);
+
+	uint32_t freed = 0;
+	for (uint32_t f = 0; f < kernel_pmm.frame_count; f++)
+		if (!(before_bits[f / 32] >> (f % 32) & 1) &&
+		    pmm_frame_allocated(&kernel_pmm, (paddr_t)f << PAGE_SHIFT))
+			freed += pmm_free_frame(&kernel_pmm, (paddr_t)f << PAGE_SHIFT);
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, freed, got);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.total_frames, after.free_frames + after.reserved_frames +
+						 (before.total_frames - before.free_frames -
+						  before.reserved_frames));
+	check_consistent(t);
+}
+
+static void runs_are_aligned_and_whole(struct ktest *t)
+{
+	struct pmm_stats before, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	if (before.whole_chunks < 2) {
+		ktest_note(t, "only %u free 4 MiB runs; checking one", before.whole_chunks);
+		ASSERT_GE(t, before.whole_chunks, 1);
+	}
+	paddr_t run = pmm_alloc_chunk(&kernel_pmm);
+	ASSERT_NE(t, run, 0);
+	EXPECT_TRUE(t, IS_ALIGNED(run, PMM_CHUNK_SIZE));
+	unsigned allocated = 0;
+	for (paddr_t f = run; f < run + PMM_CHUNK_SIZE; f += PAGE_SIZE)
+		allocated += pmm_frame_allocated(&kernel_pmm, f);
+	EXPECT_EQ(t, allocated, PMM_FRAMES_PER_CHUNK);
+	/* A frame of the run cannot be freed on its own. */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, run + PAGE_SIZE));
+	EXPECT_TRUE(t, pmm_free_chunk(&kernel_pmm, run));
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 1);
+	check_consistent(t);
+}
+
+static void split_run_frees_frame_by_frame(struct ktest *t)
+{
+	struct pmm_stats before, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	paddr_t run = pmm_alloc_chunk(&kernel_pmm);
+	ASSERT_NE(t, run, 0);
+	pmm_split_chunk(&kernel_pmm, run);
+	for (paddr_t f = run + PMM_CHUNK_SIZE; f > run;)
+		EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f -= PAGE_SIZE));
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks); /* whole again */
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	check_consistent(t);
+}
+
+static void single_frames_spare_whole_runs(struct ktest *t)
+{
+	/* With a partly used chunk around, a single frame never breaks a run. */
+	paddr_t first = pmm_alloc_frame(&kernel_pmm);
+	ASSERT_NE(t, first, 0);
+	struct pmm_stats before, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	paddr_t second = pmm_alloc_frame(&kernel_pmm);
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	pmm_free_frame(&kernel_pmm, second);
+	pmm_free_frame(&kernel_pmm, first);
+	check_consistent(t);
+}
+
+static void bad_frees_are_refused_and_harmless(struct ktest *t)
+{
+	struct pmm_stats before, after;
+	pmm_get_stats(&kernel_pmm, &before);
+	paddr_t f = pmm_alloc_frame(&kernel_pmm);
+	ASSERT_NE(t, f, 0);
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f + 12));          /* unaligned */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0x000b8000));      /* VGA: not RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0xfffff000));      /* beyond RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, (uintptr_t)_kernel_start)); /* withheld */
+	EXPECT_FALSE(t, pmm_free_chunk(&kernel_pmm, f));               /* not a run */
+	EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f));
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f)); /* double free */
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 6);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	check_consistent(t);
+}
+
+static void counts_agree_with_the_memory_map(struct ktest *t)
+{
+	struct pmm_stats s;
+	pmm_get_stats(&kernel_pmm, &s);
+	uint64_t usable = 0;
+	for (unsigned i = 0; i < boot_info.region_count; i++)
+		if (boot_info.regions[i].type == MULTIBOOT_MEMORY_AVAILABLE)
+			usable += boot_info.regions[i].length;
+	EXPECT_LE(t, (uint64_t)s.total_frames * PAGE_SIZE, usable);
+	EXPECT_GE(t, (uint64_t)s.total_frames * PAGE_SIZE + 2 * PAGE_SIZE * boot_info.region_count,
+		  usable);
+	EXPECT_LE(t, s.free_frames + s.reserved_frames, s.total_frames);
+	EXPECT_GE(t, s.reserved_frames, (uint32_t)((_kernel_end - _kernel_start) / PAGE_SIZE));
+	check_consistent(t);
+}
+
+static const struct ktest_case pmm_cases[] = {
+	KTEST_CASE(frame_round_trip),
+	KTEST_CASE(exhaustion_fails_cleanly_and_everything_comes_back),
+	KTEST_CASE(runs_are_aligned_and_whole),
+	KTEST_CASE(split_run_frees_frame_by_frame),
+	KTEST_CASE(single_frames_spare_whole_runs),
+	KTEST_CASE(bad_frees_are_refused_and_harmless),
+	KTEST_CASE(counts_agree_with_the_memory_map),
+};
+KTEST_SUITE(pmm, pmm_cases, NULL, NULL);

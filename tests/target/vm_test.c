@@ -1,0 +1,319 @@
+/* tests/target/vm_test.c - suite "vm": paging and the reserve/map primitives. */
+#include "arch/i386/paging.h"
+#include "arch/i386/trap.h"
+#include "kernel/memory.h"
+#include "mm/vm.h"
+#include "tests/ktest.h"
+
+#define MiB (1024u * 1024u)
+/* A region no other suite uses at boot, above the kernel, below the arena. */
+#define SCRATCH 0x40000000u
+
+extern char kernel_stack_guard[];
+
+struct snapshot {
+	uint32_t free_frames;
+	struct paging_stats paging;
+	struct vm_stats vm;
+};
+
+static struct snapshot snap(void)
+{
+	struct snapshot s;
+	s.free_frames = kernel_pmm.stats.free_frames;
+	paging_get_stats(&s.paging);
+	vm_get_stats(&s.vm);
+	return s;
+}
+
+/* Nothing leaked: frames, tables, mapped bytes all back where they were. */
+static void expect_restored(struct ktest *t, const struct snapshot *a)
+{
+	struct snapshot b = snap();
+	EXPECT_EQ(t, b.free_frames, a->free_frames);
+	EXPECT_EQ(t, b.paging.page_tables, a->paging.page_tables);
+	EXPECT_EQ(t, b.paging.small_pages, a->paging.small_pages);
+	EXPECT_EQ(t, b.paging.large_pages, a->paging.large_pages);
+	EXPECT_EQ(t, b.vm.mapped_bytes, a->vm.mapped_bytes);
+	EXPECT_EQ(t, b.vm.reserved_bytes[VM_TEST], a->vm.reserved_bytes[VM_TEST]);
+	EXPECT_EQ(t, pmm_check(&kernel_pmm), 0);
+}
+
+static void reserve_at_free_hint_is_exact(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
+	EXPECT_EQ(t, v, SCRATCH);
+	EXPECT_EQ(t, vm_owner_at(SCRATCH), VM_TEST);
+	EXPECT_EQ(t, vm_owner_at(SCRATCH + 8 * MiB - 1), VM_TEST);
+	EXPECT_EQ(t, vm_owner_at(SCRATCH + 8 * MiB), VM_FREE);
+	EXPECT_EQ(t, kernel_pmm.stats.free_frames, before.free_frames); /* costs no frames */
+	EXPECT_FALSE(t, vm_is_mapped(SCRATCH));
+	EXPECT_TRUE(t, vm_free(v, 8 * MiB));
+	expect_restored(t, &before);
+}
+
+static void reserve_at_taken_hint_lands_above(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uintptr_t a = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	uintptr_t gap = vm_reserve(SCRATCH + 8 * MiB, 4 * MiB, VM_TEST);
+	ASSERT_EQ(t, a, SCRATCH);
+	ASSERT_EQ(t, gap, SCRATCH + 8 * MiB);
+	/* 8 MiB wanted at a taken hint: the 4 MiB hole between does not fit,
+	 * so the lowest free run above the hint is used. */
+	uintptr_t b = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
+	EXPECT_EQ(t, b, SCRATCH + 12 * MiB);
+	/* 4 MiB does fit in the hole. */
+	uintptr_t c = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	EXPECT_EQ(t, c, SCRATCH + 4 * MiB);
+	vm_free(a, 4 * MiB);
+	vm_free(gap, 4 * MiB);
+	vm_free(b, 8 * MiB);
+	vm_free(c, 4 * MiB);
+	expect_restored(t, &before);
+}
+
+static void reserve_with_no_room_above_wraps_to_lowest(struct ktest *t)
+{
+	/* The slot just below the MMIO window, then the hint there again: no
+	 * room above (fixed regions), so the lowest free run is chosen. */
+	uintptr_t top = MMIO_WINDOW_BASE - 4 * MiB;
+	uintptr_t a = vm_reserve(top, 4 * MiB, VM_TEST);
+	ASSERT_EQ(t, a, top);
+	uintptr_t lowest = vm_reserve(0, 4 * MiB, VM_TEST);
+	vm_free(lowest, 4 * MiB);
+	uintptr_t b = vm_reserve(top, 4 * MiB, VM_TEST);
+	EXPECT_EQ(t, b, lowest);
+	EXPECT_EQ(t, lowest, KERNEL_SPACE_END); /* nothing reserved at 8 MiB at boot */
+	vm_free(a, 4 * MiB);
+	vm_free(b, 4 * MiB);
+}
+
+static void map_then_write_and_read_every_page(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	size_t n = 1 * MiB + 3 * PAGE_SIZE; /* not a whole large page: 4 KiB pages */
+	ASSERT_TRUE(t, vm_map(v, n));
+	EXPECT_EQ(t, vm_mapped_pages(v, 4 * MiB), n / PAGE_SIZE);
+	unsigned nonzero = 0, mismatched = 0;
+	for (uintptr_t p = v; p < v + n; p += PAGE_SIZE)
+		nonzero += ((volatile uint32_t *)p)[PAGE_SIZE / 8] != 0;
+	for (uintptr_t p = v; p < v + n; p += PAGE_SIZE)
+		*(volatile uint32_t *)p = (uint32_t)p ^ 0xa5a5a5a5;
+	for (uintptr_t p = v; p < v + n; p += PAGE_SIZE)
+		mismatched += *(volatile uint32_t *)p != ((uint32_t)p ^ 0xa5a5a5a5);
+	EXPECT_EQ(t, nonzero, 0); /* mapped memory comes zeroed */
+	EXPECT_EQ(t, mismatched, 0);
+	/* frames: one per page plus one page table */
+	EXPECT_EQ(t, kernel_pmm.stats.free_frames, before.free_frames - n / PAGE_SIZE - 1);
+	EXPECT_TRUE(t, vm_free(v, 4 * MiB)); /* unmaps what is mapped */
+	expect_restored(t, &before);
+}
+
+static void access_after_unused_faults_at_that_address(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	ASSERT_TRUE(t, vm_map(v, 16 * PAGE_SIZE));
+	uintptr_t victim = v + 5 * PAGE_SIZE;
+	*(volatile uint32_t *)victim = 7;
+	ASSERT_TRUE(t, vm_unused(victim, PAGE_SIZE));
+	EXPECT_FALSE(t, vm_is_mapped(victim));
+	EXPECT_EQ(t, vm_owner_at(victim), VM_TEST); /* still reserved */
+	struct fault_record r = ktest_expect_fault(t, TRAP_PAGE_FAULT, victim + 0x123,
+						   ktest_read_byte, (void *)(victim + 0x123));
+	EXPECT_EQ(t, r.error & PF_PROTECTION, 0); /* not present */
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, victim, ktest_write_byte, (void *)victim);
+	/* Its neighbours are untouched. */
+	EXPECT_EQ(t, *(volatile uint32_t *)(victim - PAGE_SIZE), 0);
+	/* Mapped again, it comes back zeroed. */
+	ASSERT_TRUE(t, vm_map(victim, PAGE_SIZE));
+	EXPECT_EQ(t, *(volatile uint32_t *)victim, 0);
+	vm_free(v, 4 * MiB);
+	expect_restored(t, &before);
+}
+
+static void large_pages_used_when_possible(struct ktest *t)
+{
+	if (!paging_has_pse()) {
+		ktest_note(t, "CPU without PSE: 4 KiB pages only");
+		return;
+	}
+	struct snapshot before = snap();
+	if (kernel_pmm.stats.whole_chunks < 2) {
+		ktest_note(t, "fewer than 2 free 4 MiB runs: skipped");
+		return;
+	}
+	uintptr_t v = vm_reserve(SCRATCH, 12 * MiB, VM_TEST);
+	/* [v, v + 8 MiB) is two aligned 4 MiB pages; the last 4 KiB is small. */
+	ASSERT_TRUE(t, vm_map(v, 8 * MiB + PAGE_SIZE));
+	struct snapshot during = snap();
+	EXPECT_EQ(t, during.paging.large_pages, before.paging.large_pages + 2);
+	EXPECT_EQ(t, during.paging.small_pages, before.paging.small_pages + 1);
+	paddr_t pa;
+	bool large;
+	ASSERT_TRUE(t, paging_translate(v + 5 * MiB + 12, &pa, &large));
+	EXPECT_TRUE(t, large);
+	EXPECT_EQ(t, pa & (4 * MiB - 1), (5 * MiB + 12) & (4 * MiB - 1));
+	ktest_note(t, "8 MiB + 4 KiB mapped as %u large pages and %u small",
+		   during.paging.large_pages - before.paging.large_pages,
+		   during.paging.small_pages - before.paging.small_pages);
+	*(volatile uint32_t *)(v + 4 * MiB - 4) = 0x12345678;
+	EXPECT_EQ(t, *(volatile uint32_t *)(v + 4 * MiB - 4), 0x12345678);
+	vm_free(v, 12 * MiB);
+	expect_restored(t, &before);
+}
+
+static void unused_inside_a_large_page_splits_it(struct ktest *t)
+{
+	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
+		ktest_note(t, "no PSE or no free 4 MiB run: skipped");
+		return;
+	}
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	ASSERT_TRUE(t, vm_map(v, 4 * MiB));
+	for (uintptr_t p = v; p < v + 4 * MiB; p += PAGE_SIZE)
+		*(volatile uint32_t *)p = (uint32_t)p;
+	ASSERT_TRUE(t, vm_unused(v + 100 * PAGE_SIZE, 2 * PAGE_SIZE));
+	struct snapshot during = snap();
+	EXPECT_EQ(t, during.paging.large_splits, before.paging.large_splits + 1);
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, v + 101 * PAGE_SIZE, ktest_read_byte,
+			   (void *)(v + 101 * PAGE_SIZE));
+	unsigned mismatched = 0;
+	for (uintptr_t p = v; p < v + 4 * MiB; p += PAGE_SIZE)
+		if (p < v + 100 * PAGE_SIZE || p >= v + 102 * PAGE_SIZE)
+			mismatched += *(volatile uint32_t *)p != (uint32_t)p;
+	EXPECT_EQ(t, mismatched, 0);
+	/* One frame became the page table; one went back. */
+	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_CHUNK + 1);
+	vm_free(v, 4 * MiB);
+	expect_restored(t, &before);
+}
+
+static void map_out_of_frames_rolls_back(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uint32_t free_frames = before.free_frames;
+	size_t n = ALIGN_UP((size_t)(free_frames + 16) * PAGE_SIZE, (size_t)4 * MiB);
+	uintptr_t v = vm_reserve(0, n, VM_TEST);
+	ASSERT_NE(t, v, 0);
+	struct snapshot reserved = snap();
+	EXPECT_FALSE(t, vm_map(v, n));
+	expect_restored(t, &reserved);
+	EXPECT_EQ(t, vm_mapped_pages(v, n), 0);
+	/* The same memory is there to be had afterwards. */
+	ASSERT_TRUE(t, vm_map(v, 64 * PAGE_SIZE));
+	vm_free(v, n);
+	expect_restored(t, &before);
+	ktest_note(t, "%u free frames; mapping %zu MiB failed and rolled back", free_frames,
+		   n / MiB);
+}
+
+static void bad_calls_are_refused_and_change_nothing(struct ktest *t)
+{
+	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
+	ASSERT_TRUE(t, vm_map(v, 2 * PAGE_SIZE));
+	struct snapshot before = snap();
+
+	EXPECT_FALSE(t, vm_map(v + 100, PAGE_SIZE));                  /* unaligned address */
+	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 100));              /* unaligned length */
+	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 0));                /* zero length */
+	EXPECT_FALSE(t, vm_map(0xfffff000u, 2 * PAGE_SIZE));          /* wraps past 4 GiB */
+	EXPECT_FALSE(t, vm_map(0x00200000, PAGE_SIZE));               /* the kernel region */
+	EXPECT_FALSE(t, vm_map(MMIO_WINDOW_BASE, PAGE_SIZE));         /* a fixed region */
+	EXPECT_FALSE(t, vm_map(v + 8 * MiB, PAGE_SIZE));              /* not reserved */
+	EXPECT_FALSE(t, vm_map(v + 6 * MiB, 4 * MiB));                /* partly not reserved */
+	EXPECT_FALSE(t, vm_map(v, PAGE_SIZE));                        /* already mapped */
+	EXPECT_FALSE(t, vm_unused(v + 4 * PAGE_SIZE, PAGE_SIZE));     /* not mapped */
+	EXPECT_FALSE(t, vm_unused(v, 3 * PAGE_SIZE));                 /* partly not mapped */
+	EXPECT_FALSE(t, vm_unused(0x00100000, PAGE_SIZE));            /* the kernel image */
+	EXPECT_FALSE(t, vm_free(v + PAGE_SIZE, 4 * MiB));             /* unaligned */
+	EXPECT_FALSE(t, vm_free(0, 4 * MiB));                         /* the kernel region */
+	EXPECT_FALSE(t, vm_free(PT_WINDOW_BASE, 4 * MiB));            /* the page tables */
+	EXPECT_FALSE(t, vm_free(v + 8 * MiB, 4 * MiB));               /* not reserved */
+	EXPECT_EQ(t, vm_reserve(SCRATCH + 1, 4 * MiB, VM_TEST), 0);   /* unaligned hint */
+	EXPECT_EQ(t, vm_reserve(SCRATCH, 0, VM_TEST), 0);             /* zero length */
+	EXPECT_EQ(t, vm_reserve(0xffc00000u, 8 * MiB, VM_TEST), 0);   /* wraps */
+	EXPECT_EQ(t, vm_reserve(SCRATCH, 4 * MiB, VM_KERNEL), 0);     /* fixed owner */
+
+	struct snapshot after = snap();
+	EXPECT_EQ(t, after.vm.refused, before.vm.refused + 20);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.vm.mapped_bytes, before.vm.mapped_bytes);
+	for (int i = 0; i < VM_OWNER_COUNT; i++)
+		EXPECT_EQ(t, after.vm.reserved_bytes[i], before.vm.reserved_bytes[i]);
+	EXPECT_EQ(t, *(volatile uint32_t *)v, 0); /* still mapped and readable */
+	vm_free(v, 8 * MiB);
+}
+
+static void null_page_faults(struct ktest *t)
+{
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, 0x0, ktest_read_byte, (void *)0x0);
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, 0xffc, ktest_write_byte, (void *)0xffc);
+}
+
+static void stack_guard_page_faults(struct ktest *t)
+{
+	uintptr_t guard = (uintptr_t)kernel_stack_guard;
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, guard + 8, ktest_write_byte, (void *)(guard + 8));
+}
+
+static volatile unsigned recursion_limit = 0xffffffffu;
+
+static unsigned __attribute__((noinline)) recurse(unsigned depth)
+{
+	volatile char frame[128];
+	frame[0] = (char)depth;
+	if (depth >= recursion_limit)
+		return frame[0];
+	return recurse(depth + 1) + frame[0];
+}
+
+static void run_away(void *arg)
+{
+	(void)arg;
+	recurse(0);
+}
+
+static void kernel_stack_overflow_is_caught_at_the_guard(struct ktest *t)
+{
+	uintptr_t guard = (uintptr_t)kernel_stack_guard;
+	/* The page fault on the guard cannot push its frame: it becomes a
+	 * double fault, handled on its own stack, with CR2 in the guard. */
+	struct fault_record r =
+		ktest_expect_fault(t, TRAP_DOUBLE_FAULT, KTEST_ANY_ADDR, run_away, NULL);
+	EXPECT_GE(t, r.cr2, guard);
+	EXPECT_LT(t, r.cr2, guard + PAGE_SIZE);
+}
+
+static void address_space_map_names_owners(struct ktest *t)
+{
+	EXPECT_EQ(t, vm_owner_at(0x00100000), VM_KERNEL);
+	EXPECT_EQ(t, vm_owner_at(MMIO_WINDOW_BASE), VM_MMIO);
+	EXPECT_EQ(t, vm_owner_at(0xfffff000u), VM_PAGE_TABLES);
+	EXPECT_STREQ(t, vm_owner_name(VM_ARENA), "arena");
+	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	vm_map(v, 3 * PAGE_SIZE);
+	vm_print_map(); /* shows the test reservation, 12 KiB mapped */
+	vm_free(v, 4 * MiB);
+}
+
+static const struct ktest_case vm_cases[] = {
+	KTEST_CASE(reserve_at_free_hint_is_exact),
+	KTEST_CASE(reserve_at_taken_hint_lands_above),
+	KTEST_CASE(reserve_with_no_room_above_wraps_to_lowest),
+	KTEST_CASE(map_then_write_and_read_every_page),
+	KTEST_CASE(access_after_unused_faults_at_that_address),
+	KTEST_CASE(large_pages_used_when_possible),
+	KTEST_CASE(unused_inside_a_large_page_splits_it),
+	KTEST_CASE(map_out_of_frames_rolls_back),
+	KTEST_CASE(bad_calls_are_refused_and_change_nothing),
+	KTEST_CASE(null_page_faults),
+	KTEST_CASE(stack_guard_page_faults),
+	KTEST_CASE(kernel_stack_overflow_is_caught_at_the_guard),
+	KTEST_CASE(address_space_map_names_owners),
+};
+KTEST_SUITE(vm, vm_cases, NULL, NULL);
