@@ -15,6 +15,14 @@ CC := gcc
 endif
 PYTHON ?= python3
 BUILD := build
+# Quiet build lines ("CC file"); V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
 
 # ---- kernel (i386, freestanding) -------------------------------------------
 KERNEL_CFLAGS := -m32 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
@@ -22,7 +30,7 @@ KERNEL_CFLAGS := -m32 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
 	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone \
 	-O2 -g -Wall -Wextra -Werror -I. -MMD -MP
 KERNEL_ASFLAGS := -m32 -I. -MMD -MP -D__ASSEMBLER__
-KERNEL_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
+KERNEL_LDFLAGS := -m32 -nostdlib -static -Wl,--build-id=none \
 	-Wl,-T,$(BUILD)/linker.lds -Wl,-z,noexecstack
 LIBGCC := $(shell $(CC) -m32 -print-libgcc-file-name 2>/dev/null)
 
@@ -30,7 +38,8 @@ BOOT_SRCS := boot/entry.S
 ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
 KERNEL_SRCS := $(wildcard kernel/*.c)
 MM_SRCS := $(filter-out mm/backend_host.c,$(wildcard mm/*.c))
-TARGET_TEST_SRCS := tests/ktest.c $(wildcard tests/target/*.c)
+TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c $(wildcard tests/target/*.c) \
+	$(wildcard tests/bench/*.c)
 
 KERNEL_SRCS_ALL := $(BOOT_SRCS) $(ARCH_SRCS) $(KERNEL_SRCS) $(MM_SRCS) $(TARGET_TEST_SRCS)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS_ALL))
@@ -39,18 +48,27 @@ all: $(BUILD)/kernel.elf
 
 $(BUILD)/linker.lds: linker.ld arch/i386/layout.h
 	@mkdir -p $(@D)
-	$(CC) -E -P -x c -D__LINKER__ -D__ASSEMBLER__ -I. $< -o $@
+	$(quiet) CPP $@
+	$(Q)$(CC) -E -P -x c -D__LINKER__ -D__ASSEMBLER__ -I. $< -o $@
 
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+	$(quiet) CC $<
+	$(Q)$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
 $(BUILD)/kernel/%.S.o: %.S
 	@mkdir -p $(@D)
-	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
+	$(quiet) AS $<
+	$(Q)$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
 
-$(BUILD)/kernel.elf: $(KERNEL_OBJS) $(BUILD)/linker.lds
-	$(CC) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) $(LIBGCC) -o $@
+# Relink when the list of objects changes (a source added or removed).
+$(BUILD)/kernel.objs: FORCE
+	@mkdir -p $(@D)
+	@echo '$(KERNEL_OBJS)' | cmp -s - $@ || echo '$(KERNEL_OBJS)' > $@
+
+$(BUILD)/kernel.elf: $(KERNEL_OBJS) $(BUILD)/linker.lds $(BUILD)/kernel.objs
+	$(quiet) LD $@
+	$(Q)$(CC) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) $(LIBGCC) -o $@
 	@grub-file --is-x86-multiboot $@ 2>/dev/null || { command -v grub-file >/dev/null && \
 		{ echo "$@: not a valid multiboot image" >&2; rm -f $@; exit 1; }; true; }
 
@@ -58,9 +76,10 @@ $(BUILD)/kernel.elf: $(KERNEL_OBJS) $(BUILD)/linker.lds
 $(BUILD)/arena386.iso: $(BUILD)/kernel.elf boot/grub.cfg
 	@rm -rf $(BUILD)/isodir
 	@mkdir -p $(BUILD)/isodir/boot/grub
-	cp $(BUILD)/kernel.elf $(BUILD)/isodir/boot/kernel.elf
-	cp boot/grub.cfg $(BUILD)/isodir/boot/grub/grub.cfg
-	grub-mkrescue -o $@ $(BUILD)/isodir 2>$(BUILD)/grub-mkrescue.log || \
+	@cp $(BUILD)/kernel.elf $(BUILD)/isodir/boot/kernel.elf
+	@cp boot/grub.cfg $(BUILD)/isodir/boot/grub/grub.cfg
+	$(quiet) ISO $@
+	$(Q)grub-mkrescue -o $@ $(BUILD)/isodir 2>$(BUILD)/grub-mkrescue.log || \
 		{ cat $(BUILD)/grub-mkrescue.log >&2; exit 1; }
 
 iso: $(BUILD)/arena386.iso
@@ -77,12 +96,14 @@ HOST_LIB_SRCS := kernel/format.c mm/pmm.c mm/vm.c arch/host/vm_host.c \
 
 $(BUILD)/host/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+	$(quiet) HOSTCC $<
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
 $(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
 		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_EXTRA_SRCS))
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
 host-tests: $(HOST_TESTS)
 
@@ -101,6 +122,9 @@ run: deps all
 test: deps all iso host-tests
 	$(PYTHON) tests/testall.py --build $(BUILD)
 
+bench: deps all
+	$(PYTHON) tests/run_bench.py --build $(BUILD)
+
 debug: deps all
 	@echo "QEMU is waiting for gdb on :1234; in another terminal: gdb -x tests/gdbinit"
 	qemu-system-i386 -kernel $(BUILD)/kernel.elf -m $(MEM) -append "$(APPEND)" \
@@ -113,7 +137,8 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all iso host-tests deps run test debug format clean
+FORCE:
+.PHONY: FORCE all iso host-tests deps run test bench debug format clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,17 +6,17 @@
 #ifndef BOOT_MULTIBOOT_H
 #define BOOT_MULTIBOOT_H
 
-#define MULTIBOOT_HEADER_MAGIC 0x1BADB002
+#define MULTIBOOT_HEADER_MAGIC     0x1BADB002
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002 /* in %eax at entry */
 
 /* Header flags: page-align modules, ask for the memory information. */
-#define MULTIBOOT_PAGE_ALIGN (1 << 0)
+#define MULTIBOOT_PAGE_ALIGN  (1 << 0)
 #define MULTIBOOT_MEMORY_INFO (1 << 1)
 
 /* Bits of multiboot_info.flags: which fields the loader filled in. */
-#define MULTIBOOT_INFO_MEMORY (1 << 0)
+#define MULTIBOOT_INFO_MEMORY  (1 << 0)
 #define MULTIBOOT_INFO_CMDLINE (1 << 2)
-#define MULTIBOOT_INFO_MODS (1 << 3)
+#define MULTIBOOT_INFO_MODS    (1 << 3)
 #define MULTIBOOT_INFO_MEM_MAP (1 << 6)
 
 #ifndef __ASSEMBLER__
@@ -48,11 +48,11 @@ struct multiboot_mmap_entry {
 	uint32_t type;
 } __attribute__((packed));
 
-#define MULTIBOOT_MEMORY_AVAILABLE 1
-#define MULTIBOOT_MEMORY_RESERVED 2
+#define MULTIBOOT_MEMORY_AVAILABLE        1
+#define MULTIBOOT_MEMORY_RESERVED         2
 #define MULTIBOOT_MEMORY_ACPI_RECLAIMABLE 3
-#define MULTIBOOT_MEMORY_NVS 4
-#define MULTIBOOT_MEMORY_BADRAM 5
+#define MULTIBOOT_MEMORY_NVS              4
+#define MULTIBOOT_MEMORY_BADRAM           5
 
 struct multiboot_module {
 	uint32_t mod_start;

@@ -13,7 +13,8 @@ int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigne
 		if ((size_t)(end - p) < sizeof(e.size))
 			return -1;
 		__builtin_memcpy(&e.size, p, sizeof(e.size));
-		if (e.size < sizeof(e) - sizeof(e.size) || e.size > (size_t)(end - p) - sizeof(e.size))
+		if (e.size < sizeof(e) - sizeof(e.size) ||
+		    e.size > (size_t)(end - p) - sizeof(e.size))
 			return -1;
 		__builtin_memcpy(&e, p, sizeof(e));
 		p += e.size + sizeof(e.size);
@@ -22,7 +23,7 @@ int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigne
 			continue;
 		if (n == max) {
 			kprintf("memory map: more than %u entries, [%llx, +%llx) dropped\n", max,
-				(unsigned long long)e.base, (unsigned long long)e.length);
+			        (unsigned long long)e.base, (unsigned long long)e.length);
 			continue;
 		}
 		/* Insertion sort: the map is short and usually sorted already. */
@@ -31,7 +32,7 @@ int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigne
 			out[i] = out[i - 1];
 			i--;
 		}
-		out[i] = (struct mem_region){e.base, e.length, e.type};
+		out[i] = (struct mem_region){ e.base, e.length, e.type };
 	}
 	return (int)n;
 }
@@ -42,7 +43,7 @@ static void add_loader_data(struct bootinfo *out, uint32_t base, uint64_t length
 		return;
 	if (out->loader_data_count == BOOTINFO_MAX_RESERVED)
 		panic("bootinfo: more than %d loader ranges to protect", BOOTINFO_MAX_RESERVED);
-	out->loader_data[out->loader_data_count++] = (struct mem_region){base, length, 0};
+	out->loader_data[out->loader_data_count++] = (struct mem_region){ base, length, 0 };
 }
 
 static uint32_t string_size(const char *s)
@@ -54,7 +55,7 @@ static uint32_t string_size(const char *s)
 }
 
 enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *mbi,
-				   struct bootinfo *out)
+                                   struct bootinfo *out)
 {
 	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
 		return BOOTINFO_BAD_MAGIC;
@@ -66,7 +67,7 @@ enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *
 		add_loader_data(out, mbi->cmdline, size);
 		if (size > BOOTINFO_CMDLINE_MAX) {
 			kprintf("bootinfo: command line longer than %d bytes, truncated\n",
-				BOOTINFO_CMDLINE_MAX - 1);
+			        BOOTINFO_CMDLINE_MAX - 1);
 			size = BOOTINFO_CMDLINE_MAX;
 		}
 		__builtin_memcpy(out->cmdline, line, size - 1);
@@ -75,13 +76,15 @@ enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *
 
 	if (mbi->flags & MULTIBOOT_INFO_MODS) {
 		const struct multiboot_module *mods =
-			(const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
+		        (const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
 		add_loader_data(out, mbi->mods_addr, mbi->mods_count * sizeof(*mods));
 		for (uint32_t i = 0; i < mbi->mods_count; i++) {
-			add_loader_data(out, mods[i].mod_start, mods[i].mod_end - mods[i].mod_start);
+			add_loader_data(out, mods[i].mod_start,
+			                mods[i].mod_end - mods[i].mod_start);
 			if (mods[i].string)
-				add_loader_data(out, mods[i].string,
-						string_size((const char *)(uintptr_t)mods[i].string));
+				add_loader_data(
+				        out, mods[i].string,
+				        string_size((const char *)(uintptr_t)mods[i].string));
 		}
 	}
 
@@ -89,7 +92,7 @@ enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *
 		return BOOTINFO_NO_MEMORY_MAP;
 	add_loader_data(out, mbi->mmap_addr, mbi->mmap_length);
 	int n = mmap_parse((const void *)(uintptr_t)mbi->mmap_addr, mbi->mmap_length, out->regions,
-			   BOOTINFO_MAX_REGIONS);
+	                   BOOTINFO_MAX_REGIONS);
 	if (n <= 0)
 		return BOOTINFO_BAD_MEMORY_MAP;
 	out->region_count = (unsigned)n;
@@ -127,10 +130,11 @@ void bootinfo_print(const struct bootinfo *info)
 	for (unsigned i = 0; i < info->region_count; i++) {
 		const struct mem_region *r = &info->regions[i];
 		kprintf("  0x%016llx  0x%016llx  %s (%u)\n", (unsigned long long)r->base,
-			(unsigned long long)r->length, mem_type_name(r->type), r->type);
+		        (unsigned long long)r->length, mem_type_name(r->type), r->type);
 	}
-	kprintf("  usable RAM: %llu KiB (%llu MiB)\n", (unsigned long long)(info->usable_bytes >> 10),
-		(unsigned long long)(info->usable_bytes >> 20));
+	kprintf("  usable RAM: %llu KiB (%llu MiB)\n",
+	        (unsigned long long)(info->usable_bytes >> 10),
+	        (unsigned long long)(info->usable_bytes >> 20));
 	kprintf("kernel image: [%p, %p) %u KiB\n", (void *)_kernel_start, (void *)_kernel_end,
-		(unsigned)((_kernel_end - _kernel_start) >> 10));
+	        (unsigned)((_kernel_end - _kernel_start) >> 10));
 }

@@ -9,9 +9,9 @@
 #include "boot/multiboot.h"
 #include <stdint.h>
 
-#define BOOTINFO_MAX_REGIONS 64
+#define BOOTINFO_MAX_REGIONS  64
 #define BOOTINFO_MAX_RESERVED 16
-#define BOOTINFO_CMDLINE_MAX 512
+#define BOOTINFO_CMDLINE_MAX  512
 
 /* A physical range [base, base + length) and its multiboot type. */
 struct mem_region {
@@ -49,7 +49,7 @@ int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigne
 
 /* Checks the magic and copies what 'mbi' describes into 'out'. */
 enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *mbi,
-				   struct bootinfo *out);
+                                   struct bootinfo *out);
 
 /* "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad RAM", "type N". */
 const char *mem_type_name(uint32_t type);

@@ -17,7 +17,7 @@ static bool equal_key(const char *key, const char *word, size_t len)
 }
 
 static unsigned apply_word(const char *word, size_t len, const struct cmdline_option *options,
-			   size_t count)
+                           size_t count)
 {
 	size_t eq = 0;
 	while (eq < len && word[eq] != '=')
@@ -32,7 +32,7 @@ static unsigned apply_word(const char *word, size_t len, const struct cmdline_op
 		if (options[i].set(word + eq + 1, len - eq - 1))
 			return 0;
 		kprintf("cmdline: bad value '%.*s' for %s=, default kept\n", (int)(len - eq - 1),
-			word + eq + 1, options[i].key);
+		        word + eq + 1, options[i].key);
 		return 1;
 	}
 	kprintf("cmdline: unknown option '%.*s' ignored\n", (int)eq, word);

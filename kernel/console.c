@@ -14,7 +14,7 @@ static void console_put(struct format_sink *sink, char c)
 	serial_putc(c);
 }
 
-static struct format_sink console_sink = {console_put};
+static struct format_sink console_sink = { console_put };
 
 size_t kvprintf(const char *fmt, va_list ap)
 {
@@ -63,7 +63,7 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 		uint32_t ebp, esp;
 		__asm__ volatile("mov %%ebp, %0; mov %%esp, %1" : "=r"(ebp), "=r"(esp));
 		kprintf("caller %p  esp %08x  ebp %08x  cr0 %08x  cr2 %08x  cr3 %08x\n",
-			__builtin_return_address(0), esp, ebp, read_cr0(), read_cr2(), read_cr3());
+		        __builtin_return_address(0), esp, ebp, read_cr0(), read_cr2(), read_cr3());
 		print_backtrace(ebp, 16);
 	}
 	machine_exit(MACHINE_EXIT_FAILURE);

@@ -21,7 +21,7 @@ size_t kvprintf(const char *fmt, va_list ap);
  */
 #define panic(...) panic_at(__FILE__, __LINE__, __VA_ARGS__)
 __attribute__((noreturn, format(printf, 3, 4))) void panic_at(const char *file, int line,
-							      const char *fmt, ...);
+                                                              const char *fmt, ...);
 
 /* Prints return addresses by walking %ebp frames from 'ebp', at most
  * 'max_frames' of them. */

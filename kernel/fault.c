@@ -16,21 +16,24 @@ static struct {
 
 void fault_describe_page_error(uint32_t error, char *buf, unsigned size)
 {
-	ksnprintf(buf, size, "%s %s, %s mode%s", (error & PF_PROTECTION) ? "protection" : "not-present",
-		  (error & PF_FETCH) ? "fetch" : (error & PF_WRITE) ? "write" : "read",
-		  (error & PF_USER) ? "user" : "kernel",
-		  (error & PF_RESERVED) ? ", reserved bit set" : "");
+	ksnprintf(buf, size, "%s %s, %s mode%s",
+	          (error & PF_PROTECTION) ? "protection" : "not-present",
+	          (error & PF_FETCH)   ? "fetch"
+	          : (error & PF_WRITE) ? "write"
+	                               : "read",
+	          (error & PF_USER) ? "user" : "kernel",
+	          (error & PF_RESERVED) ? ", reserved bit set" : "");
 }
 
 static void report(const struct trap_frame *f)
 {
-	kprintf("\nCPU EXCEPTION %u (%s), error code %08x\n", f->vector, trap_vector_name(f->vector),
-		f->error);
+	kprintf("\nCPU EXCEPTION %u (%s), error code %08x\n", f->vector,
+	        trap_vector_name(f->vector), f->error);
 	kprintf("  eip %08x  cs %04x  eflags %08x\n", f->eip, f->cs & 0xffff, f->eflags);
 	kprintf("  eax %08x  ebx %08x  ecx %08x  edx %08x\n", f->eax, f->ebx, f->ecx, f->edx);
 	kprintf("  esi %08x  edi %08x  ebp %08x  esp %08x\n", f->esi, f->edi, f->ebp, f->esp);
 	kprintf("  ds %04x  es %04x  fs %04x  gs %04x\n", f->ds & 0xffff, f->es & 0xffff,
-		f->fs & 0xffff, f->gs & 0xffff);
+	        f->fs & 0xffff, f->gs & 0xffff);
 	kprintf("  cr0 %08x  cr2 %08x  cr3 %08x\n", read_cr0(), f->cr2, read_cr3());
 	if (f->vector == TRAP_PAGE_FAULT) {
 		char bits[64];
@@ -40,7 +43,7 @@ static void report(const struct trap_frame *f)
 	uintptr_t guard = (uintptr_t)kernel_stack_guard;
 	if (f->vector == TRAP_DOUBLE_FAULT && f->cr2 >= guard && f->cr2 < guard + 4096)
 		kprintf("  kernel stack overflow: fault on the guard page [%p, %p)\n",
-			(void *)guard, (void *)kernel_stack_bottom);
+		        (void *)guard, (void *)kernel_stack_bottom);
 	print_backtrace(f->ebp, 16);
 }
 
@@ -48,7 +51,7 @@ static const struct cpu_jmpbuf *kernel_trap(const struct trap_frame *f)
 {
 	if (catcher.armed) {
 		catcher.armed = false;
-		catcher.record = (struct fault_record){f->vector, f->error, f->eip, f->cr2};
+		catcher.record = (struct fault_record){ f->vector, f->error, f->eip, f->cr2 };
 		return &catcher.resume;
 	}
 	report(f);

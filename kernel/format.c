@@ -9,9 +9,9 @@ struct counting_sink {
 };
 
 struct spec {
-	bool left;   /* '-' */
-	bool zero;   /* '0' */
-	bool alt;    /* '#': 0x prefix on non-zero hex */
+	bool left; /* '-' */
+	bool zero; /* '0' */
+	bool alt;  /* '#': 0x prefix on non-zero hex */
 	int width;
 	int precision; /* -1: none */
 };
@@ -31,7 +31,7 @@ static void emit_repeated(struct counting_sink *out, char c, int n)
 /* Prints 'digits' (most significant first, 'len' of them) with an optional
  * sign or prefix, padded to the field width. */
 static void emit_field(struct counting_sink *out, const struct spec *spec, const char *prefix,
-		       const char *digits, int len)
+                       const char *digits, int len)
 {
 	int prefix_len = 0;
 	while (prefix[prefix_len])
@@ -51,7 +51,7 @@ static void emit_field(struct counting_sink *out, const struct spec *spec, const
 }
 
 static void emit_unsigned(struct counting_sink *out, const struct spec *spec, const char *prefix,
-			  unsigned long long value, unsigned base, bool upper)
+                          unsigned long long value, unsigned base, bool upper)
 {
 	const char *digit_chars = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	char buf[24];
@@ -115,7 +115,7 @@ static long long fetch_signed(va_list *ap, enum length len)
 
 static const char *parse_spec(const char *p, struct spec *spec, va_list *ap)
 {
-	*spec = (struct spec){.precision = -1};
+	*spec = (struct spec){ .precision = -1 };
 	for (;; p++) {
 		if (*p == '-')
 			spec->left = true;
@@ -175,7 +175,7 @@ static const char *parse_length(const char *p, enum length *len)
 
 size_t kvformat(struct format_sink *sink, const char *fmt, va_list ap_in)
 {
-	struct counting_sink out = {sink, 0};
+	struct counting_sink out = { sink, 0 };
 	va_list ap;
 	va_copy(ap, ap_in);
 
@@ -194,8 +194,8 @@ size_t kvformat(struct format_sink *sink, const char *fmt, va_list ap_in)
 		case 'd':
 		case 'i': {
 			long long v = fetch_signed(&ap, len);
-			unsigned long long magnitude = v < 0 ? 0ull - (unsigned long long)v
-							     : (unsigned long long)v;
+			unsigned long long magnitude =
+			        v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 			emit_unsigned(&out, &spec, v < 0 ? "-" : "", magnitude, 10, false);
 			break;
 		}
@@ -268,7 +268,7 @@ static void buffer_put(struct format_sink *sink, char c)
 
 size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct buffer_sink b = {{buffer_put}, buf, size, 0};
+	struct buffer_sink b = { { buffer_put }, buf, size, 0 };
 	size_t n = kvformat(&b.sink, fmt, ap);
 	if (size > 0)
 		buf[b.pos < size ? b.pos : size - 1] = '\0';

@@ -24,7 +24,7 @@ size_t kvformat(struct format_sink *sink, const char *fmt, va_list ap);
 /* snprintf semantics: writes at most size-1 characters and a NUL (when size
  * > 0) and returns the length the whole output would have had. */
 size_t ksnprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 #endif

@@ -13,23 +13,36 @@
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
+#include "kernel/string.h"
+#include "tests/kbench.h"
 #include "tests/ktest.h"
 
 struct bootinfo boot_info;
 
 static struct {
 	char test[128];    /* suites to run: see ktest_run_all */
+	char bench[128];   /* benchmarks to run after the tests: see kbench_run */
 	uint64_t seed;     /* for randomized tests */
 	const char *crash; /* deliberate failure, for testing the host runner */
-} options = {.test = "all", .seed = 1, .crash = ""};
+} options = { .test = "all", .seed = 1, .crash = "" };
+
+static bool set_string(char *dst, size_t size, const char *value, size_t len)
+{
+	if (len == 0 || len >= size)
+		return false;
+	memcpy(dst, value, len);
+	dst[len] = '\0';
+	return true;
+}
 
 static bool set_test(const char *value, size_t len)
 {
-	if (len == 0 || len >= sizeof(options.test))
-		return false;
-	__builtin_memcpy(options.test, value, len);
-	options.test[len] = '\0';
-	return true;
+	return set_string(options.test, sizeof(options.test), value, len);
+}
+
+static bool set_bench(const char *value, size_t len)
+{
+	return set_string(options.bench, sizeof(options.bench), value, len);
 }
 
 static bool set_seed(const char *value, size_t len)
@@ -37,7 +50,7 @@ static bool set_seed(const char *value, size_t len)
 	return cmdline_parse_u64(value, len, &options.seed);
 }
 
-static const char *const crash_kinds[] = {"panic", "triple", "hang", "fault", "overflow"};
+static const char *const crash_kinds[] = { "panic", "triple", "hang", "fault", "overflow" };
 
 static bool set_crash(const char *value, size_t len)
 {
@@ -54,9 +67,10 @@ static bool set_crash(const char *value, size_t len)
 }
 
 static const struct cmdline_option kernel_options[] = {
-	{"test", set_test},
-	{"seed", set_seed},
-	{"crash", set_crash},
+	{ "test", set_test },
+	{ "bench", set_bench },
+	{ "seed", set_seed },
+	{ "crash", set_crash },
 };
 
 /* Deep enough to overflow any kernel stack; volatile so that the compiler
@@ -121,13 +135,15 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
 
 	kprintf("command line: \"%s\"\n", boot_info.cmdline);
 	cmdline_parse(boot_info.cmdline, kernel_options,
-		      sizeof(kernel_options) / sizeof(kernel_options[0]));
+	              sizeof(kernel_options) / sizeof(kernel_options[0]));
 	bootinfo_print(&boot_info);
 	memory_init(&boot_info);
 	memory_print();
 	crash_if_asked();
 
 	unsigned failed = ktest_run_all(options.test, options.seed);
+	if (options.bench[0])
+		kbench_run(options.bench);
 	kprintf("arena386: %s\n", failed ? "self-tests FAILED" : "self-tests passed");
 	machine_exit(failed ? MACHINE_EXIT_FAILURE : MACHINE_EXIT_SUCCESS);
 }

@@ -21,6 +21,16 @@ static void frame_free(paddr_t frame)
 	pmm_free_frame(&kernel_pmm, frame);
 }
 
+static unsigned frames_alloc(paddr_t *out, unsigned n)
+{
+	return pmm_alloc_frames(&kernel_pmm, out, n);
+}
+
+static void frames_free(const paddr_t *frames, unsigned n)
+{
+	pmm_free_frames(&kernel_pmm, frames, n);
+}
+
 static paddr_t chunk_alloc(void)
 {
 	return pmm_alloc_chunk(&kernel_pmm);
@@ -37,7 +47,7 @@ static void chunk_split(paddr_t base)
 }
 
 static const struct frame_ops kernel_frame_ops = {
-	frame_alloc, frame_free, chunk_alloc, chunk_free, chunk_split,
+	frame_alloc, frame_free, frames_alloc, frames_free, chunk_alloc, chunk_free, chunk_split,
 };
 
 static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
@@ -82,8 +92,8 @@ void memory_init(const struct bootinfo *info)
 	unsigned usable_count = 0;
 	for (unsigned i = 0; i < info->region_count; i++)
 		if (info->regions[i].type == MULTIBOOT_MEMORY_AVAILABLE)
-			usable[usable_count++] =
-				(struct pmm_range){info->regions[i].base, info->regions[i].length};
+			usable[usable_count++] = (struct pmm_range){ info->regions[i].base,
+				                                     info->regions[i].length };
 
 	uint32_t frames = pmm_frames_spanned(usable, usable_count);
 	size_t meta_size = PAGE_ALIGN_UP(pmm_metadata_size(frames));
@@ -91,20 +101,20 @@ void memory_init(const struct bootinfo *info)
 
 	struct pmm_range withheld[BOOTINFO_MAX_RESERVED + 3];
 	unsigned withheld_count = 0;
-	withheld[withheld_count++] = (struct pmm_range){0, LOW_MEMORY_END};
-	withheld[withheld_count++] = (struct pmm_range){
-		(uintptr_t)_kernel_start, (uint64_t)(_kernel_end - _kernel_start)};
-	withheld[withheld_count++] = (struct pmm_range){meta, meta_size};
+	withheld[withheld_count++] = (struct pmm_range){ 0, LOW_MEMORY_END };
+	withheld[withheld_count++] = (struct pmm_range){ (uintptr_t)_kernel_start,
+		                                         (uint64_t)(_kernel_end - _kernel_start) };
+	withheld[withheld_count++] = (struct pmm_range){ meta, meta_size };
 	for (unsigned i = 0; i < info->loader_data_count; i++)
-		withheld[withheld_count++] =
-			(struct pmm_range){info->loader_data[i].base, info->loader_data[i].length};
+		withheld[withheld_count++] = (struct pmm_range){ info->loader_data[i].base,
+			                                         info->loader_data[i].length };
 
 	pmm_init(&kernel_pmm, (void *)meta, frames, usable, usable_count, withheld, withheld_count);
 	paging_init(&kernel_frame_ops, (uintptr_t)kernel_stack_guard);
 	vm_init(0);
 	boot_free_frames = kernel_pmm.stats.free_frames;
-	kprintf("frame metadata: [%p, %p) for %u frames\n", (void *)meta, (void *)(meta + meta_size),
-		frames);
+	kprintf("frame metadata: [%p, %p) for %u frames\n", (void *)meta,
+	        (void *)(meta + meta_size), frames);
 }
 
 void memory_print(void)
@@ -112,9 +122,9 @@ void memory_print(void)
 	struct pmm_stats s;
 	pmm_get_stats(&kernel_pmm, &s);
 	kprintf("frames: %u total, %u free, %u reserved (%u KiB free, %u free 4 MiB runs)\n",
-		s.total_frames, s.free_frames, s.reserved_frames, s.free_frames * (PAGE_SIZE / 1024),
-		s.whole_chunks);
+	        s.total_frames, s.free_frames, s.reserved_frames,
+	        s.free_frames * (PAGE_SIZE / 1024), s.whole_chunks);
 	kprintf("paging: 4 MiB pages (PSE) %s; kernel stack guard page at %p\n",
-		paging_has_pse() ? "available" : "not available", (void *)kernel_stack_guard);
+	        paging_has_pse() ? "available" : "not available", (void *)kernel_stack_guard);
 	vm_print_map();
 }

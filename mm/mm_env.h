@@ -31,11 +31,10 @@
 #include <stdint.h>
 
 /* A precondition: panics on target, aborts on the host, naming the values. */
-#define MM_ASSERT(cond, ...)                            \
-	do {                                            \
-		if (__builtin_expect(!(cond), 0))       \
+#define MM_ASSERT(cond, ...)                                               \
+	do {                                                               \
+		if (__builtin_expect(!(cond), 0))                          \
 			panic("assertion " #cond " failed: " __VA_ARGS__); \
 	} while (0)
-
 
 #endif

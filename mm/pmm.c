@@ -4,17 +4,19 @@
  * Invariants, checked by pmm_check():
  *   - chunk.list == LIST_WHOLE  <=> all 1024 frames are RAM and free; its
  *     stack and bump are meaningless then;
- *   - chunk.list == LIST_PARTIAL <=> 0 < free_count, not whole; the free
- *     frames are exactly the stack plus [bump, 1024);
+ *   - chunk.list == LIST_PARTIAL <=> 0 < free_count, not whole; the chunk's
+ *     free frames are exactly its stack plus [bump, 1024) plus those of its
+ *     frames sitting in the cache (which free_count does not count);
  *   - chunk.list == LIST_RUN: allocated as one 4 MiB run;
- *   - chunk.list == LIST_NONE: no free frame (free_count == 0);
- *   - a frame's alloc bit is clear <=> it is free.
+ *   - chunk.list == LIST_NONE: free_count == 0;
+ *   - frame_bits set <=> allocated as a single frame (never in a RUN chunk);
+ *   - stats.free_frames == sum of free_count + cache_count.
  */
 #include "mm/pmm.h"
 
 enum pmm_list { LIST_NONE, LIST_PARTIAL, LIST_WHOLE, LIST_RUN };
 
-#define FRAME_INDEX_MASK (PMM_FRAMES_PER_CHUNK - 1)
+#define FRAME_INDEX_MASK     (PMM_FRAMES_PER_CHUNK - 1)
 #define BITMAP_WORDS(frames) (((frames) + 31) / 32)
 
 static inline bool test_bit(const uint32_t *bits, uint32_t n)
@@ -24,12 +26,17 @@ static inline bool test_bit(const uint32_t *bits, uint32_t n)
 
 static inline void set_bit(uint32_t *bits, uint32_t n)
 {
-	bits[n / 32] |= 1u << (n % 32);
+	pmm_bit_set(bits, n);
 }
 
 static inline void clear_bit(uint32_t *bits, uint32_t n)
 {
 	bits[n / 32] &= ~(1u << (n % 32));
+}
+
+static inline uint32_t chunk_of(uint32_t frame_number)
+{
+	return frame_number / PMM_FRAMES_PER_CHUNK;
 }
 
 size_t pmm_metadata_size(uint32_t frame_count)
@@ -77,29 +84,26 @@ static void list_remove(struct pmm *pmm, uint16_t *head, uint16_t c)
 	ch->list = LIST_NONE;
 }
 
-void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count,
-	      const struct pmm_range *usable, unsigned usable_count,
-	      const struct pmm_range *withheld, unsigned withheld_count)
+void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
+              unsigned usable_count, const struct pmm_range *withheld, unsigned withheld_count)
 {
 	MM_ASSERT(frame_count <= PMM_MAX_CHUNKS * PMM_FRAMES_PER_CHUNK, "frame_count %u",
-		  (unsigned)frame_count);
+	          (unsigned)frame_count);
 	memset(pmm, 0, sizeof(*pmm));
 	memset(metadata, 0, pmm_metadata_size(frame_count));
 	pmm->frame_count = frame_count;
 	pmm->link = metadata;
-	pmm->ram_bits =
-		(uint32_t *)((char *)metadata + ALIGN_UP((size_t)frame_count * sizeof(uint16_t), 4));
-	pmm->alloc_bits = pmm->ram_bits + BITMAP_WORDS(frame_count);
+	pmm->ram_bits = (uint32_t *)((char *)metadata +
+	                             ALIGN_UP((size_t)frame_count * sizeof(uint16_t), 4));
+	pmm->frame_bits = pmm->ram_bits + BITMAP_WORDS(frame_count);
 	pmm->partial_head = pmm->whole_head = PMM_NONE;
 
 	/* RAM: whole frames inside a usable range. */
 	for (unsigned i = 0; i < usable_count; i++) {
 		uint64_t first = ALIGN_UP(usable[i].base, (uint64_t)PAGE_SIZE) >> PAGE_SHIFT;
 		uint64_t end = ALIGN_DOWN(usable[i].base + usable[i].length, (uint64_t)PAGE_SIZE) >>
-			       PAGE_SHIFT;
-		if (end > frame_count)
-			end = frame_count;
-		for (uint64_t f = first; f < end; f++)
+		               PAGE_SHIFT;
+		for (uint64_t f = first; f < end && f < frame_count; f++)
 			set_bit(pmm->ram_bits, (uint32_t)f);
 	}
 	for (uint32_t f = 0; f < frame_count; f++)
@@ -110,38 +114,32 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count,
 		if (withheld[i].length == 0)
 			continue;
 		uint64_t first = withheld[i].base >> PAGE_SHIFT;
-		uint64_t end = ALIGN_UP(withheld[i].base + withheld[i].length, (uint64_t)PAGE_SIZE) >>
-			       PAGE_SHIFT;
-		if (end > frame_count)
-			end = frame_count;
-		for (uint64_t f = first; f < end; f++)
+		uint64_t end =
+		        ALIGN_UP(withheld[i].base + withheld[i].length, (uint64_t)PAGE_SIZE) >>
+		        PAGE_SHIFT;
+		for (uint64_t f = first; f < end && f < frame_count; f++)
 			clear_bit(pmm->ram_bits, (uint32_t)f);
 	}
-	uint32_t managed = 0;
-	for (uint32_t f = 0; f < frame_count; f++)
-		managed += test_bit(pmm->ram_bits, f);
-	pmm->stats.reserved_frames = pmm->stats.total_frames - managed;
-	/* Everything unmanaged reads as allocated, so that no path frees it. */
-	for (uint32_t w = 0; w < BITMAP_WORDS(frame_count); w++)
-		pmm->alloc_bits[w] = ~pmm->ram_bits[w];
 
-	/* Chunks: stack their free frames, then file each on its list, highest first so that the
-	 * lowest addresses are handed out first. */
+	/* Chunks: stack their free frames, then file each on its list, highest
+	 * first so that the lowest addresses are handed out first. */
 	uint32_t chunk_count = (frame_count + PMM_FRAMES_PER_CHUNK - 1) / PMM_FRAMES_PER_CHUNK;
 	for (uint32_t c = chunk_count; c-- > 0;) {
 		struct pmm_chunk *ch = &pmm->chunks[c];
-		*ch = (struct pmm_chunk){.free_head = PMM_NONE, .bump = PMM_FRAMES_PER_CHUNK,
-					 .prev = PMM_NONE, .next = PMM_NONE};
+		*ch = (struct pmm_chunk){ .free_head = PMM_NONE,
+			                  .bump = PMM_FRAMES_PER_CHUNK,
+			                  .prev = PMM_NONE,
+			                  .next = PMM_NONE };
 		uint32_t base = c * PMM_FRAMES_PER_CHUNK;
 		for (uint32_t i = PMM_FRAMES_PER_CHUNK; i-- > 0;) {
 			uint32_t f = base + i;
 			if (f >= frame_count || !test_bit(pmm->ram_bits, f))
 				continue;
-			ch->usable++;
 			pmm->link[f] = ch->free_head;
 			ch->free_head = (uint16_t)i;
 			ch->free_count++;
 		}
+		ch->usable = ch->free_count;
 		pmm->stats.free_frames += ch->free_count;
 		if (ch->free_count == PMM_FRAMES_PER_CHUNK) {
 			list_push(pmm, &pmm->whole_head, (uint16_t)c, LIST_WHOLE);
@@ -150,16 +148,19 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count,
 			list_push(pmm, &pmm->partial_head, (uint16_t)c, LIST_PARTIAL);
 		}
 	}
+	pmm->stats.reserved_frames = pmm->stats.total_frames - pmm->stats.free_frames;
 }
 
-paddr_t pmm_alloc_frame(struct pmm *pmm)
+/* Takes one free frame out of the chunks (not the cache); returns its frame
+ * number, or UINT32_MAX when none is free.  Accounting is the caller's. */
+static inline __attribute__((always_inline)) uint32_t take_from_chunks(struct pmm *pmm)
 {
 	uint16_t c = pmm->partial_head;
 	if (__builtin_expect(c == PMM_NONE, 0)) {
 		/* Break a whole chunk: its frames become a bump range. */
 		c = pmm->whole_head;
 		if (c == PMM_NONE)
-			return 0;
+			return UINT32_MAX;
 		list_remove(pmm, &pmm->whole_head, c);
 		pmm->stats.whole_chunks--;
 		struct pmm_chunk *ch = &pmm->chunks[c];
@@ -168,53 +169,23 @@ paddr_t pmm_alloc_frame(struct pmm *pmm)
 		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
 	}
 	struct pmm_chunk *ch = &pmm->chunks[c];
-	uint32_t index = ch->free_head;
 	uint32_t base = (uint32_t)c * PMM_FRAMES_PER_CHUNK;
+	uint32_t index = ch->free_head;
 	if (index != PMM_NONE)
 		ch->free_head = pmm->link[base + index];
 	else
 		index = ch->bump++;
 	if (--ch->free_count == 0)
 		list_remove(pmm, &pmm->partial_head, c);
-	uint32_t f = base + index;
-	set_bit(pmm->alloc_bits, f);
-	pmm->stats.free_frames--;
-	return (paddr_t)f << PAGE_SHIFT;
+	return base + index;
 }
 
-/* Why 'frame' (a frame address or a run base) cannot be freed, or NULL. */
-static const char *frame_problem(const struct pmm *pmm, paddr_t frame)
+/* Puts a free frame back on its chunk's stack; a chunk that becomes
+ * entirely free moves to the whole list. */
+static inline __attribute__((always_inline)) void give_to_chunk(struct pmm *pmm, uint32_t f)
 {
-	if (!IS_ALIGNED(frame, PAGE_SIZE))
-		return "not page-aligned";
-	uint32_t f = frame >> PAGE_SHIFT;
-	if (f >= pmm->frame_count || !test_bit(pmm->ram_bits, f))
-		return "not RAM managed by the allocator (hole, device or withheld at boot)";
-	if (!test_bit(pmm->alloc_bits, f))
-		return "not allocated (double free?)";
-	return NULL;
-}
-
-static bool refuse(struct pmm *pmm, const char *what, paddr_t frame, const char *why)
-{
-	pmm->stats.bad_frees++;
-	kprintf("pmm: %s(%#x) refused: %s\n", what, (unsigned)frame, why);
-	return false;
-}
-
-bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
-{
-	const char *problem = frame_problem(pmm, frame);
-	if (__builtin_expect(problem != NULL, 0))
-		return refuse(pmm, "pmm_free_frame", frame, problem);
-	uint32_t f = frame >> PAGE_SHIFT;
-	uint16_t c = (uint16_t)(f / PMM_FRAMES_PER_CHUNK);
+	uint16_t c = (uint16_t)chunk_of(f);
 	struct pmm_chunk *ch = &pmm->chunks[c];
-	if (__builtin_expect(ch->list == LIST_RUN, 0))
-		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB run");
-
-	clear_bit(pmm->alloc_bits, f);
-	pmm->stats.free_frames++;
 	pmm->link[f] = ch->free_head;
 	ch->free_head = (uint16_t)(f & FRAME_INDEX_MASK);
 	if (++ch->free_count == 1)
@@ -224,11 +195,121 @@ bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
 		list_push(pmm, &pmm->whole_head, c, LIST_WHOLE);
 		pmm->stats.whole_chunks++;
 	}
-	return true;
+}
+
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
+{
+	/* Refill half the cache in one go, so that the next allocations are
+	 * fast again. */
+	while (pmm->cache_count < PMM_CACHE_SIZE / 2) {
+		uint32_t f = take_from_chunks(pmm);
+		if (f == UINT32_MAX)
+			break;
+		pmm->cache[pmm->cache_count++] = (paddr_t)f << PAGE_SHIFT;
+	}
+	return pmm->cache_count ? pmm_alloc_frame(pmm) : 0;
+}
+
+static bool refuse(struct pmm *pmm, const char *what, paddr_t frame, const char *why)
+{
+	pmm->stats.bad_frees++;
+	kprintf("pmm: %s(%#x) refused: %s\n", what, (unsigned)frame, why);
+	return false;
+}
+
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
+{
+	uint32_t f = frame >> PAGE_SHIFT;
+	if (!IS_ALIGNED(frame, PAGE_SIZE))
+		return refuse(pmm, "pmm_free_frame", frame, "not page-aligned");
+	if (f >= pmm->frame_count || !test_bit(pmm->ram_bits, f))
+		return refuse(
+		        pmm, "pmm_free_frame", frame,
+		        "not RAM managed by the allocator (hole, device or withheld at boot)");
+	if (pmm->chunks[chunk_of(f)].list == LIST_RUN)
+		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB run");
+	if (!test_bit(pmm->frame_bits, f))
+		return refuse(pmm, "pmm_free_frame", frame, "not allocated (double free?)");
+	/* The cache is full: spill its older half to the chunks. */
+	for (uint32_t i = 0; i < PMM_CACHE_SIZE / 2; i++)
+		give_to_chunk(pmm, pmm->cache[i] >> PAGE_SHIFT);
+	memmove(pmm->cache, pmm->cache + PMM_CACHE_SIZE / 2,
+	        (PMM_CACHE_SIZE - PMM_CACHE_SIZE / 2) * sizeof(paddr_t));
+	pmm->cache_count -= PMM_CACHE_SIZE / 2;
+	return pmm_free_frame(pmm, frame);
+}
+
+unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
+{
+	unsigned got = 0;
+	while (got < n && pmm->cache_count) {
+		paddr_t frame = pmm->cache[--pmm->cache_count];
+		set_bit(pmm->frame_bits, frame >> PAGE_SHIFT);
+		out[got++] = frame;
+	}
+	/* Then chunk by chunk: a freshly broken chunk's bump range hands out
+	 * consecutive frames, its stack the rest. */
+	while (got < n) {
+		if (pmm->partial_head == PMM_NONE) {
+			uint32_t f = take_from_chunks(pmm); /* breaks a whole chunk */
+			if (f == UINT32_MAX)
+				break;
+			set_bit(pmm->frame_bits, f);
+			out[got++] = (paddr_t)f << PAGE_SHIFT;
+			continue;
+		}
+		uint16_t c = pmm->partial_head;
+		struct pmm_chunk *ch = &pmm->chunks[c];
+		uint32_t base = (uint32_t)c * PMM_FRAMES_PER_CHUNK;
+		unsigned take = n - got < ch->free_count ? n - got : ch->free_count;
+		for (unsigned i = 0; i < take; i++) {
+			uint32_t index = ch->free_head;
+			if (index != PMM_NONE)
+				ch->free_head = pmm->link[base + index];
+			else
+				index = ch->bump++;
+			set_bit(pmm->frame_bits, base + index);
+			out[got++] = (paddr_t)(base + index) << PAGE_SHIFT;
+		}
+		ch->free_count = (uint16_t)(ch->free_count - take);
+		if (ch->free_count == 0)
+			list_remove(pmm, &pmm->partial_head, c);
+	}
+	pmm->stats.free_frames -= got;
+	return got;
+}
+
+unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
+{
+	/* Straight to the chunks: a batch is large, the cache is not. */
+	unsigned freed = 0;
+	for (unsigned i = 0; i < n; i++) {
+		paddr_t frame = frames[i];
+		uint32_t f = frame >> PAGE_SHIFT;
+		if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
+		                             !test_bit(pmm->frame_bits, f),
+		                     0)) {
+			freed += pmm_free_frame_slow(pmm, frame); /* names the problem */
+			continue;
+		}
+		clear_bit(pmm->frame_bits, f);
+		give_to_chunk(pmm, f);
+		freed++;
+		pmm->stats.free_frames++;
+	}
+	return freed;
+}
+
+void pmm_drain_cache(struct pmm *pmm)
+{
+	while (pmm->cache_count)
+		give_to_chunk(pmm, pmm->cache[--pmm->cache_count] >> PAGE_SHIFT);
 }
 
 paddr_t pmm_alloc_chunk(struct pmm *pmm)
 {
+	if (pmm->whole_head == PMM_NONE)
+		pmm_drain_cache(pmm);
 	uint16_t c = pmm->whole_head;
 	if (c == PMM_NONE)
 		return 0;
@@ -237,23 +318,18 @@ paddr_t pmm_alloc_chunk(struct pmm *pmm)
 	pmm->chunks[c].free_count = 0;
 	pmm->stats.whole_chunks--;
 	pmm->stats.free_frames -= PMM_FRAMES_PER_CHUNK;
-	memset(&pmm->alloc_bits[c * (PMM_FRAMES_PER_CHUNK / 32)], 0xff, PMM_FRAMES_PER_CHUNK / 8);
 	return (paddr_t)c * PMM_CHUNK_SIZE;
 }
 
 bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
 {
+	uint32_t c = chunk_of(base >> PAGE_SHIFT);
 	if (!IS_ALIGNED(base, PMM_CHUNK_SIZE))
 		return refuse(pmm, "pmm_free_chunk", base, "not 4 MiB aligned");
-	const char *problem = frame_problem(pmm, base);
-	if (problem)
-		return refuse(pmm, "pmm_free_chunk", base, problem);
-	uint16_t c = (uint16_t)(base / PMM_CHUNK_SIZE);
-	if (pmm->chunks[c].list != LIST_RUN)
+	if (base >> PAGE_SHIFT >= pmm->frame_count || pmm->chunks[c].list != LIST_RUN)
 		return refuse(pmm, "pmm_free_chunk", base, "not allocated as a 4 MiB run");
-	memset(&pmm->alloc_bits[c * (PMM_FRAMES_PER_CHUNK / 32)], 0, PMM_FRAMES_PER_CHUNK / 8);
 	pmm->chunks[c].free_count = PMM_FRAMES_PER_CHUNK;
-	list_push(pmm, &pmm->whole_head, c, LIST_WHOLE);
+	list_push(pmm, &pmm->whole_head, (uint16_t)c, LIST_WHOLE);
 	pmm->stats.whole_chunks++;
 	pmm->stats.free_frames += PMM_FRAMES_PER_CHUNK;
 	return true;
@@ -261,20 +337,23 @@ bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
 
 void pmm_split_chunk(struct pmm *pmm, paddr_t base)
 {
-	uint16_t c = (uint16_t)(base / PMM_CHUNK_SIZE);
+	uint32_t c = chunk_of(base >> PAGE_SHIFT);
 	MM_ASSERT(IS_ALIGNED(base, PMM_CHUNK_SIZE) && c < PMM_MAX_CHUNKS &&
-			  pmm->chunks[c].list == LIST_RUN,
-		  "pmm_split_chunk(%#x): not an allocated run", (unsigned)base);
+	                  pmm->chunks[c].list == LIST_RUN,
+	          "pmm_split_chunk(%#x): not an allocated run", (unsigned)base);
 	struct pmm_chunk *ch = &pmm->chunks[c];
-	ch->list = LIST_NONE; /* every frame allocated, none on the stack */
+	ch->list = LIST_NONE; /* every frame allocated singly, none stacked */
 	ch->free_head = PMM_NONE;
 	ch->bump = PMM_FRAMES_PER_CHUNK;
+	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_CHUNK / 32)], 0xff, PMM_FRAMES_PER_CHUNK / 8);
 }
 
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
-	return f < pmm->frame_count && test_bit(pmm->ram_bits, f) && test_bit(pmm->alloc_bits, f);
+	if (f >= pmm->frame_count || !test_bit(pmm->ram_bits, f))
+		return false;
+	return test_bit(pmm->frame_bits, f) || pmm->chunks[chunk_of(f)].list == LIST_RUN;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
@@ -282,35 +361,47 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
 	*out = pmm->stats;
 }
 
-static unsigned check_chunk(const struct pmm *pmm, uint32_t c, uint32_t *free_total)
+static bool frame_is_free(const struct pmm *pmm, uint32_t f)
+{
+	return test_bit(pmm->ram_bits, f) && !test_bit(pmm->frame_bits, f) &&
+	       pmm->chunks[chunk_of(f)].list != LIST_RUN;
+}
+
+static unsigned check_chunk(const struct pmm *pmm, uint32_t c, const uint16_t *cached,
+                            uint32_t *free_total)
 {
 	const struct pmm_chunk *ch = &pmm->chunks[c];
 	uint32_t base = c * PMM_FRAMES_PER_CHUNK;
-	uint32_t free_bits = 0, ram = 0;
+	uint32_t free_frames = 0, ram = 0;
 	unsigned bad = 0;
 	for (uint32_t i = 0; i < PMM_FRAMES_PER_CHUNK && base + i < pmm->frame_count; i++) {
 		ram += test_bit(pmm->ram_bits, base + i);
-		free_bits += test_bit(pmm->ram_bits, base + i) && !test_bit(pmm->alloc_bits, base + i);
+		free_frames += frame_is_free(pmm, base + i);
+		if (ch->list == LIST_RUN && test_bit(pmm->frame_bits, base + i)) {
+			kprintf("pmm_check: frame %u of run chunk %u marked single\n", i, c);
+			bad++;
+		}
 	}
-	*free_total += free_bits;
+	*free_total += free_frames;
 	if (ram != ch->usable) {
 		kprintf("pmm_check: chunk %u: %u RAM frames, usable says %u\n", c, ram, ch->usable);
 		bad++;
 	}
 	if (ch->list == LIST_WHOLE) {
-		if (free_bits != PMM_FRAMES_PER_CHUNK) {
-			kprintf("pmm_check: whole chunk %u has %u free frames\n", c, free_bits);
+		if (free_frames != PMM_FRAMES_PER_CHUNK || cached[c]) {
+			kprintf("pmm_check: whole chunk %u: %u free, %u cached\n", c, free_frames,
+			        cached[c]);
 			bad++;
 		}
 		return bad;
 	}
 	if (ch->list == LIST_RUN)
-		return bad + (free_bits != 0);
-	/* Walk the stack and the bump range: exactly the free frames. */
+		return bad;
+	/* The stack, the bump range and the cache hold exactly the free frames. */
 	uint32_t counted = PMM_FRAMES_PER_CHUNK - ch->bump;
 	for (uint32_t i = ch->bump; i < PMM_FRAMES_PER_CHUNK; i++)
-		if (test_bit(pmm->alloc_bits, base + i)) {
-			kprintf("pmm_check: chunk %u bump frame %u is allocated\n", c, i);
+		if (!frame_is_free(pmm, base + i)) {
+			kprintf("pmm_check: chunk %u bump frame %u is not free\n", c, i);
 			bad++;
 		}
 	for (uint16_t i = ch->free_head; i != PMM_NONE; i = pmm->link[base + i]) {
@@ -318,18 +409,19 @@ static unsigned check_chunk(const struct pmm *pmm, uint32_t c, uint32_t *free_to
 			kprintf("pmm_check: chunk %u free stack loops\n", c);
 			return bad + 1;
 		}
-		if (test_bit(pmm->alloc_bits, base + i)) {
-			kprintf("pmm_check: chunk %u stacked frame %u is allocated\n", c, i);
+		if (!frame_is_free(pmm, base + i)) {
+			kprintf("pmm_check: chunk %u stacked frame %u is not free\n", c, i);
 			bad++;
 		}
 	}
-	if (counted != free_bits || counted != ch->free_count) {
-		kprintf("pmm_check: chunk %u: %u on stack+bump, %u free bits, free_count %u\n", c,
-			counted, free_bits, ch->free_count);
+	if (counted != ch->free_count || counted + cached[c] != free_frames) {
+		kprintf("pmm_check: chunk %u: %u stacked, %u cached, %u free, free_count %u\n", c,
+		        counted, cached[c], free_frames, ch->free_count);
 		bad++;
 	}
 	if ((ch->list == LIST_PARTIAL) != (ch->free_count > 0)) {
-		kprintf("pmm_check: chunk %u on list %u with %u free\n", c, ch->list, ch->free_count);
+		kprintf("pmm_check: chunk %u on list %u with %u free\n", c, ch->list,
+		        ch->free_count);
 		bad++;
 	}
 	return bad;
@@ -337,25 +429,37 @@ static unsigned check_chunk(const struct pmm *pmm, uint32_t c, uint32_t *free_to
 
 unsigned pmm_check(const struct pmm *pmm)
 {
+	static uint16_t cached[PMM_MAX_CHUNKS];
 	unsigned bad = 0;
-	uint32_t free_total = 0, whole = 0;
+	memset(cached, 0, sizeof(cached));
+	for (uint32_t i = 0; i < pmm->cache_count; i++) {
+		uint32_t f = pmm->cache[i] >> PAGE_SHIFT;
+		if (f >= pmm->frame_count || !frame_is_free(pmm, f)) {
+			kprintf("pmm_check: cached frame %#x is not free\n",
+			        (unsigned)pmm->cache[i]);
+			bad++;
+			continue;
+		}
+		cached[chunk_of(f)]++;
+	}
+	uint32_t free_total = 0, whole = 0, partial = 0;
 	uint32_t chunk_count = (pmm->frame_count + PMM_FRAMES_PER_CHUNK - 1) / PMM_FRAMES_PER_CHUNK;
 	for (uint32_t c = 0; c < chunk_count; c++)
-		bad += check_chunk(pmm, c, &free_total);
+		bad += check_chunk(pmm, c, cached, &free_total);
 	for (uint16_t c = pmm->whole_head; c != PMM_NONE; c = pmm->chunks[c].next)
 		if (++whole > chunk_count || pmm->chunks[c].list != LIST_WHOLE) {
 			kprintf("pmm_check: whole list corrupt at chunk %u\n", c);
 			return bad + 1;
 		}
-	uint32_t partial = 0;
 	for (uint16_t c = pmm->partial_head; c != PMM_NONE; c = pmm->chunks[c].next)
 		if (++partial > chunk_count || pmm->chunks[c].list != LIST_PARTIAL) {
 			kprintf("pmm_check: partial list corrupt at chunk %u\n", c);
 			return bad + 1;
 		}
 	if (free_total != pmm->stats.free_frames || whole != pmm->stats.whole_chunks) {
-		kprintf("pmm_check: %u free frames and %u whole chunks counted, stats say %u and %u\n",
-			free_total, whole, pmm->stats.free_frames, pmm->stats.whole_chunks);
+		kprintf("pmm_check: %u free frames and %u whole chunks counted, stats say %u and "
+		        "%u\n",
+		        free_total, whole, pmm->stats.free_frames, pmm->stats.whole_chunks);
 		bad++;
 	}
 	return bad;

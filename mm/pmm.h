@@ -9,12 +9,19 @@
  *     on a stack inside the chunk (plus a bump index for a chunk freshly
  *     broken from the whole list, so breaking one costs O(1));
  *   - single frames come from partial chunks first, so whole chunks survive
- *     for large pages as long as possible.
- * Every operation is O(1): no scan of memory or of the map.
+ *     for large pages as long as possible;
+ *   - in front of the chunks sits a small cache of free frames (per CPU when
+ *     there is more than one), so that the common alloc and free are a few
+ *     inline instructions; a full cache spills half to the chunks, an empty
+ *     one is refilled in a batch.  pmm_drain_cache() empties it, which lets
+ *     free frames re-form whole chunks.
+ * Every operation is O(1) (batches: O(1) per frame): no scan of memory or of
+ * the map.
  *
- * Per frame the allocator keeps 2 bytes (the stack link) and 2 bits (RAM,
- * allocated) in metadata the caller provides (pmm_metadata_size), so that
- * it never touches the frames themselves: they need not be mapped.
+ * Per frame the allocator keeps 2 bytes (the stack link) and 2 bits (RAM it
+ * manages; allocated as a single frame) in metadata the caller provides
+ * (pmm_metadata_size), so that it never touches the frames themselves: they
+ * need not be mapped.  A 4 MiB run is marked allocated in its chunk alone.
  *
  * Frame 0 is never handed out (the first MiB is always withheld), so a
  * physical address of 0 means failure.
@@ -27,8 +34,8 @@
 #include "mm/mm_env.h"
 
 #define PMM_FRAMES_PER_CHUNK 1024
-#define PMM_CHUNK_SIZE (PMM_FRAMES_PER_CHUNK * PAGE_SIZE) /* 4 MiB */
-#define PMM_MAX_CHUNKS 1024                               /* 4 GiB */
+#define PMM_CHUNK_SIZE       (PMM_FRAMES_PER_CHUNK * PAGE_SIZE) /* 4 MiB */
+#define PMM_MAX_CHUNKS       1024                               /* 4 GiB */
 
 /* A physical range [base, base + length), 64 bits wide as memory maps are. */
 struct pmm_range {
@@ -37,7 +44,7 @@ struct pmm_range {
 };
 
 struct pmm_stats {
-	uint32_t total_frames;    /* usable RAM below 4 GiB, in frames */
+	uint32_t total_frames; /* usable RAM below 4 GiB, in frames */
 	uint32_t free_frames;
 	uint32_t reserved_frames; /* RAM withheld at init: kernel, loader data, ... */
 	uint32_t whole_chunks;    /* free 4 MiB aligned runs */
@@ -54,13 +61,17 @@ struct pmm_chunk {
 	uint8_t pad[3];
 };
 
+#define PMM_CACHE_SIZE 64
+
 struct pmm {
-	uint32_t frame_count;   /* frames covered by the metadata */
-	uint16_t *link;         /* per frame: next on its chunk's free stack */
-	uint32_t *ram_bits;     /* per frame: usable RAM */
-	uint32_t *alloc_bits;   /* per frame: allocated (or withheld) */
-	uint16_t partial_head;  /* chunks with some free frames */
-	uint16_t whole_head;    /* chunks entirely free */
+	uint32_t frame_count; /* frames covered by the metadata */
+	uint16_t *link;       /* per frame: next on its chunk's free stack */
+	uint32_t *ram_bits;   /* per frame: RAM this allocator manages */
+	uint32_t *frame_bits; /* per frame: allocated as a single frame */
+	uint32_t cache_count; /* free frames in cache[] */
+	paddr_t cache[PMM_CACHE_SIZE];
+	uint16_t partial_head; /* chunks with some free frames */
+	uint16_t whole_head;   /* chunks entirely free */
 	struct pmm_stats stats;
 	struct pmm_chunk chunks[PMM_MAX_CHUNKS];
 };
@@ -80,28 +91,73 @@ uint32_t pmm_frames_spanned(const struct pmm_range *usable, unsigned count);
  * reserved); the rest are free.  'metadata' holds pmm_metadata_size(
  * frame_count) bytes.  O(frames).
  */
-void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count,
-	      const struct pmm_range *usable, unsigned usable_count,
-	      const struct pmm_range *withheld, unsigned withheld_count);
+void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
+              unsigned usable_count, const struct pmm_range *withheld, unsigned withheld_count);
+
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm);
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame);
+
+static inline void pmm_bit_set(uint32_t *bits, uint32_t n)
+{
+	bits[n / 32] |= 1u << (n % 32);
+}
 
 /* One 4 KiB frame, not zeroed; 0 when none is free.  O(1). */
-paddr_t pmm_alloc_frame(struct pmm *pmm);
+static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
+{
+	uint32_t n = pmm->cache_count;
+	if (__builtin_expect(n == 0, 0))
+		return pmm_alloc_frame_slow(pmm);
+	paddr_t frame = pmm->cache[--n];
+	pmm->cache_count = n;
+	pmm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
+	pmm->stats.free_frames--;
+	return frame;
+}
 
-/* Returns a frame from pmm_alloc_frame.  A frame that is not page-aligned,
- * not RAM, not allocated, or part of a 4 MiB run is reported with its
- * address and the reason, counted in bad_frees, and nothing changes;
- * returns false then.  O(1). */
-bool pmm_free_frame(struct pmm *pmm, paddr_t frame);
+/* Returns a frame from pmm_alloc_frame (or a batch).  A frame that is not
+ * page-aligned, not RAM this allocator manages, not allocated (a double
+ * free), or part of a 4 MiB run is reported with its address and the
+ * reason, counted in bad_frees, and nothing changes; returns false then.
+ * O(1). */
+static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
+{
+	uint32_t f = frame >> PAGE_SHIFT;
+	uint32_t n = pmm->cache_count;
+	/* One test covers every bad case: only a frame handed out singly has
+	 * its bit set, and a misaligned one takes the slow path to be named. */
+	if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
+	                             !(pmm->frame_bits[f / 32] & (1u << (f % 32))) ||
+	                             n == PMM_CACHE_SIZE,
+	                     0))
+		return pmm_free_frame_slow(pmm, frame);
+	pmm->frame_bits[f / 32] &= ~(1u << (f % 32));
+	pmm->cache[n] = frame;
+	pmm->cache_count = n + 1;
+	pmm->stats.free_frames++;
+	return true;
+}
+
+/* Up to 'n' frames into out[]; returns how many (fewer only when memory
+ * runs out).  O(1) per frame. */
+unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n);
+
+/* pmm_free_frame for each of frames[0..n); returns how many were freed. */
+unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n);
+
+/* Returns every cached frame to its chunk (whole chunks re-form). */
+void pmm_drain_cache(struct pmm *pmm);
 
 /* A 4 MiB run of frames aligned to 4 MiB, not zeroed; 0 when no chunk is
- * wholly free.  O(1) (plus 128 bytes of bitmap). */
+ * wholly free (after draining the cache).  O(1). */
 paddr_t pmm_alloc_chunk(struct pmm *pmm);
 
 /* Returns a run from pmm_alloc_chunk, whole; bad calls as pmm_free_frame. */
 bool pmm_free_chunk(struct pmm *pmm, paddr_t base);
 
 /* Turns an allocated 4 MiB run into 1024 separately allocated frames, each
- * to be freed with pmm_free_frame (used when a large page is split). */
+ * to be freed with pmm_free_frame (used when a large page is split).
+ * O(1) plus 128 bytes of bitmap. */
 void pmm_split_chunk(struct pmm *pmm, paddr_t base);
 
 /* True when 'frame' is currently allocated. */
@@ -109,8 +165,8 @@ bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame);
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out);
 
-/* Verifies every list and counter against the bitmaps; returns the number of
- * inconsistencies found, each printed.  O(frames). */
+/* Verifies every list, the cache and every counter against the bitmaps;
+ * returns the number of inconsistencies found, each printed.  O(frames). */
 unsigned pmm_check(const struct pmm *pmm);
 
 #endif

@@ -12,7 +12,7 @@
 #include "mm/vm.h"
 #include "mm/vm_backend.h"
 
-#define PAGES (VM_SPACE_SIZE / PAGE_SIZE)
+#define PAGES     (VM_SPACE_SIZE / PAGE_SIZE)
 #define WORD_BITS 32
 
 static struct {
@@ -24,9 +24,9 @@ static struct {
 } vm;
 
 static const char *const owner_names[VM_OWNER_COUNT] = {
-	[VM_FREE] = "free",           [VM_KERNEL] = "kernel", [VM_PAGE_TABLES] = "page tables",
-	[VM_MMIO] = "mmio",           [VM_ARENA] = "arena",   [VM_HEAP_META] = "heap metadata",
-	[VM_TEST] = "test",           [VM_OTHER] = "other",
+	[VM_FREE] = "free", [VM_KERNEL] = "kernel", [VM_PAGE_TABLES] = "page tables",
+	[VM_MMIO] = "mmio", [VM_ARENA] = "arena",   [VM_HEAP_META] = "heap metadata",
+	[VM_TEST] = "test", [VM_OTHER] = "other",
 };
 
 const char *vm_owner_name(enum vm_owner owner)
@@ -46,13 +46,13 @@ static inline uint64_t offset_of(uintptr_t va)
 	return (uint64_t)(va - vm.base);
 }
 
-static void claim(uint64_t first_slot, uint64_t slots, enum vm_owner owner)
+static void claim(uint32_t first_slot, uint32_t slots, enum vm_owner owner)
 {
-	for (uint64_t s = first_slot; s < first_slot + slots; s++) {
+	for (uint32_t s = first_slot; s < first_slot + slots; s++) {
 		vm.slot_owner[s] = (uint8_t)owner;
 		vm.slot_first[s] = s == first_slot;
 	}
-	vm.stats.reserved_bytes[owner] += slots * PDE_SPAN;
+	vm.stats.reserved_bytes[owner] += (uint64_t)slots * PDE_SPAN;
 }
 
 void vm_init(uintptr_t space_base)
@@ -60,8 +60,10 @@ void vm_init(uintptr_t space_base)
 	memset(&vm, 0, sizeof(vm));
 	vm.base = space_base;
 	claim(0, KERNEL_SPACE_END / PDE_SPAN, VM_KERNEL);
-	claim(MMIO_WINDOW_BASE / PDE_SPAN, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / PDE_SPAN, VM_MMIO);
-	claim(PT_WINDOW_BASE / PDE_SPAN, (VM_SPACE_SIZE - PT_WINDOW_BASE) / PDE_SPAN, VM_PAGE_TABLES);
+	claim(MMIO_WINDOW_BASE / PDE_SPAN, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / PDE_SPAN,
+	      VM_MMIO);
+	claim(PT_WINDOW_BASE / PDE_SPAN, (VM_SPACE_SIZE - PT_WINDOW_BASE) / PDE_SPAN,
+	      VM_PAGE_TABLES);
 }
 
 uintptr_t vm_space_base(void)
@@ -76,35 +78,64 @@ static bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
 	return false;
 }
 
-/* ---- the mapped-page bitmap, a word at a time ---- */
+/* ---- the mapped-page bitmap, a word at a time ----
+ * Page numbers are 32-bit (2^20 pages), so that the loops stay cheap on
+ * i386; each step handles the part of one word inside the range. */
 
-/* Counts set bits in pages [first, first + count). */
-static uint64_t count_mapped(uint64_t first, uint64_t count)
+static inline uint32_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
 {
-	uint64_t total = 0, p = first, end = first + count;
-	while (p < end) {
-		uint32_t bit = p % WORD_BITS;
-		uint64_t take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
-		uint32_t mask = take == WORD_BITS ? ~0u : ((1u << take) - 1) << bit;
-		total += (uint64_t)__builtin_popcount(vm.mapped[p / WORD_BITS] & mask);
-		p += take;
+	uint32_t bit = p % WORD_BITS;
+	*take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
+	return *take == WORD_BITS ? ~0u : ((1u << *take) - 1) << bit;
+}
+
+/* True when every page of [first, first + count) is mapped (want true) or
+ * none is (want false). */
+static bool all_pages(uint32_t first, uint32_t count, bool want)
+{
+	uint32_t p = first, end = first + count, take;
+	uint32_t whole = want ? ~0u : 0;
+	for (; p % WORD_BITS == 0 && end - p >= WORD_BITS; p += WORD_BITS)
+		if (vm.mapped[p / WORD_BITS] != whole)
+			return false;
+	for (; p < end; p += take) {
+		uint32_t mask = word_mask(p, end, &take);
+		if ((vm.mapped[p / WORD_BITS] & mask) != (want ? mask : 0))
+			return false;
+	}
+	return true;
+}
+
+static uint32_t count_mapped(uint32_t first, uint32_t count)
+{
+	uint32_t total = 0;
+	for (uint32_t p = first, end = first + count, take; p < end; p += take) {
+		uint32_t bits = vm.mapped[p / WORD_BITS] & word_mask(p, end, &take);
+		while (bits) {
+			bits &= bits - 1;
+			total++;
+		}
 	}
 	return total;
 }
 
-static void set_mapped(uint64_t first, uint64_t count, bool value)
+static void set_mapped(uint32_t first, uint32_t count, bool value)
 {
-	uint64_t p = first, end = first + count;
-	while (p < end) {
-		uint32_t bit = p % WORD_BITS;
-		uint64_t take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
-		uint32_t mask = take == WORD_BITS ? ~0u : ((1u << take) - 1) << bit;
+	uint32_t p = first, end = first + count, take;
+	for (; p % WORD_BITS == 0 && end - p >= WORD_BITS; p += WORD_BITS)
+		vm.mapped[p / WORD_BITS] = value ? ~0u : 0;
+	for (; p < end; p += take) {
+		uint32_t mask = word_mask(p, end, &take);
 		if (value)
 			vm.mapped[p / WORD_BITS] |= mask;
 		else
 			vm.mapped[p / WORD_BITS] &= ~mask;
-		p += take;
 	}
+}
+
+static inline uint32_t page_of(uintptr_t va)
+{
+	return (uint32_t)(offset_of(va) / PAGE_SIZE);
 }
 
 /* ---- argument checks shared by the calls ---- */
@@ -126,12 +157,12 @@ static const char *range_problem(uintptr_t v, size_t n, uint64_t align)
 /* Why the slots under [v, v + n) may not be mapped, unmapped or freed. */
 static const char *ownership_problem(uintptr_t v, size_t n)
 {
-	uint64_t first = offset_of(v) / PDE_SPAN;
-	uint64_t last = (offset_of(v) + n - 1) / PDE_SPAN;
-	for (uint64_t s = first; s <= last; s++) {
+	uint32_t first = (uint32_t)(offset_of(v) / PDE_SPAN);
+	uint32_t last = (uint32_t)((offset_of(v) + n - 1) / PDE_SPAN);
+	for (uint32_t s = first; s <= last; s++) {
 		if (is_fixed(vm.slot_owner[s]))
 			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
-							      : "overlaps a fixed region";
+			                                     : "overlaps a fixed region";
 		if (vm.slot_owner[s] == VM_FREE)
 			return "not reserved";
 	}
@@ -140,19 +171,19 @@ static const char *ownership_problem(uintptr_t v, size_t n)
 
 /* ---- the primitives ---- */
 
-static bool slots_free(uint64_t first, uint64_t count)
+static bool slots_free(uint32_t first, uint32_t count)
 {
-	for (uint64_t s = first; s < first + count; s++)
+	for (uint32_t s = first; s < first + count; s++)
 		if (vm.slot_owner[s] != VM_FREE)
 			return false;
 	return true;
 }
 
 /* Lowest s in [from, to) such that [s, s + count) is free; VM_SLOTS if none. */
-static uint64_t first_fit(uint64_t from, uint64_t to, uint64_t count)
+static uint32_t first_fit(uint32_t from, uint32_t to, uint32_t count)
 {
-	uint64_t run = 0;
-	for (uint64_t s = from; s < to; s++) {
+	uint32_t run = 0;
+	for (uint32_t s = from; s < to; s++) {
 		run = vm.slot_owner[s] == VM_FREE ? run + 1 : 0;
 		if (run == count)
 			return s + 1 - count;
@@ -173,9 +204,9 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 	if ((uint64_t)n > VM_SPACE_SIZE - (hint ? offset_of(hint) : 0))
 		return refuse("vm_reserve", hint, n, "wraps past the end of the 4 GiB space"), 0;
 
-	uint64_t count = ((uint64_t)n + PDE_SPAN - 1) / PDE_SPAN;
-	uint64_t at = hint ? offset_of(hint) / PDE_SPAN : 0;
-	uint64_t slot = VM_SLOTS;
+	uint32_t count = (uint32_t)(((uint64_t)n + PDE_SPAN - 1) / PDE_SPAN);
+	uint32_t at = hint ? (uint32_t)(offset_of(hint) / PDE_SPAN) : 0;
+	uint32_t slot;
 	if (hint && slots_free(at, count))
 		slot = at;
 	else
@@ -183,12 +214,12 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 	if (slot == VM_SLOTS)
 		slot = first_fit(0, at + count - 1 < VM_SLOTS ? at + count - 1 : VM_SLOTS, count);
 	if (slot == VM_SLOTS) {
-		kprintf("vm: vm_reserve(%p, %#zx) failed: no free run of %llu slots\n", (void *)hint,
-			n, (unsigned long long)count);
+		kprintf("vm: vm_reserve(%p, %#zx) failed: no free run of %u slots\n", (void *)hint,
+		        n, count);
 		return 0;
 	}
 	claim(slot, count, owner);
-	return vm.base + (uintptr_t)(slot * PDE_SPAN);
+	return vm.base + (uintptr_t)slot * PDE_SPAN;
 }
 
 bool vm_map(uintptr_t v, size_t n)
@@ -196,7 +227,7 @@ bool vm_map(uintptr_t v, size_t n)
 	const char *why = range_problem(v, n, PAGE_SIZE);
 	if (!why)
 		why = ownership_problem(v, n);
-	if (!why && count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE) != 0)
+	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), false))
 		why = "already mapped";
 	if (why)
 		return refuse("vm_map", v, n, why);
@@ -204,7 +235,7 @@ bool vm_map(uintptr_t v, size_t n)
 		kprintf("vm: vm_map(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
 		return false;
 	}
-	set_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE, true);
+	set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), true);
 	vm.stats.mapped_bytes += n;
 	return true;
 }
@@ -214,12 +245,12 @@ bool vm_unused(uintptr_t v, size_t n)
 	const char *why = range_problem(v, n, PAGE_SIZE);
 	if (!why)
 		why = ownership_problem(v, n);
-	if (!why && count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE) != n / PAGE_SIZE)
+	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), true))
 		why = "not mapped";
 	if (why)
 		return refuse("vm_unused", v, n, why);
 	vm_backend_unmap(v, n);
-	set_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE, false);
+	set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
 	vm.stats.mapped_bytes -= n;
 	return true;
 }
@@ -233,30 +264,31 @@ bool vm_free(uintptr_t v, size_t n)
 		return refuse("vm_free", v, n, why);
 
 	/* Unmap each mapped run, then release the slots. */
-	uint64_t first = offset_of(v) / PAGE_SIZE, end = first + n / PAGE_SIZE;
-	for (uint64_t p = first; p < end;) {
+	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
+	for (uint32_t p = first; p < end;) {
 		if (!(vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1)) {
 			p++;
 			continue;
 		}
-		uint64_t run_end = p;
+		uint32_t run_end = p;
 		while (run_end < end && vm.mapped[run_end / WORD_BITS] >> (run_end % WORD_BITS) & 1)
 			run_end++;
-		size_t bytes = (size_t)((run_end - p) * PAGE_SIZE);
-		vm_backend_unmap(vm.base + (uintptr_t)(p * PAGE_SIZE), bytes);
+		size_t bytes = (size_t)(run_end - p) * PAGE_SIZE;
+		vm_backend_unmap(vm.base + (uintptr_t)p * PAGE_SIZE, bytes);
 		set_mapped(p, run_end - p, false);
 		vm.stats.mapped_bytes -= bytes;
 		p = run_end;
 	}
-	for (uint64_t s = offset_of(v) / PDE_SPAN; s < (offset_of(v) + n) / PDE_SPAN; s++) {
+	uint32_t first_slot = (uint32_t)(offset_of(v) / PDE_SPAN);
+	uint32_t end_slot = (uint32_t)((offset_of(v) + n) / PDE_SPAN);
+	for (uint32_t s = first_slot; s < end_slot; s++) {
 		vm.stats.reserved_bytes[vm.slot_owner[s]] -= PDE_SPAN;
 		vm.slot_owner[s] = VM_FREE;
 		vm.slot_first[s] = false;
 	}
 	/* A reservation cut from below starts anew at the first kept slot. */
-	uint64_t next = (offset_of(v) + n) / PDE_SPAN;
-	if (next < VM_SLOTS && vm.slot_owner[next] != VM_FREE)
-		vm.slot_first[next] = true;
+	if (end_slot < VM_SLOTS && vm.slot_owner[end_slot] != VM_FREE)
+		vm.slot_first[end_slot] = true;
 	return true;
 }
 
@@ -271,13 +303,13 @@ bool vm_is_mapped(uintptr_t va)
 {
 	if (va < vm.base || offset_of(va) >= VM_SPACE_SIZE)
 		return false;
-	uint64_t p = offset_of(va) / PAGE_SIZE;
+	uint32_t p = page_of(va);
 	return vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1;
 }
 
 size_t vm_mapped_pages(uintptr_t v, size_t n)
 {
-	return (size_t)count_mapped(offset_of(v) / PAGE_SIZE, n / PAGE_SIZE);
+	return count_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE));
 }
 
 void vm_get_stats(struct vm_stats *out)
@@ -289,20 +321,18 @@ void vm_print_map(void)
 {
 	kprintf("address space (4 MiB slots):\n");
 	kprintf("  %-10s  %-10s  %10s  %10s  %s\n", "start", "end", "size KiB", "mapped KiB",
-		"owner");
-	uint64_t s = 0;
+	        "owner");
+	uint32_t s = 0;
 	while (s < VM_SLOTS) {
-		uint64_t e = s + 1;
+		uint32_t e = s + 1;
 		while (e < VM_SLOTS && vm.slot_owner[e] == vm.slot_owner[s] && !vm.slot_first[e])
 			e++;
 		if (vm.slot_owner[s] != VM_FREE) {
-			uint64_t mapped = count_mapped(s * PDE_SPAN / PAGE_SIZE,
-						       (e - s) * PDE_SPAN / PAGE_SIZE);
-			kprintf("  0x%08llx  0x%08llx  %10llu  %10llu  %s\n",
-				(unsigned long long)(s * PDE_SPAN), (unsigned long long)(e * PDE_SPAN),
-				(unsigned long long)((e - s) * PDE_SPAN >> 10),
-				(unsigned long long)(mapped * PAGE_SIZE >> 10),
-				vm_owner_name(vm.slot_owner[s]));
+			uint32_t mapped = count_mapped(s * PTE_COUNT, (e - s) * PTE_COUNT);
+			kprintf("  0x%08llx  0x%08llx  %10u  %10u  %s\n",
+			        (unsigned long long)s * PDE_SPAN, (unsigned long long)e * PDE_SPAN,
+			        (e - s) * (PDE_SPAN >> 10), mapped * (PAGE_SIZE >> 10),
+			        vm_owner_name(vm.slot_owner[s]));
 		}
 		s = e;
 	}

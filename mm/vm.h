@@ -33,7 +33,7 @@
 #include "mm/mm_env.h"
 
 #define VM_SPACE_SIZE (1ull << 32)
-#define VM_SLOTS PDE_COUNT
+#define VM_SLOTS      PDE_COUNT
 
 enum vm_owner {
 	VM_FREE = 0,

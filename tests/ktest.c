@@ -26,7 +26,7 @@ static void finish_failure(struct ktest *t, bool fatal)
 }
 
 void ktest_fail_int(struct ktest *t, const char *file, int line, const char *op, const char *lhs,
-		    const char *rhs, long long a, long long b, bool fatal)
+                    const char *rhs, long long a, long long b, bool fatal)
 {
 	kprintf(SUITE_INDENT "# %s: %s:%d: expected %s %s %s\n", t->name, file, line, lhs, op, rhs);
 	kprintf(SUITE_INDENT "#   %s == %lld (0x%llx)\n", lhs, a, (unsigned long long)a);
@@ -35,9 +35,10 @@ void ktest_fail_int(struct ktest *t, const char *file, int line, const char *op,
 }
 
 void ktest_fail_str(struct ktest *t, const char *file, int line, const char *lhs, const char *rhs,
-		    const char *a, const char *b, bool fatal)
+                    const char *a, const char *b, bool fatal)
 {
-	kprintf(SUITE_INDENT "# %s: %s:%d: expected %s equal to %s\n", t->name, file, line, lhs, rhs);
+	kprintf(SUITE_INDENT "# %s: %s:%d: expected %s equal to %s\n", t->name, file, line, lhs,
+	        rhs);
 	kprintf(SUITE_INDENT "#   %s == \"%s\"\n", lhs, a);
 	kprintf(SUITE_INDENT "#   %s == \"%s\"\n", rhs, b);
 	finish_failure(t, fatal);
@@ -65,22 +66,23 @@ void ktest_note(struct ktest *t, const char *fmt, ...)
 }
 
 struct fault_record ktest_expect_fault_at(struct ktest *t, const char *file, int line,
-					  uint32_t vector, uintptr_t fault_addr,
-					  void (*fn)(void *), void *arg)
+                                          uint32_t vector, uintptr_t fault_addr, void (*fn)(void *),
+                                          void *arg)
 {
-	struct fault_record rec = {0};
+	struct fault_record rec = { 0 };
 	if (!fault_catch(fn, arg, &rec)) {
 		ktest_fail_msg(t, file, line, false, "expected exception %u (%s), none happened",
-			       vector, trap_vector_name(vector));
-		return (struct fault_record){.vector = UINT32_MAX};
+		               vector, trap_vector_name(vector));
+		return (struct fault_record){ .vector = UINT32_MAX };
 	}
 	if (rec.vector != vector)
-		ktest_fail_msg(t, file, line, false, "expected exception %u (%s), got %u (%s) at eip %08x",
-			       vector, trap_vector_name(vector), rec.vector,
-			       trap_vector_name(rec.vector), rec.eip);
+		ktest_fail_msg(t, file, line, false,
+		               "expected exception %u (%s), got %u (%s) at eip %08x", vector,
+		               trap_vector_name(vector), rec.vector, trap_vector_name(rec.vector),
+		               rec.eip);
 	else if (fault_addr != KTEST_ANY_ADDR && rec.cr2 != fault_addr)
 		ktest_fail_msg(t, file, line, false, "expected the fault at %08x, got it at %08x",
-			       (unsigned)fault_addr, rec.cr2);
+		               (unsigned)fault_addr, rec.cr2);
 	return rec;
 }
 
@@ -127,7 +129,7 @@ static bool selected(const char *filter, const struct ktest_suite *s)
  * suite loop so that an ASSERT's longjmp cannot clobber the loop's state. */
 static unsigned run_case(const struct ktest_case *c, uint64_t seed)
 {
-	struct ktest t = {.name = c->name, .seed = seed};
+	struct ktest t = { .name = c->name, .seed = seed };
 	if (cpu_setjmp(&t.abort) == 0)
 		c->run(&t);
 	return t.failures;
@@ -150,12 +152,13 @@ static unsigned run_suite(const struct ktest_suite *s, unsigned number, uint64_t
 			failed++;
 		else
 			passed++;
-		kprintf(SUITE_INDENT "%sok %u %s\n", failures ? "not " : "", i + 1, s->cases[i].name);
+		kprintf(SUITE_INDENT "%sok %u %s\n", failures ? "not " : "", i + 1,
+		        s->cases[i].name);
 	}
 	if (s->exit && !init_error)
 		s->exit();
 	kprintf(SUITE_INDENT "# %s: pass:%u fail:%u skip:0 total:%u\n", s->name, passed, failed,
-		s->case_count);
+	        s->case_count);
 	kprintf("%sok %u %s\n", failed ? "not " : "", number, s->name);
 	return failed;
 }

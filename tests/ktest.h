@@ -48,33 +48,37 @@ struct ktest_suite {
 	void (*exit)(void);
 };
 
-#define KTEST_CASE(fn) {#fn, fn}
+#define KTEST_CASE(fn)  \
+	{               \
+#fn, fn \
+	}
 
-#define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags)                 \
-	static const struct ktest_suite ktest_suite_##suite_name                                  \
-		__attribute__((used, section(".ktest_suites"), aligned(8))) = {                   \
-			#suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]),   \
-			suite_flags, init_fn, exit_fn}
-#define KTEST_SUITE(suite_name, case_table, init_fn, exit_fn)                                     \
+#define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags)               \
+	static const struct ktest_suite ktest_suite_##suite_name                               \
+	        __attribute__((used, section(".ktest_suites"), aligned(8))) = {                \
+		        #suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]), \
+		        suite_flags, init_fn,    exit_fn                                       \
+	        }
+#define KTEST_SUITE(suite_name, case_table, init_fn, exit_fn) \
 	KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, 0)
 
 /* Failure reporting; 'fatal' abandons the case. */
 void ktest_fail_int(struct ktest *t, const char *file, int line, const char *op, const char *lhs,
-		    const char *rhs, long long a, long long b, bool fatal);
+                    const char *rhs, long long a, long long b, bool fatal);
 void ktest_fail_str(struct ktest *t, const char *file, int line, const char *lhs, const char *rhs,
-		    const char *a, const char *b, bool fatal);
+                    const char *a, const char *b, bool fatal);
 void ktest_fail_msg(struct ktest *t, const char *file, int line, bool fatal, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+        __attribute__((format(printf, 5, 6)));
 
 /* Prints "# message" inside the running case's block. */
 void ktest_note(struct ktest *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define KTEST_CMP_(t, op, a, b, fatal)                                                            \
-	do {                                                                                      \
-		long long ktest_a_ = (long long)(a), ktest_b_ = (long long)(b);                   \
-		if (!(ktest_a_ op ktest_b_))                                                      \
-			ktest_fail_int(t, __FILE__, __LINE__, #op, #a, #b, ktest_a_, ktest_b_,   \
-				       fatal);                                                    \
+#define KTEST_CMP_(t, op, a, b, fatal)                                                         \
+	do {                                                                                   \
+		long long ktest_a_ = (long long)(a), ktest_b_ = (long long)(b);                \
+		if (!(ktest_a_ op ktest_b_))                                                   \
+			ktest_fail_int(t, __FILE__, __LINE__, #op, #a, #b, ktest_a_, ktest_b_, \
+			               fatal);                                                 \
 	} while (0)
 
 #define EXPECT_EQ(t, a, b) KTEST_CMP_(t, ==, a, b, false)
@@ -82,13 +86,13 @@ void ktest_note(struct ktest *t, const char *fmt, ...) __attribute__((format(pri
 #define EXPECT_LT(t, a, b) KTEST_CMP_(t, <, a, b, false)
 #define EXPECT_LE(t, a, b) KTEST_CMP_(t, <=, a, b, false)
 #define EXPECT_GE(t, a, b) KTEST_CMP_(t, >=, a, b, false)
-#define EXPECT_TRUE(t, a) KTEST_CMP_(t, ==, !!(a), 1, false)
+#define EXPECT_TRUE(t, a)  KTEST_CMP_(t, ==, !!(a), 1, false)
 #define EXPECT_FALSE(t, a) KTEST_CMP_(t, ==, !!(a), 0, false)
 #define ASSERT_EQ(t, a, b) KTEST_CMP_(t, ==, a, b, true)
 #define ASSERT_NE(t, a, b) KTEST_CMP_(t, !=, a, b, true)
 #define ASSERT_LE(t, a, b) KTEST_CMP_(t, <=, a, b, true)
 #define ASSERT_GE(t, a, b) KTEST_CMP_(t, >=, a, b, true)
-#define ASSERT_TRUE(t, a) KTEST_CMP_(t, ==, !!(a), 1, true)
+#define ASSERT_TRUE(t, a)  KTEST_CMP_(t, ==, !!(a), 1, true)
 #define ASSERT_FALSE(t, a) KTEST_CMP_(t, ==, !!(a), 0, true)
 
 #define KTEST_STR_(t, a, b, fatal)                                                                \
@@ -109,11 +113,11 @@ bool ktest_streq(const char *a, const char *b);
  * that the case can check more (the error code, for instance).
  */
 #define KTEST_ANY_ADDR UINTPTR_MAX
-#define ktest_expect_fault(t, vector, fault_addr, fn, arg)                                        \
+#define ktest_expect_fault(t, vector, fault_addr, fn, arg) \
 	ktest_expect_fault_at(t, __FILE__, __LINE__, vector, fault_addr, fn, arg)
 struct fault_record ktest_expect_fault_at(struct ktest *t, const char *file, int line,
-					  uint32_t vector, uintptr_t fault_addr,
-					  void (*fn)(void *), void *arg);
+                                          uint32_t vector, uintptr_t fault_addr, void (*fn)(void *),
+                                          void *arg);
 
 /* Helpers for fault tests: one volatile access at 'addr'. */
 void ktest_read_byte(void *addr);

@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 #define EFLAGS_IF (1u << 9)
-#define CR0_PG (1u << 31)
-#define CR0_WP (1u << 16)
-#define CR4_PSE (1u << 4)
+#define CR0_PG    (1u << 31)
+#define CR0_WP    (1u << 16)
+#define CR4_PSE   (1u << 4)
 
 static inline void outb(uint16_t port, uint8_t value)
 {

@@ -25,9 +25,9 @@ void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top)
 	gdt[GDT_KERNEL_CODE / 8] = descriptor(0, 0xfffff, ACCESS_CODE, FLAGS_4K_32);
 	gdt[GDT_KERNEL_DATA / 8] = descriptor(0, 0xfffff, ACCESS_DATA, FLAGS_4K_32);
 	gdt[GDT_MAIN_TSS / 8] =
-		descriptor((uintptr_t)&main_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
+	        descriptor((uintptr_t)&main_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
 	gdt[GDT_DOUBLE_FAULT_TSS / 8] =
-		descriptor((uintptr_t)&double_fault_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
+	        descriptor((uintptr_t)&double_fault_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
 
 	main_tss.iomap_base = sizeof(struct tss); /* no I/O bitmap */
 	double_fault_tss = (struct tss){
@@ -46,21 +46,21 @@ void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top)
 	struct {
 		uint16_t limit;
 		uint32_t base;
-	} __attribute__((packed)) gdtr = {sizeof(gdt) - 1, (uintptr_t)gdt};
+	} __attribute__((packed)) gdtr = { sizeof(gdt) - 1, (uintptr_t)gdt };
 
 	__asm__ volatile("lgdt %0\n\t"
-			 "ljmp %1, $1f\n"
-			 "1:\n\t"
-			 "movw %w2, %%ax\n\t"
-			 "movw %%ax, %%ds\n\t"
-			 "movw %%ax, %%es\n\t"
-			 "movw %%ax, %%fs\n\t"
-			 "movw %%ax, %%gs\n\t"
-			 "movw %%ax, %%ss\n\t"
-			 "ltr %w3"
-			 :
-			 : "m"(gdtr), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(GDT_MAIN_TSS)
-			 : "eax", "memory");
+	                 "ljmp %1, $1f\n"
+	                 "1:\n\t"
+	                 "movw %w2, %%ax\n\t"
+	                 "movw %%ax, %%ds\n\t"
+	                 "movw %%ax, %%es\n\t"
+	                 "movw %%ax, %%fs\n\t"
+	                 "movw %%ax, %%gs\n\t"
+	                 "movw %%ax, %%ss\n\t"
+	                 "ltr %w3"
+	                 :
+	                 : "m"(gdtr), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(GDT_MAIN_TSS)
+	                 : "eax", "memory");
 }
 
 void gdt_set_task_cr3(uint32_t cr3)

@@ -37,11 +37,11 @@
 #define ARCH_I386_LAYOUT_H
 
 #define PAGE_SHIFT 12
-#define PAGE_SIZE (1 << PAGE_SHIFT)
-#define PDE_SHIFT 22
-#define PDE_SPAN (1 << PDE_SHIFT) /* bytes mapped by one page-directory entry */
-#define PDE_COUNT 1024
-#define PTE_COUNT 1024
+#define PAGE_SIZE  (1 << PAGE_SHIFT)
+#define PDE_SHIFT  22
+#define PDE_SPAN   (1 << PDE_SHIFT) /* bytes mapped by one page-directory entry */
+#define PDE_COUNT  1024
+#define PTE_COUNT  1024
 
 #define KERNEL_LOAD_ADDR 0x00100000
 #define KERNEL_SPACE_END 0x00800000 /* first address past the kernel's region */
@@ -49,18 +49,18 @@
 #define ARENA_DEFAULT_BASE 0x10000000
 
 #define MMIO_WINDOW_BASE 0xFF800000
-#define MMIO_WINDOW_END 0xFFC00000
+#define MMIO_WINDOW_END  0xFFC00000
 
-#define PT_WINDOW_PDI 1023
+#define PT_WINDOW_PDI  1023
 #define PT_WINDOW_BASE 0xFFC00000 /* PT_WINDOW_PDI << PDE_SHIFT */
 
 #define KERNEL_STACK_SIZE (32 * 1024)
-#define FAULT_STACK_SIZE (8 * 1024) /* stack of the double-fault task */
+#define FAULT_STACK_SIZE  (8 * 1024) /* stack of the double-fault task */
 
 /* GDT selectors */
-#define GDT_KERNEL_CODE 0x08
-#define GDT_KERNEL_DATA 0x10
-#define GDT_MAIN_TSS 0x18
+#define GDT_KERNEL_CODE      0x08
+#define GDT_KERNEL_DATA      0x10
+#define GDT_MAIN_TSS         0x18
 #define GDT_DOUBLE_FAULT_TSS 0x20
 
 #endif

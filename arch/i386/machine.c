@@ -15,7 +15,7 @@ void machine_triple_fault(void)
 	static const struct {
 		uint16_t limit;
 		uint32_t base;
-	} __attribute__((packed)) empty_idt = {0, 0};
+	} __attribute__((packed)) empty_idt = { 0, 0 };
 	__asm__ volatile("lidt %0; int3" : : "m"(empty_idt));
 	cpu_halt_forever();
 }

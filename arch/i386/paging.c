@@ -6,6 +6,7 @@
 
 #define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
 #define CPUID_EDX_PSE (1u << 3)
+#define BATCH         64 /* frames moved per call to the frame source */
 
 _Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << PDE_SHIFT, "window base");
 _Static_assert(KERNEL_SPACE_END % PDE_SPAN == 0, "kernel region ends on a PDE boundary");
@@ -52,7 +53,7 @@ void paging_init(const struct frame_ops *ops, uintptr_t guard)
 	for (uintptr_t va = PAGE_SIZE; va < KERNEL_SPACE_END; va += PAGE_SIZE)
 		if (va != guard)
 			kernel_tables[va >> PDE_SHIFT][(va >> PAGE_SHIFT) % PTE_COUNT] =
-				va | PTE_PRESENT | PTE_WRITE;
+			        va | PTE_PRESENT | PTE_WRITE;
 	for (unsigned i = 0; i < KERNEL_TABLES; i++)
 		boot_directory[i] = (uintptr_t)kernel_tables[i] | PTE_PRESENT | PTE_WRITE;
 	boot_directory[PT_WINDOW_PDI] = (uintptr_t)boot_directory | PTE_PRESENT | PTE_WRITE;
@@ -97,7 +98,8 @@ bool paging_map(uintptr_t va, size_t n)
 
 	while (va < end) {
 		uint32_t *pde = pde_slot(va);
-		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN && !(*pde & PTE_PRESENT)) {
+		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN &&
+		    !(*pde & PTE_PRESENT)) {
 			paddr_t run = frames->alloc_large();
 			if (run) {
 				*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
@@ -110,18 +112,25 @@ bool paging_map(uintptr_t va, size_t n)
 		if (!(*pde & PTE_PRESENT) && !install_table(va))
 			goto out_of_frames;
 
-		/* Fill this table's share of the range. */
+		/* Fill this table's share of the range, a batch of frames at a
+		 * time. */
 		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
 		uintptr_t stop = end < table_end ? end : table_end;
 		uint32_t *pte = pte_slot(va);
 		unsigned pdi = va >> PDE_SHIFT;
-		for (; va < stop; va += PAGE_SIZE) {
-			paddr_t frame = frames->alloc();
-			if (!frame)
+		while (va < stop) {
+			paddr_t batch[BATCH];
+			unsigned want =
+			        (stop - va) / PAGE_SIZE < BATCH ? (stop - va) / PAGE_SIZE : BATCH;
+			unsigned got = frames->alloc_batch(batch, want);
+			for (unsigned i = 0; i < got; i++)
+				pte[i] = batch[i] | PTE_PRESENT | PTE_WRITE;
+			pte += got;
+			va += got * PAGE_SIZE;
+			table_use[pdi] += got;
+			stats.small_pages += got;
+			if (got < want)
 				goto out_of_frames;
-			*pte++ = frame | PTE_PRESENT | PTE_WRITE;
-			table_use[pdi]++;
-			stats.small_pages++;
 		}
 	}
 	/* Not-present entries are never cached by the TLB, so the new
@@ -191,12 +200,20 @@ static void unmap_range(uintptr_t va, size_t n)
 		uint32_t *pte = pte_slot(va);
 		unsigned pdi = va >> PDE_SHIFT;
 		uint16_t pages = (uint16_t)((stop - va) / PAGE_SIZE);
-		for (; va < stop; va += PAGE_SIZE, pte++) {
-			paddr_t frame = *pte & PTE_FRAME_MASK;
-			*pte = 0;
+		while (va < stop) {
+			paddr_t batch[BATCH];
+			unsigned n =
+			        (stop - va) / PAGE_SIZE < BATCH ? (stop - va) / PAGE_SIZE : BATCH;
+			for (unsigned i = 0; i < n; i++) {
+				batch[i] = pte[i] & PTE_FRAME_MASK;
+				pte[i] = 0;
+			}
 			if (!flush_all)
-				invlpg(va);
-			frames->free(frame);
+				for (unsigned i = 0; i < n; i++)
+					invlpg(va + i * PAGE_SIZE);
+			frames->free_batch(batch, n);
+			pte += n;
+			va += n * PAGE_SIZE;
 		}
 		table_use[pdi] -= pages;
 		stats.small_pages -= pages;

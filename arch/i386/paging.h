@@ -25,18 +25,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PTE_PRESENT 0x001u
-#define PTE_WRITE 0x002u
-#define PTE_USER 0x004u
-#define PTE_LARGE 0x080u /* in a PDE: maps 4 MiB (PSE) */
-#define PTE_FRAME_MASK 0xfffff000u
+#define PTE_PRESENT          0x001u
+#define PTE_WRITE            0x002u
+#define PTE_USER             0x004u
+#define PTE_LARGE            0x080u /* in a PDE: maps 4 MiB (PSE) */
+#define PTE_FRAME_MASK       0xfffff000u
 #define PDE_LARGE_FRAME_MASK 0xffc00000u
 
 #define PAGING_FLUSH_THRESHOLD 32
 
 struct frame_ops {
-	paddr_t (*alloc)(void);       /* one frame, 0 if none */
+	paddr_t (*alloc)(void); /* one frame, 0 if none */
 	void (*free)(paddr_t frame);
+	/* Up to n frames into out[]; returns how many (fewer: out of memory). */
+	unsigned (*alloc_batch)(paddr_t *out, unsigned n);
+	void (*free_batch)(const paddr_t *frames, unsigned n);
 	paddr_t (*alloc_large)(void); /* 4 MiB aligned run, 0 if none */
 	void (*free_large)(paddr_t base);
 	void (*split_large)(paddr_t base); /* the run's frames become single frames */

@@ -4,18 +4,18 @@
 
 enum {
 	COM1 = 0x3f8,
-	REG_DATA = 0,         /* DLAB=0: transmit/receive; DLAB=1: divisor low */
-	REG_IER = 1,          /* DLAB=0: interrupt enable; DLAB=1: divisor high */
-	REG_FCR = 2,          /* FIFO control */
-	REG_LCR = 3,          /* line control */
-	REG_MCR = 4,          /* modem control */
-	REG_LSR = 5,          /* line status */
+	REG_DATA = 0, /* DLAB=0: transmit/receive; DLAB=1: divisor low */
+	REG_IER = 1,  /* DLAB=0: interrupt enable; DLAB=1: divisor high */
+	REG_FCR = 2,  /* FIFO control */
+	REG_LCR = 3,  /* line control */
+	REG_MCR = 4,  /* modem control */
+	REG_LSR = 5,  /* line status */
 	LCR_8N1 = 0x03,
 	LCR_DLAB = 0x80,
 	LSR_THR_EMPTY = 0x20,
 	MCR_DTR_RTS_OUT2 = 0x0b,
 	MCR_LOOPBACK = 0x10,
-	BAUD_DIVISOR = 1,     /* 115200 / 115200 */
+	BAUD_DIVISOR = 1, /* 115200 / 115200 */
 };
 
 static bool serial_present;

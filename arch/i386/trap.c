@@ -83,7 +83,7 @@ void trap_init(trap_handler_fn handler)
 	struct {
 		uint16_t limit;
 		uint32_t base;
-	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uintptr_t)idt};
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
@@ -105,12 +105,24 @@ void double_fault_dispatch(void)
 {
 	struct tss *t = &main_tss;
 	struct trap_frame frame = {
-		.gs = t->gs, .fs = t->fs, .es = t->es, .ds = t->ds,
-		.edi = t->edi, .esi = t->esi, .ebp = t->ebp, .ebx = t->ebx,
-		.edx = t->edx, .ecx = t->ecx, .eax = t->eax,
-		.vector = TRAP_DOUBLE_FAULT, .error = 0,
-		.eip = t->eip, .cs = t->cs, .eflags = t->eflags,
-		.esp = t->esp, .cr2 = read_cr2(),
+		.gs = t->gs,
+		.fs = t->fs,
+		.es = t->es,
+		.ds = t->ds,
+		.edi = t->edi,
+		.esi = t->esi,
+		.ebp = t->ebp,
+		.ebx = t->ebx,
+		.edx = t->edx,
+		.ecx = t->ecx,
+		.eax = t->eax,
+		.vector = TRAP_DOUBLE_FAULT,
+		.error = 0,
+		.eip = t->eip,
+		.cs = t->cs,
+		.eflags = t->eflags,
+		.esp = t->esp,
+		.cr2 = read_cr2(),
 	};
 	const struct cpu_jmpbuf *resume = trap_handler(&frame);
 

@@ -31,10 +31,10 @@ enum {
 
 /* Page-fault error code bits. */
 #define PF_PROTECTION (1u << 0) /* 0: page not present */
-#define PF_WRITE (1u << 1)      /* 0: read */
-#define PF_USER (1u << 2)       /* 0: kernel mode */
-#define PF_RESERVED (1u << 3)   /* reserved bit set in a paging entry */
-#define PF_FETCH (1u << 4)      /* instruction fetch */
+#define PF_WRITE      (1u << 1) /* 0: read */
+#define PF_USER       (1u << 2) /* 0: kernel mode */
+#define PF_RESERVED   (1u << 3) /* reserved bit set in a paging entry */
+#define PF_FETCH      (1u << 4) /* instruction fetch */
 
 /* Layout fixed by arch/i386/trap_entry.S, lowest address first. */
 struct trap_frame {

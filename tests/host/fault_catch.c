@@ -18,7 +18,7 @@ static void on_segv(int sig, siginfo_t *info, void *ctx)
 
 bool host_fault_catch(void (*fn)(void *), void *arg, uintptr_t *addr)
 {
-	struct sigaction sa = {0}, old_segv, old_bus;
+	struct sigaction sa = { 0 }, old_segv, old_bus;
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigaction(SIGSEGV, &sa, &old_segv);

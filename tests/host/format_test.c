@@ -13,23 +13,24 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 
-#define SAME(...)                                                        \
-	do {                                                             \
-		char ours_[256], libc_[256];                             \
+#define SAME(...)                                                         \
+	do {                                                              \
+		char ours_[256], libc_[256];                              \
 		size_t n_ = ksnprintf(ours_, sizeof(ours_), __VA_ARGS__); \
-		int m_ = snprintf(libc_, sizeof(libc_), __VA_ARGS__);    \
-		CHECK_STREQ(ours_, libc_);                               \
-		CHECK_EQ(n_, m_);                                        \
+		int m_ = snprintf(libc_, sizeof(libc_), __VA_ARGS__);     \
+		CHECK_STREQ(ours_, libc_);                                \
+		CHECK_EQ(n_, m_);                                         \
 	} while (0)
 
 static void integers_match_libc(void)
 {
-	int ints[] = {0, 1, -1, 42, -42, 1000000, INT_MAX, INT_MIN};
+	int ints[] = { 0, 1, -1, 42, -42, 1000000, INT_MAX, INT_MIN };
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		SAME("%d|%i|%u|%x|%X", ints[i], ints[i], (unsigned)ints[i], (unsigned)ints[i],
 		     (unsigned)ints[i]);
 		SAME("[%8d][%-8d][%08d][%1d]", ints[i], ints[i], ints[i], ints[i]);
-		SAME("[%12x][%-12X][%012x]", (unsigned)ints[i], (unsigned)ints[i], (unsigned)ints[i]);
+		SAME("[%12x][%-12X][%012x]", (unsigned)ints[i], (unsigned)ints[i],
+		     (unsigned)ints[i]);
 		SAME("[%*d][%-*d]", 7, ints[i], 7, ints[i]);
 		SAME("[%#x][%#10x][%#010X][%#-10x]", (unsigned)ints[i], (unsigned)ints[i],
 		     (unsigned)ints[i], (unsigned)ints[i]);
@@ -38,7 +39,7 @@ static void integers_match_libc(void)
 
 static void lengths_match_libc(void)
 {
-	long long lls[] = {0, -1, LLONG_MAX, LLONG_MIN, 1ll << 40};
+	long long lls[] = { 0, -1, LLONG_MAX, LLONG_MIN, 1ll << 40 };
 	for (size_t i = 0; i < sizeof(lls) / sizeof(lls[0]); i++) {
 		SAME("%lld %llu %llx %llX", lls[i], (unsigned long long)lls[i],
 		     (unsigned long long)lls[i], (unsigned long long)lls[i]);
@@ -75,10 +76,8 @@ static void truncation_matches_libc(void)
 }
 
 static const struct check_test tests[] = {
-	CHECK_TEST(integers_match_libc),
-	CHECK_TEST(lengths_match_libc),
-	CHECK_TEST(strings_and_chars_match_libc),
-	CHECK_TEST(pointer_is_full_width_hex),
+	CHECK_TEST(integers_match_libc),          CHECK_TEST(lengths_match_libc),
+	CHECK_TEST(strings_and_chars_match_libc), CHECK_TEST(pointer_is_full_width_hex),
 	CHECK_TEST(truncation_matches_libc),
 };
 CHECK_MAIN("format", tests)

@@ -16,9 +16,11 @@ static void *meta;
  * [1 MiB, 1 MiB + 200 KiB) (a "kernel") withheld. */
 static void setup(void)
 {
-	static const struct pmm_range usable[] = {
-		{0, 0x9fc00}, {1 * MiB, 15 * MiB}, {17 * MiB, 47 * MiB}, {5ull << 32, 1 * MiB}};
-	static const struct pmm_range withheld[] = {{0, 1 * MiB}, {1 * MiB, 200 * 1024}};
+	static const struct pmm_range usable[] = { { 0, 0x9fc00 },
+		                                   { 1 * MiB, 15 * MiB },
+		                                   { 17 * MiB, 47 * MiB },
+		                                   { 5ull << 32, 1 * MiB } };
+	static const struct pmm_range withheld[] = { { 0, 1 * MiB }, { 1 * MiB, 200 * 1024 } };
 	uint32_t frames = pmm_frames_spanned(usable, 4);
 	free(meta);
 	meta = malloc(pmm_metadata_size(frames));
@@ -65,6 +67,7 @@ static void exhaustion_and_full_return(void)
 	CHECK_EQ(pmm_check(&pmm), 0);
 	for (uint32_t i = 0; i < n; i++)
 		CHECK(pmm_free_frame(&pmm, got[i]));
+	pmm_drain_cache(&pmm);
 	pmm_get_stats(&pmm, &after);
 	CHECK_EQ(after.free_frames, before.free_frames);
 	CHECK_EQ(after.whole_chunks, before.whole_chunks);
@@ -123,11 +126,19 @@ static void random_workload_matches_model(void)
 	for (int step = 0; step < 200000; step++) {
 		unsigned i = (unsigned)rand() % SLOTS;
 		if (held[i]) {
-			CHECK(is_run[i] ? pmm_free_chunk(&pmm, held[i]) : pmm_free_frame(&pmm, held[i]));
+			CHECK(is_run[i] ? pmm_free_chunk(&pmm, held[i])
+			                : pmm_free_frame(&pmm, held[i]));
 			held[i] = 0;
 		} else if (rand() % 64 == 0) {
 			held[i] = pmm_alloc_chunk(&pmm);
 			is_run[i] = true;
+		} else if (rand() % 8 == 0 && i + 8 <= SLOTS && !held[i + 1]) {
+			/* a batch of two into neighbouring slots */
+			paddr_t two[2];
+			unsigned got = pmm_alloc_frames(&pmm, two, 2);
+			held[i] = got > 0 ? two[0] : 0;
+			held[i + 1] = got > 1 ? two[1] : 0;
+			is_run[i] = is_run[i + 1] = false;
 		} else {
 			held[i] = pmm_alloc_frame(&pmm);
 			is_run[i] = false;
@@ -137,7 +148,9 @@ static void random_workload_matches_model(void)
 	}
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (held[i])
-			CHECK(is_run[i] ? pmm_free_chunk(&pmm, held[i]) : pmm_free_frame(&pmm, held[i]));
+			CHECK(is_run[i] ? pmm_free_chunk(&pmm, held[i])
+			                : pmm_free_frame(&pmm, held[i]));
+	pmm_drain_cache(&pmm);
 	struct pmm_stats s;
 	pmm_get_stats(&pmm, &s);
 	CHECK_EQ(s.whole_chunks, 14);
@@ -146,11 +159,8 @@ static void random_workload_matches_model(void)
 }
 
 static const struct check_test tests[] = {
-	CHECK_TEST(init_counts_ram_and_withheld),
-	CHECK_TEST(frames_come_from_partial_chunks_first),
-	CHECK_TEST(exhaustion_and_full_return),
-	CHECK_TEST(chunks_are_aligned_and_exclusive),
-	CHECK_TEST(bad_frees_change_nothing),
-	CHECK_TEST(random_workload_matches_model),
+	CHECK_TEST(init_counts_ram_and_withheld), CHECK_TEST(frames_come_from_partial_chunks_first),
+	CHECK_TEST(exhaustion_and_full_return),   CHECK_TEST(chunks_are_aligned_and_exclusive),
+	CHECK_TEST(bad_frees_change_nothing),     CHECK_TEST(random_workload_matches_model),
 };
 CHECK_MAIN("pmm", tests)

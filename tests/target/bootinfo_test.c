@@ -7,7 +7,7 @@ static uint32_t map_len;
 
 static void add_entry(uint32_t size, uint64_t base, uint64_t length, uint32_t type)
 {
-	struct multiboot_mmap_entry e = {size, base, length, type};
+	struct multiboot_mmap_entry e = { size, base, length, type };
 	__builtin_memcpy(map_buf + map_len, &e, sizeof(e));
 	map_len += size + 4;
 }
@@ -61,12 +61,12 @@ static void more_entries_than_room(struct ktest *t)
 
 static void missing_memory_map_is_named(struct ktest *t)
 {
-	struct multiboot_info mbi = {.flags = MULTIBOOT_INFO_MEMORY};
-	struct bootinfo info = {0};
+	struct multiboot_info mbi = { .flags = MULTIBOOT_INFO_MEMORY };
+	struct bootinfo info = { 0 };
 	EXPECT_EQ(t, bootinfo_parse(MULTIBOOT_BOOTLOADER_MAGIC, &mbi, &info),
-		  BOOTINFO_NO_MEMORY_MAP);
+	          BOOTINFO_NO_MEMORY_MAP);
 	EXPECT_STREQ(t, bootinfo_error_message(BOOTINFO_NO_MEMORY_MAP),
-		     "the bootloader passed no memory map (multiboot flags bit 6 clear)");
+	             "the bootloader passed no memory map (multiboot flags bit 6 clear)");
 	EXPECT_EQ(t, bootinfo_parse(0x12345678, &mbi, &info), BOOTINFO_BAD_MAGIC);
 }
 
@@ -81,11 +81,8 @@ static void boot_map_has_usable_ram(struct ktest *t)
 }
 
 static const struct ktest_case bootinfo_cases[] = {
-	KTEST_CASE(sorted_and_zero_length_dropped),
-	KTEST_CASE(larger_entry_size_is_honoured),
-	KTEST_CASE(truncated_or_short_entries_rejected),
-	KTEST_CASE(more_entries_than_room),
-	KTEST_CASE(missing_memory_map_is_named),
-	KTEST_CASE(boot_map_has_usable_ram),
+	KTEST_CASE(sorted_and_zero_length_dropped),      KTEST_CASE(larger_entry_size_is_honoured),
+	KTEST_CASE(truncated_or_short_entries_rejected), KTEST_CASE(more_entries_than_room),
+	KTEST_CASE(missing_memory_map_is_named),         KTEST_CASE(boot_map_has_usable_ram),
 };
 KTEST_SUITE(bootinfo, bootinfo_cases, NULL, NULL);

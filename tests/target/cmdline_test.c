@@ -23,11 +23,11 @@ static bool set_size(const char *v, size_t len)
 	return cmdline_parse_size(v, len, &seen.size);
 }
 
-static const struct cmdline_option opts[] = {{"name", set_name}, {"size", set_size}};
+static const struct cmdline_option opts[] = { { "name", set_name }, { "size", set_size } };
 
 static unsigned parse(const char *line)
 {
-	seen = (typeof(seen)){.size = 7};
+	seen = (typeof(seen)){ .size = 7 };
 	return cmdline_parse(line, opts, 2);
 }
 
@@ -87,11 +87,8 @@ static void size_suffixes(struct ktest *t)
 }
 
 static const struct ktest_case cmdline_cases[] = {
-	KTEST_CASE(known_keys_are_applied),
-	KTEST_CASE(unknown_key_is_reported_and_ignored),
-	KTEST_CASE(bad_value_keeps_default),
-	KTEST_CASE(bare_words_after_the_first_are_reported),
-	KTEST_CASE(empty_and_spaces),
-	KTEST_CASE(size_suffixes),
+	KTEST_CASE(known_keys_are_applied),  KTEST_CASE(unknown_key_is_reported_and_ignored),
+	KTEST_CASE(bad_value_keeps_default), KTEST_CASE(bare_words_after_the_first_are_reported),
+	KTEST_CASE(empty_and_spaces),        KTEST_CASE(size_suffixes),
 };
 KTEST_SUITE(cmdline, cmdline_cases, NULL, NULL);

@@ -20,7 +20,7 @@ static void expectations_that_hold_pass(struct ktest *t)
 
 static void failed_expectation_is_counted(struct ktest *t)
 {
-	struct ktest inner = {.name = "inner"};
+	struct ktest inner = { .name = "inner" };
 	EXPECT_EQ(&inner, 1, 2); /* prints a diagnostic; counted on 'inner' only */
 	EXPECT_EQ(t, inner.failures, 1);
 }
@@ -33,7 +33,7 @@ static void inner_assert(struct ktest *inner)
 
 static void failed_assertion_abandons_the_case(struct ktest *t)
 {
-	struct ktest inner = {.name = "inner"};
+	struct ktest inner = { .name = "inner" };
 	if (cpu_setjmp(&inner.abort) == 0)
 		inner_assert(&inner);
 	EXPECT_EQ(t, inner.failures, 1);
@@ -42,7 +42,7 @@ static void failed_assertion_abandons_the_case(struct ktest *t)
 static void expected_page_fault_is_caught(struct ktest *t)
 {
 	struct fault_record r =
-		ktest_expect_fault(t, TRAP_PAGE_FAULT, 0x10, ktest_write_byte, (void *)0x10);
+	        ktest_expect_fault(t, TRAP_PAGE_FAULT, 0x10, ktest_write_byte, (void *)0x10);
 	EXPECT_EQ(t, r.error & (PF_PROTECTION | PF_WRITE | PF_USER), PF_WRITE);
 }
 
@@ -53,14 +53,14 @@ static void no_op(void *arg)
 
 static void missing_fault_is_a_failure(struct ktest *t)
 {
-	struct ktest inner = {.name = "inner"};
+	struct ktest inner = { .name = "inner" };
 	ktest_expect_fault(&inner, TRAP_PAGE_FAULT, KTEST_ANY_ADDR, no_op, NULL);
 	EXPECT_EQ(t, inner.failures, 1);
 }
 
 static void wrong_fault_address_is_a_failure(struct ktest *t)
 {
-	struct ktest inner = {.name = "inner"};
+	struct ktest inner = { .name = "inner" };
 	ktest_expect_fault(&inner, TRAP_PAGE_FAULT, 0x20, ktest_read_byte, (void *)0x30);
 	EXPECT_EQ(t, inner.failures, 1);
 }

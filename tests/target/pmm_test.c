@@ -16,6 +16,7 @@ static void check_consistent(struct ktest *t)
 static void frame_round_trip(struct ktest *t)
 {
 	struct pmm_stats before, during, after;
+	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &before);
 	paddr_t f = pmm_alloc_frame(&kernel_pmm);
 	ASSERT_NE(t, f, 0);
@@ -42,16 +43,20 @@ static bool inside(paddr_t f, uint64_t base, uint64_t length)
 static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
 {
 	struct pmm_stats before, empty, after;
+	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &before);
-	memcpy(before_bits, kernel_pmm.alloc_bits, (kernel_pmm.frame_count + 31) / 32 * 4);
+	memset(before_bits, 0, sizeof(before_bits));
+	for (uint32_t f = 0; f < kernel_pmm.frame_count; f++)
+		if (pmm_frame_allocated(&kernel_pmm, (paddr_t)f << PAGE_SHIFT))
+			before_bits[f / 32] |= 1u << (f % 32);
 
 	uint32_t got = 0, forbidden = 0;
 	for (paddr_t f; (f = pmm_alloc_frame(&kernel_pmm)) != 0; got++) {
 		forbidden += f < 0x100000 || inside(f, (uintptr_t)_kernel_start,
-						    (uintptr_t)(_kernel_end - _kernel_start));
+		                                    (uintptr_t)(_kernel_end - _kernel_start));
 		for (unsigned i = 0; i < boot_info.loader_data_count; i++)
 			forbidden += inside(f, ALIGN_DOWN(boot_info.loader_data[i].base, PAGE_SIZE),
-					    boot_info.loader_data[i].length + PAGE_SIZE);
+			                    boot_info.loader_data[i].length + PAGE_SIZE);
 	}
 	pmm_get_stats(&kernel_pmm, &empty);
 	EXPECT_EQ(t, got, before.free_frames);
@@ -67,13 +72,14 @@ static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
 		if (!(before_bits[f / 32] >> (f % 32) & 1) &&
 		    pmm_frame_allocated(&kernel_pmm, (paddr_t)f << PAGE_SHIFT))
 			freed += pmm_free_frame(&kernel_pmm, (paddr_t)f << PAGE_SHIFT);
+	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &after);
 	EXPECT_EQ(t, freed, got);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
 	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
-	EXPECT_EQ(t, after.total_frames, after.free_frames + after.reserved_frames +
-						 (before.total_frames - before.free_frames -
-						  before.reserved_frames));
+	EXPECT_EQ(t, after.total_frames,
+	          after.free_frames + after.reserved_frames +
+	                  (before.total_frames - before.free_frames - before.reserved_frames));
 	check_consistent(t);
 }
 
@@ -105,12 +111,14 @@ static void runs_are_aligned_and_whole(struct ktest *t)
 static void split_run_frees_frame_by_frame(struct ktest *t)
 {
 	struct pmm_stats before, after;
+	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &before);
 	paddr_t run = pmm_alloc_chunk(&kernel_pmm);
 	ASSERT_NE(t, run, 0);
 	pmm_split_chunk(&kernel_pmm, run);
 	for (paddr_t f = run + PMM_CHUNK_SIZE; f > run;)
 		EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f -= PAGE_SIZE));
+	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &after);
 	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks); /* whole again */
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
@@ -132,17 +140,40 @@ static void single_frames_spare_whole_runs(struct ktest *t)
 	check_consistent(t);
 }
 
+static void batches_round_trip(struct ktest *t)
+{
+	static paddr_t batch[300];
+	struct pmm_stats before, after;
+	pmm_drain_cache(&kernel_pmm);
+	pmm_get_stats(&kernel_pmm, &before);
+	ASSERT_EQ(t, pmm_alloc_frames(&kernel_pmm, batch, 300), 300);
+	unsigned distinct = 1;
+	for (unsigned i = 1; i < 300; i++)
+		distinct += batch[i] != batch[i - 1];
+	EXPECT_EQ(t, distinct, 300);
+	EXPECT_EQ(t, kernel_pmm.stats.free_frames, before.free_frames - 300);
+	check_consistent(t);
+	EXPECT_EQ(t, pmm_free_frames(&kernel_pmm, batch, 300), 300);
+	EXPECT_EQ(t, pmm_free_frames(&kernel_pmm, batch, 1), 0); /* double free */
+	pmm_drain_cache(&kernel_pmm);
+	pmm_get_stats(&kernel_pmm, &after);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 1);
+	check_consistent(t);
+}
+
 static void bad_frees_are_refused_and_harmless(struct ktest *t)
 {
 	struct pmm_stats before, after;
 	pmm_get_stats(&kernel_pmm, &before);
 	paddr_t f = pmm_alloc_frame(&kernel_pmm);
 	ASSERT_NE(t, f, 0);
-	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f + 12));          /* unaligned */
-	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0x000b8000));      /* VGA: not RAM */
-	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0xfffff000));      /* beyond RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f + 12));                   /* unaligned */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0x000b8000));               /* VGA: not RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0xfffff000));               /* beyond RAM */
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, (uintptr_t)_kernel_start)); /* withheld */
-	EXPECT_FALSE(t, pmm_free_chunk(&kernel_pmm, f));               /* not a run */
+	EXPECT_FALSE(t, pmm_free_chunk(&kernel_pmm, f));                        /* not a run */
 	EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f));
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f)); /* double free */
 	pmm_get_stats(&kernel_pmm, &after);
@@ -162,7 +193,7 @@ static void counts_agree_with_the_memory_map(struct ktest *t)
 			usable += boot_info.regions[i].length;
 	EXPECT_LE(t, (uint64_t)s.total_frames * PAGE_SIZE, usable);
 	EXPECT_GE(t, (uint64_t)s.total_frames * PAGE_SIZE + 2 * PAGE_SIZE * boot_info.region_count,
-		  usable);
+	          usable);
 	EXPECT_LE(t, s.free_frames + s.reserved_frames, s.total_frames);
 	EXPECT_GE(t, s.reserved_frames, (uint32_t)((_kernel_end - _kernel_start) / PAGE_SIZE));
 	check_consistent(t);
@@ -174,6 +205,7 @@ static const struct ktest_case pmm_cases[] = {
 	KTEST_CASE(runs_are_aligned_and_whole),
 	KTEST_CASE(split_run_frees_frame_by_frame),
 	KTEST_CASE(single_frames_spare_whole_runs),
+	KTEST_CASE(batches_round_trip),
 	KTEST_CASE(bad_frees_are_refused_and_harmless),
 	KTEST_CASE(counts_agree_with_the_memory_map),
 };

@@ -123,7 +123,7 @@ static void access_after_unused_faults_at_that_address(struct ktest *t)
 	EXPECT_FALSE(t, vm_is_mapped(victim));
 	EXPECT_EQ(t, vm_owner_at(victim), VM_TEST); /* still reserved */
 	struct fault_record r = ktest_expect_fault(t, TRAP_PAGE_FAULT, victim + 0x123,
-						   ktest_read_byte, (void *)(victim + 0x123));
+	                                           ktest_read_byte, (void *)(victim + 0x123));
 	EXPECT_EQ(t, r.error & PF_PROTECTION, 0); /* not present */
 	ktest_expect_fault(t, TRAP_PAGE_FAULT, victim, ktest_write_byte, (void *)victim);
 	/* Its neighbours are untouched. */
@@ -158,8 +158,8 @@ static void large_pages_used_when_possible(struct ktest *t)
 	EXPECT_TRUE(t, large);
 	EXPECT_EQ(t, pa & (4 * MiB - 1), (5 * MiB + 12) & (4 * MiB - 1));
 	ktest_note(t, "8 MiB + 4 KiB mapped as %u large pages and %u small",
-		   during.paging.large_pages - before.paging.large_pages,
-		   during.paging.small_pages - before.paging.small_pages);
+	           during.paging.large_pages - before.paging.large_pages,
+	           during.paging.small_pages - before.paging.small_pages);
 	*(volatile uint32_t *)(v + 4 * MiB - 4) = 0x12345678;
 	EXPECT_EQ(t, *(volatile uint32_t *)(v + 4 * MiB - 4), 0x12345678);
 	vm_free(v, 12 * MiB);
@@ -181,7 +181,7 @@ static void unused_inside_a_large_page_splits_it(struct ktest *t)
 	struct snapshot during = snap();
 	EXPECT_EQ(t, during.paging.large_splits, before.paging.large_splits + 1);
 	ktest_expect_fault(t, TRAP_PAGE_FAULT, v + 101 * PAGE_SIZE, ktest_read_byte,
-			   (void *)(v + 101 * PAGE_SIZE));
+	                   (void *)(v + 101 * PAGE_SIZE));
 	unsigned mismatched = 0;
 	for (uintptr_t p = v; p < v + 4 * MiB; p += PAGE_SIZE)
 		if (p < v + 100 * PAGE_SIZE || p >= v + 102 * PAGE_SIZE)
@@ -209,7 +209,7 @@ static void map_out_of_frames_rolls_back(struct ktest *t)
 	vm_free(v, n);
 	expect_restored(t, &before);
 	ktest_note(t, "%u free frames; mapping %zu MiB failed and rolled back", free_frames,
-		   n / MiB);
+	           n / MiB);
 }
 
 static void bad_calls_are_refused_and_change_nothing(struct ktest *t)
@@ -218,26 +218,26 @@ static void bad_calls_are_refused_and_change_nothing(struct ktest *t)
 	ASSERT_TRUE(t, vm_map(v, 2 * PAGE_SIZE));
 	struct snapshot before = snap();
 
-	EXPECT_FALSE(t, vm_map(v + 100, PAGE_SIZE));                  /* unaligned address */
-	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 100));              /* unaligned length */
-	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 0));                /* zero length */
-	EXPECT_FALSE(t, vm_map(0xfffff000u, 2 * PAGE_SIZE));          /* wraps past 4 GiB */
-	EXPECT_FALSE(t, vm_map(0x00200000, PAGE_SIZE));               /* the kernel region */
-	EXPECT_FALSE(t, vm_map(MMIO_WINDOW_BASE, PAGE_SIZE));         /* a fixed region */
-	EXPECT_FALSE(t, vm_map(v + 8 * MiB, PAGE_SIZE));              /* not reserved */
-	EXPECT_FALSE(t, vm_map(v + 6 * MiB, 4 * MiB));                /* partly not reserved */
-	EXPECT_FALSE(t, vm_map(v, PAGE_SIZE));                        /* already mapped */
-	EXPECT_FALSE(t, vm_unused(v + 4 * PAGE_SIZE, PAGE_SIZE));     /* not mapped */
-	EXPECT_FALSE(t, vm_unused(v, 3 * PAGE_SIZE));                 /* partly not mapped */
-	EXPECT_FALSE(t, vm_unused(0x00100000, PAGE_SIZE));            /* the kernel image */
-	EXPECT_FALSE(t, vm_free(v + PAGE_SIZE, 4 * MiB));             /* unaligned */
-	EXPECT_FALSE(t, vm_free(0, 4 * MiB));                         /* the kernel region */
-	EXPECT_FALSE(t, vm_free(PT_WINDOW_BASE, 4 * MiB));            /* the page tables */
-	EXPECT_FALSE(t, vm_free(v + 8 * MiB, 4 * MiB));               /* not reserved */
-	EXPECT_EQ(t, vm_reserve(SCRATCH + 1, 4 * MiB, VM_TEST), 0);   /* unaligned hint */
-	EXPECT_EQ(t, vm_reserve(SCRATCH, 0, VM_TEST), 0);             /* zero length */
-	EXPECT_EQ(t, vm_reserve(0xffc00000u, 8 * MiB, VM_TEST), 0);   /* wraps */
-	EXPECT_EQ(t, vm_reserve(SCRATCH, 4 * MiB, VM_KERNEL), 0);     /* fixed owner */
+	EXPECT_FALSE(t, vm_map(v + 100, PAGE_SIZE));                /* unaligned address */
+	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 100));            /* unaligned length */
+	EXPECT_FALSE(t, vm_map(v + 4 * PAGE_SIZE, 0));              /* zero length */
+	EXPECT_FALSE(t, vm_map(0xfffff000u, 2 * PAGE_SIZE));        /* wraps past 4 GiB */
+	EXPECT_FALSE(t, vm_map(0x00200000, PAGE_SIZE));             /* the kernel region */
+	EXPECT_FALSE(t, vm_map(MMIO_WINDOW_BASE, PAGE_SIZE));       /* a fixed region */
+	EXPECT_FALSE(t, vm_map(v + 8 * MiB, PAGE_SIZE));            /* not reserved */
+	EXPECT_FALSE(t, vm_map(v + 6 * MiB, 4 * MiB));              /* partly not reserved */
+	EXPECT_FALSE(t, vm_map(v, PAGE_SIZE));                      /* already mapped */
+	EXPECT_FALSE(t, vm_unused(v + 4 * PAGE_SIZE, PAGE_SIZE));   /* not mapped */
+	EXPECT_FALSE(t, vm_unused(v, 3 * PAGE_SIZE));               /* partly not mapped */
+	EXPECT_FALSE(t, vm_unused(0x00100000, PAGE_SIZE));          /* the kernel image */
+	EXPECT_FALSE(t, vm_free(v + PAGE_SIZE, 4 * MiB));           /* unaligned */
+	EXPECT_FALSE(t, vm_free(0, 4 * MiB));                       /* the kernel region */
+	EXPECT_FALSE(t, vm_free(PT_WINDOW_BASE, 4 * MiB));          /* the page tables */
+	EXPECT_FALSE(t, vm_free(v + 8 * MiB, 4 * MiB));             /* not reserved */
+	EXPECT_EQ(t, vm_reserve(SCRATCH + 1, 4 * MiB, VM_TEST), 0); /* unaligned hint */
+	EXPECT_EQ(t, vm_reserve(SCRATCH, 0, VM_TEST), 0);           /* zero length */
+	EXPECT_EQ(t, vm_reserve(0xffc00000u, 8 * MiB, VM_TEST), 0); /* wraps */
+	EXPECT_EQ(t, vm_reserve(SCRATCH, 4 * MiB, VM_KERNEL), 0);   /* fixed owner */
 
 	struct snapshot after = snap();
 	EXPECT_EQ(t, after.vm.refused, before.vm.refused + 20);
@@ -284,7 +284,7 @@ static void kernel_stack_overflow_is_caught_at_the_guard(struct ktest *t)
 	/* The page fault on the guard cannot push its frame: it becomes a
 	 * double fault, handled on its own stack, with CR2 in the guard. */
 	struct fault_record r =
-		ktest_expect_fault(t, TRAP_DOUBLE_FAULT, KTEST_ANY_ADDR, run_away, NULL);
+	        ktest_expect_fault(t, TRAP_DOUBLE_FAULT, KTEST_ANY_ADDR, run_away, NULL);
 	EXPECT_GE(t, r.cr2, guard);
 	EXPECT_LT(t, r.cr2, guard + PAGE_SIZE);
 }

@@ -1,0 +1,34 @@
+/*
+ * tests/kbench.h - on-target benchmarks.  Run with bench=<names|all> on the
+ * kernel command line (make bench does it under QEMU -icount shift=0, where
+ * rdtsc counts guest instructions, so figures are deterministic).
+ *
+ * A benchmark prints one line per figure with kbench_report():
+ *   bench <name> <value> <unit>
+ * Benchmarks are figures, never pass/fail: targets are compared by people
+ * and by tests/run_bench.py, not asserted here.
+ */
+#ifndef TESTS_KBENCH_H
+#define TESTS_KBENCH_H
+
+#include <stdint.h>
+
+struct kbench {
+	const char *name;
+	void (*run)(void);
+};
+
+#define KBENCH(bench_name)                                                                        \
+	static void kbench_fn_##bench_name(void);                                                 \
+	static const struct kbench kbench_##bench_name __attribute__((                            \
+	        used, section(".kbench"), aligned(8))) = { #bench_name, kbench_fn_##bench_name }; \
+	static void kbench_fn_##bench_name(void)
+
+/* Prints "bench <name> <value with two decimals> <unit>". */
+void kbench_report(const char *name, uint64_t numerator, uint64_t denominator, const char *unit);
+
+/* Runs the benchmarks 'filter' selects (names or prefixes, comma-separated;
+ * "all"); returns how many ran. */
+unsigned kbench_run(const char *filter);
+
+#endif

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""`make bench`: boot the kernel under QEMU -icount shift=0 (rdtsc counts
+guest instructions) with bench=all and no tests, and print every
+"bench <name> <value> <unit>" line it reports, plus the targets the issues
+set.  Figures only: nothing here passes or fails but the run itself.
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run_qemu  # noqa: E402
+
+# name -> (target, "<=" ), from the issues' figures
+TARGETS = {
+    "pmm_frame_alloc_free": 30,
+    "vm_map_unused_4k": 40,
+    "paging_map_unmap_4m_pse": 100,
+}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build")
+    p.add_argument("--mem", default="512M")
+    p.add_argument("--filter", default="all")
+    args = p.parse_args()
+    argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", args.mem,
+            "--append", f"test=none bench={args.filter}", "--icount", "--quiet",
+            "--timeout", "1200", "--log", os.path.join(args.build, "logs", "bench.log")]
+    os.makedirs(os.path.join(args.build, "logs"), exist_ok=True)
+    verdict, lines = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
+    for line in lines:
+        if line.startswith("bench "):
+            fields = line.split()
+            if len(fields) < 4:
+                print(line)
+                continue
+            _, name, value, unit = fields[:4]
+            target = TARGETS.get(name)
+            note = ""
+            if target is not None:
+                note = f"  (target <= {target}: {'met' if float(value) <= target else 'MISSED'})"
+            print(f"{line}{note}")
+    if not verdict.ok:
+        print("run_bench: the benchmark run failed: " + "; ".join(verdict.problems))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
