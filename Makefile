@@ -38,8 +38,8 @@ BOOT_SRCS := boot/entry.S
 ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
 KERNEL_SRCS := $(wildcard kernel/*.c)
 MM_SRCS := $(filter-out mm/backend_host.c,$(wildcard mm/*.c))
-TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c $(wildcard tests/target/*.c) \
-	$(wildcard tests/bench/*.c)
+TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c $(sort $(wildcard tests/target/*.c)) \
+	$(sort $(wildcard tests/bench/*.c))
 
 KERNEL_SRCS_ALL := $(BOOT_SRCS) $(ARCH_SRCS) $(KERNEL_SRCS) $(MM_SRCS) $(TARGET_TEST_SRCS)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS_ALL))

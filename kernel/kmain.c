@@ -50,6 +50,24 @@ static bool set_seed(const char *value, size_t len)
 	return cmdline_parse_u64(value, len, &options.seed);
 }
 
+static bool set_arena_limit(const char *value, size_t len)
+{
+	uint64_t v;
+	return cmdline_parse_size(value, len, &v) && heap_config_set_limit(v);
+}
+
+static bool set_arena_step(const char *value, size_t len)
+{
+	uint64_t v;
+	return cmdline_parse_size(value, len, &v) && heap_config_set_step(v);
+}
+
+static bool set_arena_base(const char *value, size_t len)
+{
+	uint64_t v;
+	return cmdline_parse_size(value, len, &v) && heap_config_set_base(v);
+}
+
 static const char *const crash_kinds[] = { "panic", "triple", "hang", "fault", "overflow" };
 
 static bool set_crash(const char *value, size_t len)
@@ -71,6 +89,9 @@ static const struct cmdline_option kernel_options[] = {
 	{ "bench", set_bench },
 	{ "seed", set_seed },
 	{ "crash", set_crash },
+	{ "arena_limit", set_arena_limit },
+	{ "arena_step", set_arena_step },
+	{ "arena_base", set_arena_base },
 };
 
 /* Deep enough to overflow any kernel stack; volatile so that the compiler
@@ -139,11 +160,14 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	bootinfo_print(&boot_info);
 	memory_init(&boot_info);
 	memory_print();
+	heap_print();
 	crash_if_asked();
 
 	unsigned failed = ktest_run_all(options.test, options.seed);
 	if (options.bench[0])
 		kbench_run(options.bench);
+	kprintf("# end of run:\n");
+	heap_print();
 	kprintf("arena386: %s\n", failed ? "self-tests FAILED" : "self-tests passed");
 	machine_exit(failed ? MACHINE_EXIT_FAILURE : MACHINE_EXIT_SUCCESS);
 }

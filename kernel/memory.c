@@ -10,6 +10,50 @@ extern char _kernel_start[], _kernel_end[], kernel_stack_guard[];
 
 struct pmm kernel_pmm;
 uint32_t boot_free_frames;
+struct pageheap kernel_heap;
+struct heap_config kernel_heap_config = { ARENA_DEFAULT_BASE, ARENA_DEFAULT_LIMIT,
+	                                  ARENA_DEFAULT_STEP };
+
+static bool heap_value_ok(const char *key, uint64_t value)
+{
+	const char *why = value == 0             ? "zero"
+	                  : value % PDE_SPAN     ? "not a multiple of 4 MiB"
+	                  : value > (1ull << 32) ? "larger than the 4 GiB address space"
+	                                         : NULL;
+	if (why)
+		kprintf("heap: %s=%#llx is %s; default kept\n", key, (unsigned long long)value,
+		        why);
+	return why == NULL;
+}
+
+bool heap_config_set_limit(uint64_t value)
+{
+	if (!heap_value_ok("arena_limit", value))
+		return false;
+	kernel_heap_config.limit = value;
+	return true;
+}
+
+bool heap_config_set_step(uint64_t value)
+{
+	if (!heap_value_ok("arena_step", value))
+		return false;
+	kernel_heap_config.step = value;
+	return true;
+}
+
+bool heap_config_set_base(uint64_t value)
+{
+	if (!heap_value_ok("arena_base", value))
+		return false;
+	if (value < KERNEL_SPACE_END || value >= MMIO_WINDOW_BASE) {
+		kprintf("heap: arena_base=%#llx is outside [%#x, %#x); default kept\n",
+		        (unsigned long long)value, KERNEL_SPACE_END, MMIO_WINDOW_BASE);
+		return false;
+	}
+	kernel_heap_config.base = (uintptr_t)value;
+	return true;
+}
 
 static paddr_t frame_alloc(void)
 {
@@ -115,6 +159,30 @@ void memory_init(const struct bootinfo *info)
 	boot_free_frames = kernel_pmm.stats.free_frames;
 	kprintf("frame metadata: [%p, %p) for %u frames\n", (void *)meta,
 	        (void *)(meta + meta_size), frames);
+
+	struct heap_config *c = &kernel_heap_config;
+	if (c->step > c->limit) {
+		kprintf("heap: arena_step %#llx exceeds arena_limit %#llx; step set to the limit\n",
+		        (unsigned long long)c->step, (unsigned long long)c->limit);
+		c->step = c->limit;
+	}
+	if ((uint64_t)c->base + c->limit > MMIO_WINDOW_BASE) {
+		kprintf("heap: an arena at %p with limit %#llx would reach the MMIO window; "
+		        "limit set to %#llx\n",
+		        (void *)c->base, (unsigned long long)c->limit,
+		        (unsigned long long)(MMIO_WINDOW_BASE - c->base));
+		c->limit = MMIO_WINDOW_BASE - c->base;
+		if (c->step > c->limit)
+			c->step = c->limit;
+	}
+	if (!ph_init(&kernel_heap, c->base, c->limit, c->step))
+		panic("heap: the kernel arena cannot be set up: %s", kernel_heap.arena.last_error);
+}
+
+void heap_print(void)
+{
+	arena_print(&kernel_heap.arena, "kernel");
+	ph_print(&kernel_heap, "kernel");
 }
 
 void memory_print(void)

@@ -8,18 +8,40 @@
 #define KERNEL_MEMORY_H
 
 #include "kernel/bootinfo.h"
+#include "mm/pageheap.h"
 #include "mm/pmm.h"
 
 /* The kernel's frame allocator. */
 extern struct pmm kernel_pmm;
 
-/* Free frames right after memory_init, for tests that must give back all
- * they take. */
+/* The kernel's heap: its arena and page heap. */
+extern struct pageheap kernel_heap;
+
+/* Where the kernel's arena starts and how it grows; set from the command
+ * line (arena_base=, arena_limit=, arena_step=) before memory_init. */
+struct heap_config {
+	uintptr_t base;
+	uint64_t limit;
+	uint64_t step;
+};
+extern struct heap_config kernel_heap_config;
+
+/* Free frames right after paging is up, before the heap takes any: the
+ * figure the "heap holds 95% of free memory" test measures against. */
 extern uint32_t boot_free_frames;
+
+/* Validates and sets one heap option; false (the default kept) when the
+ * value is zero, not a multiple of 4 MiB, or larger than the space. */
+bool heap_config_set_limit(uint64_t value);
+bool heap_config_set_step(uint64_t value);
+bool heap_config_set_base(uint64_t value);
 
 void memory_init(const struct bootinfo *info);
 
 /* Prints the frame counts and the address-space map. */
 void memory_print(void);
+
+/* Prints the kernel arena's and page heap's summaries. */
+void heap_print(void);
 
 #endif

@@ -173,9 +173,11 @@ unsigned ktest_run_all(const char *filter, uint64_t seed)
 	kprintf("# seed=%llu (set with seed=<n>)\n", (unsigned long long)seed);
 	kprintf("1..%u\n", count);
 	unsigned failed = 0, number = 0;
-	for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
-		if (selected(filter, s))
-			failed += run_suite(s, ++number, seed);
+	for (unsigned last = 0; last <= 1; last++)
+		for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites;
+		     s++)
+			if (selected(filter, s) && !!(s->flags & KTEST_RUN_LAST) == last)
+				failed += run_suite(s, ++number, seed);
 	kprintf("# totals: %u suites, %u failed cases\n", count, failed);
 	return failed;
 }

@@ -38,6 +38,9 @@ struct ktest_case {
 /* A suite marked KTEST_EXPLICIT runs only when test= names it in full:
  * used for the runner's own checks, such as a suite that must fail. */
 #define KTEST_EXPLICIT (1u << 0)
+/* A suite marked KTEST_RUN_LAST runs after every other: for tests that
+ * leave lasting marks, such as growing the kernel's arena to its limit. */
+#define KTEST_RUN_LAST (1u << 1)
 
 struct ktest_suite {
 	const char *name;

@@ -5,9 +5,17 @@
 #include "mm/vm.h"
 #include "tests/ktest.h"
 
-#define MiB (1024u * 1024u)
-/* A region no other suite uses at boot, above the kernel, below the arena. */
-#define SCRATCH 0x40000000u
+#include "tests/target/test_util.h"
+
+/* 64 MiB of free address space, found when the suite starts. */
+static uintptr_t scratch;
+#define SCRATCH scratch
+
+static int vm_suite_init(void)
+{
+	scratch = test_free_region(64 * MiB);
+	return scratch ? 0 : -1;
+}
 
 extern char kernel_stack_guard[];
 
@@ -85,7 +93,6 @@ static void reserve_with_no_room_above_wraps_to_lowest(struct ktest *t)
 	vm_free(lowest, 4 * MiB);
 	uintptr_t b = vm_reserve(top, 4 * MiB, VM_TEST);
 	EXPECT_EQ(t, b, lowest);
-	EXPECT_EQ(t, lowest, KERNEL_SPACE_END); /* nothing reserved at 8 MiB at boot */
 	vm_free(a, 4 * MiB);
 	vm_free(b, 4 * MiB);
 }
@@ -193,23 +200,28 @@ static void unused_inside_a_large_page_splits_it(struct ktest *t)
 	expect_restored(t, &before);
 }
 
+static struct frame_hoard hoard;
+
 static void map_out_of_frames_rolls_back(struct ktest *t)
 {
 	struct snapshot before = snap();
-	uint32_t free_frames = before.free_frames;
-	size_t n = ALIGN_UP((size_t)(free_frames + 16) * PAGE_SIZE, (size_t)4 * MiB);
-	uintptr_t v = vm_reserve(0, n, VM_TEST);
+	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
 	ASSERT_NE(t, v, 0);
-	struct snapshot reserved = snap();
-	EXPECT_FALSE(t, vm_map(v, n));
-	expect_restored(t, &reserved);
-	EXPECT_EQ(t, vm_mapped_pages(v, n), 0);
-	/* The same memory is there to be had afterwards. */
-	ASSERT_TRUE(t, vm_map(v, 64 * PAGE_SIZE));
-	vm_free(v, n);
+	/* Leave 100 frames: a 1 MiB map (256 pages) runs out halfway. */
+	test_hoard_frames(&hoard, 100);
+	struct snapshot starved = snap();
+	EXPECT_FALSE(t, vm_map(v, 1 * MiB));
+	expect_restored(t, &starved);
+	EXPECT_EQ(t, vm_mapped_pages(v, 8 * MiB), 0);
+	/* A 4 MiB map cannot take a large page either: none is free. */
+	EXPECT_FALSE(t, vm_map(v + 4 * MiB, 4 * MiB));
+	expect_restored(t, &starved);
+	/* What is there is still to be had. */
+	EXPECT_TRUE(t, vm_map(v, 64 * PAGE_SIZE));
+	EXPECT_TRUE(t, vm_unused(v, 64 * PAGE_SIZE));
+	test_give_back_frames(&hoard);
+	vm_free(v, 8 * MiB);
 	expect_restored(t, &before);
-	ktest_note(t, "%u free frames; mapping %zu MiB failed and rolled back", free_frames,
-	           n / MiB);
 }
 
 static void bad_calls_are_refused_and_change_nothing(struct ktest *t)
@@ -316,4 +328,4 @@ static const struct ktest_case vm_cases[] = {
 	KTEST_CASE(kernel_stack_overflow_is_caught_at_the_guard),
 	KTEST_CASE(address_space_map_names_owners),
 };
-KTEST_SUITE(vm, vm_cases, NULL, NULL);
+KTEST_SUITE(vm, vm_cases, vm_suite_init, NULL);

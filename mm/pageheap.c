@@ -1,0 +1,488 @@
+/* mm/pageheap.c - spans, bins, coalescing and scavenging (see pageheap.h). */
+#include "mm/pageheap.h"
+
+#define SPAN_RECORDS_PER_REFILL 64
+
+static inline uint32_t msb(uint32_t x)
+{
+	return 31 - (uint32_t)__builtin_clz(x);
+}
+
+/* The bin holding spans of exactly 'npages' (rounding down). */
+static unsigned bin_of(uint32_t npages)
+{
+	if (npages < PH_SL_COUNT)
+		return npages; /* fl 0: one bin per size */
+	uint32_t top = msb(npages);
+	uint32_t fl = top - PH_SL_BITS + 1;
+	uint32_t sl = (npages >> (top - PH_SL_BITS)) - PH_SL_COUNT;
+	return fl * PH_SL_COUNT + sl;
+}
+
+/* The first bin whose every span has at least 'npages' pages. */
+static unsigned search_bin(uint32_t npages)
+{
+	if (npages >= PH_SL_COUNT)
+		npages += (1u << (msb(npages) - PH_SL_BITS)) - 1;
+	return bin_of(npages);
+}
+
+static void bin_insert(struct pageheap *ph, struct span *s)
+{
+	unsigned bin = bin_of(s->npages);
+	unsigned fl = bin / PH_SL_COUNT, sl = bin % PH_SL_COUNT;
+	s->bin = (uint16_t)bin;
+	s->prev = NULL;
+	s->next = ph->bins[fl][sl];
+	if (s->next)
+		s->next->prev = s;
+	ph->bins[fl][sl] = s;
+	ph->sl_bitmap[fl] |= 1u << sl;
+	ph->fl_bitmap |= 1u << fl;
+}
+
+static void bin_remove(struct pageheap *ph, struct span *s)
+{
+	unsigned fl = s->bin / PH_SL_COUNT, sl = s->bin % PH_SL_COUNT;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		ph->bins[fl][sl] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (!ph->bins[fl][sl]) {
+		ph->sl_bitmap[fl] &= ~(1u << sl);
+		if (!ph->sl_bitmap[fl])
+			ph->fl_bitmap &= ~(1u << fl);
+	}
+}
+
+/* A free span with at least 'npages' pages, or NULL.  Two bit scans. */
+static struct span *bin_find(struct pageheap *ph, uint32_t npages)
+{
+	unsigned bin = search_bin(npages);
+	unsigned fl = bin / PH_SL_COUNT, sl = bin % PH_SL_COUNT;
+	if (fl >= PH_FL_COUNT)
+		return NULL;
+	uint32_t sl_map = ph->sl_bitmap[fl] & (~0u << sl);
+	if (!sl_map) {
+		uint32_t fl_map = fl + 1 < 32 ? ph->fl_bitmap & (~0u << (fl + 1)) : 0;
+		if (!fl_map)
+			return NULL;
+		fl = (unsigned)__builtin_ctz(fl_map);
+		sl_map = ph->sl_bitmap[fl];
+	}
+	return ph->bins[fl][__builtin_ctz(sl_map)];
+}
+
+/* ---- span records ---- */
+
+static struct span *new_span(struct pageheap *ph)
+{
+	if (!ph->spare_spans) {
+		struct span *batch =
+		        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_REFILL);
+		if (!batch)
+			return NULL;
+		for (unsigned i = 0; i < SPAN_RECORDS_PER_REFILL; i++) {
+			batch[i].next = ph->spare_spans;
+			ph->spare_spans = &batch[i];
+		}
+	}
+	struct span *s = ph->spare_spans;
+	ph->spare_spans = s->next;
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+static void drop_span(struct pageheap *ph, struct span *s)
+{
+	s->state = 0;
+	s->next = ph->spare_spans;
+	ph->spare_spans = s;
+}
+
+static inline struct arena_page *page_at(struct pageheap *ph, uintptr_t p)
+{
+	return &ph->arena.pages[(p - ph->arena.start) / PAGE_SIZE];
+}
+
+static inline uintptr_t span_end(const struct span *s)
+{
+	return s->start + (uintptr_t)s->npages * PAGE_SIZE;
+}
+
+/* Free spans are found through their first and last page only. */
+static void mark_free_ends(struct pageheap *ph, struct span *s)
+{
+	page_at(ph, s->start)->span = s;
+	page_at(ph, span_end(s) - PAGE_SIZE)->span = s;
+}
+
+/* Counts a free span's pages into the free statistics (sign +1 or -1). */
+static void account_free(struct pageheap *ph, const struct span *s, int sign)
+{
+	uint64_t released = s->released;
+	uint64_t mapped = s->npages - released;
+	if (sign > 0) {
+		ph->stats.free_released_pages += released;
+		ph->stats.free_mapped_pages += mapped;
+		ph->stats.free_spans++;
+	} else {
+		ph->stats.free_released_pages -= released;
+		ph->stats.free_mapped_pages -= mapped;
+		ph->stats.free_spans--;
+	}
+}
+
+/* ---- set-up ---- */
+
+bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->scavenge_threshold = PH_DEFAULT_SCAVENGE_THRESHOLD;
+	return arena_init(&ph->arena, base, limit, step);
+}
+
+void ph_destroy(struct pageheap *ph)
+{
+	arena_destroy(&ph->arena);
+	memset(ph, 0, sizeof(*ph));
+}
+
+/* ---- free spans: insert with coalescing ---- */
+
+/* Files [start, start + npages) as free, merging with free neighbours.
+ * 's' is a record for it (state ignored). */
+static void insert_free(struct pageheap *ph, struct span *s)
+{
+	struct arena *a = &ph->arena;
+	s->state = SPAN_FREE;
+	if (s->start > a->start) {
+		struct span *left = page_at(ph, s->start - PAGE_SIZE)->span;
+		if (left && left->state == SPAN_FREE && span_end(left) == s->start) {
+			bin_remove(ph, left);
+			account_free(ph, left, -1);
+			page_at(ph, s->start - PAGE_SIZE)->span = NULL;
+			left->npages += s->npages;
+			left->released += s->released;
+			page_at(ph, s->start)->span = NULL;
+			drop_span(ph, s);
+			s = left;
+		}
+	}
+	if (span_end(s) < a->used) {
+		struct span *right = page_at(ph, span_end(s))->span;
+		if (right && right->state == SPAN_FREE && right->start == span_end(s)) {
+			bin_remove(ph, right);
+			account_free(ph, right, -1);
+			page_at(ph, span_end(s) - PAGE_SIZE)->span = NULL;
+			page_at(ph, right->start)->span = NULL;
+			s->npages += right->npages;
+			s->released += right->released;
+			drop_span(ph, right);
+		}
+	}
+	mark_free_ends(ph, s);
+	account_free(ph, s, +1);
+	bin_insert(ph, s);
+}
+
+/* ---- growth ---- */
+
+static bool grow(struct pageheap *ph, uint32_t npages)
+{
+	uint32_t ask = npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages;
+	struct span *s = new_span(ph);
+	if (!s)
+		return false;
+	void *p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
+	if (!p && ask > npages) {
+		ask = npages;
+		p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
+	}
+	if (!p) {
+		drop_span(ph, s);
+		return false;
+	}
+	ph->stats.grows++;
+	s->start = (uintptr_t)p;
+	s->npages = ask;
+	for (uintptr_t q = s->start; q < span_end(s); q += PAGE_SIZE)
+		*page_at(ph, q) = (struct arena_page){ NULL, 0 }; /* fresh: mapped, zeroed */
+	insert_free(ph, s);
+	return true;
+}
+
+/* ---- scavenging ---- */
+
+/* Releases the mapped pages of free span 's', run by run. */
+static void release_span(struct pageheap *ph, struct span *s)
+{
+	uintptr_t p = s->start, end = span_end(s);
+	while (p < end) {
+		if (page_at(ph, p)->flags & ARENA_PAGE_RELEASED) {
+			p += PAGE_SIZE;
+			continue;
+		}
+		uintptr_t run = p;
+		while (run < end && !(page_at(ph, run)->flags & ARENA_PAGE_RELEASED))
+			run += PAGE_SIZE;
+		arena_release(&ph->arena, p, run - p);
+		uint32_t pages = (uint32_t)((run - p) / PAGE_SIZE);
+		s->released += pages;
+		ph->stats.free_mapped_pages -= pages;
+		ph->stats.free_released_pages += pages;
+		ph->stats.scavenged_pages += pages;
+		p = run;
+	}
+}
+
+/* Largest free spans first, until at most 'target' bytes stay free and
+ * mapped. */
+static void scavenge(struct pageheap *ph, uint64_t target)
+{
+	for (int bin = PH_FL_COUNT * PH_SL_COUNT - 1;
+	     bin >= 0 && ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
+		for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT];
+		     s && ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
+			release_span(ph, s);
+}
+
+void ph_scavenge_all(struct pageheap *ph)
+{
+	scavenge(ph, 0);
+}
+
+/* ---- allocation and free ---- */
+
+/* Maps again the released pages of 's'; false (nothing changed) when
+ * frames run out. */
+static bool reuse_released(struct pageheap *ph, struct span *s)
+{
+	for (uintptr_t p = s->start; p < span_end(s);) {
+		if (!(page_at(ph, p)->flags & ARENA_PAGE_RELEASED)) {
+			p += PAGE_SIZE;
+			continue;
+		}
+		uintptr_t run = p;
+		while (run < span_end(s) && (page_at(ph, run)->flags & ARENA_PAGE_RELEASED))
+			run += PAGE_SIZE;
+		if (!arena_reuse(&ph->arena, p, run - p))
+			return false; /* runs mapped so far stay mapped: still free */
+		uint32_t pages = (uint32_t)((run - p) / PAGE_SIZE);
+		s->released -= pages;
+		ph->stats.reused_pages += pages;
+		p = run;
+	}
+	return true;
+}
+
+struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
+{
+	if (npages == 0 || (uint64_t)npages * PAGE_SIZE > ph->arena.limit) {
+		kprintf("pageheap: ph_alloc(%u pages) refused: %s\n", npages,
+		        npages ? "larger than the arena limit" : "zero pages");
+		ph->stats.failures++;
+		return NULL;
+	}
+	struct span *s = bin_find(ph, npages);
+	if (!s) {
+		if (!grow(ph, npages) || !(s = bin_find(ph, npages))) {
+			ph->stats.failures++;
+			return NULL;
+		}
+	}
+	bin_remove(ph, s);
+	account_free(ph, s, -1);
+	s->state = SPAN_IN_USE; /* so that the remainder cannot merge back */
+
+	/* Split: the remainder goes back to the bins. */
+	if (s->npages > npages) {
+		struct span *rest = new_span(ph);
+		if (!rest) {
+			s->state = SPAN_FREE;
+			account_free(ph, s, +1);
+			bin_insert(ph, s);
+			ph->stats.failures++;
+			return NULL;
+		}
+		uint32_t kept_released = 0;
+		for (uint32_t i = 0; i < npages && s->released; i++)
+			kept_released += (page_at(ph, s->start + (uintptr_t)i * PAGE_SIZE)->flags &
+			                  ARENA_PAGE_RELEASED) != 0;
+		rest->start = s->start + (uintptr_t)npages * PAGE_SIZE;
+		rest->npages = s->npages - npages;
+		rest->released = s->released - kept_released;
+		s->npages = npages;
+		s->released = kept_released;
+		insert_free(ph, rest);
+	}
+
+	if (s->released && !reuse_released(ph, s)) {
+		/* Out of frames: the span goes back as it was. */
+		insert_free(ph, s);
+		ph->stats.failures++;
+		kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
+		return NULL;
+	}
+	s->released = 0;
+	s->state = SPAN_IN_USE;
+	s->size_class = 0;
+	s->next = s->prev = NULL;
+	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE) {
+		struct arena_page *page = page_at(ph, p);
+		page->span = s;
+		if (zeroed && (page->flags & ARENA_PAGE_DIRTY)) {
+			memset((void *)p, 0, PAGE_SIZE);
+			ph->stats.zeroed_pages++;
+		}
+		page->flags = 0;
+	}
+	ph->stats.in_use_pages += npages;
+	ph->stats.in_use_spans++;
+	return s;
+}
+
+void ph_free(struct pageheap *ph, struct span *s)
+{
+	MM_ASSERT(s && s->state == SPAN_IN_USE && page_at(ph, s->start)->span == s,
+	          "ph_free(%p): not an in-use span", (void *)s);
+	ph->stats.in_use_pages -= s->npages;
+	ph->stats.in_use_spans--;
+	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE) {
+		struct arena_page *page = page_at(ph, p);
+		page->span = NULL;
+		page->flags = ARENA_PAGE_DIRTY;
+	}
+	s->released = 0;
+	insert_free(ph, s);
+	if (ph->stats.free_mapped_pages * PAGE_SIZE > ph->scavenge_threshold)
+		scavenge(ph, ph->scavenge_threshold / 2);
+}
+
+/* ---- checking ---- */
+
+static unsigned problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static unsigned problem(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("ph_check: ");
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	return 1;
+}
+
+unsigned ph_check(const struct pageheap *ph_const)
+{
+	struct pageheap *ph = (struct pageheap *)ph_const; /* page_at only reads */
+	const struct arena *a = &ph->arena;
+	unsigned bad = 0;
+	uint64_t in_use = 0, free_mapped = 0, free_released = 0;
+	uint32_t in_use_spans = 0, free_spans = 0;
+	bool prev_free = false;
+
+	for (uintptr_t p = a->start; p < a->used;) {
+		struct span *s = page_at(ph, p)->span;
+		if (!s) {
+			prev_free = false;
+			p += PAGE_SIZE;
+			continue;
+		}
+		if (s->start != p || s->npages == 0 || span_end(s) > a->used)
+			return bad + problem("page %p names span [%p, +%u pages): not its start",
+			                     (void *)p, (void *)s->start, s->npages);
+		if (s->state == SPAN_IN_USE) {
+			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE)
+				if (page_at(ph, q)->span != s)
+					bad += problem("page %p of in-use span %p names %p",
+					               (void *)q, (void *)s->start,
+					               (void *)page_at(ph, q)->span);
+			in_use += s->npages;
+			in_use_spans++;
+			prev_free = false;
+		} else if (s->state == SPAN_FREE) {
+			if (prev_free)
+				bad += problem("free span %p follows a free span: not coalesced",
+				               (void *)s->start);
+			if (page_at(ph, span_end(s) - PAGE_SIZE)->span != s)
+				bad += problem("free span %p: last page does not name it",
+				               (void *)s->start);
+			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE) {
+				uint32_t f = page_at(ph, q)->flags;
+				free_released += (f & ARENA_PAGE_RELEASED) != 0;
+				free_mapped += !(f & ARENA_PAGE_RELEASED);
+				if (q != p && q != span_end(s) - PAGE_SIZE && page_at(ph, q)->span)
+					bad += problem(
+					        "interior page %p of free span %p names a span",
+					        (void *)q, (void *)s->start);
+			}
+			free_spans++;
+			prev_free = true;
+			uint64_t span_released = 0;
+			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE)
+				span_released += (page_at(ph, q)->flags & ARENA_PAGE_RELEASED) != 0;
+			if (span_released != s->released)
+				bad += problem("free span %p: %llu pages released, record says %u",
+				               (void *)s->start, (unsigned long long)span_released,
+				               s->released);
+			if (s->bin != bin_of(s->npages))
+				bad += problem("free span %p of %u pages in bin %u, belongs in %u",
+				               (void *)s->start, s->npages, s->bin,
+				               bin_of(s->npages));
+		} else {
+			return bad + problem("span %p in state %u", (void *)s->start, s->state);
+		}
+		p = span_end(s);
+	}
+
+	uint32_t listed = 0;
+	for (unsigned fl = 0; fl < PH_FL_COUNT; fl++) {
+		for (unsigned sl = 0; sl < PH_SL_COUNT; sl++) {
+			struct span *head = ph->bins[fl][sl];
+			if (!!head != !!(ph->sl_bitmap[fl] & (1u << sl)))
+				bad += problem("bin %u/%u: bitmap disagrees with the list", fl, sl);
+			struct span *prev = NULL;
+			for (struct span *s = head; s; prev = s, s = s->next) {
+				if (++listed > free_spans + 1)
+					return bad +
+					       problem("bin lists hold more spans than the heap");
+				if (s->state != SPAN_FREE || s->bin != fl * PH_SL_COUNT + sl ||
+				    s->prev != prev)
+					bad += problem("bin %u/%u: span %p misfiled", fl, sl,
+					               (void *)s->start);
+			}
+		}
+		if (!!ph->sl_bitmap[fl] != !!(ph->fl_bitmap & (1u << fl)))
+			bad += problem("first-level bitmap bit %u disagrees", fl);
+	}
+	if (listed != free_spans)
+		bad += problem("%u free spans in the heap, %u in bins", free_spans, listed);
+	if (in_use != ph->stats.in_use_pages || in_use_spans != ph->stats.in_use_spans ||
+	    free_mapped != ph->stats.free_mapped_pages ||
+	    free_released != ph->stats.free_released_pages || free_spans != ph->stats.free_spans)
+		bad += problem(
+		        "walk found %llu/%u in use, %llu+%llu free in %u spans; stats say "
+		        "%llu/%u, %llu+%llu in %u",
+		        (unsigned long long)in_use, in_use_spans, (unsigned long long)free_mapped,
+		        (unsigned long long)free_released, free_spans,
+		        (unsigned long long)ph->stats.in_use_pages, ph->stats.in_use_spans,
+		        (unsigned long long)ph->stats.free_mapped_pages,
+		        (unsigned long long)ph->stats.free_released_pages, ph->stats.free_spans);
+	return bad;
+}
+
+void ph_print(const struct pageheap *ph, const char *name)
+{
+	const struct pageheap_stats *s = &ph->stats;
+	kprintf("pageheap %s: %llu KiB in use in %u spans, %llu KiB free (%llu KiB released) in "
+	        "%u spans; %llu grows, %llu pages scavenged, %llu zeroed, %llu reused\n",
+	        name, (unsigned long long)(s->in_use_pages * PAGE_SIZE >> 10), s->in_use_spans,
+	        (unsigned long long)((s->free_mapped_pages + s->free_released_pages) * PAGE_SIZE >>
+	                             10),
+	        (unsigned long long)(s->free_released_pages * PAGE_SIZE >> 10), s->free_spans,
+	        (unsigned long long)s->grows, (unsigned long long)s->scavenged_pages,
+	        (unsigned long long)s->zeroed_pages, (unsigned long long)s->reused_pages);
+}

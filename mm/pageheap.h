@@ -1,0 +1,120 @@
+/*
+ * mm/pageheap.h - the page heap: runs of pages ("spans") carved from an
+ * arena.
+ *
+ * Structures:
+ *   - a span is [start, start + npages * PAGE_SIZE), free or in use;
+ *   - the arena's page table (struct arena_page per page) maps every page
+ *     of an in-use span to its span, and the first and last page of a free
+ *     span to it, so that a pointer finds its span in O(1) and a freed span
+ *     finds its neighbours in O(1) to coalesce with them;
+ *   - free spans sit in two-level segregated bins (TLSF: a power-of-two
+ *     class, then 8 linear subclasses, each with a list and a bitmap).  A
+ *     request is rounded up to the next bin boundary and served from the
+ *     first non-empty bin at or above it, found with two bit scans: O(1)
+ *     whatever the number of free spans, with a fit no worse than 1/8 of
+ *     the request above the best (the remainder goes back to the bins).
+ *     A balanced tree would give the best fit in O(log n); the bins give
+ *     O(1) and, for page runs, a fit as good in practice.
+ *
+ * Allocation: find a free span (growing the arena when none fits: by at
+ * least PH_GROW_PAGES, or exactly the request for large ones, "served
+ * directly"), split off the remainder, map again any of its pages that the
+ * scavenger released, zero the dirty ones if asked.
+ * Free: mark the pages dirty, coalesce with free neighbours, file in a bin;
+ * then, if more than scavenge_threshold bytes sit free and mapped, give the
+ * frames of the largest free spans back (arena_release) until half that
+ * remains.  Released pages come back zeroed when reused; dirty pages are
+ * zeroed only for callers that ask for zeroed memory, and only once.
+ *
+ * Not thread-safe: callers serialize (kmalloc holds interrupts off).
+ */
+#ifndef MM_PAGEHEAP_H
+#define MM_PAGEHEAP_H
+
+#include "mm/arena.h"
+
+#define PH_SL_BITS                    3
+#define PH_SL_COUNT                   (1 << PH_SL_BITS)
+#define PH_FL_COUNT                   22
+#define PH_GROW_PAGES                 64 /* smallest growth: 256 KiB */
+#define PH_DEFAULT_SCAVENGE_THRESHOLD (16u << 20)
+
+enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
+
+struct span {
+	uintptr_t start;
+	uint32_t npages;
+	uint8_t state;            /* enum span_state */
+	uint8_t size_class;       /* kmalloc's, 0 for page-level spans */
+	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
+	uint32_t released;        /* free: pages whose frames are given back */
+	struct span *next, *prev; /* free: bin list; in use: the owner's list */
+	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
+	void *free_objects;
+	uint32_t objects_in_use;
+	uint32_t object_count;
+};
+
+struct pageheap_stats {
+	uint64_t in_use_pages;
+	uint64_t free_mapped_pages;   /* free, frames held */
+	uint64_t free_released_pages; /* free, frames given back */
+	uint32_t in_use_spans;
+	uint32_t free_spans;
+	uint64_t grows;           /* arena_sys_alloc calls */
+	uint64_t scavenged_pages; /* ever released by the scavenger */
+	uint64_t zeroed_pages;    /* ever zeroed because they were dirty */
+	uint64_t reused_pages;    /* released pages mapped again */
+	uint32_t failures;        /* ph_alloc calls that returned NULL */
+};
+
+struct pageheap {
+	struct arena arena;
+	uint32_t fl_bitmap;
+	uint32_t sl_bitmap[PH_FL_COUNT];
+	struct span *bins[PH_FL_COUNT][PH_SL_COUNT];
+	struct span *spare_spans;    /* recycled span records */
+	uint64_t scavenge_threshold; /* bytes free and mapped before scavenging */
+	struct pageheap_stats stats;
+};
+
+/* Sets up a heap over a new arena (arena_init's arguments). */
+bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step);
+
+/* Gives everything back (see arena_destroy). */
+void ph_destroy(struct pageheap *ph);
+
+/*
+ * A span of 'npages' pages, in use, or NULL (out of address space or
+ * frames: nothing is left behind).  With 'zeroed', every byte reads 0;
+ * otherwise the contents are unspecified.  O(1) in the number of free spans,
+ * O(npages) to mark the pages.
+ */
+struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed);
+
+/* Returns an in-use span.  O(1) in the number of free spans, O(npages). */
+void ph_free(struct pageheap *ph, struct span *s);
+
+/* The in-use span containing 'p', or NULL when p is not inside one. */
+static inline struct span *ph_lookup(const struct pageheap *ph, uintptr_t p)
+{
+	const struct arena_page *page = arena_page_of(&ph->arena, p);
+	struct span *s = page ? page->span : 0;
+	return s && s->state == SPAN_IN_USE ? s : 0;
+}
+
+/* Releases the frames of every free span now (and resets nothing else). */
+void ph_scavenge_all(struct pageheap *ph);
+
+/*
+ * Checks every invariant: each span where the page table says, in-use
+ * spans fully mapped to themselves, free spans never adjacent, each free
+ * span in the right bin exactly once, bitmaps matching the bins, counters
+ * matching the walk.  Prints each problem; returns how many.  O(pages).
+ */
+unsigned ph_check(const struct pageheap *ph);
+
+void ph_print(const struct pageheap *ph, const char *name);
+
+#endif
