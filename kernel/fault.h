@@ -17,7 +17,7 @@ struct fault_record {
 	uint32_t vector;
 	uint32_t error;
 	uint32_t eip;
-	uint32_t cr2; /* the faulting address, for a page fault */
+	uintptr_t cr2; /* the faulting address, for a page fault */
 };
 
 /* Installs the kernel's exception handler (arch/i386/trap.h). */

@@ -163,7 +163,7 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	heap_print();
 	crash_if_asked();
 
-	unsigned failed = ktest_run_all(options.test, options.seed);
+	unsigned failed = ktest_run_all(options.test, options.seed).failed;
 	if (options.bench[0])
 		kbench_run(options.bench);
 	kprintf("# end of run:\n");

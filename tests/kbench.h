@@ -18,10 +18,11 @@ struct kbench {
 	void (*run)(void);
 };
 
-#define KBENCH(bench_name)                                                                        \
-	static void kbench_fn_##bench_name(void);                                                 \
-	static const struct kbench kbench_##bench_name __attribute__((                            \
-	        used, section(".kbench"), aligned(8))) = { #bench_name, kbench_fn_##bench_name }; \
+#define KBENCH(bench_name)                                                                         \
+	static void kbench_fn_##bench_name(void);                                                  \
+	static const struct kbench kbench_##bench_name                                             \
+	        __attribute__((used, section("kbench"), aligned(8))) = { #bench_name,              \
+		                                                         kbench_fn_##bench_name }; \
 	static void kbench_fn_##bench_name(void)
 
 /* Prints "bench <name> <value with two decimals> <unit>". */

@@ -22,7 +22,7 @@ static void finish_failure(struct ktest *t, bool fatal)
 {
 	t->failures++;
 	if (fatal)
-		cpu_longjmp(&t->abort, 1);
+		ktest_longjmp(t->abort);
 }
 
 void ktest_fail_int(struct ktest *t, const char *file, int line, const char *op, const char *lhs,
@@ -81,8 +81,8 @@ struct fault_record ktest_expect_fault_at(struct ktest *t, const char *file, int
 		               trap_vector_name(vector), rec.vector, trap_vector_name(rec.vector),
 		               rec.eip);
 	else if (fault_addr != KTEST_ANY_ADDR && rec.cr2 != fault_addr)
-		ktest_fail_msg(t, file, line, false, "expected the fault at %08x, got it at %08x",
-		               (unsigned)fault_addr, rec.cr2);
+		ktest_fail_msg(t, file, line, false, "expected the fault at %p, got it at %p",
+		               (void *)fault_addr, (void *)rec.cr2);
 	return rec;
 }
 
@@ -130,12 +130,12 @@ static bool selected(const char *filter, const struct ktest_suite *s)
 static unsigned run_case(const struct ktest_case *c, uint64_t seed)
 {
 	struct ktest t = { .name = c->name, .seed = seed };
-	if (cpu_setjmp(&t.abort) == 0)
+	if (ktest_setjmp(t.abort) == 0)
 		c->run(&t);
 	return t.failures;
 }
 
-static unsigned run_suite(const struct ktest_suite *s, unsigned number, uint64_t seed)
+static struct ktest_totals run_suite(const struct ktest_suite *s, unsigned number, uint64_t seed)
 {
 	unsigned failed = 0, passed = 0;
 	kprintf(SUITE_INDENT "KTAP version 1\n");
@@ -160,10 +160,10 @@ static unsigned run_suite(const struct ktest_suite *s, unsigned number, uint64_t
 	kprintf(SUITE_INDENT "# %s: pass:%u fail:%u skip:0 total:%u\n", s->name, passed, failed,
 	        s->case_count);
 	kprintf("%sok %u %s\n", failed ? "not " : "", number, s->name);
-	return failed;
+	return (struct ktest_totals){ passed, failed };
 }
 
-unsigned ktest_run_all(const char *filter, uint64_t seed)
+struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 {
 	unsigned count = 0;
 	for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
@@ -172,12 +172,17 @@ unsigned ktest_run_all(const char *filter, uint64_t seed)
 	kprintf("KTAP version 1\n");
 	kprintf("# seed=%llu (set with seed=<n>)\n", (unsigned long long)seed);
 	kprintf("1..%u\n", count);
-	unsigned failed = 0, number = 0;
+	struct ktest_totals totals = { 0, 0 };
+	unsigned number = 0;
 	for (unsigned last = 0; last <= 1; last++)
 		for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites;
 		     s++)
-			if (selected(filter, s) && !!(s->flags & KTEST_RUN_LAST) == last)
-				failed += run_suite(s, ++number, seed);
-	kprintf("# totals: %u suites, %u failed cases\n", count, failed);
-	return failed;
+			if (selected(filter, s) && !!(s->flags & KTEST_RUN_LAST) == last) {
+				struct ktest_totals t = run_suite(s, ++number, seed);
+				totals.passed += t.passed;
+				totals.failed += t.failed;
+			}
+	kprintf("# totals: %u suites, %u cases passed, %u failed\n", count, totals.passed,
+	        totals.failed);
+	return totals;
 }

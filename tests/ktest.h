@@ -17,8 +17,20 @@
 #ifndef TESTS_KTEST_H
 #define TESTS_KTEST_H
 
-#include "arch/i386/jmp.h"
 #include "kernel/fault.h"
+#ifdef ARENA386_HOST
+/* The host build of the framework (tests/host/ktest_host.c) runs the same
+ * suites on x86_64 Linux: a SIGSEGV stands for the page fault. */
+#include <setjmp.h>
+typedef sigjmp_buf ktest_jmpbuf;
+#define ktest_setjmp(buf)  sigsetjmp(buf, 1)
+#define ktest_longjmp(buf) siglongjmp(buf, 1)
+#else
+#include "arch/i386/jmp.h"
+typedef struct cpu_jmpbuf ktest_jmpbuf;
+#define ktest_setjmp(buf)  cpu_setjmp(&(buf))
+#define ktest_longjmp(buf) cpu_longjmp(&(buf), 1)
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +38,7 @@
 struct ktest {
 	const char *name;
 	unsigned failures;
-	struct cpu_jmpbuf abort;
+	ktest_jmpbuf abort;
 	uint64_t seed; /* the run's seed= value */
 };
 
@@ -58,7 +70,7 @@ struct ktest_suite {
 
 #define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags)               \
 	static const struct ktest_suite ktest_suite_##suite_name                               \
-	        __attribute__((used, section(".ktest_suites"), aligned(8))) = {                \
+	        __attribute__((used, section("ktest_suites"), aligned(8))) = {                 \
 		        #suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]), \
 		        suite_flags, init_fn,    exit_fn                                       \
 	        }
@@ -130,8 +142,11 @@ void ktest_write_byte(void *addr);
  * Runs the suites that 'filter' selects: a comma-separated list of suite
  * names or prefixes; "" or "all" selects every suite not marked
  * KTEST_EXPLICIT; "none" selects none.  Prints the KTAP report and returns
- * the number of failed cases.
+ * how many cases passed and failed.
  */
-unsigned ktest_run_all(const char *filter, uint64_t seed);
+struct ktest_totals {
+	unsigned passed, failed; /* cases */
+};
+struct ktest_totals ktest_run_all(const char *filter, uint64_t seed);
 
 #endif

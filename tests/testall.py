@@ -28,6 +28,7 @@ TARGET_RUNS = [
     ("target-16M", "16M", ""),
     ("target-256M", "256M", ""),
     ("target-3G", "3G", ""),
+    ("target-3G-arena3584M", "3G", "arena_limit=3584M"),
     ("iso-256M", "256M", None),
 ]
 

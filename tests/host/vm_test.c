@@ -4,13 +4,24 @@
  * on-target suite "vm" that do not depend on i386 page tables.
  */
 #include "arch/host/vm_host.h"
+#include "arch/i386/trap.h"
+#include "kernel/fault.h"
 #include "mm/vm.h"
 #include "tests/host/check.h"
-#include "tests/host/fault_catch.h"
 
 #define MiB (1024u * 1024u)
 
 static uintptr_t base;
+
+static void read_byte(void *addr)
+{
+	(void)*(volatile uint8_t *)addr;
+}
+
+static void write_byte(void *addr)
+{
+	*(volatile uint8_t *)addr = 1;
+}
 
 static void setup(void)
 {
@@ -73,15 +84,15 @@ static void touching_unused_memory_faults_there(void)
 	uintptr_t victim = v + 5 * PAGE_SIZE;
 	*(volatile uint32_t *)victim = 42;
 	CHECK(vm_unused(victim, PAGE_SIZE));
-	uintptr_t addr = 0;
-	CHECK(host_fault_catch(host_read_byte, (void *)(victim + 7), &addr));
-	CHECK_EQ(addr, victim + 7);
-	CHECK(!host_fault_catch(host_read_byte, (void *)(victim - 1), &addr));
+	struct fault_record r;
+	CHECK(fault_catch(read_byte, (void *)(victim + 7), &r));
+	CHECK_EQ(r.cr2, victim + 7);
+	CHECK(!fault_catch(read_byte, (void *)(victim - 1), &r));
 	CHECK(vm_map(victim, PAGE_SIZE));
 	CHECK_EQ(*(volatile uint32_t *)victim, 0); /* zeroed again */
 	CHECK(vm_free(v, 4 * MiB));
-	CHECK(host_fault_catch(host_write_byte, (void *)v, &addr));
-	CHECK_EQ(addr, v);
+	CHECK(fault_catch(write_byte, (void *)v, &r));
+	CHECK_EQ(r.cr2, v);
 }
 
 static void out_of_frames_changes_nothing(void)

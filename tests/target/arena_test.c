@@ -4,7 +4,6 @@
  * (split, coalesce, reuse, scavenging), each on an arena of its own beside
  * the kernel's.  Every case ends by checking that nothing leaked.
  */
-#include "arch/i386/paging.h"
 #include "arch/i386/trap.h"
 #include "kernel/format.h"
 #include "mm/pageheap.h"
@@ -22,10 +21,8 @@ struct snapshot {
 static struct snapshot snap(void)
 {
 	struct snapshot s;
-	struct paging_stats p;
-	s.free_frames = kernel_pmm.stats.free_frames;
-	paging_get_stats(&p);
-	s.page_tables = p.page_tables;
+	s.free_frames = test_free_frames();
+	s.page_tables = test_page_tables();
 	vm_get_stats(&s.vm);
 	return s;
 }
@@ -390,9 +387,9 @@ static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 	struct span *s = ph_alloc(&heap, 8, false);
 	uintptr_t where = s->start;
 	memset((void *)where, 0xcd, 8 * PAGE_SIZE);
-	uint32_t frames = kernel_pmm.stats.free_frames;
+	uint32_t frames = test_free_frames();
 	ph_free(&heap, s);
-	EXPECT_GE(t, kernel_pmm.stats.free_frames, frames + 8); /* frames went back */
+	EXPECT_GE(t, test_free_frames(), frames + 8); /* frames went back */
 	EXPECT_GE(t, heap.stats.scavenged_pages, 8);
 	EXPECT_EQ(t, heap.stats.free_mapped_pages, 0);
 	ktest_expect_fault(t, TRAP_PAGE_FAULT, where + 5, ktest_read_byte, (void *)(where + 5));

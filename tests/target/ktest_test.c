@@ -34,7 +34,7 @@ static void inner_assert(struct ktest *inner)
 static void failed_assertion_abandons_the_case(struct ktest *t)
 {
 	struct ktest inner = { .name = "inner" };
-	if (cpu_setjmp(&inner.abort) == 0)
+	if (ktest_setjmp(inner.abort) == 0)
 		inner_assert(&inner);
 	EXPECT_EQ(t, inner.failures, 1);
 }

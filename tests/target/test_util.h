@@ -4,7 +4,6 @@
 #ifndef TESTS_TARGET_TEST_UTIL_H
 #define TESTS_TARGET_TEST_UTIL_H
 
-#include "kernel/memory.h"
 #include "mm/vm.h"
 
 #define MiB (1024u * 1024u)
@@ -19,10 +18,60 @@ static inline uintptr_t test_free_region(size_t size)
 	return v;
 }
 
-/* Takes every free 4 MiB run and every free frame but 'leave' from the
- * kernel's frame allocator, so that a test can run out of frames cheaply;
- * test_give_back_frames returns them.  Up to 1024 runs and 'leave' + 1024
- * frames are held in static arrays. */
+/*
+ * Frames, as the tests see them.  test_hoard_frames leaves only 'leave'
+ * frames to be had, so that a test can run out of frames cheaply;
+ * test_give_back_frames undoes it.  On target it takes every free 4 MiB run
+ * and frame but 'leave' from the kernel's frame allocator (up to 1024 runs
+ * and 2048 frames, in the hoard); on the host it lowers the host backend's
+ * frame budget.
+ */
+#ifdef ARENA386_HOST
+#include "arch/host/vm_host.h"
+
+struct frame_hoard {
+	int unused;
+};
+
+/* Not a count of free memory on the host, but it moves exactly as the
+ * mapped pages do, which is what the leak checks compare. */
+static inline uint32_t test_free_frames(void)
+{
+	return (uint32_t)(UINT32_MAX - vm_host_mapped_pages());
+}
+
+static inline uint32_t test_page_tables(void)
+{
+	return 0;
+}
+
+static inline void test_hoard_frames(struct frame_hoard *h, unsigned leave)
+{
+	(void)h;
+	vm_host_set_frame_limit(vm_host_mapped_pages() + leave);
+}
+
+static inline void test_give_back_frames(struct frame_hoard *h)
+{
+	(void)h;
+	vm_host_set_frame_limit(SIZE_MAX);
+}
+#else
+#include "arch/i386/paging.h"
+#include "kernel/memory.h"
+
+static inline uint32_t test_free_frames(void)
+{
+	return kernel_pmm.stats.free_frames;
+}
+
+static inline uint32_t test_page_tables(void)
+{
+	struct paging_stats p;
+	paging_get_stats(&p);
+	return p.page_tables;
+}
+
 struct frame_hoard {
 	paddr_t runs[1024];
 	unsigned run_count;
@@ -46,5 +95,6 @@ static inline void test_give_back_frames(struct frame_hoard *h)
 	pmm_free_frames(&kernel_pmm, h->frames, h->frame_count);
 	h->run_count = h->frame_count = 0;
 }
+#endif
 
 #endif
