@@ -23,7 +23,7 @@ TARGETS = {
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
-    p.add_argument("--mem", default="512M")
+    p.add_argument("--mem", default="2G")
     p.add_argument("--filter", default="all")
     args = p.parse_args()
     argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", args.mem,
