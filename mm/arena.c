@@ -65,6 +65,11 @@ static uint64_t pages_bytes(uint64_t limit)
 	return ALIGN_UP(limit / PAGE_SIZE * sizeof(struct arena_page), (uint64_t)PAGE_SIZE);
 }
 
+static uint64_t live_bytes(uint64_t limit)
+{
+	return ALIGN_UP(limit / ARENA_QUANTUM / 8, (uint64_t)PAGE_SIZE);
+}
+
 /* Persistent area: room for one span record per page, the most a heap of
  * 'limit' bytes can need, at 64 bytes a record. */
 static uint64_t persistent_bytes(uint64_t limit)
@@ -89,6 +94,20 @@ static bool cover_pages(struct arena *a, uintptr_t new_used)
 {
 	uintptr_t want = (uintptr_t)&a->pages[(new_used - a->start + PAGE_SIZE - 1) / PAGE_SIZE];
 	return cover(&a->pages_mapped_end, want);
+}
+
+bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
+{
+	uintptr_t first = (p - a->start) / ARENA_QUANTUM / 32;
+	uintptr_t last = (p + n - 1 - a->start) / ARENA_QUANTUM / 32;
+	uintptr_t lo = ALIGN_DOWN((uintptr_t)&a->live_bits[first], PAGE_SIZE);
+	uintptr_t hi = ALIGN_UP((uintptr_t)&a->live_bits[last + 1], PAGE_SIZE);
+	for (uintptr_t q = lo; q < hi; q += PAGE_SIZE)
+		if (!vm_is_mapped(q) && !vm_map(q, PAGE_SIZE)) {
+			note(a, "arena_cover_live(%p, %#zx): out of frames", (void *)p, n);
+			return false; /* pages mapped so far stay: they are zeroed bits */
+		}
+	return true;
 }
 
 void *arena_meta_alloc(struct arena *a, size_t bytes)
@@ -122,8 +141,8 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 	a->limit = limit;
 	a->step = step;
 
-	uint64_t meta_size =
-	        ALIGN_UP(pages_bytes(limit) + persistent_bytes(limit), (uint64_t)PDE_SPAN);
+	uint64_t meta_size = ALIGN_UP(pages_bytes(limit) + live_bytes(limit) + persistent_bytes(limit),
+	                              (uint64_t)PDE_SPAN);
 	uintptr_t meta = vm_reserve(0, (size_t)meta_size, VM_HEAP_META);
 	if (!meta) {
 		note(a, "arena_init: no room for %llu KiB of heap metadata",
@@ -134,8 +153,9 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 	a->meta_end = meta + (uintptr_t)meta_size;
 	a->pages = (struct arena_page *)meta;
 	a->pages_mapped_end = meta;
+	a->live_bits = (uint32_t *)(meta + (uintptr_t)pages_bytes(limit));
 	a->persistent_base = a->persistent_next = a->persistent_mapped_end =
-	        meta + (uintptr_t)pages_bytes(limit);
+	        (uintptr_t)a->live_bits + (uintptr_t)live_bytes(limit);
 
 	uintptr_t start = vm_reserve(base, (size_t)step, VM_ARENA);
 	if (!start) {
@@ -170,6 +190,8 @@ void arena_destroy(struct arena *a)
 
 /* ---- growth ---- */
 
+/* Maps [p, p + n) for the heap, with the pages[] entries that cover it;
+ * on failure nothing new stays mapped. */
 /* Maps [p, p + n) for the heap, with the pages[] entries that cover it;
  * on failure nothing new stays mapped. */
 static bool map_for_heap(struct arena *a, uintptr_t p, size_t n, uintptr_t new_used)

@@ -30,10 +30,13 @@
  *      reservation, no frame, no page table.
  *
  * Metadata that must cover the whole arena grows with it through the same
- * primitives: the page table of the heap (struct arena_page per page of
- * [start, start + limit)) lives in a reservation of its own, mapped only as
- * far as used reaches; and a persistent area beside it (arena_meta_alloc)
- * hands out never-freed metadata, such as span records.
+ * primitives, in a reservation of its own, mapped only as far as used
+ * reaches: the page table of the heap (struct arena_page per page of
+ * [start, start + limit)); and the live bitmap (one bit per ARENA_QUANTUM
+ * bytes, for the object allocator's double-free checks), mapped page by
+ * page only where small objects live (arena_cover_live).  A persistent area
+ * beside them (arena_meta_alloc) hands out never-freed metadata, such as
+ * span records.
  *
  * Not thread-safe: the heap serializes calls.
  */
@@ -45,6 +48,11 @@
 #define ARENA_DEFAULT_LIMIT (2ull << 30)   /* Go's MaxArena32 */
 #define ARENA_DEFAULT_STEP  (256ull << 20) /* growth granule */
 #define ARENA_MAX_RANGES    32             /* reservations held at once */
+
+/* The smallest object alignment: _Alignof(max_align_t), 8 on i386, 16 on
+ * x86_64.  The live bitmap has one bit per quantum. */
+#define ARENA_QUANTUM_SHIFT (sizeof(void *) == 8 ? 4 : 3)
+#define ARENA_QUANTUM (1u << ARENA_QUANTUM_SHIFT)
 
 struct span;
 
@@ -78,8 +86,9 @@ struct arena {
 	struct arena_stats stats;
 	struct arena_range ranges[ARENA_MAX_RANGES];
 	unsigned range_count;
-	/* Metadata reservation: pages[] then the persistent area. */
+	/* Metadata reservation: pages[], live bits, then the persistent area. */
 	struct arena_page *pages;
+	uint32_t *live_bits;
 	uintptr_t meta_base, meta_end;
 	uintptr_t pages_mapped_end; /* pages[] is mapped up to here */
 	uintptr_t persistent_base, persistent_next, persistent_mapped_end;
@@ -119,6 +128,11 @@ static inline struct arena_page *arena_page_of(const struct arena *a, uintptr_t 
 		return 0;
 	return &a->pages[(p - a->start) / PAGE_SIZE];
 }
+
+/* Maps the live bits that cover [p, p + n) (inside [start, used)) where
+ * they are not mapped yet; they read 0 at first.  False when frames run
+ * out. */
+bool arena_cover_live(struct arena *a, uintptr_t p, size_t n);
 
 /* Never-freed, zeroed metadata from the persistent area, aligned to 16;
  * NULL when it is exhausted or frames run out. */
