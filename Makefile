@@ -91,7 +91,8 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 	-DARENA386_HOST
 HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test.c))
 HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
-HOST_LIB_SRCS := kernel/format.c mm/pmm.c mm/vm.c mm/arena.c mm/pageheap.c arch/host/vm_host.c \
+HOST_LIB_SRCS := kernel/format.c mm/pmm.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
+	arch/host/vm_host.c \
 	tests/host/host_env.c tests/host/fault_catch.c
 
 $(BUILD)/host/obj/%.o: %.c
@@ -106,7 +107,7 @@ $(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
 # The portable on-target suites, built for the host with the same framework.
-HOST_SHARED_SUITES := tests/ktest.c tests/target/arena_test.c
+HOST_SHARED_SUITES := tests/ktest.c tests/target/arena_test.c tests/target/kmalloc_test.c
 $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suites_test.o \
 		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_SHARED_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)

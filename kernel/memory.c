@@ -10,7 +10,6 @@ extern char _kernel_start[], _kernel_end[], kernel_stack_guard[];
 
 struct pmm kernel_pmm;
 uint32_t boot_free_frames;
-struct pageheap kernel_heap;
 struct heap_config kernel_heap_config = { ARENA_DEFAULT_BASE, ARENA_DEFAULT_LIMIT,
 	                                  ARENA_DEFAULT_STEP };
 
@@ -175,14 +174,14 @@ void memory_init(const struct bootinfo *info)
 		if (c->step > c->limit)
 			c->step = c->limit;
 	}
-	if (!ph_init(&kernel_heap, c->base, c->limit, c->step))
-		panic("heap: the kernel arena cannot be set up: %s", kernel_heap.arena.last_error);
+	if (!kmalloc_init(c->base, c->limit, c->step))
+		panic("heap: the kernel arena cannot be set up: %s", kheap.arena.last_error);
 }
 
 void heap_print(void)
 {
-	arena_print(&kernel_heap.arena, "kernel");
-	ph_print(&kernel_heap, "kernel");
+	arena_print(&kheap.arena, "kernel");
+	ph_print(&kheap, "kernel");
 }
 
 void memory_print(void)

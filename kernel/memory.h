@@ -8,14 +8,12 @@
 #define KERNEL_MEMORY_H
 
 #include "kernel/bootinfo.h"
-#include "mm/pageheap.h"
+#include "mm/kmalloc.h"
 #include "mm/pmm.h"
 
 /* The kernel's frame allocator. */
 extern struct pmm kernel_pmm;
 
-/* The kernel's heap: its arena and page heap. */
-extern struct pageheap kernel_heap;
 
 /* Where the kernel's arena starts and how it grows; set from the command
  * line (arena_base=, arena_limit=, arena_step=) before memory_init. */

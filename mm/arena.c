@@ -141,8 +141,9 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 	a->limit = limit;
 	a->step = step;
 
-	uint64_t meta_size = ALIGN_UP(pages_bytes(limit) + live_bytes(limit) + persistent_bytes(limit),
-	                              (uint64_t)PDE_SPAN);
+	uint64_t meta_size =
+	        ALIGN_UP(pages_bytes(limit) + live_bytes(limit) + persistent_bytes(limit),
+	                 (uint64_t)PDE_SPAN);
 	uintptr_t meta = vm_reserve(0, (size_t)meta_size, VM_HEAP_META);
 	if (!meta) {
 		note(a, "arena_init: no room for %llu KiB of heap metadata",

@@ -52,7 +52,7 @@
 /* The smallest object alignment: _Alignof(max_align_t), 8 on i386, 16 on
  * x86_64.  The live bitmap has one bit per quantum. */
 #define ARENA_QUANTUM_SHIFT (sizeof(void *) == 8 ? 4 : 3)
-#define ARENA_QUANTUM (1u << ARENA_QUANTUM_SHIFT)
+#define ARENA_QUANTUM       (1u << ARENA_QUANTUM_SHIFT)
 
 struct span;
 

@@ -344,6 +344,51 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	return s;
 }
 
+struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
+                              bool zeroed)
+{
+	if (align_pages <= 1)
+		return ph_alloc(ph, npages, zeroed);
+	if (npages > UINT32_MAX - align_pages) {
+		ph->stats.failures++;
+		return NULL;
+	}
+	struct span *s = ph_alloc(ph, npages + align_pages - 1, zeroed);
+	if (!s)
+		return NULL;
+	uintptr_t aligned = ALIGN_UP(s->start, (uintptr_t)align_pages * PAGE_SIZE);
+	uint32_t head = (uint32_t)((aligned - s->start) / PAGE_SIZE);
+	uint32_t tail = s->npages - head - npages;
+	struct span *h = head ? new_span(ph) : NULL, *t = tail ? new_span(ph) : NULL;
+	if ((head && !h) || (tail && !t)) {
+		if (h)
+			drop_span(ph, h);
+		if (t)
+			drop_span(ph, t);
+		ph_free(ph, s);
+		ph->stats.failures++;
+		return NULL;
+	}
+	/* Cut the excess into in-use spans of their own, then free them. */
+	struct span *parts[2] = { h, t };
+	uintptr_t starts[2] = { s->start, aligned + (uintptr_t)npages * PAGE_SIZE };
+	uint32_t sizes[2] = { head, tail };
+	s->start = aligned;
+	s->npages = npages;
+	for (unsigned i = 0; i < 2; i++) {
+		if (!parts[i])
+			continue;
+		parts[i]->start = starts[i];
+		parts[i]->npages = sizes[i];
+		parts[i]->state = SPAN_IN_USE;
+		for (uintptr_t p = starts[i]; p < span_end(parts[i]); p += PAGE_SIZE)
+			page_at(ph, p)->span = parts[i];
+		ph->stats.in_use_spans++;
+		ph_free(ph, parts[i]);
+	}
+	return s;
+}
+
 void ph_free(struct pageheap *ph, struct span *s)
 {
 	MM_ASSERT(s && s->state == SPAN_IN_USE && page_at(ph, s->start)->span == s,

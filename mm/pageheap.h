@@ -51,9 +51,12 @@ struct span {
 	uint32_t released;        /* free: pages whose frames are given back */
 	struct span *next, *prev; /* free: bin list; in use: the owner's list */
 	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
-	void *free_objects;
-	uint32_t objects_in_use;
-	uint32_t object_count;
+	void *free_objects;      /* freed objects, linked through their first word */
+	uint32_t objects_in_use; /* handed out: to callers or to the per-CPU cache */
+	uint32_t object_count;   /* objects that fit the span */
+	uint32_t carved;         /* objects [carved, object_count) never handed out */
+	uint8_t listed;          /* on its class's list of spans with free objects */
+	uint32_t check_scratch;  /* kheap_check's tally */
 };
 
 struct pageheap_stats {
@@ -92,6 +95,12 @@ void ph_destroy(struct pageheap *ph);
  * O(npages) to mark the pages.
  */
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed);
+
+/* A span of 'npages' pages whose start is aligned to 'align_pages' pages
+ * (a power of two): the request is over-allocated and the excess given
+ * back at once.  As ph_alloc otherwise. */
+struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
+                              bool zeroed);
 
 /* Returns an in-use span.  O(1) in the number of free spans, O(npages). */
 void ph_free(struct pageheap *ph, struct span *s);

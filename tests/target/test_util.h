@@ -23,7 +23,7 @@ static inline uintptr_t test_free_region(size_t size)
  * frames to be had, so that a test can run out of frames cheaply;
  * test_give_back_frames undoes it.  On target it takes every free 4 MiB run
  * and frame but 'leave' from the kernel's frame allocator (up to 1024 runs
- * and 2048 frames, in the hoard); on the host it lowers the host backend's
+ * and 16384 frames, in the hoard); on the host it lowers the host backend's
  * frame budget.
  */
 #ifdef ARENA386_HOST
@@ -75,16 +75,19 @@ static inline uint32_t test_page_tables(void)
 struct frame_hoard {
 	paddr_t runs[1024];
 	unsigned run_count;
-	paddr_t frames[2048];
+	paddr_t frames[16384];
 	unsigned frame_count;
 };
 
 static inline void test_hoard_frames(struct frame_hoard *h, unsigned leave)
 {
 	h->run_count = h->frame_count = 0;
-	for (paddr_t r; h->run_count < 1024 && (r = pmm_alloc_chunk(&kernel_pmm)) != 0;)
+	/* Whole runs first while that leaves enough, then single frames. */
+	for (paddr_t r; h->run_count < 1024 &&
+	                kernel_pmm.stats.free_frames >= leave + PMM_FRAMES_PER_CHUNK &&
+	                (r = pmm_alloc_chunk(&kernel_pmm)) != 0;)
 		h->runs[h->run_count++] = r;
-	while (kernel_pmm.stats.free_frames > leave && h->frame_count < 2048)
+	while (kernel_pmm.stats.free_frames > leave && h->frame_count < 16384)
 		h->frames[h->frame_count++] = pmm_alloc_frame(&kernel_pmm);
 }
 

@@ -1,0 +1,703 @@
+/*
+ * mm/kmalloc.c - the size-class object allocator (interface: kmalloc.h).
+ *
+ * Structures, bottom up:
+ *   - the page heap (kheap, mm/pageheap.h) hands out spans of pages;
+ *   - a size class is an object size; a span of a class holds
+ *     span->object_count objects of that size, carved from its start.  Its
+ *     free objects are either never carved ([carved, object_count)) or on
+ *     the span's free list, linked through their first word;
+ *   - the central list of a class holds its spans that have free objects;
+ *   - the per-CPU cache holds, per class, a list of free objects taken from
+ *     the spans in batches.  The fast paths touch only this cache;
+ *   - the arena's live bitmap has one bit per quantum (8 bytes on i386):
+ *     set exactly while a small object is held by a caller.
+ *
+ * Size classes: from the quantum Q (the alignment, 8 or 16) to 8Q in steps
+ * of Q, then eight evenly spaced classes in every power of two up to 32 KiB
+ * (72, 80, ..., 128, 144, ..., 256, ...).  Above 8Q no request wastes more
+ * than 1/8 of its block; below, the alignment quantum is the only waste.
+ * Larger blocks are spans of their own ("large objects").
+ *
+ * kmalloc(n), n <= 32 KiB:
+ *   1. class = a table lookup (n <= 1 KiB) or a bit scan (above);
+ *   2. interrupts off; pop the class's per-CPU list; set the live bit;
+ *      interrupts back.  That is all on the fast path;
+ *   3. an empty list is refilled with a batch of objects from the class's
+ *      spans, and a class with no free object gets a new span from the page
+ *      heap (which grows the arena when it must).
+ * kfree(p):
+ *   1. the arena's page table names p's span in one lookup: p must be in
+ *      [start, used), in an in-use span;
+ *   2. a small object must sit exactly on an object boundary (checked by
+ *      multiplying by the class's reciprocal: no division) and have its
+ *      live bit set; the bit is cleared, so a second kfree is caught;
+ *   3. the object is pushed on the per-CPU list; a list grown past its
+ *      limit gives half of its objects back to their spans, and a span left
+ *      with no object in use goes back to the page heap.
+ * A bad pointer at any step is reported, counted, and changes nothing.
+ *
+ * Zeroing: kcalloc zeroes small blocks itself; large blocks come from the
+ * page heap, which zeroes only pages that may hold old data.
+ *
+ * Locking: every path runs with interrupts off (one CPU).  For SMP the
+ * per-CPU cache stays lock-free and a lock per class would guard the
+ * central lists and the page heap: refill() and flush() are the only
+ * entries to them from the fast paths.
+ */
+#include "mm/kmalloc.h"
+#ifdef ARENA386_HOST
+#include "arch/host/vm_host.h"
+#include "mm/vm.h"
+#endif
+
+#define Q           ARENA_QUANTUM
+#define QSHIFT      ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX  1024u       /* sizes served by the table */
+#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
+
+_Static_assert((KMALLOC_MAX_SMALL & (KMALLOC_MAX_SMALL - 1)) == 0, "a power of two");
+_Static_assert(LOOKUP_MAX >= 8 * 16, "the table covers the linear classes");
+
+struct class_info {
+	uint32_t size;
+	uint32_t magic;     /* ceil(2^32 / size): offset * magic >> 32 == offset / size */
+	uint32_t pages;     /* per span */
+	uint32_t objects;   /* per span */
+	uint32_t batch;     /* objects moved per refill */
+	uint32_t cache_max; /* per-CPU list length that triggers a flush */
+};
+
+struct cache_bin {
+	void *head;
+	uint32_t count;
+	uint32_t mallocs, frees; /* since the last fold into the central counts */
+};
+
+struct central {
+	struct span *partial; /* spans of the class with free objects */
+	uint32_t spans;       /* all spans of the class */
+	uint64_t mallocs, frees;
+};
+
+struct pageheap kheap;
+
+/* Class 0 stands for large objects: small classes are 1..class_count. */
+static struct class_info classes[KMALLOC_MAX_CLASSES + 1];
+static unsigned class_count;
+static uint8_t lookup[(LOOKUP_MAX >> QSHIFT) + 1];
+static uint8_t band_first[32];                          /* first class of the band (2^k, 2^(k+1)] */
+static struct cache_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
+static struct central central[KMALLOC_MAX_CLASSES + 1];
+static struct {
+	uint64_t bad_frees, failures;
+	uint64_t large_mallocs, large_frees, large_in_use_bytes;
+} totals;
+static bool ready;
+
+/* ---- size classes ---- */
+
+static void add_class(uint32_t size)
+{
+	struct class_info *c = &classes[++class_count];
+	c->size = size;
+	c->magic = (uint32_t)(((1ull << 32) + size - 1) / size);
+	/* The fewest pages that hold at least four objects and waste at most
+	 * 1/8 of the span at its end. */
+	uint32_t pages = 1;
+	while (pages * PAGE_SIZE < 4 * size || (pages * PAGE_SIZE % size) * 8 > pages * PAGE_SIZE)
+		pages++;
+	c->pages = pages;
+	c->objects = pages * PAGE_SIZE / size;
+	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 64 ? 64 : CACHE_BYTES / size;
+	c->cache_max = 2 * c->batch;
+}
+
+static void build_classes(void)
+{
+	class_count = 0;
+	for (uint32_t size = Q; size <= 8 * Q; size += Q)
+		add_class(size);
+	for (uint32_t band = 8 * Q; band < KMALLOC_MAX_SMALL; band *= 2) {
+		band_first[__builtin_ctz(band)] = (uint8_t)(class_count + 1);
+		for (uint32_t i = 1; i <= 8; i++)
+			add_class(band + i * (band / 8));
+	}
+	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
+	unsigned c = 1;
+	for (uint32_t i = 0; i <= LOOKUP_MAX >> QSHIFT; i++) {
+		uint32_t size = i << QSHIFT;
+		while (classes[c].size < size)
+			c++;
+		lookup[i] = (uint8_t)c;
+	}
+}
+
+/* The class of a size in (LOOKUP_MAX, KMALLOC_MAX_SMALL]: a bit scan. */
+static inline unsigned band_class(size_t size)
+{
+	uint32_t s = (uint32_t)size - 1;
+	uint32_t k = 31 - (uint32_t)__builtin_clz(s);
+	return band_first[k] + ((s >> (k - 3)) & 7);
+}
+
+unsigned kmalloc_class_of(size_t size)
+{
+	if (!ready)
+		kmalloc_init(0, 0, 0);
+	return size <= LOOKUP_MAX ? lookup[(size + Q - 1) >> QSHIFT] : band_class(size);
+}
+
+uint32_t kmalloc_class_size(unsigned cls)
+{
+	return cls >= 1 && cls <= class_count ? classes[cls].size : 0;
+}
+
+unsigned kmalloc_class_count(void)
+{
+	return class_count;
+}
+
+/* ---- set-up ---- */
+
+bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
+{
+	if (ready)
+		return true;
+	if (!limit) {
+		/* The host library's first call: the defaults, in the host's own
+		 * 4 GiB window. */
+#ifdef ARENA386_HOST
+		base = vm_host_init() + ARENA_DEFAULT_BASE;
+#else
+		base = ARENA_DEFAULT_BASE;
+#endif
+		limit = ARENA_DEFAULT_LIMIT;
+		step = ARENA_DEFAULT_STEP;
+	}
+	build_classes();
+	if (!ph_init(&kheap, base, limit, step))
+		return false;
+	ready = true;
+	return true;
+}
+
+/* ---- reporting ---- */
+
+static void bad_pointer(const char *call, const void *ptr, const char *why)
+{
+	totals.bad_frees++;
+	kprintf("%s(%p): %s; ignored\n", call, ptr, why);
+}
+
+/*
+ * The span of a live small or large block starting at 'ptr', or NULL with
+ * the reason in *why.  Re-derives everything from the pointer.  Interrupts
+ * must be off.
+ */
+static struct span *block_span(uintptr_t p, const char **why)
+{
+	struct arena *a = &kheap.arena;
+	uintptr_t off = p - a->start;
+	if (__builtin_expect(off >= a->used - a->start, 0)) {
+		*why = "not a heap pointer";
+		return NULL;
+	}
+	struct span *s = a->pages[off >> PAGE_SHIFT].span;
+	if (__builtin_expect(!s || s->state != SPAN_IN_USE, 0)) {
+		*why = "not an allocated block (free heap memory)";
+		return NULL;
+	}
+	unsigned cls = s->size_class;
+	uint32_t rel = (uint32_t)(p - s->start);
+	if (cls == 0) {
+		if (rel) {
+			*why = "interior pointer of a large block";
+			return NULL;
+		}
+		return s;
+	}
+	uint32_t index = (uint32_t)(((uint64_t)rel * classes[cls].magic) >> 32);
+	if (__builtin_expect(index * classes[cls].size != rel, 0)) {
+		*why = "interior pointer (not the start of a block)";
+		return NULL;
+	}
+	uint32_t q = (uint32_t)(off >> QSHIFT);
+	if (__builtin_expect(!(a->live_bits[q >> 5] & (1u << (q & 31))), 0)) {
+		*why = "block already free (double free?)";
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- spans of a class (the central lists) ---- */
+
+static void list_add(struct central *c, struct span *s)
+{
+	s->prev = NULL;
+	s->next = c->partial;
+	if (s->next)
+		s->next->prev = s;
+	c->partial = s;
+	s->listed = 1;
+}
+
+static void list_del(struct central *c, struct span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->partial = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+	s->listed = 0;
+}
+
+static struct span *new_class_span(unsigned cls)
+{
+	const struct class_info *ci = &classes[cls];
+	struct span *s = ph_alloc(&kheap, ci->pages, false);
+	if (!s)
+		return NULL;
+	if (!arena_cover_live(&kheap.arena, s->start, (size_t)ci->pages * PAGE_SIZE)) {
+		ph_free(&kheap, s);
+		return NULL;
+	}
+	s->size_class = (uint8_t)cls;
+	s->free_objects = NULL;
+	s->objects_in_use = 0;
+	s->object_count = ci->objects;
+	s->carved = 0;
+	list_add(&central[cls], s);
+	central[cls].spans++;
+	return s;
+}
+
+/* Fills the per-CPU list of 'cls' with a batch; false when no memory. */
+static bool refill(unsigned cls)
+{
+	const struct class_info *ci = &classes[cls];
+	struct central *c = &central[cls];
+	struct cache_bin *bin = &cache[cls];
+	for (uint32_t want = ci->batch; want;) {
+		struct span *s = c->partial;
+		if (!s && !(s = new_class_span(cls)))
+			break;
+		while (want && (s->free_objects || s->carved < s->object_count)) {
+			void **obj = s->free_objects;
+			if (obj)
+				s->free_objects = *obj;
+			else
+				obj = (void **)(s->start + (uintptr_t)s->carved++ * ci->size);
+			*obj = bin->head;
+			bin->head = obj;
+			bin->count++;
+			s->objects_in_use++;
+			want--;
+		}
+		if (!s->free_objects && s->carved == s->object_count)
+			list_del(c, s); /* full: found again through kfree */
+	}
+	return bin->count != 0;
+}
+
+/* Gives 'n' objects of the per-CPU list of 'cls' back to their spans;
+ * spans left with nothing in use go back to the page heap, but for one
+ * per class, kept against thrashing. */
+static void flush(unsigned cls, uint32_t n)
+{
+	struct central *c = &central[cls];
+	struct cache_bin *bin = &cache[cls];
+	struct arena *a = &kheap.arena;
+	c->mallocs += bin->mallocs;
+	c->frees += bin->frees;
+	bin->mallocs = bin->frees = 0;
+	while (n-- && bin->head) {
+		void **obj = bin->head;
+		bin->head = *obj;
+		bin->count--;
+		struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
+		*obj = s->free_objects;
+		s->free_objects = obj;
+		s->objects_in_use--;
+		if (!s->listed)
+			list_add(c, s);
+		if (s->objects_in_use == 0 && (c->partial != s || s->next)) {
+			list_del(c, s);
+			c->spans--;
+			ph_free(&kheap, s);
+		}
+	}
+}
+
+void kmalloc_drain(void)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		flush(cls, cache[cls].count);
+		struct central *c = &central[cls];
+		for (struct span *s = c->partial, *next; s; s = next) {
+			next = s->next;
+			if (s->objects_in_use == 0) {
+				list_del(c, s);
+				c->spans--;
+				ph_free(&kheap, s);
+			}
+		}
+	}
+	mm_irq_restore(flags);
+}
+
+/* ---- large blocks ---- */
+
+static void *large_alloc(size_t size, size_t align, bool zeroed)
+{
+	if (!ready && !kmalloc_init(0, 0, 0))
+		return NULL;
+	if (size > kheap.arena.limit || size > SIZE_MAX - PAGE_SIZE) {
+		totals.failures++;
+		return NULL;
+	}
+	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
+	if (npages == 0)
+		npages = 1;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct span *s = ph_alloc_aligned(&kheap, npages, (uint32_t)(align / PAGE_SIZE), zeroed);
+	if (s) {
+		s->size_class = 0;
+		totals.large_mallocs++;
+		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE;
+	} else {
+		totals.failures++;
+	}
+	mm_irq_restore(flags);
+	return s ? (void *)s->start : NULL;
+}
+
+/* ---- the API ---- */
+
+/* The fast path of every small allocation. */
+static inline void *alloc_class(unsigned cls, size_t size)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	struct cache_bin *bin = &cache[cls];
+	void **p = bin->head;
+	if (__builtin_expect(!p, 0)) {
+		if (__builtin_expect(!ready, 0)) {
+			/* The host library's first call: the tables are empty. */
+			mm_irq_restore(flags);
+			return kmalloc_init(0, 0, 0) ? kmalloc(size) : NULL;
+		}
+		if (!refill(cls)) {
+			totals.failures++;
+			mm_irq_restore(flags);
+			return NULL;
+		}
+		p = bin->head;
+	}
+	bin->head = *p;
+	bin->count--;
+	bin->mallocs++;
+	uint32_t q = (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT);
+	kheap.arena.live_bits[q >> 5] |= 1u << (q & 31);
+	mm_irq_restore(flags);
+	return p;
+}
+
+void *kmalloc(size_t size)
+{
+	if (__builtin_expect(size <= LOOKUP_MAX, 1))
+		return alloc_class(lookup[(size + Q - 1) >> QSHIFT], size);
+	if (size <= KMALLOC_MAX_SMALL)
+		return alloc_class(band_class(size), size);
+	return large_alloc(size, PAGE_SIZE, false);
+}
+
+void kfree(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct arena *a = &kheap.arena;
+	mm_irq_flags_t flags = mm_irq_save();
+	uintptr_t off = p - a->start;
+	struct span *s;
+	/* The common case, checked inline: a live small object. */
+	if (__builtin_expect(off < a->used - a->start, 1) &&
+	    (s = a->pages[off >> PAGE_SHIFT].span) != NULL && s->state == SPAN_IN_USE &&
+	    s->size_class != 0) {
+		unsigned cls = s->size_class;
+		uint32_t rel = (uint32_t)(p - s->start);
+		uint32_t index = (uint32_t)(((uint64_t)rel * classes[cls].magic) >> 32);
+		uint32_t q = (uint32_t)(off >> QSHIFT);
+		uint32_t *word = &a->live_bits[q >> 5], bit = 1u << (q & 31);
+		if (__builtin_expect(index * classes[cls].size == rel && (*word & bit), 1)) {
+			*word &= ~bit;
+			struct cache_bin *bin = &cache[cls];
+			*(void **)ptr = bin->head;
+			bin->head = ptr;
+			bin->frees++;
+			if (__builtin_expect(++bin->count > classes[cls].cache_max, 0))
+				flush(cls, bin->count / 2);
+			mm_irq_restore(flags);
+			return;
+		}
+	}
+	if (!ptr) {
+		mm_irq_restore(flags);
+		return;
+	}
+	/* Everything else: a large block, or a bad pointer to name. */
+	const char *why;
+	s = block_span(p, &why);
+	if (s && s->size_class == 0) {
+		totals.large_frees++;
+		totals.large_in_use_bytes -= (uint64_t)s->npages * PAGE_SIZE;
+		ph_free(&kheap, s);
+	} else {
+		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
+	}
+	mm_irq_restore(flags);
+}
+
+size_t ksize(const void *ptr)
+{
+	const char *why;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
+	size_t size = 0;
+	if (s)
+		size = s->size_class ? classes[s->size_class].size : (size_t)s->npages * PAGE_SIZE;
+	else if (ptr)
+		bad_pointer("ksize", ptr, why);
+	mm_irq_restore(flags);
+	return size;
+}
+
+void *kcalloc(size_t nmemb, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(nmemb, size, &total)) {
+		totals.failures++;
+		return NULL;
+	}
+	if (total > KMALLOC_MAX_SMALL)
+		return large_alloc(total, PAGE_SIZE, true);
+	void *p = kmalloc(total);
+	if (p)
+		memset(p, 0, total);
+	return p;
+}
+
+void *krealloc(void *ptr, size_t size)
+{
+	if (!ptr)
+		return kmalloc(size);
+	if (size == 0) {
+		kfree(ptr);
+		return NULL;
+	}
+	size_t old = ksize(ptr); /* reports a bad pointer */
+	if (old == 0)
+		return NULL;
+	/* Keep the block when it fits and would not waste more than half. */
+	if (size <= old && size > old / 2)
+		return ptr;
+	void *q = kmalloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, ptr, size < old ? size : old);
+	kfree(ptr);
+	return q;
+}
+
+void *kmemalign(size_t alignment, size_t size)
+{
+	if (alignment < 8 || alignment > KMALLOC_MAX_ALIGN || (alignment & (alignment - 1)))
+		return NULL;
+	if (alignment <= Q)
+		return kmalloc(size);
+	if (!ready && !kmalloc_init(0, 0, 0))
+		return NULL;
+	if (alignment <= PAGE_SIZE && size <= KMALLOC_MAX_SMALL) {
+		/* A class whose objects all fall on the alignment: its size is a
+		 * multiple of it and spans start on a page. */
+		for (unsigned cls = kmalloc_class_of(size); cls <= class_count; cls++)
+			if (classes[cls].size % alignment == 0)
+				return alloc_class(cls, classes[cls].size);
+	}
+	return large_alloc(size, alignment < PAGE_SIZE ? PAGE_SIZE : alignment, false);
+}
+
+/* ---- statistics and checking ---- */
+
+void kmalloc_stats(struct kmalloc_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	mm_irq_flags_t flags = mm_irq_save();
+	out->class_count = class_count;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		struct kmalloc_class_stats *c = &out->classes[cls - 1];
+		c->size = classes[cls].size;
+		c->span_pages = classes[cls].pages;
+		c->mallocs = central[cls].mallocs + cache[cls].mallocs;
+		c->frees = central[cls].frees + cache[cls].frees;
+		c->in_use = c->mallocs - c->frees;
+		c->cached = cache[cls].count;
+		c->spans = central[cls].spans;
+		out->in_use_bytes += c->in_use * c->size;
+		out->mallocs += c->mallocs;
+		out->frees += c->frees;
+	}
+	out->large_in_use_bytes = totals.large_in_use_bytes;
+	out->in_use_bytes += totals.large_in_use_bytes;
+	out->mallocs += totals.large_mallocs;
+	out->frees += totals.large_frees;
+	out->bad_frees = totals.bad_frees;
+	out->failures = totals.failures;
+	out->mapped_bytes = kheap.arena.stats.mapped_bytes;
+	out->released_bytes = kheap.arena.stats.released_bytes;
+	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
+	mm_irq_restore(flags);
+}
+
+static unsigned problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static unsigned problem(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("kheap_check: ");
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	return 1;
+}
+
+static bool live(uintptr_t p)
+{
+	uint32_t q = (uint32_t)((p - kheap.arena.start) >> QSHIFT);
+	return kheap.arena.live_bits[q >> 5] & (1u << (q & 31));
+}
+
+/* A small span: its free list, carving, live bits and counts agree. */
+static unsigned check_span(struct span *s)
+{
+	const struct class_info *ci = &classes[s->size_class];
+	unsigned bad = 0;
+	if (s->object_count != ci->objects || s->carved > s->object_count)
+		return problem("span %p: %u objects, %u carved, class holds %u", (void *)s->start,
+		               s->object_count, s->carved, ci->objects);
+	uint32_t listed = 0, live_count = 0;
+	for (void **o = s->free_objects; o; o = *o) {
+		uintptr_t rel = (uintptr_t)o - s->start;
+		if (++listed > s->object_count)
+			return bad + problem("span %p: free list loops", (void *)s->start);
+		if (rel % ci->size || rel / ci->size >= s->carved)
+			return bad +
+			       problem("span %p: free list holds %p", (void *)s->start, (void *)o);
+		if (live((uintptr_t)o))
+			bad += problem("span %p: free object %p is marked live", (void *)s->start,
+			               (void *)o);
+	}
+	for (uint32_t i = 0; i < s->object_count; i++) {
+		uintptr_t o = s->start + (uintptr_t)i * ci->size;
+		if (live(o)) {
+			live_count++;
+			if (i >= s->carved)
+				bad += problem("span %p: uncarved object %p is live",
+				               (void *)s->start, (void *)o);
+		}
+	}
+	uint32_t in_use = s->carved - listed;
+	if (in_use != s->objects_in_use || live_count + s->check_scratch != in_use)
+		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached, "
+		               "%u by its lists",
+		               (void *)s->start, ci->size, s->objects_in_use, live_count,
+		               s->check_scratch, in_use);
+	if (!!s->listed != (listed || s->carved < s->object_count))
+		bad += problem("span %p: on the class list: %u, free objects: %u", (void *)s->start,
+		               s->listed, s->object_count - in_use);
+	return bad;
+}
+
+int kheap_check(void)
+{
+	if (!ready)
+		return 0;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct arena *a = &kheap.arena;
+	unsigned bad = ph_check(&kheap);
+
+	/* Clear the tallies, then count the cached objects of each span. */
+	for (uintptr_t p = a->start; p < a->used; p += PAGE_SIZE) {
+		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
+		if (s && s->state == SPAN_IN_USE)
+			s->check_scratch = 0;
+	}
+	uint64_t cached_total = 0;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		uint32_t n = 0;
+		for (void **o = cache[cls].head; o; o = *o) {
+			if (++n > cache[cls].count) {
+				bad += problem("class %u: per-CPU list longer than its count %u",
+				               classes[cls].size, cache[cls].count);
+				break;
+			}
+			const char *why;
+			uintptr_t off = (uintptr_t)o - a->start;
+			struct span *s =
+			        off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
+			if (!s || s->state != SPAN_IN_USE || s->size_class != cls) {
+				bad += problem(
+				        "class %u: cached object %p not in a span of the class",
+				        classes[cls].size, (void *)o);
+				break;
+			}
+			if (block_span((uintptr_t)o, &why) || live((uintptr_t)o))
+				bad += problem("class %u: cached object %p is live",
+				               classes[cls].size, (void *)o);
+			s->check_scratch++;
+		}
+		if (n != cache[cls].count)
+			bad += problem("class %u: %u objects cached, count says %u",
+			               classes[cls].size, n, cache[cls].count);
+		cached_total += n;
+	}
+
+	/* Every small span; the central lists hold exactly the listed ones. */
+	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };
+	uint64_t live_total = 0;
+	for (uintptr_t p = a->start; p < a->used;) {
+		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
+		if (!s || s->start != p) {
+			p += PAGE_SIZE;
+			continue;
+		}
+		if (s->state == SPAN_IN_USE && s->size_class) {
+			bad += check_span(s);
+			spans[s->size_class]++;
+			live_total += s->objects_in_use - s->check_scratch;
+		}
+		p = s->start + (uintptr_t)s->npages * PAGE_SIZE;
+	}
+	uint64_t counted_in_use = 0;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		if (spans[cls] != central[cls].spans)
+			bad += problem("class %u: %u spans found, %u counted", classes[cls].size,
+			               spans[cls], central[cls].spans);
+		uint32_t listed = 0;
+		for (struct span *s = central[cls].partial; s; s = s->next)
+			if (++listed > spans[cls] || !s->listed || s->size_class != cls) {
+				bad += problem("class %u: central list corrupt at %p",
+				               classes[cls].size, (void *)s->start);
+				break;
+			}
+		counted_in_use += central[cls].mallocs + cache[cls].mallocs - central[cls].frees -
+		                  cache[cls].frees;
+	}
+	if (counted_in_use != live_total)
+		bad += problem("%llu objects live by the spans, %llu by the counters",
+		               (unsigned long long)live_total, (unsigned long long)counted_in_use);
+	mm_irq_restore(flags);
+	(void)cached_total;
+	return (int)bad;
+}

@@ -1,0 +1,103 @@
+/*
+ * mm/kmalloc.h - the kernel's object allocator: what kernel code calls, and
+ * what an OS developer lifting mm/ into their own kernel calls.
+ *
+ * Guarantees:
+ *   - kmalloc(n) returns a block of at least n bytes, aligned to
+ *     KMALLOC_ALIGN (_Alignof(max_align_t): 8 on i386, 16 on x86_64) when
+ *     n >= KMALLOC_ALIGN, or NULL when it cannot be satisfied (out of
+ *     memory, or a size no arena can hold) - never a short block.  Not
+ *     zero-filled.  kmalloc(0) returns a unique pointer that kfree accepts.
+ *   - kfree(NULL) does nothing.  kfree of a pointer the heap never handed
+ *     out, of an interior pointer, or of a block already free is reported on
+ *     the console ("kfree(%p): <reason>"), counted in bad_frees and otherwise
+ *     ignored: the heap stays intact and no block is ever handed out twice.
+ *   - kcalloc returns zeroed memory; NULL when nmemb * size overflows.
+ *   - krealloc(NULL, n) is kmalloc(n); krealloc(p, 0) frees p and returns
+ *     NULL; otherwise the common prefix is kept; on failure NULL is returned
+ *     and p is untouched.
+ *   - kmemalign(a, n): a must be a power of two from 8 to KMALLOC_MAX_ALIGN
+ *     (256 MiB); any other alignment returns NULL.
+ *   - ksize(p) is the usable size of p's block (>= what was asked), 0 for a
+ *     pointer that is not the start of a live block (reported).
+ *
+ * Cost: kmalloc and kfree of blocks up to KMALLOC_MAX_SMALL are O(1) with no
+ * loop, no division and no lock beyond saving and restoring the interrupt
+ * flag; callable with interrupts on or off, but not from NMI context.
+ * Larger blocks come from the page heap (O(1) in free spans, O(pages) to
+ * mark them).  One CPU today: the per-CPU cache is the only state the fast
+ * paths touch, so SMP adds a lock only around the refill and flush paths.
+ *
+ * On the host (libmm.a), the first call sets the heap up: no init call.
+ */
+#ifndef MM_KMALLOC_H
+#define MM_KMALLOC_H
+
+#include "mm/pageheap.h"
+#include <stddef.h>
+
+#define KMALLOC_ALIGN       ARENA_QUANTUM
+#define KMALLOC_MAX_SMALL   32768u
+#define KMALLOC_MAX_CLASSES 80
+#define KMALLOC_MAX_ALIGN   (256u << 20)
+
+void *kmalloc(size_t size);
+void kfree(void *ptr);
+void *kcalloc(size_t nmemb, size_t size);
+void *krealloc(void *ptr, size_t size);
+void *kmemalign(size_t alignment, size_t size);
+size_t ksize(const void *ptr);
+
+struct kmalloc_class_stats {
+	uint32_t size;       /* object size of the class */
+	uint32_t span_pages; /* pages per span */
+	uint64_t mallocs;    /* ever */
+	uint64_t frees;      /* ever */
+	uint64_t in_use;     /* objects held by callers now */
+	uint64_t cached;     /* free objects in the per-CPU cache */
+	uint32_t spans;      /* spans of this class now */
+};
+
+struct kmalloc_stats {
+	uint64_t mapped_bytes;   /* the arena's memory backed by frames now */
+	uint64_t in_use_bytes;   /* blocks held by callers, at their usable size */
+	uint64_t idle_bytes;     /* mapped but not in use: cached, free objects, free pages */
+	uint64_t released_bytes; /* given back to the frame pool by the scavenger */
+	uint64_t mallocs;        /* successful kmalloc/kcalloc/kmemalign/krealloc allocations */
+	uint64_t frees;          /* successful kfree (and krealloc's) */
+	uint64_t bad_frees;      /* refused kfree/krealloc/ksize pointers */
+	uint64_t failures;       /* allocations that returned NULL */
+	uint64_t large_in_use_bytes;
+	uint32_t class_count;
+	struct kmalloc_class_stats classes[KMALLOC_MAX_CLASSES];
+};
+
+void kmalloc_stats(struct kmalloc_stats *out);
+
+/* 0 when every invariant of the heap holds (page heap, spans, per-CPU
+ * cache, live bits, counters); otherwise the number of problems, each
+ * printed.  O(heap). */
+int kheap_check(void);
+
+/* The page heap under kmalloc. */
+extern struct pageheap kheap;
+
+/*
+ * Sets kmalloc's heap up over a new arena (arena_init's arguments).  The
+ * kernel calls it at boot; the host library calls it itself with the
+ * defaults on first use.  False, with a message, when the arena cannot be
+ * set up.
+ */
+bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
+
+/* Returns every cached free object to its span and every empty span to
+ * the page heap (for tests and memory pressure). */
+void kmalloc_drain(void);
+
+/* The size class serving 'size' bytes (size <= KMALLOC_MAX_SMALL), and the
+ * object size of a class: for tests and statistics. */
+unsigned kmalloc_class_of(size_t size);
+uint32_t kmalloc_class_size(unsigned cls);
+unsigned kmalloc_class_count(void);
+
+#endif

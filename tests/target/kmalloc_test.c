@@ -1,0 +1,442 @@
+/*
+ * tests/target/kmalloc_test.c - suite "kmalloc": every rule of the API in
+ * mm/kmalloc.h, every size class's boundaries, alignment over every class,
+ * each bad free reported and survived, statistics that add up, and a
+ * million random operations with every block's contents checked before it
+ * is freed.  Uses nothing but the public interface, so the same file runs
+ * on target and on the host (under ASan and UBSan).
+ */
+#include "mm/kmalloc.h"
+#include "tests/ktest.h"
+
+#define Q KMALLOC_ALIGN
+
+static uint64_t rng_state;
+static uint32_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 11);
+}
+
+static struct kmalloc_stats s0, s1; /* before and after, for the cases */
+
+static void expect_heap_ok(struct ktest *t)
+{
+	EXPECT_EQ(t, kheap_check(), 0);
+}
+
+/* Fills a block with a pattern derived from its address and a tag. */
+static void fill(void *p, size_t n, uint32_t tag)
+{
+	uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(((uintptr_t)p >> 3) + i * 7 + tag);
+}
+
+static size_t check_fill(const void *p, size_t n, uint32_t tag)
+{
+	const uint8_t *b = p;
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad += b[i] != (uint8_t)(((uintptr_t)p >> 3) + i * 7 + tag);
+	return bad;
+}
+
+static void zero_size_gives_unique_freeable_pointers(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	void *a = kmalloc(0), *b = kmalloc(0);
+	ASSERT_NE(t, (uintptr_t)a, 0);
+	ASSERT_NE(t, (uintptr_t)b, 0);
+	EXPECT_NE(t, (uintptr_t)a, (uintptr_t)b);
+	EXPECT_GE(t, ksize(a), 1);
+	kfree(a);
+	kfree(b);
+	kfree(NULL); /* does nothing */
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	EXPECT_EQ(t, s1.frees, s0.frees + 2);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	expect_heap_ok(t);
+}
+
+static void class_boundaries(struct ktest *t)
+{
+	unsigned n = kmalloc_class_count(), bad_class = 0, bad_waste = 0, bad_size = 0;
+	ASSERT_GE(t, n, 40);
+	uint32_t prev = 0;
+	for (unsigned c = 1; c <= n; c++) {
+		uint32_t size = kmalloc_class_size(c);
+		bad_class += size <= prev || size % Q != 0;
+		/* The first and last byte the class serves map to it. */
+		bad_class += kmalloc_class_of(prev + 1) != c || kmalloc_class_of(size) != c;
+		if (c < n)
+			bad_class += kmalloc_class_of(size + 1) != c + 1;
+		/* Above 8 quanta no request wastes more than 1/8 of its block. */
+		if (prev >= 8 * Q)
+			bad_waste += (uint64_t)(size - (prev + 1)) * 8 > size;
+		void *a = kmalloc(prev + 1), *b = kmalloc(size);
+		bad_size += !a || !b || ksize(a) != size || ksize(b) != size;
+		kfree(a);
+		kfree(b);
+		prev = size;
+	}
+	EXPECT_EQ(t, prev, KMALLOC_MAX_SMALL);
+	EXPECT_EQ(t, bad_class, 0);
+	EXPECT_EQ(t, bad_waste, 0);
+	EXPECT_EQ(t, bad_size, 0);
+	ktest_note(t, "%u classes from %u to %u bytes", n, kmalloc_class_size(1), prev);
+	expect_heap_ok(t);
+}
+
+static void alignment_over_every_class(struct ktest *t)
+{
+	unsigned misaligned = 0, short_blocks = 0;
+	void *held[8];
+	for (unsigned c = 1; c <= kmalloc_class_count(); c++) {
+		size_t size = kmalloc_class_size(c);
+		for (unsigned i = 0; i < 8; i++) {
+			held[i] = kmalloc(size - (i % 2) * (size > Q ? Q - 1 : 0));
+			if (!held[i]) {
+				short_blocks++;
+				continue;
+			}
+			misaligned += (uintptr_t)held[i] % Q != 0;
+			short_blocks += ksize(held[i]) < size - (i % 2) * (size > Q ? Q - 1 : 0);
+			fill(held[i], ksize(held[i]), c);
+		}
+		for (unsigned i = 0; i < 8; i++)
+			if (held[i]) {
+				short_blocks += check_fill(held[i], ksize(held[i]), c) != 0;
+				kfree(held[i]);
+			}
+	}
+	EXPECT_EQ(t, misaligned, 0);
+	EXPECT_EQ(t, short_blocks, 0);
+	expect_heap_ok(t);
+}
+
+static void large_blocks_are_whole_pages(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	static const size_t sizes[] = { KMALLOC_MAX_SMALL + 1, 40000, 1 << 20, (3 << 20) + 5 };
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *p = kmalloc(sizes[i]);
+		ASSERT_NE(t, (uintptr_t)p, 0);
+		EXPECT_EQ(t, (uintptr_t)p % PAGE_SIZE, 0);
+		EXPECT_GE(t, ksize(p), sizes[i]);
+		EXPECT_LT(t, ksize(p), sizes[i] + PAGE_SIZE);
+		p[0] = 1;
+		p[sizes[i] - 1] = 2;
+		kfree(p);
+	}
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	EXPECT_EQ(t, s1.large_in_use_bytes, s0.large_in_use_bytes);
+	expect_heap_ok(t);
+}
+
+static void impossible_sizes_return_null(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	EXPECT_EQ(t, (uintptr_t)kmalloc(SIZE_MAX), 0);
+	EXPECT_EQ(t, (uintptr_t)kmalloc(SIZE_MAX - 100), 0);
+	EXPECT_EQ(t, (uintptr_t)kmalloc((size_t)kheap.arena.limit + 1), 0);
+	EXPECT_EQ(t, (uintptr_t)kcalloc(SIZE_MAX / 2, 3), 0); /* overflows */
+	EXPECT_EQ(t, (uintptr_t)kcalloc(3, SIZE_MAX / 2), 0);
+	EXPECT_EQ(t, (uintptr_t)kmemalign(64, SIZE_MAX - 10), 0);
+	void *p = kmalloc(16);
+	EXPECT_EQ(t, (uintptr_t)krealloc(p, SIZE_MAX - 4), 0); /* p untouched */
+	EXPECT_EQ(t, ksize(p), kmalloc_class_size(kmalloc_class_of(16)));
+	kfree(p);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	EXPECT_GE(t, s1.failures, s0.failures + 6);
+	expect_heap_ok(t);
+}
+
+static void kcalloc_returns_zeroed_memory(struct ktest *t)
+{
+	static const size_t sizes[] = { 1, 24, 200, 4000, 32768, 100000 };
+	unsigned nonzero = 0;
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* Dirty a block of the size, free it, then ask for zeroes. */
+		uint8_t *d = kmalloc(sizes[i]);
+		ASSERT_NE(t, (uintptr_t)d, 0);
+		memset(d, 0xee, sizes[i]);
+		kfree(d);
+		uint8_t *z = kcalloc(sizes[i], 1);
+		ASSERT_NE(t, (uintptr_t)z, 0);
+		for (size_t j = 0; j < sizes[i]; j++)
+			nonzero += z[j] != 0;
+		kfree(z);
+	}
+	uint32_t *arr = kcalloc(1000, sizeof(uint32_t));
+	ASSERT_NE(t, (uintptr_t)arr, 0);
+	for (unsigned j = 0; j < 1000; j++)
+		nonzero += arr[j] != 0;
+	kfree(arr);
+	EXPECT_EQ(t, nonzero, 0);
+	expect_heap_ok(t);
+}
+
+static void krealloc_keeps_the_common_prefix(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	uint8_t *p = krealloc(NULL, 10); /* kmalloc */
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	fill(p, 10, 1);
+	size_t sizes[] = { 100, 5000, 70000, 300, 7, 65536 };
+	size_t have = 10;
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *q = krealloc(p, sizes[i]);
+		ASSERT_NE(t, (uintptr_t)q, 0);
+		size_t keep = have < sizes[i] ? have : sizes[i];
+		/* the prefix moved with the block: check it against its old tag */
+		size_t bad = 0;
+		for (size_t j = 0; j < keep; j++)
+			bad += q[j] != (uint8_t)(((uintptr_t)p >> 3) + j * 7 + 1);
+		EXPECT_EQ(t, bad, 0);
+		EXPECT_GE(t, ksize(q), sizes[i]);
+		/* re-tag the whole block for the next step */
+		for (size_t j = 0; j < sizes[i]; j++)
+			q[j] = (uint8_t)(((uintptr_t)q >> 3) + j * 7 + 1);
+		p = q;
+		have = sizes[i];
+	}
+	EXPECT_EQ(t, (uintptr_t)krealloc(p, 0), 0); /* frees p */
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	expect_heap_ok(t);
+}
+
+static void kmemalign_takes_powers_of_two(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	unsigned misaligned = 0, failed = 0;
+	for (size_t align = 8; align <= (4u << 20); align *= 2) {
+		size_t sizes[] = { 1, align / 2 + 1, align + 3, 3 * align };
+		for (unsigned i = 0; i < 4; i++) {
+			if (sizes[i] > (4u << 20) + 8) /* fits a 16 MiB machine */
+				continue;
+			uint8_t *p = kmemalign(align, sizes[i]);
+			if (!p) {
+				failed++;
+				continue;
+			}
+			misaligned += (uintptr_t)p % align != 0;
+			failed += ksize(p) < sizes[i];
+			p[0] = 1;
+			p[sizes[i] - 1] = 2;
+			kfree(p);
+		}
+	}
+	EXPECT_EQ(t, misaligned, 0);
+	EXPECT_EQ(t, failed, 0);
+	/* Anything else is refused. */
+	EXPECT_EQ(t, (uintptr_t)kmemalign(0, 16), 0);
+	EXPECT_EQ(t, (uintptr_t)kmemalign(4, 16), 0);
+	EXPECT_EQ(t, (uintptr_t)kmemalign(24, 16), 0);
+	EXPECT_EQ(t, (uintptr_t)kmemalign(4096 + 8, 16), 0);
+	EXPECT_EQ(t, (uintptr_t)kmemalign((size_t)KMALLOC_MAX_ALIGN * 2, 16), 0);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	expect_heap_ok(t);
+}
+
+static void bad_frees_are_reported_and_survived(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	uint8_t *small = kmalloc(48), *large = kmalloc(100000), *freed = kmalloc(64);
+	uint64_t on_stack = 0;
+	ASSERT_NE(t, (uintptr_t)small, 0);
+	ASSERT_NE(t, (uintptr_t)large, 0);
+	kfree(freed);
+
+	kfree(&on_stack);         /* never handed out: not a heap pointer */
+	kfree(small + 8);         /* interior of a small block */
+	kfree(small + 1);         /* misaligned interior */
+	kfree(large + PAGE_SIZE); /* interior of a large block */
+	kfree(freed);             /* double free */
+	kfree(large + 200000);    /* past the block: free heap memory or unused */
+	EXPECT_EQ(t, ksize(freed), 0);
+	EXPECT_EQ(t, (uintptr_t)krealloc(small + 16, 100), 0);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees + 8);
+	expect_heap_ok(t);
+
+	/* Nothing was handed out twice: the live blocks stay intact and new
+	 * ones are distinct from them and from each other. */
+	memset(small, 0x5a, 48);
+	enum { N = 200 };
+	static uint8_t *fresh[N];
+	unsigned clash = 0;
+	for (unsigned i = 0; i < N; i++) {
+		fresh[i] = kmalloc(48 + (i % 3) * 8);
+		clash += fresh[i] == small;
+		memset(fresh[i], 0xa5, 48);
+	}
+	for (unsigned i = 0; i < N; i++)
+		for (unsigned j = i + 1; j < N; j++)
+			clash += fresh[i] == fresh[j];
+	size_t changed = 0;
+	for (unsigned i = 0; i < 48; i++)
+		changed += small[i] != 0x5a;
+	EXPECT_EQ(t, clash, 0);
+	EXPECT_EQ(t, changed, 0);
+	for (unsigned i = 0; i < N; i++)
+		kfree(fresh[i]);
+	kfree(small);
+	kfree(large);
+	kfree(small); /* and once more, now that it is free */
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees + 9);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	expect_heap_ok(t);
+}
+
+static void statistics_add_up(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	enum { N = 300 };
+	static void *held[N];
+	uint64_t usable = 0;
+	for (unsigned i = 0; i < N; i++) {
+		held[i] = kmalloc(1 + (i * 37) % (i % 10 == 0 ? 60000 : 2000));
+		ASSERT_NE(t, (uintptr_t)held[i], 0);
+		usable += ksize(held[i]);
+	}
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes + usable);
+	EXPECT_EQ(t, s1.mallocs, s0.mallocs + N);
+	EXPECT_EQ(t, s1.mapped_bytes, s1.in_use_bytes + s1.idle_bytes);
+	uint64_t per_class = s1.large_in_use_bytes;
+	for (unsigned c = 0; c < s1.class_count; c++)
+		per_class += s1.classes[c].in_use * s1.classes[c].size;
+	EXPECT_EQ(t, per_class, s1.in_use_bytes);
+	for (unsigned i = 0; i < N; i++)
+		kfree(held[i]);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes); /* back where it started */
+	EXPECT_EQ(t, s1.frees, s0.frees + N);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	/* Draining gives cached objects and empty spans back. */
+	kmalloc_drain();
+	kmalloc_stats(&s1);
+	uint64_t cached = 0;
+	for (unsigned c = 0; c < s1.class_count; c++)
+		cached += s1.classes[c].cached;
+	EXPECT_EQ(t, cached, 0);
+	expect_heap_ok(t);
+}
+
+/* Mostly small blocks, some up to 32 KiB, a few large ones. */
+static size_t random_size(void)
+{
+	uint32_t r = rng() % 1000;
+	if (r < 800)
+		return rng() % 256;
+	if (r < 970)
+		return rng() % 4096;
+	if (r < 997)
+		return rng() % KMALLOC_MAX_SMALL;
+	return KMALLOC_MAX_SMALL + rng() % (256u << 10);
+}
+
+static void million_random_operations(struct ktest *t)
+{
+	enum { SLOTS = 4096, OPS = 1000000 };
+	static uint8_t *slot[SLOTS];
+	static uint32_t slot_size[SLOTS];
+	rng_state = t->seed * 0x9e3779b97f4a7c15ull + 1;
+	ktest_note(t, "seed %llu", (unsigned long long)t->seed);
+	kmalloc_stats(&s0);
+	unsigned corrupt = 0, failed = 0, checks = 0;
+	for (unsigned op = 0; op < OPS; op++) {
+		unsigned i = rng() % SLOTS;
+		if (slot[i]) {
+			/* Check the whole block before it goes. */
+			corrupt += check_fill(slot[i], slot_size[i], i) != 0;
+			if (rng() % 8 == 0) {
+				size_t n = random_size();
+				uint8_t *q = krealloc(slot[i], n);
+				if (n == 0) {
+					slot[i] = NULL;
+					continue;
+				}
+				if (!q) {
+					failed++;
+					continue;
+				}
+				size_t keep = n < slot_size[i] ? n : slot_size[i];
+				/* the kept prefix was tagged at the old address */
+				for (size_t j = 0; j < keep; j++)
+					corrupt += q[j] !=
+					           (uint8_t)(((uintptr_t)slot[i] >> 3) + j * 7 + i);
+				slot[i] = q;
+				slot_size[i] = (uint32_t)n;
+				fill(q, n, i);
+				continue;
+			}
+			kfree(slot[i]);
+			slot[i] = NULL;
+		} else {
+			size_t n = random_size();
+			uint8_t *p = rng() % 16 == 0 ? kcalloc(1, n) : kmalloc(n);
+			if (!p) {
+				failed++;
+				continue;
+			}
+			slot[i] = p;
+			slot_size[i] = (uint32_t)n;
+			fill(p, n, i);
+		}
+		if (op % 200000 == 199999) {
+			checks++;
+			EXPECT_EQ(t, kheap_check(), 0);
+		}
+	}
+	for (unsigned i = 0; i < SLOTS; i++)
+		if (slot[i]) {
+			corrupt += check_fill(slot[i], slot_size[i], i) != 0;
+			kfree(slot[i]);
+			slot[i] = NULL;
+		}
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, corrupt, 0);
+	EXPECT_EQ(t, failed, 0);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	expect_heap_ok(t);
+	ktest_note(t, "%llu mallocs, %llu frees, %llu KiB mapped, %llu KiB released",
+	           (unsigned long long)(s1.mallocs - s0.mallocs),
+	           (unsigned long long)(s1.frees - s0.frees),
+	           (unsigned long long)(s1.mapped_bytes >> 10),
+	           (unsigned long long)(s1.released_bytes >> 10));
+}
+
+static const struct ktest_case kmalloc_cases[] = {
+	KTEST_CASE(zero_size_gives_unique_freeable_pointers),
+	KTEST_CASE(class_boundaries),
+	KTEST_CASE(alignment_over_every_class),
+	KTEST_CASE(large_blocks_are_whole_pages),
+	KTEST_CASE(impossible_sizes_return_null),
+	KTEST_CASE(kcalloc_returns_zeroed_memory),
+	KTEST_CASE(krealloc_keeps_the_common_prefix),
+	KTEST_CASE(kmemalign_takes_powers_of_two),
+	KTEST_CASE(bad_frees_are_reported_and_survived),
+	KTEST_CASE(statistics_add_up),
+	KTEST_CASE(million_random_operations),
+};
+/* Leave the kernel's heap as the suite found it: nothing cached, every
+ * free page given back, so that later suites have the frames. */
+static void kmalloc_suite_exit(void)
+{
+	kmalloc_drain();
+	ph_scavenge_all(&kheap);
+}
+
+KTEST_SUITE(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit);
