@@ -91,9 +91,30 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 	-DARENA386_HOST
 HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test.c))
 HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
-HOST_LIB_SRCS := kernel/format.c mm/pmm.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
-	arch/host/vm_host.c \
-	tests/host/host_env.c tests/host/fault_catch.c
+# mm/ over the host primitives: libmm.a (no sanitizers, for users and
+# benchmarks) and the objects the host tests link (with them).
+HOST_MM_SRCS := kernel/format.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
+	arch/host/vm_host.c arch/host/console.c
+HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/host_env.c tests/host/fault_catch.c
+HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
+	-fno-omit-frame-pointer
+
+$(BUILD)/host/lib/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) HOSTCC $<
+	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/libmm.a: $(patsubst %.c,$(BUILD)/host/lib/%.o,$(HOST_MM_SRCS))
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+host-lib: $(BUILD)/host/libmm.a
+
+# The library used as README says, by a program that knows only kmalloc.h.
+$(BUILD)/host/tests/libmm_example_test: tests/host/libmm_example.c $(BUILD)/host/libmm.a
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) -Imm $< $(BUILD)/host/libmm.a -o $@
 
 $(BUILD)/host/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -114,7 +135,7 @@ $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suit
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
-host-tests: $(HOST_TESTS)
+host-tests: $(HOST_TESTS) $(BUILD)/host/tests/libmm_example_test
 
 # ---- running -------------------------------------------------------------------
 MEM ?= 256M
@@ -147,7 +168,7 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
-.PHONY: FORCE all iso host-tests deps run test bench debug format clean
+.PHONY: FORCE all iso host-lib host-tests deps run test bench debug format clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

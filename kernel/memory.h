@@ -8,7 +8,7 @@
 #define KERNEL_MEMORY_H
 
 #include "kernel/bootinfo.h"
-#include "mm/kmalloc.h"
+#include "mm/kheap.h"
 #include "mm/pmm.h"
 
 /* The kernel's frame allocator. */

@@ -45,7 +45,7 @@
  * central lists and the page heap: refill() and flush() are the only
  * entries to them from the fast paths.
  */
-#include "mm/kmalloc.h"
+#include "mm/kheap.h"
 #ifdef ARENA386_HOST
 #include "arch/host/vm_host.h"
 #include "mm/vm.h"
@@ -57,6 +57,7 @@
 #define CACHE_BYTES (16u << 10) /* a batch moves about this much */
 
 _Static_assert((KMALLOC_MAX_SMALL & (KMALLOC_MAX_SMALL - 1)) == 0, "a power of two");
+_Static_assert(KMALLOC_ALIGN == ARENA_QUANTUM, "the live bitmap's quantum is the alignment");
 _Static_assert(LOOKUP_MAX >= 8 * 16, "the table covers the linear classes");
 
 struct class_info {

@@ -29,14 +29,22 @@
  * paths touch, so SMP adds a lock only around the refill and flush paths.
  *
  * On the host (libmm.a), the first call sets the heap up: no init call.
+ * This header needs nothing but the C compiler's own headers, so that
+ * "cc -Imm program.c build/host/libmm.a" works; the heap's internals are
+ * in mm/kheap.h.
  */
 #ifndef MM_KMALLOC_H
 #define MM_KMALLOC_H
 
-#include "mm/pageheap.h"
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#define KMALLOC_ALIGN       ARENA_QUANTUM
+/* The alignment of every block of at least this size: _Alignof(max_align_t)
+ * for the ABI's fundamental types, 8 on i386 (long long, double) and 16 on
+ * x86_64.  (GCC's i386 max_align_t says 16 only for its __float128
+ * extension, which kernels do not use.) */
+#define KMALLOC_ALIGN       (sizeof(void *) == 8 ? 16u : 8u)
 #define KMALLOC_MAX_SMALL   32768u
 #define KMALLOC_MAX_CLASSES 80
 #define KMALLOC_MAX_ALIGN   (256u << 20)
@@ -78,26 +86,5 @@ void kmalloc_stats(struct kmalloc_stats *out);
  * cache, live bits, counters); otherwise the number of problems, each
  * printed.  O(heap). */
 int kheap_check(void);
-
-/* The page heap under kmalloc. */
-extern struct pageheap kheap;
-
-/*
- * Sets kmalloc's heap up over a new arena (arena_init's arguments).  The
- * kernel calls it at boot; the host library calls it itself with the
- * defaults on first use.  False, with a message, when the arena cannot be
- * set up.
- */
-bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
-
-/* Returns every cached free object to its span and every empty span to
- * the page heap (for tests and memory pressure). */
-void kmalloc_drain(void);
-
-/* The size class serving 'size' bytes (size <= KMALLOC_MAX_SMALL), and the
- * object size of a class: for tests and statistics. */
-unsigned kmalloc_class_of(size_t size);
-uint32_t kmalloc_class_size(unsigned cls);
-unsigned kmalloc_class_count(void);
 
 #endif

@@ -6,7 +6,7 @@
  * is freed.  Uses nothing but the public interface, so the same file runs
  * on target and on the host (under ASan and UBSan).
  */
-#include "mm/kmalloc.h"
+#include "mm/kheap.h"
 #include "tests/ktest.h"
 
 #define Q KMALLOC_ALIGN

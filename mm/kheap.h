@@ -1,0 +1,33 @@
+/*
+ * mm/kheap.h - kmalloc's heap, for the kernel and the tests: the page heap
+ * under it, its set-up, and the size classes.  Code that only allocates
+ * needs mm/kmalloc.h alone.
+ */
+#ifndef MM_KHEAP_H
+#define MM_KHEAP_H
+
+#include "mm/kmalloc.h"
+#include "mm/pageheap.h"
+
+/* The page heap under kmalloc. */
+extern struct pageheap kheap;
+
+/*
+ * Sets kmalloc's heap up over a new arena (arena_init's arguments).  The
+ * kernel calls it at boot; the host library calls it itself with the
+ * defaults on first use.  False, with a message, when the arena cannot be
+ * set up.
+ */
+bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
+
+/* Returns every cached free object to its span and every empty span to
+ * the page heap (for tests and memory pressure). */
+void kmalloc_drain(void);
+
+/* The size class serving 'size' bytes (size <= KMALLOC_MAX_SMALL), and the
+ * object size of a class: for tests and statistics. */
+unsigned kmalloc_class_of(size_t size);
+uint32_t kmalloc_class_size(unsigned cls);
+unsigned kmalloc_class_count(void);
+
+#endif
