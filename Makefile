@@ -51,6 +51,10 @@ $(BUILD)/linker.lds: linker.ld arch/i386/layout.h
 	$(quiet) CPP $@
 	$(Q)$(CC) -E -P -x c -D__LINKER__ -D__ASSEMBLER__ -I. $< -o $@
 
+# The allocator's fast paths are leaf code: a frame pointer there costs
+# instructions on every call and buys nothing a backtrace needs.
+$(BUILD)/kernel/mm/kmalloc.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
+
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(@D)
 	$(quiet) CC $<

@@ -69,16 +69,20 @@ struct class_info {
 	uint32_t cache_max; /* per-CPU list length that triggers a flush */
 };
 
-struct cache_bin {
+/* One class's list in the per-CPU cache. */
+struct kmalloc_bin {
 	void *head;
 	uint32_t count;
-	uint32_t mallocs, frees; /* since the last fold into the central counts */
+	uint32_t max;     /* a longer list is flushed by half */
+	uint32_t mallocs; /* since the last fold into the central count */
 };
+_Static_assert(sizeof(void *) != 4 || sizeof(struct kmalloc_bin) == 16, "indexed by a shift");
 
 struct central {
 	struct span *partial; /* spans of the class with free objects */
 	uint32_t spans;       /* all spans of the class */
-	uint64_t mallocs, frees;
+	uint64_t mallocs;     /* folded from the per-CPU count */
+	uint64_t out;         /* objects the spans have handed out (sum of objects_in_use) */
 };
 
 struct pageheap kheap;
@@ -87,14 +91,39 @@ struct pageheap kheap;
 static struct class_info classes[KMALLOC_MAX_CLASSES + 1];
 static unsigned class_count;
 static uint8_t lookup[(LOOKUP_MAX >> QSHIFT) + 1];
-static uint8_t band_first[32];                          /* first class of the band (2^k, 2^(k+1)] */
-static struct cache_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
+static uint8_t band_first[32]; /* first class of the band (2^k, 2^(k+1)] */
+static struct kmalloc_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
 static struct central central[KMALLOC_MAX_CLASSES + 1];
 static struct {
 	uint64_t bad_frees, failures;
 	uint64_t large_mallocs, large_frees, large_in_use_bytes;
 } totals;
 static bool ready;
+
+/* ---- the live bitmap: one instruction to set, one to test and clear ---- */
+
+static inline void live_set(uint32_t *bits, uint32_t q)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	__asm__ volatile("btsl %1, %0" : "+m"(*bits) : "r"(q) : "memory", "cc");
+#else
+	bits[q >> 5] |= 1u << (q & 31);
+#endif
+}
+
+/* Clears bit q and returns whether it was set. */
+static inline bool live_test_clear(uint32_t *bits, uint32_t q)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	bool was;
+	__asm__ volatile("btrl %2, %1" : "=@ccc"(was), "+m"(*bits) : "r"(q) : "memory");
+	return was;
+#else
+	bool was = bits[q >> 5] & (1u << (q & 31));
+	bits[q >> 5] &= ~(1u << (q & 31));
+	return was;
+#endif
+}
 
 /* ---- size classes ---- */
 
@@ -110,7 +139,7 @@ static void add_class(uint32_t size)
 		pages++;
 	c->pages = pages;
 	c->objects = pages * PAGE_SIZE / size;
-	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 64 ? 64 : CACHE_BYTES / size;
+	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 8 ? 8 : CACHE_BYTES / size;
 	c->cache_max = 2 * c->batch;
 }
 
@@ -177,6 +206,8 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		step = ARENA_DEFAULT_STEP;
 	}
 	build_classes();
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		cache[cls] = (struct kmalloc_bin){ NULL, 0, classes[cls].cache_max, 0 };
 	if (!ph_init(&kheap, base, limit, step))
 		return false;
 	ready = true;
@@ -218,8 +249,8 @@ static struct span *block_span(uintptr_t p, const char **why)
 		}
 		return s;
 	}
-	uint32_t index = (uint32_t)(((uint64_t)rel * classes[cls].magic) >> 32);
-	if (__builtin_expect(index * classes[cls].size != rel, 0)) {
+	uint32_t index = (uint32_t)(((uint64_t)rel * s->magic) >> 32);
+	if (__builtin_expect(index * s->object_size != rel, 0)) {
 		*why = "interior pointer (not the start of a block)";
 		return NULL;
 	}
@@ -266,6 +297,9 @@ static struct span *new_class_span(unsigned cls)
 		return NULL;
 	}
 	s->size_class = (uint8_t)cls;
+	s->cache = &cache[cls];
+	s->object_size = ci->size;
+	s->magic = ci->magic;
 	s->free_objects = NULL;
 	s->objects_in_use = 0;
 	s->object_count = ci->objects;
@@ -280,7 +314,7 @@ static bool refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
-	struct cache_bin *bin = &cache[cls];
+	struct kmalloc_bin *bin = &cache[cls];
 	for (uint32_t want = ci->batch; want;) {
 		struct span *s = c->partial;
 		if (!s && !(s = new_class_span(cls)))
@@ -295,6 +329,7 @@ static bool refill(unsigned cls)
 			bin->head = obj;
 			bin->count++;
 			s->objects_in_use++;
+			c->out++;
 			want--;
 		}
 		if (!s->free_objects && s->carved == s->object_count)
@@ -303,17 +338,28 @@ static bool refill(unsigned cls)
 	return bin->count != 0;
 }
 
-/* Gives 'n' objects of the per-CPU list of 'cls' back to their spans;
- * spans left with nothing in use go back to the page heap, but for one
- * per class, kept against thrashing. */
+/* An empty span of a class goes back to the page heap. */
+static void release_class_span(struct central *c, struct span *s)
+{
+	list_del(c, s);
+	c->spans--;
+	s->cache = NULL; /* no longer a small span: kfree must not take it */
+	ph_free(&kheap, s);
+}
+
+/* Gives 'n' objects of the per-CPU list of 'cls' back to their spans.  A
+ * span left with nothing in use goes back to the page heap, at most one per
+ * call so that a free stays short; one empty span per class is kept against
+ * thrashing, and any other waits on the class list for a later flush (or
+ * for refill, which takes it first). */
 static void flush(unsigned cls, uint32_t n)
 {
 	struct central *c = &central[cls];
-	struct cache_bin *bin = &cache[cls];
+	struct kmalloc_bin *bin = &cache[cls];
 	struct arena *a = &kheap.arena;
+	bool released = false;
 	c->mallocs += bin->mallocs;
-	c->frees += bin->frees;
-	bin->mallocs = bin->frees = 0;
+	bin->mallocs = 0;
 	while (n-- && bin->head) {
 		void **obj = bin->head;
 		bin->head = *obj;
@@ -322,12 +368,12 @@ static void flush(unsigned cls, uint32_t n)
 		*obj = s->free_objects;
 		s->free_objects = obj;
 		s->objects_in_use--;
+		c->out--;
 		if (!s->listed)
 			list_add(c, s);
-		if (s->objects_in_use == 0 && (c->partial != s || s->next)) {
-			list_del(c, s);
-			c->spans--;
-			ph_free(&kheap, s);
+		if (s->objects_in_use == 0 && !released && (c->partial != s || s->next)) {
+			release_class_span(c, s);
+			released = true;
 		}
 	}
 }
@@ -340,11 +386,8 @@ void kmalloc_drain(void)
 		struct central *c = &central[cls];
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
-			if (s->objects_in_use == 0) {
-				list_del(c, s);
-				c->spans--;
-				ph_free(&kheap, s);
-			}
+			if (s->objects_in_use == 0)
+				release_class_span(c, s);
 		}
 	}
 	mm_irq_restore(flags);
@@ -367,6 +410,7 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 	struct span *s = ph_alloc_aligned(&kheap, npages, (uint32_t)(align / PAGE_SIZE), zeroed);
 	if (s) {
 		s->size_class = 0;
+		s->cache = NULL;
 		totals.large_mallocs++;
 		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE;
 	} else {
@@ -378,30 +422,43 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 
 /* ---- the API ---- */
 
+/* An empty per-CPU list: refill it (or set the heap up, on the host's
+ * first call), then take from it.  Kept out of line so that the fast path
+ * needs no registers saved. */
+static __attribute__((noinline)) void *alloc_slow(unsigned cls, size_t size, mm_irq_flags_t flags)
+{
+	if (__builtin_expect(!ready, 0)) {
+		/* The host library's first call: the tables are empty. */
+		mm_irq_restore(flags);
+		return kmalloc_init(0, 0, 0) ? kmalloc(size) : NULL;
+	}
+	struct kmalloc_bin *bin = &cache[cls];
+	if (!refill(cls)) {
+		totals.failures++;
+		mm_irq_restore(flags);
+		return NULL;
+	}
+	void **p = bin->head;
+	bin->head = *p;
+	bin->count--;
+	bin->mallocs++;
+	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
+	mm_irq_restore(flags);
+	return p;
+}
+
 /* The fast path of every small allocation. */
 static inline void *alloc_class(unsigned cls, size_t size)
 {
 	mm_irq_flags_t flags = mm_irq_save();
-	struct cache_bin *bin = &cache[cls];
+	struct kmalloc_bin *bin = &cache[cls];
 	void **p = bin->head;
-	if (__builtin_expect(!p, 0)) {
-		if (__builtin_expect(!ready, 0)) {
-			/* The host library's first call: the tables are empty. */
-			mm_irq_restore(flags);
-			return kmalloc_init(0, 0, 0) ? kmalloc(size) : NULL;
-		}
-		if (!refill(cls)) {
-			totals.failures++;
-			mm_irq_restore(flags);
-			return NULL;
-		}
-		p = bin->head;
-	}
+	if (__builtin_expect(!p, 0))
+		return alloc_slow(cls, size, flags);
 	bin->head = *p;
 	bin->count--;
 	bin->mallocs++;
-	uint32_t q = (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT);
-	kheap.arena.live_bits[q >> 5] |= 1u << (q & 31);
+	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
 	mm_irq_restore(flags);
 	return p;
 }
@@ -415,42 +472,16 @@ void *kmalloc(size_t size)
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
-void kfree(void *ptr)
+/* Everything kfree's fast path does not take: NULL, a large block, a full
+ * per-CPU list, or a bad pointer to name.  Interrupts are off on entry and
+ * restored on return. */
+static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	struct arena *a = &kheap.arena;
-	mm_irq_flags_t flags = mm_irq_save();
-	uintptr_t off = p - a->start;
-	struct span *s;
-	/* The common case, checked inline: a live small object. */
-	if (__builtin_expect(off < a->used - a->start, 1) &&
-	    (s = a->pages[off >> PAGE_SHIFT].span) != NULL && s->state == SPAN_IN_USE &&
-	    s->size_class != 0) {
-		unsigned cls = s->size_class;
-		uint32_t rel = (uint32_t)(p - s->start);
-		uint32_t index = (uint32_t)(((uint64_t)rel * classes[cls].magic) >> 32);
-		uint32_t q = (uint32_t)(off >> QSHIFT);
-		uint32_t *word = &a->live_bits[q >> 5], bit = 1u << (q & 31);
-		if (__builtin_expect(index * classes[cls].size == rel && (*word & bit), 1)) {
-			*word &= ~bit;
-			struct cache_bin *bin = &cache[cls];
-			*(void **)ptr = bin->head;
-			bin->head = ptr;
-			bin->frees++;
-			if (__builtin_expect(++bin->count > classes[cls].cache_max, 0))
-				flush(cls, bin->count / 2);
-			mm_irq_restore(flags);
-			return;
-		}
-	}
-	if (!ptr) {
-		mm_irq_restore(flags);
-		return;
-	}
-	/* Everything else: a large block, or a bad pointer to name. */
 	const char *why;
-	s = block_span(p, &why);
-	if (s && s->size_class == 0) {
+	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
+	if (!ptr) {
+		/* kfree(NULL) does nothing */
+	} else if (s && s->size_class == 0) {
 		totals.large_frees++;
 		totals.large_in_use_bytes -= (uint64_t)s->npages * PAGE_SIZE;
 		ph_free(&kheap, s);
@@ -458,6 +489,39 @@ void kfree(void *ptr)
 		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
 	}
 	mm_irq_restore(flags);
+}
+
+static __attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+{
+	flush((unsigned)(bin - cache), bin->count / 2);
+	mm_irq_restore(flags);
+}
+
+void kfree(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct arena *a = &kheap.arena;
+	mm_irq_flags_t flags = mm_irq_save();
+	uintptr_t off = p - a->start;
+	struct span *s;
+	struct kmalloc_bin *bin;
+	/* The common case, checked inline: a live object of a small span, at
+	 * an object boundary; its live bit is tested and cleared at once. */
+	if (__builtin_expect(off < a->used - a->start, 1) &&
+	    (s = a->pages[off >> PAGE_SHIFT].span) != NULL && (bin = s->cache) != NULL) {
+		uint32_t rel = (uint32_t)(p - s->start);
+		uint32_t index = (uint32_t)(((uint64_t)rel * s->magic) >> 32);
+		if (__builtin_expect(index * s->object_size == rel, 1) &&
+		    __builtin_expect(live_test_clear(a->live_bits, (uint32_t)(off >> QSHIFT)), 1)) {
+			*(void **)ptr = bin->head;
+			bin->head = ptr;
+			if (__builtin_expect(++bin->count > bin->max, 0))
+				return kfree_flush(bin, flags);
+			mm_irq_restore(flags);
+			return;
+		}
+	}
+	kfree_slow(ptr, flags);
 }
 
 size_t ksize(const void *ptr)
@@ -541,8 +605,8 @@ void kmalloc_stats(struct kmalloc_stats *out)
 		c->size = classes[cls].size;
 		c->span_pages = classes[cls].pages;
 		c->mallocs = central[cls].mallocs + cache[cls].mallocs;
-		c->frees = central[cls].frees + cache[cls].frees;
-		c->in_use = c->mallocs - c->frees;
+		c->in_use = central[cls].out - cache[cls].count;
+		c->frees = c->mallocs - c->in_use;
 		c->cached = cache[cls].count;
 		c->spans = central[cls].spans;
 		out->in_use_bytes += c->in_use * c->size;
@@ -584,6 +648,10 @@ static unsigned check_span(struct span *s)
 {
 	const struct class_info *ci = &classes[s->size_class];
 	unsigned bad = 0;
+	if (s->cache != &cache[s->size_class] || s->object_size != ci->size ||
+	    s->magic != ci->magic)
+		return problem("span %p: class %u, but its cache, size or reciprocal is another's",
+		               (void *)s->start, ci->size);
 	if (s->object_count != ci->objects || s->carved > s->object_count)
 		return problem("span %p: %u objects, %u carved, class holds %u", (void *)s->start,
 		               s->object_count, s->carved, ci->objects);
@@ -673,6 +741,8 @@ int kheap_check(void)
 			p += PAGE_SIZE;
 			continue;
 		}
+		if (s->state == SPAN_IN_USE && !s->size_class && s->cache)
+			bad += problem("large span %p names a per-CPU list", (void *)s->start);
 		if (s->state == SPAN_IN_USE && s->size_class) {
 			bad += check_span(s);
 			spans[s->size_class]++;
@@ -692,8 +762,7 @@ int kheap_check(void)
 				               classes[cls].size, (void *)s->start);
 				break;
 			}
-		counted_in_use += central[cls].mallocs + cache[cls].mallocs - central[cls].frees -
-		                  cache[cls].frees;
+		counted_in_use += central[cls].out - cache[cls].count;
 	}
 	if (counted_in_use != live_total)
 		bad += problem("%llu objects live by the spans, %llu by the counters",

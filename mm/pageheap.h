@@ -42,6 +42,8 @@
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
+struct kmalloc_bin;
+
 struct span {
 	uintptr_t start;
 	uint32_t npages;
@@ -51,6 +53,9 @@ struct span {
 	uint32_t released;        /* free: pages whose frames are given back */
 	struct span *next, *prev; /* free: bin list; in use: the owner's list */
 	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
+	struct kmalloc_bin *cache; /* its per-CPU list; non-NULL <=> in-use small span */
+	uint32_t object_size;
+	uint32_t magic;          /* ceil(2^32 / object_size), to divide by multiplying */
 	void *free_objects;      /* freed objects, linked through their first word */
 	uint32_t objects_in_use; /* handed out: to callers or to the per-CPU cache */
 	uint32_t object_count;   /* objects that fit the span */

@@ -17,6 +17,10 @@ TARGETS = {
     "pmm_frame_alloc_free": 30,
     "vm_map_unused_4k": 40,
     "paging_map_unmap_4m_pse": 100,
+    "kmalloc_kfree_pair_8": 24,
+    "kmalloc_kfree_pair_32": 24,
+    "kmalloc_kfree_pair_128": 24,
+    "kmalloc_mixed_worst_op": 500,
 }
 
 
