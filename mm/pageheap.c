@@ -153,8 +153,9 @@ void ph_destroy(struct pageheap *ph)
 /* ---- free spans: insert with coalescing ---- */
 
 /* Files [start, start + npages) as free, merging with free neighbours.
- * 's' is a record for it (state ignored). */
-static void insert_free(struct pageheap *ph, struct span *s)
+ * 's' is a record for it (state ignored).  Returns the free span that now
+ * holds it. */
+static struct span *insert_free(struct pageheap *ph, struct span *s)
 {
 	struct arena *a = &ph->arena;
 	s->state = SPAN_FREE;
@@ -186,16 +187,22 @@ static void insert_free(struct pageheap *ph, struct span *s)
 	mark_free_ends(ph, s);
 	account_free(ph, s, +1);
 	bin_insert(ph, s);
+	return s;
 }
 
 /* ---- growth ---- */
 
-static bool grow(struct pageheap *ph, uint32_t npages)
+/* Grows the arena by at least 'npages' and returns the free span that
+ * holds the new memory (merged with a free span just below it, when the
+ * growth was contiguous).  That span fits the request even when its size
+ * does not reach the next bin boundary, so the caller takes it directly
+ * rather than through bin_find.  NULL when the arena cannot grow. */
+static struct span *grow(struct pageheap *ph, uint32_t npages)
 {
 	uint32_t ask = npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages;
 	struct span *s = new_span(ph);
 	if (!s)
-		return false;
+		return NULL;
 	void *p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
 	if (!p && ask > npages) {
 		ask = npages;
@@ -203,15 +210,14 @@ static bool grow(struct pageheap *ph, uint32_t npages)
 	}
 	if (!p) {
 		drop_span(ph, s);
-		return false;
+		return NULL;
 	}
 	ph->stats.grows++;
 	s->start = (uintptr_t)p;
 	s->npages = ask;
 	for (uintptr_t q = s->start; q < span_end(s); q += PAGE_SIZE)
 		*page_at(ph, q) = (struct arena_page){ NULL, 0 }; /* fresh: mapped, zeroed */
-	insert_free(ph, s);
-	return true;
+	return insert_free(ph, s);
 }
 
 /* ---- scavenging ---- */
@@ -287,11 +293,9 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 		return NULL;
 	}
 	struct span *s = bin_find(ph, npages);
-	if (!s) {
-		if (!grow(ph, npages) || !(s = bin_find(ph, npages))) {
-			ph->stats.failures++;
-			return NULL;
-		}
+	if (!s && !(s = grow(ph, npages))) {
+		ph->stats.failures++;
+		return NULL;
 	}
 	bin_remove(ph, s);
 	account_free(ph, s, -1);

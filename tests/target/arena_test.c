@@ -421,6 +421,29 @@ static void large_requests_are_served_directly(struct ktest *t)
 	ph_destroy(&heap);
 }
 
+static void growth_serves_sizes_between_bin_boundaries(struct ktest *t)
+{
+	/* 195 pages lies inside a bin: a span grown to exactly that size is
+	 * not found by the bins' rounded-up search, so growth must hand it
+	 * over directly. */
+	ASSERT_EQ(t, ph_suite_heap(), 0);
+	uintptr_t used = heap.arena.used;
+	struct span *s = ph_alloc(&heap, 195, false);
+	ASSERT_NE(t, (uintptr_t)s, 0);
+	EXPECT_EQ(t, s->npages, 195);
+	EXPECT_EQ(t, heap.stats.grows, 1);
+	EXPECT_EQ(t, heap.arena.used, used + 195 * PAGE_SIZE);
+	struct span *u = ph_alloc(&heap, 769, false); /* 3 MiB + 4 KiB */
+	ASSERT_NE(t, (uintptr_t)u, 0);
+	EXPECT_EQ(t, heap.stats.grows, 2);
+	EXPECT_EQ(t, u->start, s->start + 195 * PAGE_SIZE);
+	ph_free(&heap, s);
+	ph_free(&heap, u);
+	EXPECT_EQ(t, heap.stats.free_spans, 1); /* contiguous growth coalesced */
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_destroy(&heap);
+}
+
 static void heap_check_finds_corruption(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
@@ -505,6 +528,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(dirty_memory_is_zeroed_once_when_asked),
 	KTEST_CASE(scavenged_spans_fault_then_come_back_zeroed),
 	KTEST_CASE(large_requests_are_served_directly),
+	KTEST_CASE(growth_serves_sizes_between_bin_boundaries),
 	KTEST_CASE(heap_check_finds_corruption),
 	KTEST_CASE(random_spans_keep_their_contents),
 };
