@@ -156,8 +156,25 @@ run: deps all
 test: deps all iso host-tests
 	$(PYTHON) tests/testall.py --build $(BUILD)
 
-bench: deps all
+# The host benchmark: the same workloads against libmm.a and against malloc
+# (glibc, or a peer put in its place with LD_PRELOAD).
+BENCH_DEPS := valgrind libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror
+
+$(BUILD)/host/bench/allocbench-mm: tests/bench/host/allocbench.c $(BUILD)/host/libmm.a
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -DUSE_LIBMM -Imm $< $(BUILD)/host/libmm.a -o $@
+
+$(BUILD)/host/bench/allocbench-libc: tests/bench/host/allocbench.c
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) $< -o $@
+
+bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
+	@scripts/deps.sh $(BENCH_DEPS)
 	$(PYTHON) tests/run_bench.py --build $(BUILD)
+	$(PYTHON) tests/bench/host_bench.py --build $(BUILD)
 
 debug: deps all
 	@echo "QEMU is waiting for gdb on :1234; in another terminal: gdb -x tests/gdbinit"

@@ -321,10 +321,6 @@ void arena_release(struct arena *a, uintptr_t p, size_t n)
 	          "arena_release(%p, %#zx) outside [%p, %p)", (void *)p, n, (void *)a->start,
 	          (void *)a->used);
 	vm_unused(p, n);
-	for (uintptr_t q = p; q < p + n; q += PAGE_SIZE) {
-		struct arena_page *page = &a->pages[(q - a->start) / PAGE_SIZE];
-		page->flags = (page->flags & ~ARENA_PAGE_DIRTY) | ARENA_PAGE_RELEASED;
-	}
 	a->stats.mapped_bytes -= n;
 	a->stats.released_bytes += n;
 }
@@ -333,9 +329,6 @@ bool arena_reuse(struct arena *a, uintptr_t p, size_t n)
 {
 	if (!vm_map(p, n))
 		return false;
-	for (uintptr_t q = p; q < p + n; q += PAGE_SIZE)
-		a->pages[(q - a->start) / PAGE_SIZE].flags &=
-		        ~(ARENA_PAGE_RELEASED | ARENA_PAGE_DIRTY);
 	a->stats.mapped_bytes += n;
 	a->stats.released_bytes -= n;
 	return true;

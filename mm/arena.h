@@ -56,14 +56,12 @@
 
 struct span;
 
-/* Per arena page: the span that owns it (see mm/pageheap.h) and flags. */
+/* Per arena page: the span that owns it, where mm/pageheap.h says one is
+ * named (the first and last page of every span, every page of a span of
+ * small objects). */
 struct arena_page {
 	struct span *span;
-	uint32_t flags; /* ARENA_PAGE_* */
 };
-
-#define ARENA_PAGE_DIRTY    (1u << 0) /* may hold old data: zero before use as zeroed */
-#define ARENA_PAGE_RELEASED (1u << 1) /* frames given back (arena_release) */
 
 struct arena_stats {
 	uint64_t reserved_bytes; /* address space held, all ranges */
@@ -113,8 +111,7 @@ void arena_destroy(struct arena *a);
 void *arena_sys_alloc(struct arena *a, size_t n);
 
 /* Frames behind [p, p + n) (page-aligned, inside [start, used), mapped) go
- * back to the frame pool; the range stays the arena's.  Marks the pages
- * ARENA_PAGE_RELEASED. */
+ * back to the frame pool; the range stays the arena's. */
 void arena_release(struct arena *a, uintptr_t p, size_t n);
 
 /* Maps released pages of [p, p + n) again (zeroed); false when frames run

@@ -237,7 +237,7 @@ static struct span *block_span(uintptr_t p, const char **why)
 	}
 	struct span *s = a->pages[off >> PAGE_SHIFT].span;
 	if (__builtin_expect(!s || s->state != SPAN_IN_USE, 0)) {
-		*why = "not an allocated block (free heap memory)";
+		*why = "not the start of an allocated block";
 		return NULL;
 	}
 	unsigned cls = s->size_class;
@@ -296,6 +296,7 @@ static struct span *new_class_span(unsigned cls)
 		ph_free(&kheap, s);
 		return NULL;
 	}
+	ph_mark_all(&kheap, s); /* kfree finds the span from any object */
 	s->size_class = (uint8_t)cls;
 	s->cache = &cache[cls];
 	s->object_size = ci->size;

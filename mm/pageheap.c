@@ -1,5 +1,6 @@
 /* mm/pageheap.c - spans, bins, coalescing and scavenging (see pageheap.h). */
 #include "mm/pageheap.h"
+#include "mm/vm.h"
 
 #define SPAN_RECORDS_PER_REFILL 64
 
@@ -112,27 +113,34 @@ static inline uintptr_t span_end(const struct span *s)
 	return s->start + (uintptr_t)s->npages * PAGE_SIZE;
 }
 
-/* Free spans are found through their first and last page only. */
-static void mark_free_ends(struct pageheap *ph, struct span *s)
+/* Names 's' at its first and last page: every span is found there. */
+static void name_ends(struct pageheap *ph, struct span *s)
 {
 	page_at(ph, s->start)->span = s;
 	page_at(ph, span_end(s) - PAGE_SIZE)->span = s;
 }
 
-/* Counts a free span's pages into the free statistics (sign +1 or -1). */
+/* Counts a free span into the free statistics (sign +1) or out (-1). */
 static void account_free(struct pageheap *ph, const struct span *s, int sign)
 {
-	uint64_t released = s->released;
-	uint64_t mapped = s->npages - released;
+	uint64_t *pages = s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages;
 	if (sign > 0) {
-		ph->stats.free_released_pages += released;
-		ph->stats.free_mapped_pages += mapped;
+		*pages += s->npages;
 		ph->stats.free_spans++;
 	} else {
-		ph->stats.free_released_pages -= released;
-		ph->stats.free_mapped_pages -= mapped;
+		*pages -= s->npages;
 		ph->stats.free_spans--;
 	}
+}
+
+/* Gives the frames of a free, mapped span back: it is then released and
+ * reads 0 when mapped again.  The caller keeps the statistics. */
+static void release_frames(struct pageheap *ph, struct span *s)
+{
+	arena_release(&ph->arena, s->start, (size_t)s->npages * PAGE_SIZE);
+	s->released = 1;
+	s->zeroed = 1;
+	ph->stats.scavenged_pages += s->npages;
 }
 
 /* ---- set-up ---- */
@@ -152,9 +160,23 @@ void ph_destroy(struct pageheap *ph)
 
 /* ---- free spans: insert with coalescing ---- */
 
-/* Files [start, start + npages) as free, merging with free neighbours.
- * 's' is a record for it (state ignored).  Returns the free span that now
- * holds it. */
+/* Merges free span 'right' (out of the bins, not counted) into the free
+ * span 'left' just below it, which is also out of the bins; returns left. */
+static struct span *merge(struct pageheap *ph, struct span *left, struct span *right)
+{
+	if (left->released != right->released)
+		release_frames(ph, left->released ? right : left); /* keep the state uniform */
+	page_at(ph, span_end(left) - PAGE_SIZE)->span = NULL;
+	page_at(ph, right->start)->span = NULL;
+	left->npages += right->npages;
+	left->zeroed = left->zeroed && right->zeroed;
+	drop_span(ph, right);
+	return left;
+}
+
+/* Files span 's' (start, npages, released and zeroed set; interior pages
+ * naming nothing) as free, merged with free neighbours.  Returns the free
+ * span that now holds it. */
 static struct span *insert_free(struct pageheap *ph, struct span *s)
 {
 	struct arena *a = &ph->arena;
@@ -164,12 +186,7 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 		if (left && left->state == SPAN_FREE && span_end(left) == s->start) {
 			bin_remove(ph, left);
 			account_free(ph, left, -1);
-			page_at(ph, s->start - PAGE_SIZE)->span = NULL;
-			left->npages += s->npages;
-			left->released += s->released;
-			page_at(ph, s->start)->span = NULL;
-			drop_span(ph, s);
-			s = left;
+			s = merge(ph, left, s);
 		}
 	}
 	if (span_end(s) < a->used) {
@@ -177,14 +194,10 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 		if (right && right->state == SPAN_FREE && right->start == span_end(s)) {
 			bin_remove(ph, right);
 			account_free(ph, right, -1);
-			page_at(ph, span_end(s) - PAGE_SIZE)->span = NULL;
-			page_at(ph, right->start)->span = NULL;
-			s->npages += right->npages;
-			s->released += right->released;
-			drop_span(ph, right);
+			s = merge(ph, s, right);
 		}
 	}
-	mark_free_ends(ph, s);
+	name_ends(ph, s);
 	account_free(ph, s, +1);
 	bin_insert(ph, s);
 	return s;
@@ -215,34 +228,12 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
 	ph->stats.grows++;
 	s->start = (uintptr_t)p;
 	s->npages = ask;
-	for (uintptr_t q = s->start; q < span_end(s); q += PAGE_SIZE)
-		*page_at(ph, q) = (struct arena_page){ NULL, 0 }; /* fresh: mapped, zeroed */
+	s->released = 0;
+	s->zeroed = 1; /* fresh memory reads 0 */
 	return insert_free(ph, s);
 }
 
 /* ---- scavenging ---- */
-
-/* Releases the mapped pages of free span 's', run by run. */
-static void release_span(struct pageheap *ph, struct span *s)
-{
-	uintptr_t p = s->start, end = span_end(s);
-	while (p < end) {
-		if (page_at(ph, p)->flags & ARENA_PAGE_RELEASED) {
-			p += PAGE_SIZE;
-			continue;
-		}
-		uintptr_t run = p;
-		while (run < end && !(page_at(ph, run)->flags & ARENA_PAGE_RELEASED))
-			run += PAGE_SIZE;
-		arena_release(&ph->arena, p, run - p);
-		uint32_t pages = (uint32_t)((run - p) / PAGE_SIZE);
-		s->released += pages;
-		ph->stats.free_mapped_pages -= pages;
-		ph->stats.free_released_pages += pages;
-		ph->stats.scavenged_pages += pages;
-		p = run;
-	}
-}
 
 /* Largest free spans first, until at most 'target' bytes stay free and
  * mapped. */
@@ -252,7 +243,11 @@ static void scavenge(struct pageheap *ph, uint64_t target)
 	     bin >= 0 && ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
 		for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT];
 		     s && ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
-			release_span(ph, s);
+			if (!s->released) {
+				release_frames(ph, s);
+				ph->stats.free_mapped_pages -= s->npages;
+				ph->stats.free_released_pages += s->npages;
+			}
 }
 
 void ph_scavenge_all(struct pageheap *ph)
@@ -261,28 +256,6 @@ void ph_scavenge_all(struct pageheap *ph)
 }
 
 /* ---- allocation and free ---- */
-
-/* Maps again the released pages of 's'; false (nothing changed) when
- * frames run out. */
-static bool reuse_released(struct pageheap *ph, struct span *s)
-{
-	for (uintptr_t p = s->start; p < span_end(s);) {
-		if (!(page_at(ph, p)->flags & ARENA_PAGE_RELEASED)) {
-			p += PAGE_SIZE;
-			continue;
-		}
-		uintptr_t run = p;
-		while (run < span_end(s) && (page_at(ph, run)->flags & ARENA_PAGE_RELEASED))
-			run += PAGE_SIZE;
-		if (!arena_reuse(&ph->arena, p, run - p))
-			return false; /* runs mapped so far stay mapped: still free */
-		uint32_t pages = (uint32_t)((run - p) / PAGE_SIZE);
-		s->released -= pages;
-		ph->stats.reused_pages += pages;
-		p = run;
-	}
-	return true;
-}
 
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 {
@@ -301,48 +274,41 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	account_free(ph, s, -1);
 	s->state = SPAN_IN_USE; /* so that the remainder cannot merge back */
 
-	/* Split: the remainder goes back to the bins. */
+	/* Split: the remainder goes back to the bins, in the same state. */
 	if (s->npages > npages) {
 		struct span *rest = new_span(ph);
 		if (!rest) {
-			s->state = SPAN_FREE;
-			account_free(ph, s, +1);
-			bin_insert(ph, s);
+			insert_free(ph, s);
 			ph->stats.failures++;
 			return NULL;
 		}
-		uint32_t kept_released = 0;
-		for (uint32_t i = 0; i < npages && s->released; i++)
-			kept_released += (page_at(ph, s->start + (uintptr_t)i * PAGE_SIZE)->flags &
-			                  ARENA_PAGE_RELEASED) != 0;
 		rest->start = s->start + (uintptr_t)npages * PAGE_SIZE;
 		rest->npages = s->npages - npages;
-		rest->released = s->released - kept_released;
+		rest->released = s->released;
+		rest->zeroed = s->zeroed;
 		s->npages = npages;
-		s->released = kept_released;
 		insert_free(ph, rest);
 	}
 
-	if (s->released && !reuse_released(ph, s)) {
-		/* Out of frames: the span goes back as it was. */
-		insert_free(ph, s);
-		ph->stats.failures++;
-		kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
-		return NULL;
-	}
-	s->released = 0;
-	s->state = SPAN_IN_USE;
-	s->size_class = 0;
-	s->next = s->prev = NULL;
-	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE) {
-		struct arena_page *page = page_at(ph, p);
-		page->span = s;
-		if (zeroed && (page->flags & ARENA_PAGE_DIRTY)) {
-			memset((void *)p, 0, PAGE_SIZE);
-			ph->stats.zeroed_pages++;
+	if (s->released) {
+		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE)) {
+			insert_free(ph, s); /* still released: back as it was */
+			ph->stats.failures++;
+			kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
+			return NULL;
 		}
-		page->flags = 0;
+		ph->stats.reused_pages += npages;
+		s->zeroed = 1;
 	}
+	if (zeroed && !s->zeroed) {
+		memset((void *)s->start, 0, (size_t)npages * PAGE_SIZE);
+		ph->stats.zeroed_pages += npages;
+	}
+	s->released = s->zeroed = s->all_marked = 0;
+	s->size_class = 0;
+	s->cache = NULL;
+	s->next = s->prev = NULL;
+	name_ends(ph, s);
 	ph->stats.in_use_pages += npages;
 	ph->stats.in_use_spans++;
 	return s;
@@ -377,20 +343,29 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 	struct span *parts[2] = { h, t };
 	uintptr_t starts[2] = { s->start, aligned + (uintptr_t)npages * PAGE_SIZE };
 	uint32_t sizes[2] = { head, tail };
+	page_at(ph, s->start)->span = NULL;
+	page_at(ph, span_end(s) - PAGE_SIZE)->span = NULL;
 	s->start = aligned;
 	s->npages = npages;
+	name_ends(ph, s);
 	for (unsigned i = 0; i < 2; i++) {
 		if (!parts[i])
 			continue;
 		parts[i]->start = starts[i];
 		parts[i]->npages = sizes[i];
 		parts[i]->state = SPAN_IN_USE;
-		for (uintptr_t p = starts[i]; p < span_end(parts[i]); p += PAGE_SIZE)
-			page_at(ph, p)->span = parts[i];
+		name_ends(ph, parts[i]);
 		ph->stats.in_use_spans++;
 		ph_free(ph, parts[i]);
 	}
 	return s;
+}
+
+void ph_mark_all(struct pageheap *ph, struct span *s)
+{
+	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE)
+		page_at(ph, p)->span = s;
+	s->all_marked = 1;
 }
 
 void ph_free(struct pageheap *ph, struct span *s)
@@ -399,12 +374,12 @@ void ph_free(struct pageheap *ph, struct span *s)
 	          "ph_free(%p): not an in-use span", (void *)s);
 	ph->stats.in_use_pages -= s->npages;
 	ph->stats.in_use_spans--;
-	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE) {
-		struct arena_page *page = page_at(ph, p);
-		page->span = NULL;
-		page->flags = ARENA_PAGE_DIRTY;
-	}
+	if (s->all_marked)
+		for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE)
+			page_at(ph, p)->span = NULL;
+	s->all_marked = 0;
 	s->released = 0;
+	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
 	if (ph->stats.free_mapped_pages * PAGE_SIZE > ph->scavenge_threshold)
 		scavenge(ph, ph->scavenge_threshold / 2);
@@ -443,12 +418,20 @@ unsigned ph_check(const struct pageheap *ph_const)
 		if (s->start != p || s->npages == 0 || span_end(s) > a->used)
 			return bad + problem("page %p names span [%p, +%u pages): not its start",
 			                     (void *)p, (void *)s->start, s->npages);
+		if (page_at(ph, span_end(s) - PAGE_SIZE)->span != s)
+			bad += problem("span %p: its last page does not name it", (void *)s->start);
+		bool all = s->state == SPAN_IN_USE && s->all_marked;
+		for (uintptr_t q = p + PAGE_SIZE; q + PAGE_SIZE < span_end(s); q += PAGE_SIZE)
+			if (page_at(ph, q)->span != (all ? s : NULL)) {
+				bad += problem("span %p: interior page %p names %p", (void *)s->start,
+				               (void *)q, (void *)page_at(ph, q)->span);
+				break;
+			}
+		size_t mapped = vm_mapped_pages(s->start, (size_t)s->npages * PAGE_SIZE);
 		if (s->state == SPAN_IN_USE) {
-			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE)
-				if (page_at(ph, q)->span != s)
-					bad += problem("page %p of in-use span %p names %p",
-					               (void *)q, (void *)s->start,
-					               (void *)page_at(ph, q)->span);
+			if (mapped != s->npages)
+				bad += problem("in-use span %p: %zu of %u pages mapped", (void *)s->start,
+				               mapped, s->npages);
 			in_use += s->npages;
 			in_use_spans++;
 			prev_free = false;
@@ -456,31 +439,15 @@ unsigned ph_check(const struct pageheap *ph_const)
 			if (prev_free)
 				bad += problem("free span %p follows a free span: not coalesced",
 				               (void *)s->start);
-			if (page_at(ph, span_end(s) - PAGE_SIZE)->span != s)
-				bad += problem("free span %p: last page does not name it",
-				               (void *)s->start);
-			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE) {
-				uint32_t f = page_at(ph, q)->flags;
-				free_released += (f & ARENA_PAGE_RELEASED) != 0;
-				free_mapped += !(f & ARENA_PAGE_RELEASED);
-				if (q != p && q != span_end(s) - PAGE_SIZE && page_at(ph, q)->span)
-					bad += problem(
-					        "interior page %p of free span %p names a span",
-					        (void *)q, (void *)s->start);
-			}
-			free_spans++;
-			prev_free = true;
-			uint64_t span_released = 0;
-			for (uintptr_t q = p; q < span_end(s); q += PAGE_SIZE)
-				span_released += (page_at(ph, q)->flags & ARENA_PAGE_RELEASED) != 0;
-			if (span_released != s->released)
-				bad += problem("free span %p: %llu pages released, record says %u",
-				               (void *)s->start, (unsigned long long)span_released,
-				               s->released);
+			if (mapped != (s->released ? 0 : s->npages))
+				bad += problem("free span %p, %s: %zu of %u pages mapped", (void *)s->start,
+				               s->released ? "released" : "not released", mapped, s->npages);
 			if (s->bin != bin_of(s->npages))
 				bad += problem("free span %p of %u pages in bin %u, belongs in %u",
-				               (void *)s->start, s->npages, s->bin,
-				               bin_of(s->npages));
+				               (void *)s->start, s->npages, s->bin, bin_of(s->npages));
+			*(s->released ? &free_released : &free_mapped) += s->npages;
+			free_spans++;
+			prev_free = true;
 		} else {
 			return bad + problem("span %p in state %u", (void *)s->start, s->state);
 		}
@@ -496,8 +463,7 @@ unsigned ph_check(const struct pageheap *ph_const)
 			struct span *prev = NULL;
 			for (struct span *s = head; s; prev = s, s = s->next) {
 				if (++listed > free_spans + 1)
-					return bad +
-					       problem("bin lists hold more spans than the heap");
+					return bad + problem("bin lists hold more spans than the heap");
 				if (s->state != SPAN_FREE || s->bin != fl * PH_SL_COUNT + sl ||
 				    s->prev != prev)
 					bad += problem("bin %u/%u: span %p misfiled", fl, sl,
@@ -512,14 +478,14 @@ unsigned ph_check(const struct pageheap *ph_const)
 	if (in_use != ph->stats.in_use_pages || in_use_spans != ph->stats.in_use_spans ||
 	    free_mapped != ph->stats.free_mapped_pages ||
 	    free_released != ph->stats.free_released_pages || free_spans != ph->stats.free_spans)
-		bad += problem(
-		        "walk found %llu/%u in use, %llu+%llu free in %u spans; stats say "
-		        "%llu/%u, %llu+%llu in %u",
-		        (unsigned long long)in_use, in_use_spans, (unsigned long long)free_mapped,
-		        (unsigned long long)free_released, free_spans,
-		        (unsigned long long)ph->stats.in_use_pages, ph->stats.in_use_spans,
-		        (unsigned long long)ph->stats.free_mapped_pages,
-		        (unsigned long long)ph->stats.free_released_pages, ph->stats.free_spans);
+		bad += problem("walk found %llu/%u in use, %llu+%llu free in %u spans; stats say "
+		               "%llu/%u, %llu+%llu in %u",
+		               (unsigned long long)in_use, in_use_spans,
+		               (unsigned long long)free_mapped, (unsigned long long)free_released,
+		               free_spans, (unsigned long long)ph->stats.in_use_pages,
+		               ph->stats.in_use_spans,
+		               (unsigned long long)ph->stats.free_mapped_pages,
+		               (unsigned long long)ph->stats.free_released_pages, ph->stats.free_spans);
 	return bad;
 }
 

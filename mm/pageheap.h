@@ -4,10 +4,11 @@
  *
  * Structures:
  *   - a span is [start, start + npages * PAGE_SIZE), free or in use;
- *   - the arena's page table (struct arena_page per page) maps every page
- *     of an in-use span to its span, and the first and last page of a free
- *     span to it, so that a pointer finds its span in O(1) and a freed span
- *     finds its neighbours in O(1) to coalesce with them;
+ *   - the arena's page table (struct arena_page per page) names a span at
+ *     its first and last page, so that a block's start finds its span, and
+ *     a freed span its neighbours, in O(1) whatever the span's size.  Spans
+ *     of small objects are named at every page (ph_mark_all), since kfree
+ *     looks them up from any object in them;
  *   - free spans sit in two-level segregated bins (TLSF: a power-of-two
  *     class, then 8 linear subclasses, each with a list and a bitmap).  A
  *     request is rounded up to the next bin boundary and served from the
@@ -15,17 +16,22 @@
  *     whatever the number of free spans, with a fit no worse than 1/8 of
  *     the request above the best (the remainder goes back to the bins).
  *     A balanced tree would give the best fit in O(log n); the bins give
- *     O(1) and, for page runs, a fit as good in practice.
+ *     O(1) and, for page runs, a fit as good in practice;
+ *   - a free span's state belongs to the whole span: released (its frames
+ *     given back) or mapped, and zeroed (known to read 0) or dirty.  Free
+ *     spans always coalesce: a mapped span meeting a released one is
+ *     released first, and a merge is zeroed only if both parts were.
  *
  * Allocation: find a free span (growing the arena when none fits: by at
  * least PH_GROW_PAGES, or exactly the request for large ones, "served
- * directly"), split off the remainder, map again any of its pages that the
- * scavenger released, zero the dirty ones if asked.
- * Free: mark the pages dirty, coalesce with free neighbours, file in a bin;
- * then, if more than scavenge_threshold bytes sit free and mapped, give the
- * frames of the largest free spans back (arena_release) until half that
- * remains.  Released pages come back zeroed when reused; dirty pages are
- * zeroed only for callers that ask for zeroed memory, and only once.
+ * directly"), split off the remainder, map the span again if it was
+ * released (it then reads 0), and zero it only if it is dirty and the
+ * caller asked for zeroed memory: memory is zeroed once, when it must be.
+ * Free: coalesce with free neighbours and file in a bin; then, if more than
+ * scavenge_threshold bytes sit free and mapped, release the largest free
+ * spans until half that remains.  Both are O(1) in the span's size (and in
+ * the number of free spans); only ph_mark_all and its undoing at free cost
+ * O(npages), for spans of small objects.
  *
  * Not thread-safe: callers serialize (kmalloc holds interrupts off).
  */
@@ -50,7 +56,9 @@ struct span {
 	uint8_t state;            /* enum span_state */
 	uint8_t size_class;       /* kmalloc's, 0 for page-level spans */
 	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
-	uint32_t released;        /* free: pages whose frames are given back */
+	uint8_t released;         /* free: every page's frames given back */
+	uint8_t zeroed;           /* free: every page reads 0 */
+	uint8_t all_marked;       /* in use: every page names the span */
 	struct span *next, *prev; /* free: bin list; in use: the owner's list */
 	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
 	struct kmalloc_bin *cache; /* its per-CPU list; non-NULL <=> in-use small span */
@@ -71,7 +79,7 @@ struct pageheap_stats {
 	uint32_t in_use_spans;
 	uint32_t free_spans;
 	uint64_t grows;           /* arena_sys_alloc calls */
-	uint64_t scavenged_pages; /* ever released by the scavenger */
+	uint64_t scavenged_pages; /* ever released: by the scavenger, or to merge */
 	uint64_t zeroed_pages;    /* ever zeroed because they were dirty */
 	uint64_t reused_pages;    /* released pages mapped again */
 	uint32_t failures;        /* ph_alloc calls that returned NULL */
@@ -87,7 +95,8 @@ struct pageheap {
 	struct pageheap_stats stats;
 };
 
-/* Sets up a heap over a new arena (arena_init's arguments). */
+/* Sets up a heap over a new arena (arena_init's arguments).  The heap must
+ * not hold an arena already (ph_destroy first). */
 bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step);
 
 /* Gives everything back (see arena_destroy). */
@@ -96,8 +105,7 @@ void ph_destroy(struct pageheap *ph);
 /*
  * A span of 'npages' pages, in use, or NULL (out of address space or
  * frames: nothing is left behind).  With 'zeroed', every byte reads 0;
- * otherwise the contents are unspecified.  O(1) in the number of free spans,
- * O(npages) to mark the pages.
+ * otherwise the contents are unspecified.  O(1).
  */
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed);
 
@@ -107,10 +115,15 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed);
 struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
                               bool zeroed);
 
-/* Returns an in-use span.  O(1) in the number of free spans, O(npages). */
+/* Names 's' (in use) at every one of its pages, for a span of small
+ * objects.  O(npages). */
+void ph_mark_all(struct pageheap *ph, struct span *s);
+
+/* Returns an in-use span.  O(1), or O(npages) after ph_mark_all. */
 void ph_free(struct pageheap *ph, struct span *s);
 
-/* The in-use span containing 'p', or NULL when p is not inside one. */
+/* The in-use span named at the page of 'p' (its first or last page, or
+ * any page after ph_mark_all), or NULL. */
 static inline struct span *ph_lookup(const struct pageheap *ph, uintptr_t p)
 {
 	const struct arena_page *page = arena_page_of(&ph->arena, p);
@@ -118,14 +131,15 @@ static inline struct span *ph_lookup(const struct pageheap *ph, uintptr_t p)
 	return s && s->state == SPAN_IN_USE ? s : 0;
 }
 
-/* Releases the frames of every free span now (and resets nothing else). */
+/* Releases the frames of every free span now. */
 void ph_scavenge_all(struct pageheap *ph);
 
 /*
- * Checks every invariant: each span where the page table says, in-use
- * spans fully mapped to themselves, free spans never adjacent, each free
- * span in the right bin exactly once, bitmaps matching the bins, counters
- * matching the walk.  Prints each problem; returns how many.  O(pages).
+ * Checks every invariant: each span where the page table says, free spans
+ * never adjacent, each free span in the right bin exactly once, bitmaps
+ * matching the bins, released spans unmapped and the others mapped,
+ * counters matching the walk.  Prints each problem; returns how many.
+ * O(pages).
  */
 unsigned ph_check(const struct pageheap *ph);
 
