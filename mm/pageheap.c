@@ -123,7 +123,8 @@ static void name_ends(struct pageheap *ph, struct span *s)
 /* Counts a free span into the free statistics (sign +1) or out (-1). */
 static void account_free(struct pageheap *ph, const struct span *s, int sign)
 {
-	uint64_t *pages = s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages;
+	uint64_t *pages =
+	        s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages;
 	if (sign > 0) {
 		*pages += s->npages;
 		ph->stats.free_spans++;
@@ -423,15 +424,16 @@ unsigned ph_check(const struct pageheap *ph_const)
 		bool all = s->state == SPAN_IN_USE && s->all_marked;
 		for (uintptr_t q = p + PAGE_SIZE; q + PAGE_SIZE < span_end(s); q += PAGE_SIZE)
 			if (page_at(ph, q)->span != (all ? s : NULL)) {
-				bad += problem("span %p: interior page %p names %p", (void *)s->start,
-				               (void *)q, (void *)page_at(ph, q)->span);
+				bad += problem("span %p: interior page %p names %p",
+				               (void *)s->start, (void *)q,
+				               (void *)page_at(ph, q)->span);
 				break;
 			}
 		size_t mapped = vm_mapped_pages(s->start, (size_t)s->npages * PAGE_SIZE);
 		if (s->state == SPAN_IN_USE) {
 			if (mapped != s->npages)
-				bad += problem("in-use span %p: %zu of %u pages mapped", (void *)s->start,
-				               mapped, s->npages);
+				bad += problem("in-use span %p: %zu of %u pages mapped",
+				               (void *)s->start, mapped, s->npages);
 			in_use += s->npages;
 			in_use_spans++;
 			prev_free = false;
@@ -440,11 +442,14 @@ unsigned ph_check(const struct pageheap *ph_const)
 				bad += problem("free span %p follows a free span: not coalesced",
 				               (void *)s->start);
 			if (mapped != (s->released ? 0 : s->npages))
-				bad += problem("free span %p, %s: %zu of %u pages mapped", (void *)s->start,
-				               s->released ? "released" : "not released", mapped, s->npages);
+				bad += problem("free span %p, %s: %zu of %u pages mapped",
+				               (void *)s->start,
+				               s->released ? "released" : "not released", mapped,
+				               s->npages);
 			if (s->bin != bin_of(s->npages))
 				bad += problem("free span %p of %u pages in bin %u, belongs in %u",
-				               (void *)s->start, s->npages, s->bin, bin_of(s->npages));
+				               (void *)s->start, s->npages, s->bin,
+				               bin_of(s->npages));
 			*(s->released ? &free_released : &free_mapped) += s->npages;
 			free_spans++;
 			prev_free = true;
@@ -463,7 +468,8 @@ unsigned ph_check(const struct pageheap *ph_const)
 			struct span *prev = NULL;
 			for (struct span *s = head; s; prev = s, s = s->next) {
 				if (++listed > free_spans + 1)
-					return bad + problem("bin lists hold more spans than the heap");
+					return bad +
+					       problem("bin lists hold more spans than the heap");
 				if (s->state != SPAN_FREE || s->bin != fl * PH_SL_COUNT + sl ||
 				    s->prev != prev)
 					bad += problem("bin %u/%u: span %p misfiled", fl, sl,
@@ -478,14 +484,14 @@ unsigned ph_check(const struct pageheap *ph_const)
 	if (in_use != ph->stats.in_use_pages || in_use_spans != ph->stats.in_use_spans ||
 	    free_mapped != ph->stats.free_mapped_pages ||
 	    free_released != ph->stats.free_released_pages || free_spans != ph->stats.free_spans)
-		bad += problem("walk found %llu/%u in use, %llu+%llu free in %u spans; stats say "
-		               "%llu/%u, %llu+%llu in %u",
-		               (unsigned long long)in_use, in_use_spans,
-		               (unsigned long long)free_mapped, (unsigned long long)free_released,
-		               free_spans, (unsigned long long)ph->stats.in_use_pages,
-		               ph->stats.in_use_spans,
-		               (unsigned long long)ph->stats.free_mapped_pages,
-		               (unsigned long long)ph->stats.free_released_pages, ph->stats.free_spans);
+		bad += problem(
+		        "walk found %llu/%u in use, %llu+%llu free in %u spans; stats say "
+		        "%llu/%u, %llu+%llu in %u",
+		        (unsigned long long)in_use, in_use_spans, (unsigned long long)free_mapped,
+		        (unsigned long long)free_released, free_spans,
+		        (unsigned long long)ph->stats.in_use_pages, ph->stats.in_use_spans,
+		        (unsigned long long)ph->stats.free_mapped_pages,
+		        (unsigned long long)ph->stats.free_released_pages, ph->stats.free_spans);
 	return bad;
 }
 

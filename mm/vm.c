@@ -7,7 +7,9 @@
  *   slot_first[s]  slot s begins a reservation (adjacent reservations of one
  *                  owner stay distinguishable in the printed map);
  *   mapped bitmap  one bit per 4 KiB page of the 4 GiB space: set <=> mapped
- *                  by vm_map and not since released.  128 KiB.
+ *                  by vm_map and not since released.  128 KiB;
+ *   slot_mapped[s] how many of slot s's bits are set, so that a call over
+ *                  whole slots checks them in O(1).
  */
 #include "mm/vm.h"
 #include "mm/vm_backend.h"
@@ -20,6 +22,7 @@ static struct {
 	uint8_t slot_owner[VM_SLOTS];
 	bool slot_first[VM_SLOTS];
 	uint32_t mapped[PAGES / WORD_BITS];
+	uint16_t slot_mapped[VM_SLOTS]; /* set bits per slot, so whole slots are O(1) */
 	struct vm_stats stats;
 } vm;
 
@@ -89,19 +92,42 @@ static inline uint32_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
 	return *take == WORD_BITS ? ~0u : ((1u << *take) - 1) << bit;
 }
 
+/* Whether every bit of pages [p, stop) (inside one slot) equals 'want'. */
+static bool words_all(uint32_t p, uint32_t stop, bool want)
+{
+	uint32_t take, whole = want ? ~0u : 0;
+	if (p % WORD_BITS) { /* the head's partial word */
+		uint32_t mask = word_mask(p, stop, &take);
+		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
+			return false;
+		p += take;
+	}
+	for (uint32_t w = p / WORD_BITS; w < stop / WORD_BITS; w++)
+		if (vm.mapped[w] != whole)
+			return false;
+	p = p > ALIGN_DOWN(stop, WORD_BITS) ? p : ALIGN_DOWN(stop, WORD_BITS);
+	if (p < stop) { /* the tail's partial word */
+		uint32_t mask = word_mask(p, stop, &take);
+		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
+			return false;
+	}
+	return true;
+}
+
 /* True when every page of [first, first + count) is mapped (want true) or
- * none is (want false). */
+ * none is (want false).  Whole slots are answered by their counts. */
 static bool all_pages(uint32_t first, uint32_t count, bool want)
 {
-	uint32_t p = first, end = first + count, take;
-	uint32_t whole = want ? ~0u : 0;
-	for (; p % WORD_BITS == 0 && end - p >= WORD_BITS; p += WORD_BITS)
-		if (vm.mapped[p / WORD_BITS] != whole)
+	for (uint32_t p = first, end = first + count; p < end;) {
+		uint32_t slot = p / PTE_COUNT, slot_end = (slot + 1) * PTE_COUNT;
+		uint32_t stop = end < slot_end ? end : slot_end;
+		if (p % PTE_COUNT == 0 && stop == slot_end) {
+			if (vm.slot_mapped[slot] != (want ? PTE_COUNT : 0))
+				return false;
+		} else if (!words_all(p, stop, want)) {
 			return false;
-	for (; p < end; p += take) {
-		uint32_t mask = word_mask(p, end, &take);
-		if ((vm.mapped[p / WORD_BITS] & mask) != (want ? mask : 0))
-			return false;
+		}
+		p = stop;
 	}
 	return true;
 }
@@ -110,6 +136,11 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 {
 	uint32_t total = 0;
 	for (uint32_t p = first, end = first + count, take; p < end; p += take) {
+		if (p % PTE_COUNT == 0 && end - p >= PTE_COUNT) {
+			total += vm.slot_mapped[p / PTE_COUNT];
+			take = PTE_COUNT;
+			continue;
+		}
 		uint32_t bits = vm.mapped[p / WORD_BITS] & word_mask(p, end, &take);
 		while (bits) {
 			bits &= bits - 1;
@@ -119,17 +150,36 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 	return total;
 }
 
+/* Sets or clears the bits of [first, first + count), every one of which is
+ * known to hold the opposite value, and keeps the slot counts. */
 static void set_mapped(uint32_t first, uint32_t count, bool value)
 {
-	uint32_t p = first, end = first + count, take;
-	for (; p % WORD_BITS == 0 && end - p >= WORD_BITS; p += WORD_BITS)
-		vm.mapped[p / WORD_BITS] = value ? ~0u : 0;
-	for (; p < end; p += take) {
-		uint32_t mask = word_mask(p, end, &take);
+	for (uint32_t p = first, end = first + count; p < end;) {
+		uint32_t slot = p / PTE_COUNT, slot_end = (slot + 1) * PTE_COUNT;
+		uint32_t stop = end < slot_end ? end : slot_end;
 		if (value)
-			vm.mapped[p / WORD_BITS] |= mask;
+			vm.slot_mapped[slot] = (uint16_t)(vm.slot_mapped[slot] + (stop - p));
 		else
-			vm.mapped[p / WORD_BITS] &= ~mask;
+			vm.slot_mapped[slot] = (uint16_t)(vm.slot_mapped[slot] - (stop - p));
+		uint32_t take;
+		while (p < stop && p % WORD_BITS) {
+			uint32_t mask = word_mask(p, stop, &take);
+			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
+			                                 : vm.mapped[p / WORD_BITS] & ~mask;
+			p += take;
+		}
+		uint32_t full = (stop - p) / WORD_BITS;
+		if (full) {
+			memset(&vm.mapped[p / WORD_BITS], value ? 0xff : 0,
+			       full * sizeof(uint32_t));
+			p += full * WORD_BITS;
+		}
+		if (p < stop) {
+			uint32_t mask = word_mask(p, stop, &take);
+			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
+			                                 : vm.mapped[p / WORD_BITS] & ~mask;
+			p += take;
+		}
 	}
 }
 

@@ -24,16 +24,16 @@
 
 #ifdef USE_LIBMM
 #include "kmalloc.h"
-#define A_MALLOC kmalloc
-#define A_FREE kfree
+#define A_MALLOC  kmalloc
+#define A_FREE    kfree
 #define A_REALLOC krealloc
 #else
-#define A_MALLOC malloc
-#define A_FREE free
+#define A_MALLOC  malloc
+#define A_FREE    free
 #define A_REALLOC realloc
 #endif
 
-static int touch;          /* memory mode: write every block in full */
+static int touch; /* memory mode: write every block in full */
 static uint64_t live, peak_live, calls;
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
@@ -221,8 +221,8 @@ int main(int argc, char **argv)
 		double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
 		printf("workload=%s calls=%llu ns=%.0f peak_live=%llu rss_before_kib=%ld "
 		       "peak_rss_kib=%ld\n",
-		       argv[1], (unsigned long long)calls, ns, (unsigned long long)peak_live, before,
-		       peak);
+		       argv[1], (unsigned long long)calls, ns, (unsigned long long)peak_live,
+		       before, peak);
 		return 0;
 	}
 	fprintf(stderr, "allocbench: unknown workload %s\n", argv[1]);
