@@ -44,7 +44,7 @@
 #define PH_SL_COUNT                   (1 << PH_SL_BITS)
 #define PH_FL_COUNT                   22
 #define PH_GROW_PAGES                 64 /* smallest growth: 256 KiB */
-#define PH_DEFAULT_SCAVENGE_THRESHOLD (16u << 20)
+#define PH_DEFAULT_SCAVENGE_THRESHOLD (2u << 20)
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
