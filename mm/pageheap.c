@@ -382,8 +382,11 @@ void ph_free(struct pageheap *ph, struct span *s)
 	s->released = 0;
 	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
-	if (ph->stats.free_mapped_pages * PAGE_SIZE > ph->scavenge_threshold)
-		scavenge(ph, ph->scavenge_threshold / 2);
+	uint64_t keep = ph->scavenge_threshold;
+	if (ph->stats.in_use_pages * PAGE_SIZE / 4 > keep)
+		keep = ph->stats.in_use_pages * PAGE_SIZE / 4;
+	if (ph->stats.free_mapped_pages * PAGE_SIZE > keep)
+		scavenge(ph, keep / 2);
 }
 
 /* ---- checking ---- */

@@ -27,11 +27,12 @@
  * directly"), split off the remainder, map the span again if it was
  * released (it then reads 0), and zero it only if it is dirty and the
  * caller asked for zeroed memory: memory is zeroed once, when it must be.
- * Free: coalesce with free neighbours and file in a bin; then, if more than
- * scavenge_threshold bytes sit free and mapped, release the largest free
- * spans until half that remains.  Both are O(1) in the span's size (and in
- * the number of free spans); only ph_mark_all and its undoing at free cost
- * O(npages), for spans of small objects.
+ * Free: coalesce with free neighbours and file in a bin; then, if more
+ * bytes sit free and mapped than scavenge_threshold or 1/4 of the bytes in
+ * use, whichever is larger, release the largest free spans until half that
+ * remains: idle memory kept stays in proportion to the heap.  Both are O(1) in the span's size (and
+ * in the number of free spans); only ph_mark_all and its undoing at free cost O(npages), for spans
+ * of small objects.
  *
  * Not thread-safe: callers serialize (kmalloc holds interrupts off).
  */
@@ -44,7 +45,7 @@
 #define PH_SL_COUNT                   (1 << PH_SL_BITS)
 #define PH_FL_COUNT                   22
 #define PH_GROW_PAGES                 64 /* smallest growth: 256 KiB */
-#define PH_DEFAULT_SCAVENGE_THRESHOLD (2u << 20)
+#define PH_DEFAULT_SCAVENGE_THRESHOLD (4u << 20)
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
@@ -91,7 +92,7 @@ struct pageheap {
 	uint32_t sl_bitmap[PH_FL_COUNT];
 	struct span *bins[PH_FL_COUNT][PH_SL_COUNT];
 	struct span *spare_spans;    /* recycled span records */
-	uint64_t scavenge_threshold; /* bytes free and mapped before scavenging */
+	uint64_t scavenge_threshold; /* least bytes kept free and mapped */
 	struct pageheap_stats stats;
 };
 
