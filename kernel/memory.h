@@ -14,7 +14,6 @@
 /* The kernel's frame allocator. */
 extern struct pmm kernel_pmm;
 
-
 /* Where the kernel's arena starts and how it grows; set from the command
  * line (arena_base=, arena_limit=, arena_step=) before memory_init. */
 struct heap_config {

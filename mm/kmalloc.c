@@ -428,6 +428,19 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 
 /* ---- the API ---- */
 
+/* Pops the head of a non-empty per-CPU list, marks it live, and restores
+ * the interrupt flag. */
+static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+{
+	void **p = bin->head;
+	bin->head = *p;
+	bin->count--;
+	bin->mallocs++;
+	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
+	mm_irq_restore(flags);
+	return p;
+}
+
 /* An empty per-CPU list: refill it (or set the heap up, on the host's
  * first call), then take from it.  Kept out of line so that the fast path
  * needs no registers saved. */
@@ -444,13 +457,7 @@ static __attribute__((noinline)) void *alloc_slow(unsigned cls, size_t size, mm_
 		mm_irq_restore(flags);
 		return NULL;
 	}
-	void **p = bin->head;
-	bin->head = *p;
-	bin->count--;
-	bin->mallocs++;
-	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
-	mm_irq_restore(flags);
-	return p;
+	return take_object(bin, flags);
 }
 
 /* The fast path of every small allocation. */
@@ -461,12 +468,7 @@ static inline void *alloc_class(unsigned cls, size_t size)
 	void **p = bin->head;
 	if (__builtin_expect(!p, 0))
 		return alloc_slow(cls, size, flags);
-	bin->head = *p;
-	bin->count--;
-	bin->mallocs++;
-	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
-	mm_irq_restore(flags);
-	return p;
+	return take_object(bin, flags);
 }
 
 void *kmalloc(size_t size)

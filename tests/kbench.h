@@ -25,6 +25,25 @@ struct kbench {
 		                                                         kbench_fn_##bench_name }; \
 	static void kbench_fn_##bench_name(void)
 
+/* Instructions an empty loop of n iterations takes, to subtract from a
+ * measured loop of the same shape. */
+static inline uint64_t kbench_empty_loop(unsigned n)
+{
+	uint64_t t0 = __builtin_ia32_rdtsc();
+	for (unsigned i = 0; i < n; i++)
+		__asm__ volatile("" : : "r"(i) : "memory");
+	return __builtin_ia32_rdtsc() - t0;
+}
+
+/* A deterministic xorshift generator: the same workload on every run. */
+static inline uint32_t kbench_rng(uint32_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 17;
+	*state ^= *state << 5;
+	return *state;
+}
+
 /* Prints "bench <name> <value with two decimals> <unit>". */
 void kbench_report(const char *name, uint64_t numerator, uint64_t denominator, const char *unit);
 

@@ -14,13 +14,7 @@ static struct pageheap bench_heap;
 static struct span *held[1024];
 
 static uint32_t rng_state = 12345;
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
+#define rng() kbench_rng(&rng_state)
 
 KBENCH(pageheap)
 {

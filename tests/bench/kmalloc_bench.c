@@ -11,14 +11,6 @@
 #include "mm/vm.h"
 #include "tests/kbench.h"
 
-static uint64_t empty_loop(unsigned n)
-{
-	uint64_t t0 = rdtsc();
-	for (unsigned i = 0; i < n; i++)
-		__asm__ volatile("" : : "r"(i) : "memory");
-	return rdtsc() - t0;
-}
-
 KBENCH(kmalloc_pair)
 {
 	static const size_t sizes[] = { 8, 32, 128, 1024, 8192 };
@@ -31,7 +23,7 @@ KBENCH(kmalloc_pair)
 			__asm__ volatile("" : "+r"(p));
 			kfree(p);
 		}
-		uint64_t total = rdtsc() - t0 - empty_loop(PAIRS);
+		uint64_t total = rdtsc() - t0 - kbench_empty_loop(PAIRS);
 		char name[48];
 		ksnprintf(name, sizeof(name), "kmalloc_kfree_pair_%zu", sizes[k]);
 		kbench_report(name, total, PAIRS, "insn/pair");
@@ -39,13 +31,7 @@ KBENCH(kmalloc_pair)
 }
 
 static uint32_t rng_state = 2463534242u;
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
+#define rng() kbench_rng(&rng_state)
 
 KBENCH(kmalloc_mixed)
 {

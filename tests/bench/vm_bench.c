@@ -16,15 +16,6 @@
 
 static paddr_t frames[BATCH_PAGES];
 
-/* Loop overhead of the measuring loops below, to subtract. */
-static uint64_t empty_loop(unsigned n)
-{
-	uint64_t t0 = rdtsc();
-	for (unsigned i = 0; i < n; i++)
-		__asm__ volatile("" : : "r"(i) : "memory");
-	return rdtsc() - t0;
-}
-
 KBENCH(pmm)
 {
 	/* Steady state: a frame allocated and freed again, as page tables and
@@ -36,7 +27,7 @@ KBENCH(pmm)
 		__asm__ volatile("" : "+r"(f));
 		pmm_free_frame(&kernel_pmm, f);
 	}
-	uint64_t pairs = rdtsc() - t0 - empty_loop(PAIRS);
+	uint64_t pairs = rdtsc() - t0 - kbench_empty_loop(PAIRS);
 	kbench_report("pmm_frame_alloc_free", pairs, PAIRS, "insn/frame");
 
 	/* Many frames held at once: 256 allocated, then 256 freed, singly

@@ -37,18 +37,6 @@ static void expect_no_leak(struct ktest *t, const struct snapshot *a)
 		EXPECT_EQ(t, b.vm.reserved_bytes[i], a->vm.reserved_bytes[i]);
 }
 
-static bool contains(const char *haystack, const char *needle)
-{
-	for (; *haystack; haystack++) {
-		const char *h = haystack, *n = needle;
-		while (*n && *h == *n)
-			h++, n++;
-		if (!*n)
-			return true;
-	}
-	return false;
-}
-
 /* ---- growth ---- */
 
 static void growth_extends_contiguously_to_a_small_limit(struct ktest *t)
@@ -70,7 +58,7 @@ static void growth_extends_contiguously_to_a_small_limit(struct ktest *t)
 	EXPECT_EQ(t, heap.arena.used, start + 32 * MiB);
 	/* At the limit: NULL and a message that says so. */
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, PAGE_SIZE), 0);
-	EXPECT_TRUE(t, contains(heap.arena.last_error, "reached its limit of 32 MiB"));
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "reached its limit of 32 MiB"));
 	EXPECT_EQ(t, heap.arena.end, start + 32 * MiB); /* nothing moved */
 	ph_destroy(&heap);
 	expect_no_leak(t, &before);
@@ -96,7 +84,7 @@ static void growth_with_the_default_step_and_limit(struct ktest *t)
 	EXPECT_EQ(t, heap.arena.stats.extensions, 7); /* 8 steps of 256 MiB */
 	EXPECT_EQ(t, heap.arena.stats.fallbacks, 0);
 	EXPECT_EQ(t, heap.arena.end, start + ARENA_DEFAULT_LIMIT);
-	EXPECT_TRUE(t, contains(heap.arena.last_error, "reached its limit of 2048 MiB"));
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "reached its limit of 2048 MiB"));
 	ktest_note(t, "2 GiB reached in %u calls, %u contiguous extensions", calls,
 	           heap.arena.stats.extensions);
 	ph_destroy(&heap);
@@ -209,7 +197,7 @@ static void fallback_outside_the_usable_range_is_refused(struct ktest *t)
 	ksnprintf(expected, sizeof(expected),
 	          "memory allocated by OS (%p) not in usable range [%p,%p)",
 	          (void *)(start + 16 * MiB), (void *)start, (void *)(start + 16 * MiB));
-	EXPECT_TRUE(t, contains(heap.arena.last_error, "reached its limit") ||
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "reached its limit") ||
 	                       ktest_streq(heap.arena.last_error, expected));
 	/* The diagnostic itself was printed first; check it was produced by
 	 * making the same refusal with room left below the limit. */
@@ -244,7 +232,7 @@ static void bad_sizes_are_refused(struct ktest *t)
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, 0), 0);
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, 100), 0);
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, 8 * MiB + PAGE_SIZE), 0);
-	EXPECT_TRUE(t, contains(heap.arena.last_error, "larger than the arena limit"));
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "larger than the arena limit"));
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, (size_t)0 - PAGE_SIZE), 0); /* wraps */
 	EXPECT_EQ(t, heap.arena.stats.failures, s0.failures + 4);
 	EXPECT_EQ(t, heap.arena.used, heap.arena.start);
@@ -272,7 +260,7 @@ static void frames_run_out_before_address_space(struct ktest *t)
 	struct snapshot starved = snap();
 	struct arena a0 = heap.arena;
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, 4 * MiB), 0);
-	EXPECT_TRUE(t, contains(heap.arena.last_error, "out of frames"));
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "out of frames"));
 	expect_no_leak(t, &starved);
 	EXPECT_EQ(t, heap.arena.used, a0.used);
 	EXPECT_EQ(t, heap.arena.end, a0.end);

@@ -14,18 +14,6 @@
 #define MAX_SPANS 8192
 static struct span *spans[MAX_SPANS];
 
-static bool contains(const char *haystack, const char *needle)
-{
-	for (; *haystack; haystack++) {
-		const char *h = haystack, *n = needle;
-		while (*n && *h == *n)
-			h++, n++;
-		if (!*n)
-			return true;
-	}
-	return false;
-}
-
 static void heap_grows_until_memory_or_limit_runs_out(struct ktest *t)
 {
 	struct pageheap *h = &kheap;
@@ -45,7 +33,7 @@ static void heap_grows_until_memory_or_limit_runs_out(struct ktest *t)
 			held += (uint64_t)s->npages * PAGE_SIZE;
 		}
 	}
-	bool at_limit = contains(h->arena.last_error, "reached its limit");
+	bool at_limit = test_contains(h->arena.last_error, "reached its limit");
 	uint64_t basis = at_limit ? h->arena.limit : free_bytes;
 	unsigned permille = (unsigned)(held * 1000 / basis);
 	ktest_note(t, "held %llu MiB of live data in %u spans: %u.%u%% of the %llu MiB %s",
@@ -59,7 +47,7 @@ static void heap_grows_until_memory_or_limit_runs_out(struct ktest *t)
 	if (free_bytes > h->arena.limit + 64 * MiB)
 		EXPECT_TRUE(t, at_limit); /* RAM to spare: the limit must be what stops it */
 	else if (h->arena.limit > free_bytes + 64 * MiB)
-		EXPECT_TRUE(t, contains(h->arena.last_error, "out of frames"));
+		EXPECT_TRUE(t, test_contains(h->arena.last_error, "out of frames"));
 
 	unsigned corrupt = 0;
 	for (unsigned i = 0; i < n; i++) {

@@ -8,6 +8,19 @@
 
 #define MiB (1024u * 1024u)
 
+/* Whether 'needle' occurs in 'haystack' (for checking messages). */
+static inline bool test_contains(const char *haystack, const char *needle)
+{
+	for (; *haystack; haystack++) {
+		const char *h = haystack, *n = needle;
+		while (*n && *h == *n)
+			h++, n++;
+		if (!*n)
+			return true;
+	}
+	return false;
+}
+
 /* The lowest free, slot-aligned region of 'size' bytes, or 0: reserved and
  * given back at once, so that a reserve hinted there lands exactly there. */
 static inline uintptr_t test_free_region(size_t size)
