@@ -48,6 +48,7 @@
  * central lists and the page heap: refill() and flush() are the only
  * entries to them from the fast paths.
  */
+#include "mm/bitops.h"
 #include "mm/kheap.h"
 #ifdef ARENA386_HOST
 #include "arch/host/vm_host.h"
@@ -104,31 +105,6 @@ static struct {
 	uint64_t large_mallocs, large_frees, large_in_use_bytes;
 } totals;
 static bool ready;
-
-/* ---- the live bitmap: one instruction to set, one to test and clear ---- */
-
-static inline void live_set(uint32_t *bits, uint32_t q)
-{
-#if defined(__i386__) || defined(__x86_64__)
-	__asm__ volatile("btsl %1, %0" : "+m"(*bits) : "r"(q) : "memory", "cc");
-#else
-	bits[q >> 5] |= 1u << (q & 31);
-#endif
-}
-
-/* Clears bit q and returns whether it was set. */
-static inline bool live_test_clear(uint32_t *bits, uint32_t q)
-{
-#if defined(__i386__) || defined(__x86_64__)
-	bool was;
-	__asm__ volatile("btrl %2, %1" : "=@ccc"(was), "+m"(*bits) : "r"(q) : "memory");
-	return was;
-#else
-	bool was = bits[q >> 5] & (1u << (q & 31));
-	bits[q >> 5] &= ~(1u << (q & 31));
-	return was;
-#endif
-}
 
 /* ---- size classes ---- */
 
@@ -436,7 +412,7 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 	bin->head = *p;
 	bin->count--;
 	bin->mallocs++;
-	live_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
+	mm_bit_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
 	mm_irq_restore(flags);
 	return p;
 }
@@ -520,7 +496,8 @@ void kfree(void *ptr)
 		uint32_t rel = (uint32_t)(p - s->start);
 		uint32_t index = (uint32_t)(((uint64_t)rel * s->magic) >> 32);
 		if (__builtin_expect(index * s->object_size == rel, 1) &&
-		    __builtin_expect(live_test_clear(a->live_bits, (uint32_t)(off >> QSHIFT)), 1)) {
+		    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)(off >> QSHIFT)),
+		                     1)) {
 			*(void **)ptr = bin->head;
 			bin->head = ptr;
 			if (__builtin_expect(++bin->count > bin->max, 0))

@@ -19,21 +19,6 @@ enum pmm_list { LIST_NONE, LIST_PARTIAL, LIST_WHOLE, LIST_RUN };
 #define FRAME_INDEX_MASK     (PMM_FRAMES_PER_CHUNK - 1)
 #define BITMAP_WORDS(frames) (((frames) + 31) / 32)
 
-static inline bool test_bit(const uint32_t *bits, uint32_t n)
-{
-	return bits[n / 32] >> (n % 32) & 1;
-}
-
-static inline void set_bit(uint32_t *bits, uint32_t n)
-{
-	pmm_bit_set(bits, n);
-}
-
-static inline void clear_bit(uint32_t *bits, uint32_t n)
-{
-	bits[n / 32] &= ~(1u << (n % 32));
-}
-
 static inline uint32_t chunk_of(uint32_t frame_number)
 {
 	return frame_number / PMM_FRAMES_PER_CHUNK;
@@ -104,10 +89,10 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 		uint64_t end = ALIGN_DOWN(usable[i].base + usable[i].length, (uint64_t)PAGE_SIZE) >>
 		               PAGE_SHIFT;
 		for (uint64_t f = first; f < end && f < frame_count; f++)
-			set_bit(pmm->ram_bits, (uint32_t)f);
+			mm_bit_set(pmm->ram_bits, (uint32_t)f);
 	}
 	for (uint32_t f = 0; f < frame_count; f++)
-		pmm->stats.total_frames += test_bit(pmm->ram_bits, f);
+		pmm->stats.total_frames += mm_bit_test(pmm->ram_bits, f);
 	/* Withheld RAM leaves the allocator's hands for good: from here on the
 	 * RAM bit means "managed by this allocator". */
 	for (unsigned i = 0; i < withheld_count; i++) {
@@ -118,7 +103,7 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 		        ALIGN_UP(withheld[i].base + withheld[i].length, (uint64_t)PAGE_SIZE) >>
 		        PAGE_SHIFT;
 		for (uint64_t f = first; f < end && f < frame_count; f++)
-			clear_bit(pmm->ram_bits, (uint32_t)f);
+			mm_bit_clear(pmm->ram_bits, (uint32_t)f);
 	}
 
 	/* Chunks: stack their free frames, then file each on its list, highest
@@ -133,7 +118,7 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 		uint32_t base = c * PMM_FRAMES_PER_CHUNK;
 		for (uint32_t i = PMM_FRAMES_PER_CHUNK; i-- > 0;) {
 			uint32_t f = base + i;
-			if (f >= frame_count || !test_bit(pmm->ram_bits, f))
+			if (f >= frame_count || !mm_bit_test(pmm->ram_bits, f))
 				continue;
 			pmm->link[f] = ch->free_head;
 			ch->free_head = (uint16_t)i;
@@ -222,13 +207,13 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 	uint32_t f = frame >> PAGE_SHIFT;
 	if (!IS_ALIGNED(frame, PAGE_SIZE))
 		return refuse(pmm, "pmm_free_frame", frame, "not page-aligned");
-	if (f >= pmm->frame_count || !test_bit(pmm->ram_bits, f))
+	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
 		return refuse(
 		        pmm, "pmm_free_frame", frame,
 		        "not RAM managed by the allocator (hole, device or withheld at boot)");
 	if (pmm->chunks[chunk_of(f)].list == LIST_RUN)
 		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB run");
-	if (!test_bit(pmm->frame_bits, f))
+	if (!mm_bit_test(pmm->frame_bits, f))
 		return refuse(pmm, "pmm_free_frame", frame, "not allocated (double free?)");
 	/* The cache is full: spill its older half to the chunks. */
 	for (uint32_t i = 0; i < PMM_CACHE_SIZE / 2; i++)
@@ -241,12 +226,14 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 
 unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 {
-	unsigned got = 0;
-	while (got < n && pmm->cache_count) {
-		paddr_t frame = pmm->cache[--pmm->cache_count];
-		set_bit(pmm->frame_bits, frame >> PAGE_SHIFT);
-		out[got++] = frame;
+	uint32_t count = pmm->cache_count;
+	unsigned got = n < count ? n : count;
+	for (unsigned i = 0; i < got; i++) {
+		paddr_t frame = pmm->cache[count - 1 - i];
+		mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
+		out[i] = frame;
 	}
+	pmm->cache_count = count - got;
 	/* Then chunk by chunk: a freshly broken chunk's bump range hands out
 	 * consecutive frames, its stack the rest. */
 	while (got < n) {
@@ -254,7 +241,7 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 			uint32_t f = take_from_chunks(pmm); /* breaks a whole chunk */
 			if (f == UINT32_MAX)
 				break;
-			set_bit(pmm->frame_bits, f);
+			mm_bit_set(pmm->frame_bits, f);
 			out[got++] = (paddr_t)f << PAGE_SHIFT;
 			continue;
 		}
@@ -268,7 +255,7 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 				ch->free_head = pmm->link[base + index];
 			else
 				index = ch->bump++;
-			set_bit(pmm->frame_bits, base + index);
+			mm_bit_set(pmm->frame_bits, base + index);
 			out[got++] = (paddr_t)(base + index) << PAGE_SHIFT;
 		}
 		ch->free_count = (uint16_t)(ch->free_count - take);
@@ -281,23 +268,31 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 
 unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
 {
-	/* Straight to the chunks: a batch is large, the cache is not. */
-	unsigned freed = 0;
+	/* Into the cache while it has room (what a batch frees, the next batch
+	 * usually takes), then straight to the chunks. */
+	unsigned freed = 0, fast = 0;
+	uint32_t count = pmm->cache_count;
 	for (unsigned i = 0; i < n; i++) {
 		paddr_t frame = frames[i];
 		uint32_t f = frame >> PAGE_SHIFT;
 		if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
-		                             !test_bit(pmm->frame_bits, f),
+		                             !mm_bit_test_clear(pmm->frame_bits, f),
 		                     0)) {
-			freed += pmm_free_frame_slow(pmm, frame); /* names the problem */
+			/* Names the problem; counts what it frees itself. */
+			pmm->cache_count = count;
+			freed += pmm_free_frame_slow(pmm, frame);
+			count = pmm->cache_count;
 			continue;
 		}
-		clear_bit(pmm->frame_bits, f);
-		give_to_chunk(pmm, f);
-		freed++;
-		pmm->stats.free_frames++;
+		if (count < PMM_CACHE_SIZE)
+			pmm->cache[count++] = frame;
+		else
+			give_to_chunk(pmm, f);
+		fast++;
 	}
-	return freed;
+	pmm->cache_count = count;
+	pmm->stats.free_frames += fast;
+	return freed + fast;
 }
 
 void pmm_drain_cache(struct pmm *pmm)
@@ -351,9 +346,9 @@ void pmm_split_chunk(struct pmm *pmm, paddr_t base)
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
-	if (f >= pmm->frame_count || !test_bit(pmm->ram_bits, f))
+	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
 		return false;
-	return test_bit(pmm->frame_bits, f) || pmm->chunks[chunk_of(f)].list == LIST_RUN;
+	return mm_bit_test(pmm->frame_bits, f) || pmm->chunks[chunk_of(f)].list == LIST_RUN;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
@@ -363,7 +358,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
 
 static bool frame_is_free(const struct pmm *pmm, uint32_t f)
 {
-	return test_bit(pmm->ram_bits, f) && !test_bit(pmm->frame_bits, f) &&
+	return mm_bit_test(pmm->ram_bits, f) && !mm_bit_test(pmm->frame_bits, f) &&
 	       pmm->chunks[chunk_of(f)].list != LIST_RUN;
 }
 
@@ -375,9 +370,9 @@ static unsigned check_chunk(const struct pmm *pmm, uint32_t c, const uint16_t *c
 	uint32_t free_frames = 0, ram = 0;
 	unsigned bad = 0;
 	for (uint32_t i = 0; i < PMM_FRAMES_PER_CHUNK && base + i < pmm->frame_count; i++) {
-		ram += test_bit(pmm->ram_bits, base + i);
+		ram += mm_bit_test(pmm->ram_bits, base + i);
 		free_frames += frame_is_free(pmm, base + i);
-		if (ch->list == LIST_RUN && test_bit(pmm->frame_bits, base + i)) {
+		if (ch->list == LIST_RUN && mm_bit_test(pmm->frame_bits, base + i)) {
 			kprintf("pmm_check: frame %u of run chunk %u marked single\n", i, c);
 			bad++;
 		}

@@ -31,6 +31,7 @@
 #ifndef MM_PMM_H
 #define MM_PMM_H
 
+#include "mm/bitops.h"
 #include "mm/mm_env.h"
 
 #define PMM_FRAMES_PER_CHUNK 1024
@@ -61,7 +62,7 @@ struct pmm_chunk {
 	uint8_t pad[3];
 };
 
-#define PMM_CACHE_SIZE 64
+#define PMM_CACHE_SIZE 512
 
 struct pmm {
 	uint32_t frame_count; /* frames covered by the metadata */
@@ -97,11 +98,6 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 paddr_t pmm_alloc_frame_slow(struct pmm *pmm);
 bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame);
 
-static inline void pmm_bit_set(uint32_t *bits, uint32_t n)
-{
-	bits[n / 32] |= 1u << (n % 32);
-}
-
 /* One 4 KiB frame, not zeroed; 0 when none is free.  O(1). */
 static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 {
@@ -110,7 +106,7 @@ static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 		return pmm_alloc_frame_slow(pmm);
 	paddr_t frame = pmm->cache[--n];
 	pmm->cache_count = n;
-	pmm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
+	mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
 	pmm->stats.free_frames--;
 	return frame;
 }
@@ -124,14 +120,14 @@ static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
 	uint32_t n = pmm->cache_count;
-	/* One test covers every bad case: only a frame handed out singly has
-	 * its bit set, and a misaligned one takes the slow path to be named. */
+	/* One bit covers every bad case: only a frame handed out singly has
+	 * it set.  A misaligned frame, or a full cache, takes the slow path,
+	 * which names the problem (or spills the cache); the bit is cleared
+	 * only on the way to the cache. */
 	if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
-	                             !(pmm->frame_bits[f / 32] & (1u << (f % 32))) ||
-	                             n == PMM_CACHE_SIZE,
+	                             n == PMM_CACHE_SIZE || !mm_bit_test_clear(pmm->frame_bits, f),
 	                     0))
 		return pmm_free_frame_slow(pmm, frame);
-	pmm->frame_bits[f / 32] &= ~(1u << (f % 32));
 	pmm->cache[n] = frame;
 	pmm->cache_count = n + 1;
 	pmm->stats.free_frames++;

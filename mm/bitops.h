@@ -1,0 +1,49 @@
+/*
+ * mm/bitops.h - single bits of a bitmap of any length, in one instruction
+ * on x86 (bts/btr take the bit number from a register and address the
+ * whole bitmap), in plain C elsewhere.  Not atomic: callers serialize.
+ */
+#ifndef MM_BITOPS_H
+#define MM_BITOPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+static inline bool mm_bit_test(const uint32_t *bits, uint32_t n)
+{
+	return bits[n / 32] >> (n % 32) & 1;
+}
+
+static inline void mm_bit_set(uint32_t *bits, uint32_t n)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	__asm__ volatile("btsl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
+#else
+	bits[n / 32] |= 1u << (n % 32);
+#endif
+}
+
+static inline void mm_bit_clear(uint32_t *bits, uint32_t n)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	__asm__ volatile("btrl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
+#else
+	bits[n / 32] &= ~(1u << (n % 32));
+#endif
+}
+
+/* Clears bit n and returns whether it was set. */
+static inline bool mm_bit_test_clear(uint32_t *bits, uint32_t n)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	bool was;
+	__asm__ volatile("btrl %2, %1" : "=@ccc"(was), "+m"(*bits) : "r"(n) : "memory");
+	return was;
+#else
+	bool was = mm_bit_test(bits, n);
+	bits[n / 32] &= ~(1u << (n % 32));
+	return was;
+#endif
+}
+
+#endif
