@@ -51,9 +51,10 @@ $(BUILD)/linker.lds: linker.ld arch/i386/layout.h
 	$(quiet) CPP $@
 	$(Q)$(CC) -E -P -x c -D__LINKER__ -D__ASSEMBLER__ -I. $< -o $@
 
-# The allocator's fast paths are leaf code: a frame pointer there costs
-# instructions on every call and buys nothing a backtrace needs.
-$(BUILD)/kernel/mm/kmalloc.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
+# The allocator's fast paths and the page heap under them are short leaf
+# code: a frame pointer there costs instructions on every call and buys
+# little a backtrace needs (it still walks from the nearest framed caller).
+$(BUILD)/kernel/mm/kmalloc.c.o $(BUILD)/kernel/mm/pageheap.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
 
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(@D)
@@ -193,3 +194,6 @@ FORCE:
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Keep intermediate objects (the host tests link them) between runs.
+.SECONDARY:

@@ -120,7 +120,11 @@ static void add_class(uint32_t size)
 		pages++;
 	c->pages = pages;
 	c->objects = pages * PAGE_SIZE / size;
+	/* A batch is at most one span's worth, so that a refill makes at most
+	 * one span: the worst single operation stays short. */
 	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 8 ? 8 : CACHE_BYTES / size;
+	if (c->batch > c->objects)
+		c->batch = c->objects;
 	c->cache_max = 2 * c->batch;
 }
 
