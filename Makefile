@@ -54,7 +54,8 @@ $(BUILD)/linker.lds: linker.ld arch/i386/layout.h
 # The allocator's fast paths and the page heap under them are short leaf
 # code: a frame pointer there costs instructions on every call and buys
 # little a backtrace needs (it still walks from the nearest framed caller).
-$(BUILD)/kernel/mm/kmalloc.c.o $(BUILD)/kernel/mm/pageheap.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
+$(BUILD)/kernel/mm/kmalloc.c.o $(BUILD)/kernel/mm/pageheap.c.o $(BUILD)/kernel/mm/pmm.c.o \
+	$(BUILD)/kernel/arch/i386/paging.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
 
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(@D)

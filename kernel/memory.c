@@ -54,43 +54,9 @@ bool heap_config_set_base(uint64_t value)
 	return true;
 }
 
-static paddr_t frame_alloc(void)
-{
-	return pmm_alloc_frame(&kernel_pmm);
-}
-
-static void frame_free(paddr_t frame)
-{
-	pmm_free_frame(&kernel_pmm, frame);
-}
-
-static unsigned frames_alloc(paddr_t *out, unsigned n)
-{
-	return pmm_alloc_frames(&kernel_pmm, out, n);
-}
-
-static void frames_free(const paddr_t *frames, unsigned n)
-{
-	pmm_free_frames(&kernel_pmm, frames, n);
-}
-
-static paddr_t chunk_alloc(void)
-{
-	return pmm_alloc_chunk(&kernel_pmm);
-}
-
-static void chunk_free(paddr_t base)
-{
-	pmm_free_chunk(&kernel_pmm, base);
-}
-
-static void chunk_split(paddr_t base)
-{
-	pmm_split_chunk(&kernel_pmm, base);
-}
-
 static const struct frame_ops kernel_frame_ops = {
-	frame_alloc, frame_free, frames_alloc, frames_free, chunk_alloc, chunk_free, chunk_split,
+	&kernel_pmm,        pmm_op_alloc_frame, pmm_op_free_frame, pmm_op_alloc_frames,
+	pmm_op_free_frames, pmm_op_alloc_chunk, pmm_op_free_chunk, pmm_op_split_chunk,
 };
 
 static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)

@@ -57,6 +57,22 @@ static void list_push(struct pmm *pmm, uint16_t *head, uint16_t c, enum pmm_list
 	*head = c;
 }
 
+/* The whole list is a stack: chunks join and leave it only at its head. */
+static inline void whole_push(struct pmm *pmm, uint16_t c)
+{
+	pmm->chunks[c].list = LIST_WHOLE;
+	pmm->chunks[c].next = pmm->whole_head;
+	pmm->whole_head = c;
+}
+
+static inline uint16_t whole_pop(struct pmm *pmm)
+{
+	uint16_t c = pmm->whole_head;
+	if (c != PMM_NONE)
+		pmm->whole_head = pmm->chunks[c].next;
+	return c;
+}
+
 static void list_remove(struct pmm *pmm, uint16_t *head, uint16_t c)
 {
 	struct pmm_chunk *ch = &pmm->chunks[c];
@@ -127,7 +143,7 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 		ch->usable = ch->free_count;
 		pmm->stats.free_frames += ch->free_count;
 		if (ch->free_count == PMM_FRAMES_PER_CHUNK) {
-			list_push(pmm, &pmm->whole_head, (uint16_t)c, LIST_WHOLE);
+			whole_push(pmm, (uint16_t)c);
 			pmm->stats.whole_chunks++;
 		} else if (ch->free_count) {
 			list_push(pmm, &pmm->partial_head, (uint16_t)c, LIST_PARTIAL);
@@ -143,10 +159,9 @@ static inline __attribute__((always_inline)) uint32_t take_from_chunks(struct pm
 	uint16_t c = pmm->partial_head;
 	if (__builtin_expect(c == PMM_NONE, 0)) {
 		/* Break a whole chunk: its frames become a bump range. */
-		c = pmm->whole_head;
+		c = whole_pop(pmm);
 		if (c == PMM_NONE)
 			return UINT32_MAX;
-		list_remove(pmm, &pmm->whole_head, c);
 		pmm->stats.whole_chunks--;
 		struct pmm_chunk *ch = &pmm->chunks[c];
 		ch->free_head = PMM_NONE;
@@ -177,7 +192,7 @@ static inline __attribute__((always_inline)) void give_to_chunk(struct pmm *pmm,
 		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
 	if (__builtin_expect(ch->free_count == PMM_FRAMES_PER_CHUNK, 0)) {
 		list_remove(pmm, &pmm->partial_head, c);
-		list_push(pmm, &pmm->whole_head, c, LIST_WHOLE);
+		whole_push(pmm, c);
 		pmm->stats.whole_chunks++;
 	}
 }
@@ -305,10 +320,9 @@ paddr_t pmm_alloc_chunk(struct pmm *pmm)
 {
 	if (pmm->whole_head == PMM_NONE)
 		pmm_drain_cache(pmm);
-	uint16_t c = pmm->whole_head;
+	uint16_t c = whole_pop(pmm);
 	if (c == PMM_NONE)
 		return 0;
-	list_remove(pmm, &pmm->whole_head, c);
 	pmm->chunks[c].list = LIST_RUN;
 	pmm->chunks[c].free_count = 0;
 	pmm->stats.whole_chunks--;
@@ -324,7 +338,7 @@ bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
 	if (base >> PAGE_SHIFT >= pmm->frame_count || pmm->chunks[c].list != LIST_RUN)
 		return refuse(pmm, "pmm_free_chunk", base, "not allocated as a 4 MiB run");
 	pmm->chunks[c].free_count = PMM_FRAMES_PER_CHUNK;
-	list_push(pmm, &pmm->whole_head, (uint16_t)c, LIST_WHOLE);
+	whole_push(pmm, (uint16_t)c);
 	pmm->stats.whole_chunks++;
 	pmm->stats.free_frames += PMM_FRAMES_PER_CHUNK;
 	return true;
@@ -458,4 +472,39 @@ unsigned pmm_check(const struct pmm *pmm)
 		bad++;
 	}
 	return bad;
+}
+
+paddr_t pmm_op_alloc_frame(void *pmm)
+{
+	return pmm_alloc_frame(pmm);
+}
+
+void pmm_op_free_frame(void *pmm, paddr_t frame)
+{
+	pmm_free_frame(pmm, frame);
+}
+
+unsigned pmm_op_alloc_frames(void *pmm, paddr_t *out, unsigned n)
+{
+	return pmm_alloc_frames(pmm, out, n);
+}
+
+void pmm_op_free_frames(void *pmm, const paddr_t *frames, unsigned n)
+{
+	pmm_free_frames(pmm, frames, n);
+}
+
+paddr_t pmm_op_alloc_chunk(void *pmm)
+{
+	return pmm_alloc_chunk(pmm);
+}
+
+void pmm_op_free_chunk(void *pmm, paddr_t base)
+{
+	pmm_free_chunk(pmm, base);
+}
+
+void pmm_op_split_chunk(void *pmm, paddr_t base)
+{
+	pmm_split_chunk(pmm, base);
 }

@@ -161,6 +161,19 @@ bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame);
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out);
 
+/*
+ * The same operations with the allocator as a 'void *', for a caller that
+ * takes its frames through function pointers (arch/i386/paging.h's
+ * frame_ops): each is the operation itself, not a call to it.
+ */
+paddr_t pmm_op_alloc_frame(void *pmm);
+void pmm_op_free_frame(void *pmm, paddr_t frame);
+unsigned pmm_op_alloc_frames(void *pmm, paddr_t *out, unsigned n);
+void pmm_op_free_frames(void *pmm, const paddr_t *frames, unsigned n);
+paddr_t pmm_op_alloc_chunk(void *pmm);
+void pmm_op_free_chunk(void *pmm, paddr_t base);
+void pmm_op_split_chunk(void *pmm, paddr_t base);
+
 /* Verifies every list, the cache and every counter against the bitmaps;
  * returns the number of inconsistencies found, each printed.  O(frames). */
 unsigned pmm_check(const struct pmm *pmm);

@@ -68,7 +68,7 @@ void paging_init(const struct frame_ops *ops, uintptr_t guard)
 /* Installs a zeroed page table for the PDE covering 'va'. */
 static bool install_table(uintptr_t va)
 {
-	paddr_t table = frames->alloc();
+	paddr_t table = frames->alloc(frames->ctx);
 	if (!table)
 		return false;
 	unsigned pdi = va >> PDE_SHIFT;
@@ -86,7 +86,7 @@ static void remove_table(uintptr_t va)
 	paddr_t table = *pde_slot(va) & PTE_FRAME_MASK;
 	*pde_slot(va) = 0;
 	invlpg((uintptr_t)table_window(pdi));
-	frames->free(table);
+	frames->free(frames->ctx, table);
 	stats.page_tables--;
 }
 
@@ -100,7 +100,7 @@ bool paging_map(uintptr_t va, size_t n)
 		uint32_t *pde = pde_slot(va);
 		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN &&
 		    !(*pde & PTE_PRESENT)) {
-			paddr_t run = frames->alloc_large();
+			paddr_t run = frames->alloc_large(frames->ctx);
 			if (run) {
 				*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
 				invlpg(va);
@@ -122,7 +122,7 @@ bool paging_map(uintptr_t va, size_t n)
 			paddr_t batch[BATCH];
 			unsigned want =
 			        (stop - va) / PAGE_SIZE < BATCH ? (stop - va) / PAGE_SIZE : BATCH;
-			unsigned got = frames->alloc_batch(batch, want);
+			unsigned got = frames->alloc_batch(frames->ctx, batch, want);
 			for (unsigned i = 0; i < got; i++)
 				pte[i] = batch[i] | PTE_PRESENT | PTE_WRITE;
 			pte += got;
@@ -158,7 +158,7 @@ static void split_large(uintptr_t va, uintptr_t spare)
 	unsigned pdi = va >> PDE_SHIFT;
 	paddr_t table = run + (spare - ALIGN_DOWN(va, PDE_SPAN));
 
-	frames->split_large(run);
+	frames->split_large(frames->ctx, run);
 	/* Build the table in the spare frame while the large page still maps
 	 * it: its virtual address is 'spare'. */
 	uint32_t *entries = (uint32_t *)spare;
@@ -186,7 +186,7 @@ static void unmap_range(uintptr_t va, size_t n)
 				paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
 				*pde = 0;
 				invlpg(va);
-				frames->free_large(run);
+				frames->free_large(frames->ctx, run);
 				stats.large_pages--;
 				va += PDE_SPAN;
 				continue;
@@ -211,7 +211,7 @@ static void unmap_range(uintptr_t va, size_t n)
 			if (!flush_all)
 				for (unsigned i = 0; i < n; i++)
 					invlpg(va + i * PAGE_SIZE);
-			frames->free_batch(batch, n);
+			frames->free_batch(frames->ctx, batch, n);
 			pte += n;
 			va += n * PAGE_SIZE;
 		}

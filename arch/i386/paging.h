@@ -34,15 +34,18 @@
 
 #define PAGING_FLUSH_THRESHOLD 32
 
+/* Every operation gets 'ctx' (the frame allocator) as its first argument,
+ * so that the pointers can name the allocator's own entry points. */
 struct frame_ops {
-	paddr_t (*alloc)(void); /* one frame, 0 if none */
-	void (*free)(paddr_t frame);
+	void *ctx;
+	paddr_t (*alloc)(void *ctx); /* one frame, 0 if none */
+	void (*free)(void *ctx, paddr_t frame);
 	/* Up to n frames into out[]; returns how many (fewer: out of memory). */
-	unsigned (*alloc_batch)(paddr_t *out, unsigned n);
-	void (*free_batch)(const paddr_t *frames, unsigned n);
-	paddr_t (*alloc_large)(void); /* 4 MiB aligned run, 0 if none */
-	void (*free_large)(paddr_t base);
-	void (*split_large)(paddr_t base); /* the run's frames become single frames */
+	unsigned (*alloc_batch)(void *ctx, paddr_t *out, unsigned n);
+	void (*free_batch)(void *ctx, const paddr_t *frames, unsigned n);
+	paddr_t (*alloc_large)(void *ctx); /* 4 MiB aligned run, 0 if none */
+	void (*free_large)(void *ctx, paddr_t base);
+	void (*split_large)(void *ctx, paddr_t base); /* the run's frames become single frames */
 };
 
 struct paging_stats {
