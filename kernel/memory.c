@@ -55,8 +55,8 @@ bool heap_config_set_base(uint64_t value)
 }
 
 static const struct frame_ops kernel_frame_ops = {
-	&kernel_pmm,        pmm_op_alloc_frame, pmm_op_free_frame, pmm_op_alloc_frames,
-	pmm_op_free_frames, pmm_op_alloc_chunk, pmm_op_free_chunk, pmm_op_split_chunk,
+	&kernel_pmm,         pmm_op_alloc_frame, pmm_op_free_frame, pmm_op_alloc_entries,
+	pmm_op_free_entries, pmm_op_alloc_chunk, pmm_op_free_chunk, pmm_op_split_chunk,
 };
 
 static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)

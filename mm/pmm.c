@@ -239,14 +239,14 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 	return pmm_free_frame(pmm, frame);
 }
 
-unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
+unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t flags)
 {
 	uint32_t count = pmm->cache_count;
 	unsigned got = n < count ? n : count;
 	for (unsigned i = 0; i < got; i++) {
 		paddr_t frame = pmm->cache[count - 1 - i];
 		mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
-		out[i] = frame;
+		out[i] = frame | flags;
 	}
 	pmm->cache_count = count - got;
 	/* Then chunk by chunk: a freshly broken chunk's bump range hands out
@@ -257,7 +257,7 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 			if (f == UINT32_MAX)
 				break;
 			mm_bit_set(pmm->frame_bits, f);
-			out[got++] = (paddr_t)f << PAGE_SHIFT;
+			out[got++] = (paddr_t)f << PAGE_SHIFT | flags;
 			continue;
 		}
 		uint16_t c = pmm->partial_head;
@@ -271,7 +271,7 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 			else
 				index = ch->bump++;
 			mm_bit_set(pmm->frame_bits, base + index);
-			out[got++] = (paddr_t)(base + index) << PAGE_SHIFT;
+			out[got++] = (paddr_t)(base + index) << PAGE_SHIFT | flags;
 		}
 		ch->free_count = (uint16_t)(ch->free_count - take);
 		if (ch->free_count == 0)
@@ -281,14 +281,22 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 	return got;
 }
 
-unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
+unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
+{
+	return pmm_alloc_entries(pmm, out, n, 0);
+}
+
+/* The batch free; 'entries' says the low 12 bits are flags to ignore
+ * rather than a misalignment to refuse. */
+static inline __attribute__((always_inline)) unsigned
+free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 {
 	/* Into the cache while it has room (what a batch frees, the next batch
 	 * usually takes), then straight to the chunks. */
 	unsigned freed = 0, fast = 0;
 	uint32_t count = pmm->cache_count;
 	for (unsigned i = 0; i < n; i++) {
-		paddr_t frame = frames[i];
+		paddr_t frame = entries ? frames[i] & ~(paddr_t)(PAGE_SIZE - 1) : frames[i];
 		uint32_t f = frame >> PAGE_SHIFT;
 		if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
 		                             !mm_bit_test_clear(pmm->frame_bits, f),
@@ -308,6 +316,16 @@ unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
 	pmm->cache_count = count;
 	pmm->stats.free_frames += fast;
 	return freed + fast;
+}
+
+unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
+{
+	return free_batch(pmm, frames, n, false);
+}
+
+unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n)
+{
+	return free_batch(pmm, entries, n, true);
 }
 
 void pmm_drain_cache(struct pmm *pmm)
@@ -484,14 +502,14 @@ void pmm_op_free_frame(void *pmm, paddr_t frame)
 	pmm_free_frame(pmm, frame);
 }
 
-unsigned pmm_op_alloc_frames(void *pmm, paddr_t *out, unsigned n)
+unsigned pmm_op_alloc_entries(void *pmm, paddr_t *entries, unsigned n, uint32_t flags)
 {
-	return pmm_alloc_frames(pmm, out, n);
+	return pmm_alloc_entries(pmm, entries, n, flags);
 }
 
-void pmm_op_free_frames(void *pmm, const paddr_t *frames, unsigned n)
+void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n)
 {
-	pmm_free_frames(pmm, frames, n);
+	pmm_free_entries(pmm, entries, n);
 }
 
 paddr_t pmm_op_alloc_chunk(void *pmm)

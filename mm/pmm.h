@@ -138,6 +138,14 @@ static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
  * runs out).  O(1) per frame. */
 unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n);
 
+/* pmm_alloc_frames writing frame | flags (page-table entries, say: 'flags'
+ * within the low 12 bits). */
+unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *entries, unsigned n, uint32_t flags);
+
+/* pmm_free_frames of the frames in entries[0..n), whose low 12 bits are
+ * flags and ignored. */
+unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n);
+
 /* pmm_free_frame for each of frames[0..n); returns how many were freed. */
 unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n);
 
@@ -168,8 +176,8 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out);
  */
 paddr_t pmm_op_alloc_frame(void *pmm);
 void pmm_op_free_frame(void *pmm, paddr_t frame);
-unsigned pmm_op_alloc_frames(void *pmm, paddr_t *out, unsigned n);
-void pmm_op_free_frames(void *pmm, const paddr_t *frames, unsigned n);
+unsigned pmm_op_alloc_entries(void *pmm, paddr_t *entries, unsigned n, uint32_t flags);
+void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n);
 paddr_t pmm_op_alloc_chunk(void *pmm);
 void pmm_op_free_chunk(void *pmm, paddr_t base);
 void pmm_op_split_chunk(void *pmm, paddr_t base);

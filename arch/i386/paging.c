@@ -6,7 +6,6 @@
 
 #define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
 #define CPUID_EDX_PSE (1u << 3)
-#define BATCH         64 /* frames moved per call to the frame source */
 
 _Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << PDE_SHIFT, "window base");
 _Static_assert(KERNEL_SPACE_END % PDE_SPAN == 0, "kernel region ends on a PDE boundary");
@@ -112,26 +111,18 @@ bool paging_map(uintptr_t va, size_t n)
 		if (!(*pde & PTE_PRESENT) && !install_table(va))
 			goto out_of_frames;
 
-		/* Fill this table's share of the range, a batch of frames at a
-		 * time. */
+		/* Fill this table's share of the range: the frame source writes
+		 * the entries itself. */
 		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
 		uintptr_t stop = end < table_end ? end : table_end;
-		uint32_t *pte = pte_slot(va);
-		unsigned pdi = va >> PDE_SHIFT;
-		while (va < stop) {
-			paddr_t batch[BATCH];
-			unsigned want =
-			        (stop - va) / PAGE_SIZE < BATCH ? (stop - va) / PAGE_SIZE : BATCH;
-			unsigned got = frames->alloc_batch(frames->ctx, batch, want);
-			for (unsigned i = 0; i < got; i++)
-				pte[i] = batch[i] | PTE_PRESENT | PTE_WRITE;
-			pte += got;
-			va += got * PAGE_SIZE;
-			table_use[pdi] += got;
-			stats.small_pages += got;
-			if (got < want)
-				goto out_of_frames;
-		}
+		unsigned want = (unsigned)((stop - va) / PAGE_SIZE);
+		unsigned got = frames->alloc_entries(frames->ctx, pte_slot(va), want,
+		                                     PTE_PRESENT | PTE_WRITE);
+		table_use[va >> PDE_SHIFT] += got;
+		va += got * PAGE_SIZE;
+		stats.small_pages += got;
+		if (got < want)
+			goto out_of_frames;
 	}
 	/* Not-present entries are never cached by the TLB, so the new
 	 * mappings need no flush. */
@@ -200,21 +191,17 @@ static void unmap_range(uintptr_t va, size_t n)
 		uint32_t *pte = pte_slot(va);
 		unsigned pdi = va >> PDE_SHIFT;
 		uint16_t pages = (uint16_t)((stop - va) / PAGE_SIZE);
-		while (va < stop) {
-			paddr_t batch[BATCH];
-			unsigned n =
-			        (stop - va) / PAGE_SIZE < BATCH ? (stop - va) / PAGE_SIZE : BATCH;
-			for (unsigned i = 0; i < n; i++) {
-				batch[i] = pte[i] & PTE_FRAME_MASK;
-				pte[i] = 0;
-			}
-			if (!flush_all)
-				for (unsigned i = 0; i < n; i++)
-					invlpg(va + i * PAGE_SIZE);
-			frames->free_batch(frames->ctx, batch, n);
-			pte += n;
-			va += n * PAGE_SIZE;
-		}
+		/* The frame source reads the frames from the entries; then the
+		 * entries go, with interrupts off so that no frame is handed out
+		 * again while a stale translation still reaches it. */
+		uint32_t flags = irq_save();
+		frames->free_entries(frames->ctx, pte, pages);
+		memset(pte, 0, pages * sizeof(*pte));
+		if (!flush_all)
+			for (unsigned i = 0; i < pages; i++)
+				invlpg(va + i * PAGE_SIZE);
+		irq_restore(flags);
+		va = stop;
 		table_use[pdi] -= pages;
 		stats.small_pages -= pages;
 		if (table_use[pdi] == 0)

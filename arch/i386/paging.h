@@ -40,9 +40,11 @@ struct frame_ops {
 	void *ctx;
 	paddr_t (*alloc)(void *ctx); /* one frame, 0 if none */
 	void (*free)(void *ctx, paddr_t frame);
-	/* Up to n frames into out[]; returns how many (fewer: out of memory). */
-	unsigned (*alloc_batch)(void *ctx, paddr_t *out, unsigned n);
-	void (*free_batch)(void *ctx, const paddr_t *frames, unsigned n);
+	/* Up to n frames written as frame | flags into entries[] (the page
+	 * table itself); returns how many (fewer: out of memory). */
+	unsigned (*alloc_entries)(void *ctx, paddr_t *entries, unsigned n, uint32_t flags);
+	/* Frees the frames named by entries[0..n), low 12 bits ignored. */
+	void (*free_entries)(void *ctx, const paddr_t *entries, unsigned n);
 	paddr_t (*alloc_large)(void *ctx); /* 4 MiB aligned run, 0 if none */
 	void (*free_large)(void *ctx, paddr_t base);
 	void (*split_large)(void *ctx, paddr_t base); /* the run's frames become single frames */
