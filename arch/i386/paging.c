@@ -95,6 +95,19 @@ bool paging_map(uintptr_t va, size_t n)
 {
 	uintptr_t start = va, end = va + n;
 
+	/* Whole page-directory entries, the arena's usual request: a large
+	 * page each while runs last; whatever remains takes the loop below. */
+	if (pse && IS_ALIGNED(va | n, PDE_SPAN)) {
+		for (uint32_t *pde = pde_slot(va); va < end && !(*pde & PTE_PRESENT);
+		     va += PDE_SPAN, pde++) {
+			paddr_t run = frames->alloc_large(frames->ctx);
+			if (!run)
+				break;
+			*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+			stats.large_pages++;
+		}
+	}
+
 	while (va < end) {
 		uint32_t *pde = pde_slot(va);
 		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN &&
@@ -213,6 +226,22 @@ static void unmap_range(uintptr_t va, size_t n)
 
 void paging_unmap(uintptr_t va, size_t n)
 {
+	/* Large pages at the front of a range of whole entries go straight
+	 * back, each with its one TLB entry invalidated. */
+	if (IS_ALIGNED(va | n, PDE_SPAN)) {
+		uintptr_t end = va + n;
+		for (uint32_t *pde = pde_slot(va); va < end && (*pde & PTE_LARGE);
+		     va += PDE_SPAN, pde++) {
+			paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
+			*pde = 0;
+			invlpg(va);
+			frames->free_large(frames->ctx, run);
+			stats.large_pages--;
+		}
+		n = end - va;
+		if (!n)
+			return;
+	}
 	unmap_range(va, n);
 }
 
