@@ -136,5 +136,5 @@ void bootinfo_print(const struct bootinfo *info)
 	        (unsigned long long)(info->usable_bytes >> 10),
 	        (unsigned long long)(info->usable_bytes >> 20));
 	kprintf("kernel image: [%p, %p) %u KiB\n", (void *)_kernel_start, (void *)_kernel_end,
-	        (unsigned)((_kernel_end - _kernel_start) >> 10));
+	        (unsigned)(((uintptr_t)_kernel_end - (uintptr_t)_kernel_start) >> 10));
 }

@@ -111,8 +111,9 @@ void memory_init(const struct bootinfo *info)
 	struct pmm_range withheld[BOOTINFO_MAX_RESERVED + 3];
 	unsigned withheld_count = 0;
 	withheld[withheld_count++] = (struct pmm_range){ 0, LOW_MEMORY_END };
-	withheld[withheld_count++] = (struct pmm_range){ (uintptr_t)_kernel_start,
-		                                         (uint64_t)(_kernel_end - _kernel_start) };
+	withheld[withheld_count++] =
+	        (struct pmm_range){ (uintptr_t)_kernel_start,
+		                    (uint64_t)((uintptr_t)_kernel_end - (uintptr_t)_kernel_start) };
 	withheld[withheld_count++] = (struct pmm_range){ meta, meta_size };
 	for (unsigned i = 0; i < info->loader_data_count; i++)
 		withheld[withheld_count++] = (struct pmm_range){ info->loader_data[i].base,

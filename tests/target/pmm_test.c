@@ -52,8 +52,9 @@ static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
 
 	uint32_t got = 0, forbidden = 0;
 	for (paddr_t f; (f = pmm_alloc_frame(&kernel_pmm)) != 0; got++) {
-		forbidden += f < 0x100000 || inside(f, (uintptr_t)_kernel_start,
-		                                    (uintptr_t)(_kernel_end - _kernel_start));
+		forbidden += f < 0x100000 ||
+		             inside(f, (uintptr_t)_kernel_start,
+		                    (uintptr_t)((uintptr_t)_kernel_end - (uintptr_t)_kernel_start));
 		for (unsigned i = 0; i < boot_info.loader_data_count; i++)
 			forbidden += inside(f, ALIGN_DOWN(boot_info.loader_data[i].base, PAGE_SIZE),
 			                    boot_info.loader_data[i].length + PAGE_SIZE);
@@ -195,7 +196,8 @@ static void counts_agree_with_the_memory_map(struct ktest *t)
 	EXPECT_GE(t, (uint64_t)s.total_frames * PAGE_SIZE + 2 * PAGE_SIZE * boot_info.region_count,
 	          usable);
 	EXPECT_LE(t, s.free_frames + s.reserved_frames, s.total_frames);
-	EXPECT_GE(t, s.reserved_frames, (uint32_t)((_kernel_end - _kernel_start) / PAGE_SIZE));
+	EXPECT_GE(t, s.reserved_frames,
+	          (uint32_t)(((uintptr_t)_kernel_end - (uintptr_t)_kernel_start) / PAGE_SIZE));
 	check_consistent(t);
 }
 
