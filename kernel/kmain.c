@@ -114,16 +114,16 @@ static volatile int *volatile null_page;
 /* Deliberate failures: the host runner's tests check that each is caught. */
 static void crash_if_asked(void)
 {
-	if (ktest_streq(options.crash, "panic"))
+	if (!strcmp(options.crash, "panic"))
 		panic("deliberate panic (crash=panic)");
-	if (ktest_streq(options.crash, "triple"))
+	if (!strcmp(options.crash, "triple"))
 		machine_triple_fault();
-	if (ktest_streq(options.crash, "hang"))
+	if (!strcmp(options.crash, "hang"))
 		for (;;)
 			__asm__ volatile("hlt");
-	if (ktest_streq(options.crash, "fault"))
+	if (!strcmp(options.crash, "fault"))
 		*null_page = 1; /* the NULL page is never mapped */
-	if (ktest_streq(options.crash, "overflow"))
+	if (!strcmp(options.crash, "overflow"))
 		recurse_deeply(0);
 }
 

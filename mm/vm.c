@@ -272,13 +272,21 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 	return vm.base + (uintptr_t)slot * PDE_SPAN;
 }
 
-bool vm_map(uintptr_t v, size_t n)
+/* Why vm_map (want_mapped false) or vm_unused (true) may not take
+ * [v, v + n), or NULL. */
+static const char *pages_problem(uintptr_t v, size_t n, bool want_mapped)
 {
 	const char *why = range_problem(v, n, PAGE_SIZE);
 	if (!why)
 		why = ownership_problem(v, n);
-	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), false))
-		why = "already mapped";
+	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), want_mapped))
+		why = want_mapped ? "not mapped" : "already mapped";
+	return why;
+}
+
+bool vm_map(uintptr_t v, size_t n)
+{
+	const char *why = pages_problem(v, n, false);
 	if (why)
 		return refuse("vm_map", v, n, why);
 	if (!vm_backend_map(v, n)) {
@@ -292,11 +300,7 @@ bool vm_map(uintptr_t v, size_t n)
 
 bool vm_unused(uintptr_t v, size_t n)
 {
-	const char *why = range_problem(v, n, PAGE_SIZE);
-	if (!why)
-		why = ownership_problem(v, n);
-	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), true))
-		why = "not mapped";
+	const char *why = pages_problem(v, n, true);
 	if (why)
 		return refuse("vm_unused", v, n, why);
 	vm_backend_unmap(v, n);

@@ -91,35 +91,46 @@ static void remove_table(uintptr_t va)
 
 static void unmap_range(uintptr_t va, size_t n);
 
+/* Maps the 4 MiB at 'va' (aligned, its PDE not present) with one large page
+ * if the frame source has a free run; false otherwise.  Not-present entries
+ * are never cached by the TLB, so nothing needs invalidating. */
+static inline __attribute__((always_inline)) bool map_large(uintptr_t va)
+{
+	paddr_t run = frames->alloc_large(frames->ctx);
+	if (!run)
+		return false;
+	*pde_slot(va) = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+	stats.large_pages++;
+	return true;
+}
+
+/* Unmaps the large page at 'va' (aligned) and gives its run back. */
+static inline __attribute__((always_inline)) void unmap_large(uintptr_t va)
+{
+	uint32_t *pde = pde_slot(va);
+	paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
+	*pde = 0;
+	invlpg(va);
+	frames->free_large(frames->ctx, run);
+	stats.large_pages--;
+}
+
 bool paging_map(uintptr_t va, size_t n)
 {
 	uintptr_t start = va, end = va + n;
 
 	/* Whole page-directory entries, the arena's usual request: a large
 	 * page each while runs last; whatever remains takes the loop below. */
-	if (pse && IS_ALIGNED(va | n, PDE_SPAN)) {
-		for (uint32_t *pde = pde_slot(va); va < end && !(*pde & PTE_PRESENT);
-		     va += PDE_SPAN, pde++) {
-			paddr_t run = frames->alloc_large(frames->ctx);
-			if (!run)
-				break;
-			*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
-			stats.large_pages++;
-		}
-	}
+	if (pse && IS_ALIGNED(va | n, PDE_SPAN))
+		while (va < end && !(*pde_slot(va) & PTE_PRESENT) && map_large(va))
+			va += PDE_SPAN;
 
 	while (va < end) {
 		uint32_t *pde = pde_slot(va);
 		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN &&
-		    !(*pde & PTE_PRESENT)) {
-			paddr_t run = frames->alloc_large(frames->ctx);
-			if (run) {
-				*pde = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
-				invlpg(va);
-				stats.large_pages++;
-				va += PDE_SPAN;
-				continue;
-			}
+		    !(*pde & PTE_PRESENT) && map_large(va)) {
+			va += PDE_SPAN;
+			continue;
 		}
 		if (!(*pde & PTE_PRESENT) && !install_table(va))
 			goto out_of_frames;
@@ -187,11 +198,7 @@ static void unmap_range(uintptr_t va, size_t n)
 		uint32_t *pde = pde_slot(va);
 		if (*pde & PTE_LARGE) {
 			if (IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN) {
-				paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
-				*pde = 0;
-				invlpg(va);
-				frames->free_large(frames->ctx, run);
-				stats.large_pages--;
+				unmap_large(va);
 				va += PDE_SPAN;
 				continue;
 			}
@@ -230,14 +237,8 @@ void paging_unmap(uintptr_t va, size_t n)
 	 * back, each with its one TLB entry invalidated. */
 	if (IS_ALIGNED(va | n, PDE_SPAN)) {
 		uintptr_t end = va + n;
-		for (uint32_t *pde = pde_slot(va); va < end && (*pde & PTE_LARGE);
-		     va += PDE_SPAN, pde++) {
-			paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
-			*pde = 0;
-			invlpg(va);
-			frames->free_large(frames->ctx, run);
-			stats.large_pages--;
-		}
+		for (; va < end && (*pde_slot(va) & PTE_LARGE); va += PDE_SPAN)
+			unmap_large(va);
 		n = end - va;
 		if (!n)
 			return;
