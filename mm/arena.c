@@ -193,8 +193,6 @@ void arena_destroy(struct arena *a)
 
 /* Maps [p, p + n) for the heap, with the pages[] entries that cover it;
  * on failure nothing new stays mapped. */
-/* Maps [p, p + n) for the heap, with the pages[] entries that cover it;
- * on failure nothing new stays mapped. */
 static bool map_for_heap(struct arena *a, uintptr_t p, size_t n, uintptr_t new_used)
 {
 	uintptr_t pages_before = a->pages_mapped_end;
@@ -209,6 +207,13 @@ static bool map_for_heap(struct arena *a, uintptr_t p, size_t n, uintptr_t new_u
 	}
 	a->stats.mapped_bytes += n;
 	return true;
+}
+
+/* Moves used forward (never back). */
+static void set_used(struct arena *a, uintptr_t new_used)
+{
+	a->used = new_used;
+	a->used_quanta = (new_used - a->start) / ARENA_QUANTUM;
 }
 
 void *arena_sys_alloc(struct arena *a, size_t n)
@@ -250,7 +255,7 @@ void *arena_sys_alloc(struct arena *a, size_t n)
 	if ((uint64_t)n <= a->end - a->used) {
 		uintptr_t p = a->used;
 		if (map_for_heap(a, p, n, p + n)) {
-			a->used = p + n;
+			set_used(a, p + n);
 			return (void *)p;
 		}
 		note(a, "sys_alloc(%#zx) failed: out of frames mapping [%p, %p)", n, (void *)p,
@@ -303,7 +308,7 @@ void *arena_sys_alloc(struct arena *a, size_t n)
 	 * arena backwards. */
 	if (p > a->used)
 		a->stats.hole_bytes += p - a->used;
-	a->used = new_used;
+	set_used(a, new_used);
 	if (p + rounded > a->end)
 		a->end = p + (uintptr_t)rounded;
 	a->stats.fallbacks++;

@@ -58,9 +58,10 @@ struct span;
 
 /* Per arena page: the span that owns it, where mm/pageheap.h says one is
  * named (the first and last page of every span, every page of a span of
- * small objects). */
+ * small objects), and a word for the layer above the page heap. */
 struct arena_page {
 	struct span *span;
+	void *objects; /* the object allocator's: see mm/kmalloc.c */
 };
 
 struct arena_stats {
@@ -80,6 +81,7 @@ struct arena_range {
 
 struct arena {
 	uintptr_t start, used, end;
+	uintptr_t used_quanta; /* (used - start) / ARENA_QUANTUM */
 	uint64_t limit, step;
 	struct arena_stats stats;
 	struct arena_range ranges[ARENA_MAX_RANGES];

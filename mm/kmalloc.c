@@ -75,19 +75,21 @@ struct class_info {
 	uint32_t cache_max; /* per-CPU list length that triggers a flush */
 };
 
-/* One class's list in the per-CPU cache. */
+/* One class's list in the per-CPU cache.  'room' counts down as kfree
+ * pushes and up as kmalloc pops, so that the flush test is one decrement;
+ * the list holds cache_max - room objects.  Only kfree counts calls: the
+ * mallocs of a class are its frees plus its objects in use. */
 struct kmalloc_bin {
 	void *head;
-	uint32_t count;
-	uint32_t max;     /* a longer list is flushed by half */
-	uint32_t mallocs; /* since the last fold into the central count */
-};
-_Static_assert(sizeof(void *) != 4 || sizeof(struct kmalloc_bin) == 16, "indexed by a shift");
+	int32_t room;   /* below 0: flush half the list */
+	uint64_t frees; /* on this CPU, ever */
+} __attribute__((aligned(sizeof(void *) == 4 ? 16 : 32)));
+_Static_assert((sizeof(struct kmalloc_bin) & (sizeof(struct kmalloc_bin) - 1)) == 0,
+               "indexed by a shift");
 
 struct central {
 	struct span *partial; /* spans of the class with free objects */
 	uint32_t spans;       /* all spans of the class */
-	uint64_t mallocs;     /* folded from the per-CPU count */
 	uint64_t out;         /* objects the spans have handed out (sum of objects_in_use) */
 };
 
@@ -96,15 +98,34 @@ struct pageheap kheap;
 /* Class 0 stands for large objects: small classes are 1..class_count. */
 static struct class_info classes[KMALLOC_MAX_CLASSES + 1];
 static unsigned class_count;
-static uint8_t lookup[(LOOKUP_MAX >> QSHIFT) + 1];
-static uint8_t band_first[32]; /* first class of the band (2^k, 2^(k+1)] */
+/* The class of a size: by the size itself up to LOOKUP_MAX (no rounding on
+ * the fast path), then by the size in units of COARSE bytes, which divides
+ * every class size above LOOKUP_MAX. */
+#define COARSE_SHIFT 7
 static struct kmalloc_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
+/* The lookups give the class as the byte offset of its per-CPU list in
+ * cache[], which the fast path adds without scaling. */
+typedef uint16_t bin_offset_t;
+_Static_assert(sizeof(cache) <= UINT16_MAX, "offsets fit");
+static bin_offset_t lookup[LOOKUP_MAX + 1];
+static bin_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+
+static inline struct kmalloc_bin *bin_at(bin_offset_t offset)
+{
+	return (struct kmalloc_bin *)((char *)cache + offset);
+}
 static struct central central[KMALLOC_MAX_CLASSES + 1];
 static struct {
 	uint64_t bad_frees, failures;
 	uint64_t large_mallocs, large_frees, large_in_use_bytes;
 } totals;
 static bool ready;
+
+/* Objects on the per-CPU list of a class. */
+static inline uint32_t cached(unsigned cls)
+{
+	return (uint32_t)((int32_t)classes[cls].cache_max - cache[cls].room);
+}
 
 /* ---- size classes ---- */
 
@@ -134,33 +155,38 @@ static void build_classes(void)
 	for (uint32_t size = Q; size <= PER_BAND * Q; size += Q)
 		add_class(size);
 	for (uint32_t band = PER_BAND * Q; band < KMALLOC_MAX_SMALL; band *= 2) {
-		band_first[__builtin_ctz(band)] = (uint8_t)(class_count + 1);
 		for (uint32_t i = 1; i <= PER_BAND; i++)
 			add_class(band + i * (band / PER_BAND));
 	}
 	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
 	unsigned c = 1;
-	for (uint32_t i = 0; i <= LOOKUP_MAX >> QSHIFT; i++) {
-		uint32_t size = i << QSHIFT;
+	for (uint32_t size = 0; size <= LOOKUP_MAX; size++) {
 		while (classes[c].size < size)
 			c++;
-		lookup[i] = (uint8_t)c;
+		lookup[size] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
+	}
+	for (uint32_t i = 0; i <= KMALLOC_MAX_SMALL >> COARSE_SHIFT; i++) {
+		uint32_t size = i << COARSE_SHIFT;
+		while (classes[c].size < size)
+			c++;
+		MM_ASSERT(size <= LOOKUP_MAX || (classes[c].size & ((1u << COARSE_SHIFT) - 1)) == 0,
+		          "class %u is not a multiple of the coarse unit", classes[c].size);
+		lookup_coarse[i] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
 	}
 }
 
-/* The class of a size in (LOOKUP_MAX, KMALLOC_MAX_SMALL]: a bit scan. */
-static inline unsigned band_class(size_t size)
+static inline bin_offset_t bin_offset_of(size_t size)
 {
-	uint32_t s = (uint32_t)size - 1;
-	uint32_t k = 31 - (uint32_t)__builtin_clz(s);
-	return band_first[k] + ((s >> (k - PER_BAND_SHIFT)) & (PER_BAND - 1));
+	return size <= LOOKUP_MAX
+	               ? lookup[size]
+	               : lookup_coarse[(size + (1u << COARSE_SHIFT) - 1) >> COARSE_SHIFT];
 }
 
 unsigned kmalloc_class_of(size_t size)
 {
 	if (!ready)
 		kmalloc_init(0, 0, 0);
-	return size <= LOOKUP_MAX ? lookup[(size + Q - 1) >> QSHIFT] : band_class(size);
+	return bin_offset_of(size) / sizeof(struct kmalloc_bin);
 }
 
 uint32_t kmalloc_class_size(unsigned cls)
@@ -192,7 +218,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	}
 	build_classes();
 	for (unsigned cls = 1; cls <= class_count; cls++)
-		cache[cls] = (struct kmalloc_bin){ NULL, 0, classes[cls].cache_max, 0 };
+		cache[cls] = (struct kmalloc_bin){ NULL, (int32_t)classes[cls].cache_max, 0 };
 	if (!ph_init(&kheap, base, limit, step))
 		return false;
 	ready = true;
@@ -225,8 +251,14 @@ static struct span *block_span(uintptr_t p, const char **why)
 		*why = "not the start of an allocated block";
 		return NULL;
 	}
+	/* An entry left from a span since merged away may name a record now
+	 * used elsewhere: the span must hold p. */
+	uintptr_t rel = p - s->start;
+	if (__builtin_expect(rel >= (uintptr_t)s->npages * PAGE_SIZE, 0)) {
+		*why = "not the start of an allocated block";
+		return NULL;
+	}
 	unsigned cls = s->size_class;
-	uint32_t rel = (uint32_t)(p - s->start);
 	if (cls == 0) {
 		if (rel) {
 			*why = "interior pointer of a large block";
@@ -239,8 +271,7 @@ static struct span *block_span(uintptr_t p, const char **why)
 		*why = "interior pointer (not the start of a block)";
 		return NULL;
 	}
-	uint32_t q = (uint32_t)(off >> QSHIFT);
-	if (__builtin_expect(!(a->live_bits[q >> 5] & (1u << (q & 31))), 0)) {
+	if (__builtin_expect(!mm_bit_test(a->live_bits, (uint32_t)(off >> QSHIFT)), 0)) {
 		*why = "block already free (double free?)";
 		return NULL;
 	}
@@ -271,6 +302,17 @@ static void list_del(struct central *c, struct span *s)
 	s->listed = 0;
 }
 
+/* Every page of a small span names its per-CPU list in the arena's page
+ * word (and every other page names nothing), so that kfree finds the list
+ * in one lookup. */
+static void name_pages(struct span *s, struct kmalloc_bin *bin)
+{
+	struct arena *a = &kheap.arena;
+	struct arena_page *page = &a->pages[(s->start - a->start) >> PAGE_SHIFT];
+	for (uint32_t i = 0; i < s->npages; i++)
+		page[i].objects = bin;
+}
+
 static struct span *new_class_span(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
@@ -281,7 +323,8 @@ static struct span *new_class_span(unsigned cls)
 		ph_free(&kheap, s);
 		return NULL;
 	}
-	ph_mark_all(&kheap, s); /* kfree finds the span from any object */
+	ph_mark_all(&kheap, s);     /* flush finds the span from any object */
+	name_pages(s, &cache[cls]); /* and kfree the per-CPU list */
 	s->size_class = (uint8_t)cls;
 	s->cache = &cache[cls];
 	s->object_size = ci->size;
@@ -295,33 +338,48 @@ static struct span *new_class_span(unsigned cls)
 	return s;
 }
 
-/* Fills the per-CPU list of 'cls' with a batch; false when no memory. */
+/* Fills the per-CPU list of 'cls' with a batch, from the free lists of the
+ * class's spans first and then from their uncarved ends; false when no
+ * memory.  Counters are updated once per span and once per batch. */
 static bool refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	struct kmalloc_bin *bin = &cache[cls];
-	for (uint32_t want = ci->batch; want;) {
+	void *head = bin->head;
+	uint32_t got = 0;
+	while (got < ci->batch) {
 		struct span *s = c->partial;
 		if (!s && !(s = new_class_span(cls)))
 			break;
-		while (want && (s->free_objects || s->carved < s->object_count)) {
-			void **obj = s->free_objects;
-			if (obj)
-				s->free_objects = *obj;
-			else
-				obj = (void **)(s->start + (uintptr_t)s->carved++ * ci->size);
-			*obj = bin->head;
-			bin->head = obj;
-			bin->count++;
-			s->objects_in_use++;
-			c->out++;
-			want--;
+		uint32_t want = ci->batch - got, taken = 0;
+		void **obj = s->free_objects;
+		for (; obj && taken < want; taken++) {
+			void **next = *obj;
+			*obj = head;
+			head = obj;
+			obj = next;
 		}
+		s->free_objects = obj;
+		uint32_t carve = s->object_count - s->carved;
+		if (carve > want - taken)
+			carve = want - taken;
+		uintptr_t p = s->start + (uintptr_t)s->carved * ci->size;
+		for (uint32_t i = 0; i < carve; i++, p += ci->size) {
+			*(void **)p = head;
+			head = (void *)p;
+		}
+		s->carved += carve;
+		taken += carve;
+		s->objects_in_use += taken;
+		got += taken;
 		if (!s->free_objects && s->carved == s->object_count)
 			list_del(c, s); /* full: found again through kfree */
 	}
-	return bin->count != 0;
+	bin->head = head;
+	bin->room -= (int32_t)got;
+	c->out += got;
+	return got != 0;
 }
 
 /* An empty span of a class goes back to the page heap. */
@@ -330,6 +388,7 @@ static void release_class_span(struct central *c, struct span *s)
 	list_del(c, s);
 	c->spans--;
 	s->cache = NULL; /* no longer a small span: kfree must not take it */
+	name_pages(s, NULL);
 	ph_free(&kheap, s);
 }
 
@@ -344,31 +403,33 @@ static void flush(unsigned cls, uint32_t n)
 	struct kmalloc_bin *bin = &cache[cls];
 	struct arena *a = &kheap.arena;
 	bool released = false;
-	c->mallocs += bin->mallocs;
-	bin->mallocs = 0;
-	while (n-- && bin->head) {
-		void **obj = bin->head;
-		bin->head = *obj;
-		bin->count--;
+	void **obj = bin->head;
+	uint32_t moved = 0;
+	for (; obj && moved < n; moved++) {
+		void **next = *obj;
 		struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
 		*obj = s->free_objects;
 		s->free_objects = obj;
-		s->objects_in_use--;
-		c->out--;
-		if (!s->listed)
-			list_add(c, s);
-		if (s->objects_in_use == 0 && !released && (c->partial != s || s->next)) {
-			release_class_span(c, s);
-			released = true;
+		obj = next;
+		if (__builtin_expect(--s->objects_in_use == 0 || !s->listed, 0)) {
+			if (!s->listed)
+				list_add(c, s);
+			if (s->objects_in_use == 0 && !released && (c->partial != s || s->next)) {
+				release_class_span(c, s);
+				released = true;
+			}
 		}
 	}
+	bin->head = obj;
+	bin->room += (int32_t)moved;
+	c->out -= moved;
 }
 
 void kmalloc_drain(void)
 {
 	mm_irq_flags_t flags = mm_irq_save();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		flush(cls, cache[cls].count);
+		flush(cls, cached(cls));
 		struct central *c = &central[cls];
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
@@ -414,8 +475,7 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 {
 	void **p = bin->head;
 	bin->head = *p;
-	bin->count--;
-	bin->mallocs++;
+	bin->room++;
 	mm_bit_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
 	mm_irq_restore(flags);
 	return p;
@@ -423,16 +483,16 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 
 /* An empty per-CPU list: refill it (or set the heap up, on the host's
  * first call), then take from it.  Kept out of line so that the fast path
- * needs no registers saved. */
-static __attribute__((noinline)) void *alloc_slow(unsigned cls, size_t size, mm_irq_flags_t flags)
+ * needs few registers. */
+static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, size_t size,
+                                                  mm_irq_flags_t flags)
 {
 	if (__builtin_expect(!ready, 0)) {
 		/* The host library's first call: the tables are empty. */
 		mm_irq_restore(flags);
 		return kmalloc_init(0, 0, 0) ? kmalloc(size) : NULL;
 	}
-	struct kmalloc_bin *bin = &cache[cls];
-	if (!refill(cls)) {
+	if (!refill((unsigned)(bin - cache))) {
 		totals.failures++;
 		mm_irq_restore(flags);
 		return NULL;
@@ -441,22 +501,20 @@ static __attribute__((noinline)) void *alloc_slow(unsigned cls, size_t size, mm_
 }
 
 /* The fast path of every small allocation. */
-static inline void *alloc_class(unsigned cls, size_t size)
+static inline void *alloc_from(struct kmalloc_bin *bin, size_t size)
 {
 	mm_irq_flags_t flags = mm_irq_save();
-	struct kmalloc_bin *bin = &cache[cls];
-	void **p = bin->head;
-	if (__builtin_expect(!p, 0))
-		return alloc_slow(cls, size, flags);
+	if (__builtin_expect(!bin->head, 0))
+		return alloc_slow(bin, size, flags);
 	return take_object(bin, flags);
 }
 
 void *kmalloc(size_t size)
 {
 	if (__builtin_expect(size <= LOOKUP_MAX, 1))
-		return alloc_class(lookup[(size + Q - 1) >> QSHIFT], size);
+		return alloc_from(bin_at(lookup[size]), size);
 	if (size <= KMALLOC_MAX_SMALL)
-		return alloc_class(band_class(size), size);
+		return alloc_from(bin_at(bin_offset_of(size)), size);
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
@@ -481,34 +539,35 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 
 static __attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 {
-	flush((unsigned)(bin - cache), bin->count / 2);
+	unsigned cls = (unsigned)(bin - cache);
+	flush(cls, cached(cls) / 2);
 	mm_irq_restore(flags);
 }
 
 void kfree(void *ptr)
 {
-	uintptr_t p = (uintptr_t)ptr;
 	struct arena *a = &kheap.arena;
 	mm_irq_flags_t flags = mm_irq_save();
-	uintptr_t off = p - a->start;
-	struct span *s;
+	/* The quantum index of ptr, rotated so that a pointer off the quantum
+	 * comes out huge: one comparison checks range and alignment. */
+	uintptr_t off = (uintptr_t)ptr - a->start;
+	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
 	struct kmalloc_bin *bin;
-	/* The common case, checked inline: a live object of a small span, at
-	 * an object boundary; its live bit is tested and cleared at once. */
-	if (__builtin_expect(off < a->used - a->start, 1) &&
-	    (s = a->pages[off >> PAGE_SHIFT].span) != NULL && (bin = s->cache) != NULL) {
-		uint32_t rel = (uint32_t)(p - s->start);
-		uint32_t index = (uint32_t)(((uint64_t)rel * s->magic) >> 32);
-		if (__builtin_expect(index * s->object_size == rel, 1) &&
-		    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)(off >> QSHIFT)),
-		                     1)) {
-			*(void **)ptr = bin->head;
-			bin->head = ptr;
-			if (__builtin_expect(++bin->count > bin->max, 0))
-				return kfree_flush(bin, flags);
-			mm_irq_restore(flags);
-			return;
-		}
+	/* Only the pages of a small span in use name a per-CPU list, so ptr
+	 * lies in one, whose live bits are mapped.  Its bit is set exactly
+	 * while an object starting at ptr is held by a caller: tested and
+	 * cleared at once, it checks both the object boundary and a double
+	 * free. */
+	if (__builtin_expect(q < a->used_quanta, 1) &&
+	    __builtin_expect((bin = a->pages[q >> (PAGE_SHIFT - QSHIFT)].objects) != NULL, 1) &&
+	    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)q), 1)) {
+		*(void **)ptr = bin->head;
+		bin->head = ptr;
+		bin->frees++;
+		if (__builtin_expect(--bin->room < 0, 0))
+			return kfree_flush(bin, flags);
+		mm_irq_restore(flags);
+		return;
 	}
 	kfree_slow(ptr, flags);
 }
@@ -577,7 +636,7 @@ void *kmemalign(size_t alignment, size_t size)
 		 * multiple of it and spans start on a page. */
 		for (unsigned cls = kmalloc_class_of(size); cls <= class_count; cls++)
 			if (classes[cls].size % alignment == 0)
-				return alloc_class(cls, classes[cls].size);
+				return alloc_from(&cache[cls], classes[cls].size);
 	}
 	return large_alloc(size, alignment < PAGE_SIZE ? PAGE_SIZE : alignment, false);
 }
@@ -593,10 +652,10 @@ void kmalloc_stats(struct kmalloc_stats *out)
 		struct kmalloc_class_stats *c = &out->classes[cls - 1];
 		c->size = classes[cls].size;
 		c->span_pages = classes[cls].pages;
-		c->mallocs = central[cls].mallocs + cache[cls].mallocs;
-		c->in_use = central[cls].out - cache[cls].count;
-		c->frees = c->mallocs - c->in_use;
-		c->cached = cache[cls].count;
+		c->in_use = central[cls].out - cached(cls);
+		c->frees = cache[cls].frees;
+		c->mallocs = c->frees + c->in_use;
+		c->cached = cached(cls);
 		c->spans = central[cls].spans;
 		out->in_use_bytes += c->in_use * c->size;
 		out->mallocs += c->mallocs;
@@ -628,8 +687,7 @@ static unsigned problem(const char *fmt, ...)
 
 static bool live(uintptr_t p)
 {
-	uint32_t q = (uint32_t)((p - kheap.arena.start) >> QSHIFT);
-	return kheap.arena.live_bits[q >> 5] & (1u << (q & 31));
+	return mm_bit_test(kheap.arena.live_bits, (uint32_t)((p - kheap.arena.start) >> QSHIFT));
 }
 
 /* A small span: its free list, carving, live bits and counts agree. */
@@ -694,9 +752,9 @@ int kheap_check(void)
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		uint32_t n = 0;
 		for (void **o = cache[cls].head; o; o = *o) {
-			if (++n > cache[cls].count) {
+			if (++n > cached(cls)) {
 				bad += problem("class %u: per-CPU list longer than its count %u",
-				               classes[cls].size, cache[cls].count);
+				               classes[cls].size, cached(cls));
 				break;
 			}
 			uintptr_t off = (uintptr_t)o - a->start;
@@ -713,9 +771,9 @@ int kheap_check(void)
 				               classes[cls].size, (void *)o);
 			s->check_scratch++;
 		}
-		if (n != cache[cls].count)
+		if (n != cached(cls))
 			bad += problem("class %u: %u objects cached, count says %u",
-			               classes[cls].size, n, cache[cls].count);
+			               classes[cls].size, n, cached(cls));
 	}
 
 	/* Every small span; the central lists hold exactly the listed ones. */
@@ -748,7 +806,7 @@ int kheap_check(void)
 				               classes[cls].size, (void *)s->start);
 				break;
 			}
-		counted_in_use += central[cls].out - cache[cls].count;
+		counted_in_use += central[cls].out - cached(cls);
 	}
 	if (counted_in_use != live_total)
 		bad += problem("%llu objects live by the spans, %llu by the counters",
