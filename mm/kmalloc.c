@@ -481,16 +481,22 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 	return p;
 }
 
-/* An empty per-CPU list: refill it (or set the heap up, on the host's
- * first call), then take from it.  Kept out of line so that the fast path
- * needs few registers. */
-static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, size_t size,
-                                                  mm_irq_flags_t flags)
+/* An empty per-CPU list: refill it, then take from it.  Kept out of line
+ * so that the fast path needs few registers. */
+static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 {
 	if (__builtin_expect(!ready, 0)) {
-		/* The host library's first call: the tables are empty. */
+		/* A call before kmalloc_init, which only the host library allows
+		 * (its constructor may not have run yet): the empty tables led
+		 * here whatever the size, which is at most KMALLOC_MAX_SMALL, so
+		 * the largest class serves it. */
 		mm_irq_restore(flags);
-		return kmalloc_init(0, 0, 0) ? kmalloc(size) : NULL;
+		if (!kmalloc_init(0, 0, 0))
+			return NULL;
+		flags = mm_irq_save();
+		bin = &cache[class_count];
+		if (bin->head)
+			return take_object(bin, flags);
 	}
 	if (!refill((unsigned)(bin - cache))) {
 		totals.failures++;
@@ -501,20 +507,22 @@ static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, size_
 }
 
 /* The fast path of every small allocation. */
-static inline void *alloc_from(struct kmalloc_bin *bin, size_t size)
+static inline void *alloc_from(struct kmalloc_bin *bin)
 {
+	/* One register for the list, rather than an index and a base. */
+	__asm__("" : "+r"(bin));
 	mm_irq_flags_t flags = mm_irq_save();
 	if (__builtin_expect(!bin->head, 0))
-		return alloc_slow(bin, size, flags);
+		return alloc_slow(bin, flags);
 	return take_object(bin, flags);
 }
 
 void *kmalloc(size_t size)
 {
 	if (__builtin_expect(size <= LOOKUP_MAX, 1))
-		return alloc_from(bin_at(lookup[size]), size);
+		return alloc_from(bin_at(lookup[size]));
 	if (size <= KMALLOC_MAX_SMALL)
-		return alloc_from(bin_at(bin_offset_of(size)), size);
+		return alloc_from(bin_at(bin_offset_of(size)));
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
@@ -636,7 +644,7 @@ void *kmemalign(size_t alignment, size_t size)
 		 * multiple of it and spans start on a page. */
 		for (unsigned cls = kmalloc_class_of(size); cls <= class_count; cls++)
 			if (classes[cls].size % alignment == 0)
-				return alloc_from(&cache[cls], classes[cls].size);
+				return alloc_from(&cache[cls]);
 	}
 	return large_alloc(size, alignment < PAGE_SIZE ? PAGE_SIZE : alignment, false);
 }
@@ -780,11 +788,23 @@ int kheap_check(void)
 	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };
 	uint64_t live_total = 0;
 	for (uintptr_t p = a->start; p < a->used;) {
-		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
+		struct arena_page *page = &a->pages[(p - a->start) / PAGE_SIZE];
+		struct span *s = page->span;
 		if (!s || s->start != p) {
+			if (page->objects)
+				bad += problem("page %p outside any span names a per-CPU list",
+				               (void *)p);
 			p += PAGE_SIZE;
 			continue;
 		}
+		struct kmalloc_bin *bin =
+		        s->state == SPAN_IN_USE && s->size_class ? &cache[s->size_class] : NULL;
+		for (uint32_t i = 0; i < s->npages; i++)
+			if (page[i].objects != bin) {
+				bad += problem("span %p: page %u names per-CPU list %p, not %p",
+				               (void *)s->start, i, page[i].objects, (void *)bin);
+				break;
+			}
 		if (s->state == SPAN_IN_USE && !s->size_class && s->cache)
 			bad += problem("large span %p names a per-CPU list", (void *)s->start);
 		if (s->state == SPAN_IN_USE && s->size_class) {

@@ -3,8 +3,9 @@
  * mm/kmalloc.h, every size class's boundaries, alignment over every class,
  * each bad free reported and survived, statistics that add up, and a
  * million random operations with every block's contents checked before it
- * is freed.  Uses nothing but the public interface, so the same file runs
- * on target and on the host (under ASan and UBSan).
+ * is freed.  Uses the public interface (and, to break the heap on purpose,
+ * mm/kheap.h), so the same file runs on target and on the host (under ASan
+ * and UBSan).
  */
 #include "mm/kheap.h"
 #include "tests/ktest.h"
@@ -298,6 +299,59 @@ static void bad_frees_are_reported_and_survived(struct ktest *t)
 	expect_heap_ok(t);
 }
 
+/* kfree finds a block by its live bit alone: every offset inside a small
+ * block, and the first byte past a large one, must be refused the same. */
+static void interior_pointers_at_every_offset_are_refused(struct ktest *t)
+{
+	static const size_t sizes[] = { Q, 3 * Q, 48, 136, 1040, 5000 };
+	kmalloc_stats(&s0);
+	unsigned calls = 0;
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *p = kmalloc(sizes[k]), *next = kmalloc(sizes[k]);
+		ASSERT_NE(t, (uintptr_t)p, 0);
+		size_t usable = ksize(p);
+		fill(p, usable, 1);
+		/* the first and last quantum inside, the middle, and odd bytes */
+		size_t offsets[] = { Q, usable / 2 & ~(size_t)(Q - 1), usable - Q, 1, usable - 1 };
+		for (unsigned i = 0; i < 5; i++)
+			if (offsets[i] && offsets[i] < usable) {
+				kfree(p + offsets[i]);
+				calls++;
+			}
+		EXPECT_EQ(t, check_fill(p, usable, 1), 0);
+		EXPECT_EQ(t, ksize(p), usable);
+		kfree(p);
+		kfree(next);
+	}
+	uint8_t *large = kmalloc(3 * PAGE_SIZE);
+	ASSERT_NE(t, (uintptr_t)large, 0);
+	kfree(large + PAGE_SIZE + Q);
+	kfree(large + 2 * PAGE_SIZE);
+	calls += 2;
+	kfree(large);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees + calls);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
+	expect_heap_ok(t);
+}
+
+/* kheap_check sees a page that no longer names its per-CPU list (kfree's
+ * one lookup), and the heap is whole again once it is put back. */
+static void heap_check_finds_a_broken_page_word(struct ktest *t)
+{
+	void *p = kmalloc(40);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	struct arena *a = &kheap.arena;
+	struct arena_page *page = &a->pages[((uintptr_t)p - a->start) / PAGE_SIZE];
+	void *saved = page->objects;
+	EXPECT_NE(t, (uintptr_t)saved, 0);
+	page->objects = NULL;
+	EXPECT_GE(t, kheap_check(), 1);
+	page->objects = saved;
+	expect_heap_ok(t);
+	kfree(p);
+}
+
 static void statistics_add_up(struct ktest *t)
 {
 	kmalloc_stats(&s0);
@@ -428,6 +482,8 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(krealloc_keeps_the_common_prefix),
 	KTEST_CASE(kmemalign_takes_powers_of_two),
 	KTEST_CASE(bad_frees_are_reported_and_survived),
+	KTEST_CASE(interior_pointers_at_every_offset_are_refused),
+	KTEST_CASE(heap_check_finds_a_broken_page_word),
 	KTEST_CASE(statistics_add_up),
 	KTEST_CASE(million_random_operations),
 };
