@@ -102,11 +102,15 @@ bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
 	uintptr_t last = (p + n - 1 - a->start) / ARENA_QUANTUM / 32;
 	uintptr_t lo = ALIGN_DOWN((uintptr_t)&a->live_bits[first], PAGE_SIZE);
 	uintptr_t hi = ALIGN_UP((uintptr_t)&a->live_bits[last + 1], PAGE_SIZE);
+	if (hi <= a->live_prefix_end)
+		return true; /* the common case: spans reuse covered memory */
 	for (uintptr_t q = lo; q < hi; q += PAGE_SIZE)
 		if (!vm_is_mapped(q) && !vm_map(q, PAGE_SIZE)) {
 			note(a, "arena_cover_live(%p, %#zx): out of frames", (void *)p, n);
 			return false; /* pages mapped so far stay: they are zeroed bits */
 		}
+	while (a->live_prefix_end < a->persistent_base && vm_is_mapped(a->live_prefix_end))
+		a->live_prefix_end += PAGE_SIZE;
 	return true;
 }
 
@@ -155,6 +159,7 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 	a->pages = (struct arena_page *)meta;
 	a->pages_mapped_end = meta;
 	a->live_bits = (uint32_t *)(meta + (uintptr_t)pages_bytes(limit));
+	a->live_prefix_end = (uintptr_t)a->live_bits;
 	a->persistent_base = a->persistent_next = a->persistent_mapped_end =
 	        (uintptr_t)a->live_bits + (uintptr_t)live_bytes(limit);
 

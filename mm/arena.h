@@ -89,6 +89,7 @@ struct arena {
 	/* Metadata reservation: pages[], live bits, then the persistent area. */
 	struct arena_page *pages;
 	uint32_t *live_bits;
+	uintptr_t live_prefix_end; /* the live bits are all mapped below here */
 	uintptr_t meta_base, meta_end;
 	uintptr_t pages_mapped_end; /* pages[] is mapped up to here */
 	uintptr_t persistent_base, persistent_next, persistent_mapped_end;

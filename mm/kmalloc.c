@@ -302,17 +302,6 @@ static void list_del(struct central *c, struct span *s)
 	s->listed = 0;
 }
 
-/* Every page of a small span names its per-CPU list in the arena's page
- * word (and every other page names nothing), so that kfree finds the list
- * in one lookup. */
-static void name_pages(struct span *s, struct kmalloc_bin *bin)
-{
-	struct arena *a = &kheap.arena;
-	struct arena_page *page = &a->pages[(s->start - a->start) >> PAGE_SHIFT];
-	for (uint32_t i = 0; i < s->npages; i++)
-		page[i].objects = bin;
-}
-
 static struct span *new_class_span(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
@@ -323,8 +312,9 @@ static struct span *new_class_span(unsigned cls)
 		ph_free(&kheap, s);
 		return NULL;
 	}
-	ph_mark_all(&kheap, s);     /* flush finds the span from any object */
-	name_pages(s, &cache[cls]); /* and kfree the per-CPU list */
+	/* Every page names the span (for flush) and, in its page word, the
+	 * per-CPU list (for kfree: one lookup).  No other page names a list. */
+	ph_mark_all(&kheap, s, &cache[cls]);
 	s->size_class = (uint8_t)cls;
 	s->cache = &cache[cls];
 	s->object_size = ci->size;
@@ -338,21 +328,27 @@ static struct span *new_class_span(unsigned cls)
 	return s;
 }
 
-/* Fills the per-CPU list of 'cls' with a batch, from the free lists of the
- * class's spans first and then from their uncarved ends; false when no
- * memory.  Counters are updated once per span and once per batch. */
+/* Fills the per-CPU list of 'cls' with up to a batch, from the free lists
+ * of the class's spans first and then from their uncarved ends; false when
+ * no memory.  The spans visited are always the head of the class list
+ * (one that is left full is unlinked), and at most REFILL_SPANS of them:
+ * spans given back a single object each would otherwise make one refill
+ * long.  A new span is set up only for an empty list, so that no single
+ * call both walks spans and sets one up.  Counters are updated once per
+ * span and once per batch. */
+#define REFILL_SPANS 3
 static bool refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	struct kmalloc_bin *bin = &cache[cls];
+	struct span *s = c->partial;
+	if (!s && !(s = new_class_span(cls)))
+		return false;
 	void *head = bin->head;
 	uint32_t got = 0;
-	while (got < ci->batch) {
-		struct span *s = c->partial;
-		if (!s && !(s = new_class_span(cls)))
-			break;
-		uint32_t want = ci->batch - got, taken = 0;
+	for (unsigned visits = 1;; visits++) {
+		uint32_t taken = 0, want = ci->batch - got;
 		void **obj = s->free_objects;
 		for (; obj && taken < want; taken++) {
 			void **next = *obj;
@@ -361,25 +357,35 @@ static bool refill(unsigned cls)
 			obj = next;
 		}
 		s->free_objects = obj;
-		uint32_t carve = s->object_count - s->carved;
-		if (carve > want - taken)
-			carve = want - taken;
-		uintptr_t p = s->start + (uintptr_t)s->carved * ci->size;
-		for (uint32_t i = 0; i < carve; i++, p += ci->size) {
-			*(void **)p = head;
-			head = (void *)p;
+		if (taken < want && s->carved < s->object_count) {
+			uint32_t carve = s->object_count - s->carved;
+			if (carve > want - taken)
+				carve = want - taken;
+			uintptr_t p = s->start + (uintptr_t)s->carved * ci->size;
+			for (uint32_t i = 0; i < carve; i++, p += ci->size) {
+				*(void **)p = head;
+				head = (void *)p;
+			}
+			s->carved += carve;
+			taken += carve;
 		}
-		s->carved += carve;
-		taken += carve;
 		s->objects_in_use += taken;
 		got += taken;
-		if (!s->free_objects && s->carved == s->object_count)
-			list_del(c, s); /* full: found again through kfree */
+		if (!obj && s->carved == s->object_count) {
+			/* full: off the list, found again through kfree */
+			c->partial = s->next;
+			if (s->next)
+				s->next->prev = NULL;
+			s->next = NULL;
+			s->listed = 0;
+		}
+		if (got == ci->batch || visits == REFILL_SPANS || !(s = c->partial))
+			break;
 	}
 	bin->head = head;
 	bin->room -= (int32_t)got;
 	c->out += got;
-	return got != 0;
+	return true;
 }
 
 /* An empty span of a class goes back to the page heap. */
@@ -387,9 +393,8 @@ static void release_class_span(struct central *c, struct span *s)
 {
 	list_del(c, s);
 	c->spans--;
-	s->cache = NULL; /* no longer a small span: kfree must not take it */
-	name_pages(s, NULL);
-	ph_free(&kheap, s);
+	s->cache = NULL;    /* no longer a small span */
+	ph_free(&kheap, s); /* clears the page words: kfree no longer takes it */
 }
 
 /* Gives 'n' objects of the per-CPU list of 'cls' back to their spans.  A

@@ -123,7 +123,7 @@ static void name_ends(struct pageheap *ph, struct span *s)
 /* Counts a free span into the free statistics (sign +1) or out (-1). */
 static void account_free(struct pageheap *ph, const struct span *s, int sign)
 {
-	uint64_t *pages =
+	uint32_t *pages =
 	        s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages;
 	if (sign > 0) {
 		*pages += s->npages;
@@ -241,9 +241,9 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
 static void scavenge(struct pageheap *ph, uint64_t target)
 {
 	for (int bin = PH_FL_COUNT * PH_SL_COUNT - 1;
-	     bin >= 0 && ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
+	     bin >= 0 && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
 		for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT];
-		     s && ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
+		     s && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
 			if (!s->released) {
 				release_frames(ph, s);
 				ph->stats.free_mapped_pages -= s->npages;
@@ -271,25 +271,36 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 		ph->stats.failures++;
 		return NULL;
 	}
-	bin_remove(ph, s);
-	account_free(ph, s, -1);
-	s->state = SPAN_IN_USE; /* so that the remainder cannot merge back */
-
-	/* Split: the remainder goes back to the bins, in the same state. */
 	if (s->npages > npages) {
-		struct span *rest = new_span(ph);
-		if (!rest) {
-			insert_free(ph, s);
+		/* Split: the head is handed out under a new record.  The free
+		 * remainder keeps its record, and its neighbours are the head
+		 * and what was there before (not free: free spans are always
+		 * coalesced), so it is not merged, only filed again if its bin
+		 * changes. */
+		struct span *head = new_span(ph);
+		if (!head) {
 			ph->stats.failures++;
 			return NULL;
 		}
-		rest->start = s->start + (uintptr_t)npages * PAGE_SIZE;
-		rest->npages = s->npages - npages;
-		rest->released = s->released;
-		rest->zeroed = s->zeroed;
-		s->npages = npages;
-		insert_free(ph, rest);
+		head->start = s->start;
+		head->npages = npages;
+		head->released = s->released;
+		head->zeroed = s->zeroed;
+		s->start += (uintptr_t)npages * PAGE_SIZE;
+		s->npages -= npages;
+		page_at(ph, s->start)->span = s;
+		*(s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages) -=
+		        npages;
+		if (bin_of(s->npages) != s->bin) {
+			bin_remove(ph, s);
+			bin_insert(ph, s);
+		}
+		s = head;
+	} else {
+		bin_remove(ph, s);
+		account_free(ph, s, -1);
 	}
+	s->state = SPAN_IN_USE;
 
 	if (s->released) {
 		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE)) {
@@ -362,10 +373,13 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 	return s;
 }
 
-void ph_mark_all(struct pageheap *ph, struct span *s)
+void ph_mark_all(struct pageheap *ph, struct span *s, void *objects)
 {
-	for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE)
-		page_at(ph, p)->span = s;
+	struct arena_page *page = page_at(ph, s->start);
+	for (uint32_t i = 0; i < s->npages; i++) {
+		page[i].span = s;
+		page[i].objects = objects;
+	}
 	s->all_marked = 1;
 }
 
@@ -375,17 +389,19 @@ void ph_free(struct pageheap *ph, struct span *s)
 	          "ph_free(%p): not an in-use span", (void *)s);
 	ph->stats.in_use_pages -= s->npages;
 	ph->stats.in_use_spans--;
-	if (s->all_marked)
-		for (uintptr_t p = s->start; p < span_end(s); p += PAGE_SIZE)
-			page_at(ph, p)->span = NULL;
+	if (s->all_marked) {
+		struct arena_page *page = page_at(ph, s->start);
+		for (uint32_t i = 0; i < s->npages; i++)
+			page[i] = (struct arena_page){ NULL, NULL };
+	}
 	s->all_marked = 0;
 	s->released = 0;
 	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
 	uint64_t keep = ph->scavenge_threshold;
-	if (ph->stats.in_use_pages * PAGE_SIZE / 4 > keep)
-		keep = ph->stats.in_use_pages * PAGE_SIZE / 4;
-	if (ph->stats.free_mapped_pages * PAGE_SIZE > keep)
+	if ((uint64_t)ph->stats.in_use_pages * PAGE_SIZE / 4 > keep)
+		keep = (uint64_t)ph->stats.in_use_pages * PAGE_SIZE / 4;
+	if ((uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > keep)
 		scavenge(ph, keep / 2);
 }
 
@@ -503,10 +519,12 @@ void ph_print(const struct pageheap *ph, const char *name)
 	const struct pageheap_stats *s = &ph->stats;
 	kprintf("pageheap %s: %llu KiB in use in %u spans, %llu KiB free (%llu KiB released) in "
 	        "%u spans; %llu grows, %llu pages scavenged, %llu zeroed, %llu reused\n",
-	        name, (unsigned long long)(s->in_use_pages * PAGE_SIZE >> 10), s->in_use_spans,
-	        (unsigned long long)((s->free_mapped_pages + s->free_released_pages) * PAGE_SIZE >>
+	        name, (unsigned long long)((uint64_t)s->in_use_pages * PAGE_SIZE >> 10),
+	        s->in_use_spans,
+	        (unsigned long long)(((uint64_t)s->free_mapped_pages + s->free_released_pages) *
+	                                     PAGE_SIZE >>
 	                             10),
-	        (unsigned long long)(s->free_released_pages * PAGE_SIZE >> 10), s->free_spans,
-	        (unsigned long long)s->grows, (unsigned long long)s->scavenged_pages,
+	        (unsigned long long)((uint64_t)s->free_released_pages * PAGE_SIZE >> 10),
+	        s->free_spans, (unsigned long long)s->grows, (unsigned long long)s->scavenged_pages,
 	        (unsigned long long)s->zeroed_pages, (unsigned long long)s->reused_pages);
 }

@@ -74,9 +74,11 @@ struct span {
 };
 
 struct pageheap_stats {
-	uint64_t in_use_pages;
-	uint64_t free_mapped_pages;   /* free, frames held */
-	uint64_t free_released_pages; /* free, frames given back */
+	/* Pages now: at most 2^20 in a 4 GiB space, so 32 bits (cheaper to
+	 * keep on i386); multiply as uint64_t for bytes. */
+	uint32_t in_use_pages;
+	uint32_t free_mapped_pages;   /* free, frames held */
+	uint32_t free_released_pages; /* free, frames given back */
 	uint32_t in_use_spans;
 	uint32_t free_spans;
 	uint64_t grows;           /* arena_sys_alloc calls */
@@ -117,10 +119,12 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
                               bool zeroed);
 
 /* Names 's' (in use) at every one of its pages, for a span of small
- * objects.  O(npages). */
-void ph_mark_all(struct pageheap *ph, struct span *s);
+ * objects, and stores 'objects' in every page's word for the layer above
+ * (struct arena_page); ph_free clears both.  O(npages). */
+void ph_mark_all(struct pageheap *ph, struct span *s, void *objects);
 
-/* Returns an in-use span.  O(1), or O(npages) after ph_mark_all. */
+/* Returns an in-use span.  O(1), or O(npages) after ph_mark_all.  Every
+ * page word is NULL outside marked spans. */
 void ph_free(struct pageheap *ph, struct span *s);
 
 /* The in-use span named at the page of 'p' (its first or last page, or
