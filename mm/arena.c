@@ -325,22 +325,24 @@ fail:
 	return NULL;
 }
 
-void arena_release(struct arena *a, uintptr_t p, size_t n)
+size_t arena_release(struct arena *a, uintptr_t p, size_t n)
 {
 	MM_ASSERT(p >= a->start && p + n <= a->used && IS_ALIGNED(p | n, PAGE_SIZE),
 	          "arena_release(%p, %#zx) outside [%p, %p)", (void *)p, n, (void *)a->start,
 	          (void *)a->used);
-	vm_unused(p, n);
-	a->stats.mapped_bytes -= n;
-	a->stats.released_bytes += n;
+	size_t released = vm_unused_mapped(p, n);
+	a->stats.mapped_bytes -= released;
+	a->stats.released_bytes += released;
+	return released;
 }
 
 bool arena_reuse(struct arena *a, uintptr_t p, size_t n)
 {
-	if (!vm_map(p, n))
+	size_t mapped;
+	if (!vm_map_gaps(p, n, &mapped))
 		return false;
-	a->stats.mapped_bytes += n;
-	a->stats.released_bytes -= n;
+	a->stats.mapped_bytes += mapped;
+	a->stats.released_bytes -= mapped;
 	return true;
 }
 

@@ -113,12 +113,13 @@ void arena_destroy(struct arena *a);
  * zeroed, mapped memory inside [start, start + limit), or NULL. */
 void *arena_sys_alloc(struct arena *a, size_t n);
 
-/* Frames behind [p, p + n) (page-aligned, inside [start, used), mapped) go
- * back to the frame pool; the range stays the arena's. */
-void arena_release(struct arena *a, uintptr_t p, size_t n);
+/* Frames behind the mapped pages of [p, p + n) (page-aligned, inside
+ * [start, used)) go back to the frame pool; the range stays the arena's.
+ * Returns the bytes released. */
+size_t arena_release(struct arena *a, uintptr_t p, size_t n);
 
-/* Maps released pages of [p, p + n) again (zeroed); false when frames run
- * out, with nothing changed. */
+/* Maps the released pages of [p, p + n) again (zeroed), leaving mapped
+ * ones as they are; false when frames run out, with nothing changed. */
 bool arena_reuse(struct arena *a, uintptr_t p, size_t n);
 
 /* The arena_page of an address inside [start, used), or NULL. */

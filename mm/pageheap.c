@@ -123,25 +123,29 @@ static void name_ends(struct pageheap *ph, struct span *s)
 /* Counts a free span into the free statistics (sign +1) or out (-1). */
 static void account_free(struct pageheap *ph, const struct span *s, int sign)
 {
-	uint32_t *pages =
-	        s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages;
+	uint32_t released = s->released_pages, mapped = s->npages - released;
 	if (sign > 0) {
-		*pages += s->npages;
+		ph->stats.free_mapped_pages += mapped;
+		ph->stats.free_released_pages += released;
 		ph->stats.free_spans++;
 	} else {
-		*pages -= s->npages;
+		ph->stats.free_mapped_pages -= mapped;
+		ph->stats.free_released_pages -= released;
 		ph->stats.free_spans--;
 	}
 }
 
-/* Gives the frames of a free, mapped span back: it is then released and
- * reads 0 when mapped again.  The caller keeps the statistics. */
+/* Gives the frames of the mapped pages of a free span back: all of it is
+ * then released and reads 0 when mapped again. */
 static void release_frames(struct pageheap *ph, struct span *s)
 {
+	uint32_t pages = s->npages - s->released_pages;
 	arena_release(&ph->arena, s->start, (size_t)s->npages * PAGE_SIZE);
-	s->released = 1;
+	s->released_pages = s->npages;
 	s->zeroed = 1;
-	ph->stats.scavenged_pages += s->npages;
+	ph->stats.free_mapped_pages -= pages;
+	ph->stats.free_released_pages += pages;
+	ph->stats.scavenged_pages += pages;
 }
 
 /* ---- set-up ---- */
@@ -162,11 +166,11 @@ void ph_destroy(struct pageheap *ph)
 /* ---- free spans: insert with coalescing ---- */
 
 /* Merges free span 'right' (out of the bins, not counted) into the free
- * span 'left' just below it, which is also out of the bins; returns left. */
+ * span 'left' just below it, which is also out of the bins; returns left.
+ * Released and mapped pages just add up: nothing is mapped or released. */
 static struct span *merge(struct pageheap *ph, struct span *left, struct span *right)
 {
-	if (left->released != right->released)
-		release_frames(ph, left->released ? right : left); /* keep the state uniform */
+	left->released_pages += right->released_pages;
 	page_at(ph, span_end(left) - PAGE_SIZE)->span = NULL;
 	page_at(ph, right->start)->span = NULL;
 	left->npages += right->npages;
@@ -229,7 +233,7 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
 	ph->stats.grows++;
 	s->start = (uintptr_t)p;
 	s->npages = ask;
-	s->released = 0;
+	s->released_pages = 0;
 	s->zeroed = 1; /* fresh memory reads 0 */
 	return insert_free(ph, s);
 }
@@ -244,11 +248,8 @@ static void scavenge(struct pageheap *ph, uint64_t target)
 	     bin >= 0 && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
 		for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT];
 		     s && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
-			if (!s->released) {
+			if (s->released_pages < s->npages)
 				release_frames(ph, s);
-				ph->stats.free_mapped_pages -= s->npages;
-				ph->stats.free_released_pages += s->npages;
-			}
 }
 
 void ph_scavenge_all(struct pageheap *ph)
@@ -284,13 +285,20 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 		}
 		head->start = s->start;
 		head->npages = npages;
-		head->released = s->released;
 		head->zeroed = s->zeroed;
+		/* Where the span is part released, the head's share is counted. */
+		head->released_pages =
+		        s->released_pages == 0 ? 0
+		        : s->released_pages == s->npages
+		                ? npages
+		                : npages - (uint32_t)vm_mapped_pages(head->start,
+		                                                     (size_t)npages * PAGE_SIZE);
 		s->start += (uintptr_t)npages * PAGE_SIZE;
 		s->npages -= npages;
+		s->released_pages -= head->released_pages;
 		page_at(ph, s->start)->span = s;
-		*(s->released ? &ph->stats.free_released_pages : &ph->stats.free_mapped_pages) -=
-		        npages;
+		ph->stats.free_mapped_pages -= npages - head->released_pages;
+		ph->stats.free_released_pages -= head->released_pages;
 		if (bin_of(s->npages) != s->bin) {
 			bin_remove(ph, s);
 			bin_insert(ph, s);
@@ -302,21 +310,25 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	}
 	s->state = SPAN_IN_USE;
 
-	if (s->released) {
+	if (s->released_pages) {
+		/* Released pages come back zeroed: the span reads 0 if its mapped
+		 * pages did (or there were none). */
 		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE)) {
 			insert_free(ph, s); /* still released: back as it was */
 			ph->stats.failures++;
 			kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
 			return NULL;
 		}
-		ph->stats.reused_pages += npages;
-		s->zeroed = 1;
+		ph->stats.reused_pages += s->released_pages;
+		if (s->released_pages == npages)
+			s->zeroed = 1;
 	}
 	if (zeroed && !s->zeroed) {
 		memset((void *)s->start, 0, (size_t)npages * PAGE_SIZE);
 		ph->stats.zeroed_pages += npages;
 	}
-	s->released = s->zeroed = s->all_marked = 0;
+	s->released_pages = 0;
+	s->zeroed = s->all_marked = 0;
 	s->size_class = 0;
 	s->cache = NULL;
 	s->next = s->prev = NULL;
@@ -395,7 +407,7 @@ void ph_free(struct pageheap *ph, struct span *s)
 			page[i] = (struct arena_page){ NULL, NULL };
 	}
 	s->all_marked = 0;
-	s->released = 0;
+	s->released_pages = 0;
 	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
 	uint64_t keep = ph->scavenge_threshold;
@@ -460,16 +472,16 @@ unsigned ph_check(const struct pageheap *ph_const)
 			if (prev_free)
 				bad += problem("free span %p follows a free span: not coalesced",
 				               (void *)s->start);
-			if (mapped != (s->released ? 0 : s->npages))
-				bad += problem("free span %p, %s: %zu of %u pages mapped",
-				               (void *)s->start,
-				               s->released ? "released" : "not released", mapped,
-				               s->npages);
+			if (mapped != s->npages - s->released_pages)
+				bad += problem("free span %p, %u of %u pages released: %zu mapped",
+				               (void *)s->start, s->released_pages, s->npages,
+				               mapped);
 			if (s->bin != bin_of(s->npages))
 				bad += problem("free span %p of %u pages in bin %u, belongs in %u",
 				               (void *)s->start, s->npages, s->bin,
 				               bin_of(s->npages));
-			*(s->released ? &free_released : &free_mapped) += s->npages;
+			free_released += s->released_pages;
+			free_mapped += s->npages - s->released_pages;
 			free_spans++;
 			prev_free = true;
 		} else {

@@ -17,22 +17,27 @@
  *     the request above the best (the remainder goes back to the bins).
  *     A balanced tree would give the best fit in O(log n); the bins give
  *     O(1) and, for page runs, a fit as good in practice;
- *   - a free span's state belongs to the whole span: released (its frames
- *     given back) or mapped, and zeroed (known to read 0) or dirty.  Free
- *     spans always coalesce: a mapped span meeting a released one is
- *     released first, and a merge is zeroed only if both parts were.
+ *   - a free span counts its released pages (frames given back; they read
+ *     0 when mapped again, which the vm map knows page by page) and knows
+ *     whether its mapped pages are zeroed (known to read 0) or dirty.  Free
+ *     spans always coalesce, and a merge just adds the counts: freeing
+ *     memory beside released memory maps or releases nothing (Go's heap
+ *     does the same with its npreleased), and a merge is zeroed only if
+ *     both parts were.
  *
  * Allocation: find a free span (growing the arena when none fits: by at
  * least PH_GROW_PAGES, or exactly the request for large ones, "served
- * directly"), split off the remainder, map the span again if it was
- * released (it then reads 0), and zero it only if it is dirty and the
- * caller asked for zeroed memory: memory is zeroed once, when it must be.
- * Free: coalesce with free neighbours and file in a bin; then, if more
- * bytes sit free and mapped than scavenge_threshold or 1/4 of the bytes in
- * use, whichever is larger, release the largest free spans until half that
- * remains: idle memory kept stays in proportion to the heap.  Both are O(1) in the span's size (and
- * in the number of free spans); only ph_mark_all and its undoing at free cost O(npages), for spans
- * of small objects.
+ * directly"), split off the remainder, map its released pages again (they
+ * read 0), and zero it only if it is dirty and the caller asked for zeroed
+ * memory: memory is zeroed once, when it must be.  Free: coalesce with
+ * free neighbours and file in a bin; then, if more bytes sit free and
+ * mapped than scavenge_threshold or 1/4 of the bytes in use, whichever is
+ * larger, release the mapped pages of the largest free spans until half
+ * that remains: idle memory kept stays in proportion to the heap.  Both
+ * are O(1) in the span's size (and in the number of free spans) but for
+ * the pages mapped or released; ph_mark_all and its undoing at free cost
+ * O(npages), for spans of small objects; taking part of a span that is
+ * partly released counts its mapped pages (O(npages / 32)).
  *
  * Not thread-safe: callers serialize (kmalloc holds interrupts off).
  */
@@ -57,9 +62,9 @@ struct span {
 	uint8_t state;            /* enum span_state */
 	uint8_t size_class;       /* kmalloc's, 0 for page-level spans */
 	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
-	uint8_t released;         /* free: every page's frames given back */
-	uint8_t zeroed;           /* free: every page reads 0 */
+	uint8_t zeroed;           /* free: every mapped page reads 0 */
 	uint8_t all_marked;       /* in use: every page names the span */
+	uint32_t released_pages;  /* free: pages whose frames were given back */
 	struct span *next, *prev; /* free: bin list; in use: the owner's list */
 	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
 	struct kmalloc_bin *cache; /* its per-CPU list; non-NULL <=> in-use small span */
@@ -82,7 +87,7 @@ struct pageheap_stats {
 	uint32_t in_use_spans;
 	uint32_t free_spans;
 	uint64_t grows;           /* arena_sys_alloc calls */
-	uint64_t scavenged_pages; /* ever released: by the scavenger, or to merge */
+	uint64_t scavenged_pages; /* ever released by the scavenger */
 	uint64_t zeroed_pages;    /* ever zeroed because they were dirty */
 	uint64_t reused_pages;    /* released pages mapped again */
 	uint32_t failures;        /* ph_alloc calls that returned NULL */

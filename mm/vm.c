@@ -132,6 +132,16 @@ static bool all_pages(uint32_t first, uint32_t count, bool want)
 	return true;
 }
 
+/* Set bits of a word, in a dozen instructions whatever the CPU (no libgcc
+ * call, no popcnt). */
+static inline uint32_t bit_count(uint32_t x)
+{
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+}
+
 static uint32_t count_mapped(uint32_t first, uint32_t count)
 {
 	uint32_t total = 0;
@@ -141,11 +151,7 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 			take = PTE_COUNT;
 			continue;
 		}
-		uint32_t bits = vm.mapped[p / WORD_BITS] & word_mask(p, end, &take);
-		while (bits) {
-			bits &= bits - 1;
-			total++;
-		}
+		total += bit_count(vm.mapped[p / WORD_BITS] & word_mask(p, end, &take));
 	}
 	return total;
 }
@@ -181,6 +187,26 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 			p += take;
 		}
 	}
+}
+
+/* The first page of [p, end) whose bit is 'value', or end.  Slots without
+ * one are skipped by their counts, the others scanned a word at a time. */
+static uint32_t find_page(uint32_t p, uint32_t end, bool value)
+{
+	while (p < end) {
+		if (vm.slot_mapped[p / PTE_COUNT] == (value ? 0 : PTE_COUNT)) {
+			p = ALIGN_DOWN(p, PTE_COUNT) + PTE_COUNT;
+			continue;
+		}
+		uint32_t bits = value ? vm.mapped[p / WORD_BITS] : ~vm.mapped[p / WORD_BITS];
+		bits &= ~0u << (p % WORD_BITS);
+		if (bits) {
+			uint32_t found = ALIGN_DOWN(p, WORD_BITS) + (uint32_t)__builtin_ctz(bits);
+			return found < end ? found : end;
+		}
+		p = ALIGN_DOWN(p, WORD_BITS) + WORD_BITS;
+	}
+	return end;
 }
 
 static inline uint32_t page_of(uintptr_t va)
@@ -307,6 +333,69 @@ bool vm_unused(uintptr_t v, size_t n)
 	set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
 	vm.stats.mapped_bytes -= n;
 	return true;
+}
+
+bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
+{
+	*mapped = 0;
+	const char *why = range_problem(v, n, PAGE_SIZE);
+	if (!why)
+		why = ownership_problem(v, n);
+	if (why)
+		return refuse("vm_map_gaps", v, n, why);
+	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
+	/* Back every gap; the bitmap is only updated once all succeeded, so
+	 * that a failure can find the gaps it filled and undo them. */
+	uint32_t p = find_page(first, end, false), stop = first;
+	while (p < end) {
+		uint32_t gap_end = find_page(p, end, true);
+		if (!vm_backend_map(vm.base + (uintptr_t)p * PAGE_SIZE,
+		                    (size_t)(gap_end - p) * PAGE_SIZE)) {
+			stop = p;
+			break;
+		}
+		p = find_page(gap_end, end, false);
+	}
+	bool ok = p >= end;
+	uint32_t limit = ok ? end : stop;
+	for (p = find_page(first, limit, false); p < limit;) {
+		uint32_t gap_end = find_page(p, limit, true);
+		size_t bytes = (size_t)(gap_end - p) * PAGE_SIZE;
+		if (ok) {
+			set_mapped(p, gap_end - p, true);
+			*mapped += bytes;
+		} else {
+			vm_backend_unmap(vm.base + (uintptr_t)p * PAGE_SIZE, bytes);
+		}
+		p = find_page(gap_end, limit, false);
+	}
+	if (!ok) {
+		kprintf("vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
+		return false;
+	}
+	vm.stats.mapped_bytes += *mapped;
+	return true;
+}
+
+size_t vm_unused_mapped(uintptr_t v, size_t n)
+{
+	const char *why = range_problem(v, n, PAGE_SIZE);
+	if (!why)
+		why = ownership_problem(v, n);
+	if (why)
+		return refuse("vm_unused_mapped", v, n, why), 0;
+	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
+	size_t total = 0;
+	for (uint32_t p = find_page(first, end, true); p < end;) {
+		uint32_t run_end = find_page(p, end, false);
+		size_t bytes = (size_t)(run_end - p) * PAGE_SIZE;
+		vm_backend_unmap(vm.base + (uintptr_t)p * PAGE_SIZE, bytes);
+		set_mapped(p, run_end - p, false);
+		total += bytes;
+		p = find_page(run_end, end, true);
+	}
+	vm.stats.mapped_bytes -= total;
+	return total;
 }
 
 bool vm_free(uintptr_t v, size_t n)

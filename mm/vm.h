@@ -15,6 +15,7 @@
  *   vm_reserve: free     -> reserved   (whole 4 MiB page-directory slots)
  *   vm_map:     reserved -> mapped     (pages)
  *   vm_unused:  mapped   -> reserved   (pages; memory back to the frame pool)
+ *   vm_map_gaps, vm_unused_mapped: the same for ranges of mixed pages
  *   vm_free:    reserved or mapped -> free (whole slots)
  *
  * Reservations are made of page-directory slots (4 MiB each, PDE_SPAN): a
@@ -79,6 +80,17 @@ bool vm_map(uintptr_t v, size_t n);
  * reserved and faults when touched.  Refused unless every page is mapped
  * (and the rules of vm_map). */
 bool vm_unused(uintptr_t v, size_t n);
+
+/* The same transitions for a range whose pages may be in either state, as
+ * a heap's free memory is after parts of it were given back:
+ * vm_map_gaps maps the pages of [v, v + n) that are not mapped (the others
+ * stay as they are), sets *mapped to the bytes it mapped, and returns false,
+ * having changed nothing, when frames run out; vm_unused_mapped returns the
+ * memory of the mapped pages of [v, v + n) and returns the bytes released.
+ * Refused as vm_map, but for the state of the pages.  O(pages), less where
+ * whole slots are all one state. */
+bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped);
+size_t vm_unused_mapped(uintptr_t v, size_t n);
 
 /* Releases the slots of [v, v + n), unmapping whatever is mapped inside.
  * v and n must be slot-aligned and every slot reserved by a non-fixed owner. */

@@ -163,6 +163,11 @@ static struct ktest_totals run_suite(const struct ktest_suite *s, unsigned numbe
 	return (struct ktest_totals){ passed, failed };
 }
 
+static unsigned suite_pass(const struct ktest_suite *s)
+{
+	return s->flags & KTEST_RUN_FIRST ? 0 : s->flags & KTEST_RUN_LAST ? 2 : 1;
+}
+
 struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 {
 	unsigned count = 0;
@@ -174,10 +179,11 @@ struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 	kprintf("1..%u\n", count);
 	struct ktest_totals totals = { 0, 0 };
 	unsigned number = 0;
-	for (unsigned last = 0; last <= 1; last++)
+	/* Three passes: KTEST_RUN_FIRST suites, unmarked ones, KTEST_RUN_LAST. */
+	for (unsigned pass = 0; pass < 3; pass++)
 		for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites;
 		     s++)
-			if (selected(filter, s) && !!(s->flags & KTEST_RUN_LAST) == last) {
+			if (selected(filter, s) && suite_pass(s) == pass) {
 				struct ktest_totals t = run_suite(s, ++number, seed);
 				totals.passed += t.passed;
 				totals.failed += t.failed;

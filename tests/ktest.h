@@ -53,6 +53,11 @@ struct ktest_case {
 /* A suite marked KTEST_RUN_LAST runs after every other: for tests that
  * leave lasting marks, such as growing the kernel's arena to its limit. */
 #define KTEST_RUN_LAST (1u << 1)
+/* A suite marked KTEST_RUN_FIRST runs before the unmarked ones: the memory
+ * foundations, which need the physical memory as boot left it (the heap
+ * suites leave metadata mapped for good, wherever its frames fell, so that
+ * a small machine may have no free 4 MiB run after them). */
+#define KTEST_RUN_FIRST (1u << 2)
 
 struct ktest_suite {
 	const char *name;

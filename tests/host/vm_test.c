@@ -112,6 +112,31 @@ static void out_of_frames_changes_nothing(void)
 	CHECK(vm_free(v, 8 * MiB));
 }
 
+static void mixed_ranges_map_gaps_and_release_mapped(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	uintptr_t range = v + 4 * MiB - 40 * PAGE_SIZE; /* across the slot boundary */
+	size_t n = 80 * PAGE_SIZE, mapped;
+	CHECK(vm_map(range + 33 * PAGE_SIZE, 10 * PAGE_SIZE));
+	*(volatile uint32_t *)(range + 40 * PAGE_SIZE) = 7;
+	vm_host_set_frame_limit(30); /* fewer than the 70 gaps */
+	CHECK(!vm_map_gaps(range, n, &mapped));
+	CHECK_EQ(vm_mapped_pages(range, n), 10);
+	vm_host_set_frame_limit(SIZE_MAX);
+	CHECK(vm_map_gaps(range, n, &mapped));
+	CHECK_EQ(mapped, 70 * PAGE_SIZE);
+	CHECK_EQ(vm_mapped_pages(range, n), 80);
+	CHECK_EQ(*(volatile uint32_t *)(range + 40 * PAGE_SIZE), 7);
+	CHECK(vm_unused(range, 32 * PAGE_SIZE));
+	CHECK_EQ(vm_unused_mapped(range, n), 48 * PAGE_SIZE);
+	CHECK_EQ(vm_mapped_pages(v, 8 * MiB), 0);
+	struct fault_record r;
+	CHECK(fault_catch(read_byte, (void *)(range + 40 * PAGE_SIZE), &r));
+	CHECK_EQ(r.cr2, range + 40 * PAGE_SIZE);
+	CHECK(vm_free(v, 8 * MiB));
+}
+
 static void bad_calls_refused(void)
 {
 	setup();
@@ -145,6 +170,7 @@ static const struct check_test tests[] = {
 	CHECK_TEST(map_write_read_and_release),
 	CHECK_TEST(touching_unused_memory_faults_there),
 	CHECK_TEST(out_of_frames_changes_nothing),
+	CHECK_TEST(mixed_ranges_map_gaps_and_release_mapped),
 	CHECK_TEST(bad_calls_refused),
 };
 CHECK_MAIN("vm", tests)

@@ -406,6 +406,57 @@ static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 	ph_destroy(&heap);
 }
 
+/* Freed memory that meets released memory merges with it as it is: the
+ * merge maps and releases nothing, and taking the span again maps only its
+ * released pages (zeroed) and zeroes the dirty ones when asked. */
+static void freeing_beside_released_memory_releases_nothing(struct ktest *t)
+{
+	struct snapshot before = snap();
+	ASSERT_EQ(t, ph_suite_heap(), 0);
+	heap.scavenge_threshold = 64 * MiB; /* no scavenging but by hand */
+	struct span *a = ph_alloc(&heap, 8, false), *b = ph_alloc(&heap, 8, false);
+	struct span *guard = ph_alloc(&heap, 1, false);
+	ASSERT_NE(t, (uintptr_t)guard, 0);
+	uintptr_t where = a->start;
+	ASSERT_EQ(t, b->start, where + 8 * PAGE_SIZE);
+	ph_free(&heap, a);
+	ph_scavenge_all(&heap);
+	EXPECT_EQ(t, vm_mapped_pages(where, 8 * PAGE_SIZE), 0);
+	uint64_t scavenged = heap.stats.scavenged_pages, reused = heap.stats.reused_pages;
+	memset((void *)b->start, 0xab, 8 * PAGE_SIZE);
+	ph_free(&heap, b);
+	EXPECT_EQ(t, heap.stats.scavenged_pages, scavenged); /* nothing released */
+	EXPECT_EQ(t, vm_mapped_pages(where, 16 * PAGE_SIZE), 8);
+	struct span *merged = arena_page_of(&heap.arena, where)->span;
+	ASSERT_NE(t, (uintptr_t)merged, 0);
+	EXPECT_EQ(t, merged->start, where);
+	EXPECT_EQ(t, merged->npages, 16);
+	EXPECT_EQ(t, merged->released_pages, 8);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 8);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+
+	/* Part of it: the head's released pages are mapped, the rest stays. */
+	struct span *c = ph_alloc(&heap, 4, false);
+	EXPECT_EQ(t, c->start, where);
+	EXPECT_EQ(t, heap.stats.reused_pages, reused + 4);
+	EXPECT_EQ(t, arena_page_of(&heap.arena, where + 4 * PAGE_SIZE)->span->released_pages, 4);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, c);
+
+	uint64_t zeroed = heap.stats.zeroed_pages;
+	c = ph_alloc(&heap, 16, true);
+	EXPECT_EQ(t, c->start, where);
+	EXPECT_EQ(t, heap.stats.zeroed_pages, zeroed + 16); /* its mapped pages were dirty */
+	unsigned nonzero = 0;
+	for (uintptr_t p = where; p < where + 16 * PAGE_SIZE; p += 4)
+		nonzero += *(volatile uint32_t *)p != 0;
+	EXPECT_EQ(t, nonzero, 0);
+	EXPECT_EQ(t, vm_mapped_pages(where, 16 * PAGE_SIZE), 16);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
+}
+
 static void large_requests_are_served_directly(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
@@ -525,6 +576,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(memory_is_reused_after_free),
 	KTEST_CASE(dirty_memory_is_zeroed_once_when_asked),
 	KTEST_CASE(scavenged_spans_fault_then_come_back_zeroed),
+	KTEST_CASE(freeing_beside_released_memory_releases_nothing),
 	KTEST_CASE(large_requests_are_served_directly),
 	KTEST_CASE(growth_serves_sizes_between_bin_boundaries),
 	KTEST_CASE(heap_check_finds_corruption),

@@ -211,4 +211,4 @@ static const struct ktest_case pmm_cases[] = {
 	KTEST_CASE(bad_frees_are_refused_and_harmless),
 	KTEST_CASE(counts_agree_with_the_memory_map),
 };
-KTEST_SUITE(pmm, pmm_cases, NULL, NULL);
+KTEST_SUITE_FLAGS(pmm, pmm_cases, NULL, NULL, KTEST_RUN_FIRST);

@@ -224,6 +224,55 @@ static void map_out_of_frames_rolls_back(struct ktest *t)
 	expect_restored(t, &before);
 }
 
+/* A range of mixed pages, as a heap's free memory is: the gaps are mapped
+ * (zeroed) and the mapped pages kept with their contents, then only mapped
+ * pages are released; across a slot boundary, and rolled back whole when
+ * frames run out. */
+static void gaps_are_mapped_and_mapped_pages_released(struct ktest *t)
+{
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
+	ASSERT_NE(t, v, 0);
+	uintptr_t range = v + 4 * MiB - 8 * PAGE_SIZE; /* 16 pages across the slot boundary */
+	size_t n = 16 * PAGE_SIZE;
+	ASSERT_TRUE(t, vm_map(range + 2 * PAGE_SIZE, 3 * PAGE_SIZE));
+	ASSERT_TRUE(t, vm_map(range + 9 * PAGE_SIZE, PAGE_SIZE));
+	*(volatile uint32_t *)(range + 3 * PAGE_SIZE) = 0xfeedu;
+	size_t mapped = 0;
+	EXPECT_TRUE(t, vm_map_gaps(range, n, &mapped));
+	EXPECT_EQ(t, mapped, 12 * PAGE_SIZE);
+	EXPECT_EQ(t, vm_mapped_pages(range, n), 16);
+	EXPECT_EQ(t, *(volatile uint32_t *)(range + 3 * PAGE_SIZE), 0xfeedu); /* kept */
+	EXPECT_EQ(t, *(volatile uint32_t *)(range + 15 * PAGE_SIZE), 0);      /* new: zeroed */
+	EXPECT_TRUE(t, vm_map_gaps(range, n, &mapped)); /* no gap: nothing to do */
+	EXPECT_EQ(t, mapped, 0);
+
+	EXPECT_TRUE(t, vm_unused(range + 4 * PAGE_SIZE, 6 * PAGE_SIZE));
+	EXPECT_EQ(t, vm_unused_mapped(range, n), 10 * PAGE_SIZE);
+	EXPECT_EQ(t, vm_mapped_pages(range, n), 0);
+	EXPECT_EQ(t, vm_unused_mapped(range, n), 0);
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, range + 9 * PAGE_SIZE, ktest_read_byte,
+	                   (void *)(range + 9 * PAGE_SIZE));
+
+	/* Out of frames halfway through the gaps: none of them stays mapped. */
+	ASSERT_TRUE(t, vm_map(range + 4 * PAGE_SIZE, PAGE_SIZE));
+	test_hoard_frames(&hoard, 4);
+	struct snapshot starved = snap();
+	EXPECT_FALSE(t, vm_map_gaps(v, 8 * MiB, &mapped));
+	EXPECT_EQ(t, mapped, 0);
+	expect_restored(t, &starved);
+	EXPECT_EQ(t, vm_mapped_pages(v, 8 * MiB), 1);
+	test_give_back_frames(&hoard);
+
+	/* Refused like vm_map: not reserved, unaligned. */
+	uint32_t refused = snap().vm.refused;
+	EXPECT_FALSE(t, vm_map_gaps(v + 8 * MiB, PAGE_SIZE, &mapped));
+	EXPECT_EQ(t, vm_unused_mapped(range + 1, PAGE_SIZE), 0);
+	EXPECT_EQ(t, snap().vm.refused, refused + 2);
+	vm_free(v, 8 * MiB);
+	expect_restored(t, &before);
+}
+
 static void bad_calls_are_refused_and_change_nothing(struct ktest *t)
 {
 	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
@@ -322,10 +371,11 @@ static const struct ktest_case vm_cases[] = {
 	KTEST_CASE(large_pages_used_when_possible),
 	KTEST_CASE(unused_inside_a_large_page_splits_it),
 	KTEST_CASE(map_out_of_frames_rolls_back),
+	KTEST_CASE(gaps_are_mapped_and_mapped_pages_released),
 	KTEST_CASE(bad_calls_are_refused_and_change_nothing),
 	KTEST_CASE(null_page_faults),
 	KTEST_CASE(stack_guard_page_faults),
 	KTEST_CASE(kernel_stack_overflow_is_caught_at_the_guard),
 	KTEST_CASE(address_space_map_names_owners),
 };
-KTEST_SUITE(vm, vm_cases, vm_suite_init, NULL);
+KTEST_SUITE_FLAGS(vm, vm_cases, vm_suite_init, NULL, KTEST_RUN_FIRST);
