@@ -96,14 +96,12 @@ static bool cover_pages(struct arena *a, uintptr_t new_used)
 	return cover(&a->pages_mapped_end, want);
 }
 
-bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
+bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n)
 {
 	uintptr_t first = (p - a->start) / ARENA_QUANTUM / 32;
 	uintptr_t last = (p + n - 1 - a->start) / ARENA_QUANTUM / 32;
 	uintptr_t lo = ALIGN_DOWN((uintptr_t)&a->live_bits[first], PAGE_SIZE);
 	uintptr_t hi = ALIGN_UP((uintptr_t)&a->live_bits[last + 1], PAGE_SIZE);
-	if (hi <= a->live_prefix_end)
-		return true; /* the common case: spans reuse covered memory */
 	for (uintptr_t q = lo; q < hi; q += PAGE_SIZE)
 		if (!vm_is_mapped(q) && !vm_map(q, PAGE_SIZE)) {
 			note(a, "arena_cover_live(%p, %#zx): out of frames", (void *)p, n);

@@ -133,7 +133,13 @@ static inline struct arena_page *arena_page_of(const struct arena *a, uintptr_t 
 /* Maps the live bits that cover [p, p + n) (inside [start, used)) where
  * they are not mapped yet; they read 0 at first.  False when frames run
  * out. */
-bool arena_cover_live(struct arena *a, uintptr_t p, size_t n);
+bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n);
+static inline bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
+{
+	/* The common case, inline: spans reuse memory whose bits are mapped. */
+	const uint32_t *end = &a->live_bits[(p + n - 1 - a->start) / ARENA_QUANTUM / 32 + 1];
+	return (uintptr_t)end <= a->live_prefix_end || arena_cover_live_slow(a, p, n);
+}
 
 /* Never-freed, zeroed metadata from the persistent area, aligned to 16;
  * NULL when it is exhausted or frames run out. */

@@ -32,6 +32,20 @@ static inline void mm_bit_clear(uint32_t *bits, uint32_t n)
 #endif
 }
 
+/* Sets bit n of a bitmap indexed from an origin other than its start: bit
+ * n lives in the 32-bit word at byte origin + n / 32 * 4.  For bitmaps
+ * indexed by an absolute quantity (an address shifted right), with the
+ * origin placed so that the indexes in use fall inside the bitmap: the
+ * caller saves subtracting the bitmap's first index. */
+static inline void mm_bit_set_at(uintptr_t origin, uintptr_t n)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	__asm__ volatile("bts %1, (%0)" : : "r"(origin), "r"(n) : "memory", "cc");
+#else
+	*(uint32_t *)(origin + n / 32 * 4) |= 1u << (n % 32);
+#endif
+}
+
 /* Clears bit n and returns whether it was set. */
 static inline bool mm_bit_test_clear(uint32_t *bits, uint32_t n)
 {

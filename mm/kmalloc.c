@@ -120,6 +120,9 @@ static struct {
 	uint64_t large_mallocs, large_frees, large_in_use_bytes;
 } totals;
 static bool ready;
+/* The live bitmap's origin for absolute indexes: the bit of the object at
+ * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
+static uintptr_t live_origin;
 
 /* Objects on the per-CPU list of a class. */
 static inline uint32_t cached(unsigned cls)
@@ -143,7 +146,7 @@ static void add_class(uint32_t size)
 	c->objects = pages * PAGE_SIZE / size;
 	/* A batch is at most one span's worth, so that a refill makes at most
 	 * one span: the worst single operation stays short. */
-	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 8 ? 8 : CACHE_BYTES / size;
+	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 32 ? 32 : CACHE_BYTES / size;
 	if (c->batch > c->objects)
 		c->batch = c->objects;
 	c->cache_max = 2 * c->batch;
@@ -221,6 +224,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		cache[cls] = (struct kmalloc_bin){ NULL, (int32_t)classes[cls].cache_max, 0 };
 	if (!ph_init(&kheap, base, limit, step))
 		return false;
+	live_origin = (uintptr_t)kheap.arena.live_bits - (kheap.arena.start >> QSHIFT) / 8;
 	ready = true;
 	return true;
 }
@@ -336,19 +340,25 @@ static struct span *new_class_span(unsigned cls)
  * long.  A new span is set up only for an empty list, so that no single
  * call both walks spans and sets one up.  Counters are updated once per
  * span and once per batch. */
-#define REFILL_SPANS 3
+#define REFILL_SPANS   3
+#define NEW_SPAN_BATCH 4
 static bool refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	struct kmalloc_bin *bin = &cache[cls];
 	struct span *s = c->partial;
-	if (!s && !(s = new_class_span(cls)))
-		return false;
+	uint32_t batch = ci->batch;
+	if (!s) {
+		if (!(s = new_class_span(cls)))
+			return false;
+		/* Setting a span up is the costly part: carve less at once. */
+		batch = batch < NEW_SPAN_BATCH ? batch : NEW_SPAN_BATCH;
+	}
 	void *head = bin->head;
 	uint32_t got = 0;
 	for (unsigned visits = 1;; visits++) {
-		uint32_t taken = 0, want = ci->batch - got;
+		uint32_t taken = 0, want = batch - got;
 		void **obj = s->free_objects;
 		for (; obj && taken < want; taken++) {
 			void **next = *obj;
@@ -379,7 +389,7 @@ static bool refill(unsigned cls)
 			s->next = NULL;
 			s->listed = 0;
 		}
-		if (got == ci->batch || visits == REFILL_SPANS || !(s = c->partial))
+		if (got == batch || visits == REFILL_SPANS || !(s = c->partial))
 			break;
 	}
 	bin->head = head;
@@ -481,7 +491,7 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 	void **p = bin->head;
 	bin->head = *p;
 	bin->room++;
-	mm_bit_set(kheap.arena.live_bits, (uint32_t)(((uintptr_t)p - kheap.arena.start) >> QSHIFT));
+	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
 	mm_irq_restore(flags);
 	return p;
 }

@@ -92,7 +92,7 @@ static struct span *new_span(struct pageheap *ph)
 	}
 	struct span *s = ph->spare_spans;
 	ph->spare_spans = s->next;
-	memset(s, 0, sizeof(*s));
+	*s = (struct span){ 0 };
 	return s;
 }
 
