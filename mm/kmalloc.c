@@ -624,6 +624,22 @@ void *kcalloc(size_t nmemb, size_t size)
 	return p;
 }
 
+/* Grows the large block at p (old bytes, whole pages) to hold size bytes
+ * in place, when the pages after it are free: no copy. */
+static bool grow_large(void *p, size_t old, size_t size)
+{
+	if (size > kheap.arena.limit)
+		return false;
+	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
+	mm_irq_flags_t flags = mm_irq_save();
+	struct span *s = ph_lookup(&kheap, (uintptr_t)p);
+	bool grown = s && s->size_class == 0 && ph_grow(&kheap, s, npages);
+	if (grown)
+		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE - old;
+	mm_irq_restore(flags);
+	return grown;
+}
+
 void *krealloc(void *ptr, size_t size)
 {
 	if (!ptr)
@@ -637,6 +653,8 @@ void *krealloc(void *ptr, size_t size)
 		return NULL;
 	/* Keep the block when it fits and would not waste more than half. */
 	if (size <= old && size > old / 2)
+		return ptr;
+	if (size > old && old > KMALLOC_MAX_SMALL && grow_large(ptr, old, size))
 		return ptr;
 	void *q = kmalloc(size);
 	if (!q)

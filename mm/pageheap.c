@@ -385,6 +385,47 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 	return s;
 }
 
+bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
+{
+	MM_ASSERT(s && s->state == SPAN_IN_USE && !s->all_marked && npages > s->npages,
+	          "ph_grow(%p, %u): not an in-use span to grow", (void *)s, npages);
+	uintptr_t end = span_end(s);
+	if (end >= ph->arena.used)
+		return false;
+	struct span *r = page_at(ph, end)->span;
+	uint32_t extra = npages - s->npages;
+	if (!r || r->state != SPAN_FREE || r->start != end || r->npages < extra)
+		return false;
+	uint32_t released =
+	        r->released_pages == 0 ? 0
+	        : r->released_pages == r->npages
+	                ? extra
+	                : extra - (uint32_t)vm_mapped_pages(end, (size_t)extra * PAGE_SIZE);
+	if (released && !arena_reuse(&ph->arena, end, (size_t)extra * PAGE_SIZE))
+		return false;
+	ph->stats.reused_pages += released;
+	/* The free span gives up its head, or all of itself. */
+	bin_remove(ph, r);
+	account_free(ph, r, -1);
+	page_at(ph, end)->span = NULL;
+	if (r->npages == extra) {
+		drop_span(ph, r);
+	} else {
+		r->start += (uintptr_t)extra * PAGE_SIZE;
+		r->npages -= extra;
+		r->released_pages -= released;
+		page_at(ph, r->start)->span = r;
+		account_free(ph, r, +1);
+		bin_insert(ph, r);
+	}
+	if (s->npages > 1)
+		page_at(ph, end - PAGE_SIZE)->span = NULL; /* no longer its last page */
+	s->npages = npages;
+	name_ends(ph, s);
+	ph->stats.in_use_pages += extra;
+	return true;
+}
+
 void ph_mark_all(struct pageheap *ph, struct span *s, void *objects)
 {
 	struct arena_page *page = page_at(ph, s->start);

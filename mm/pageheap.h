@@ -123,6 +123,12 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed);
 struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
                               bool zeroed);
 
+/* Grows in-use span 's' (not marked page by page) to 'npages' in place,
+ * taking the head of the free span just after it; false, with nothing
+ * changed, when that span is not free or too small, or frames run out.  The
+ * new pages' contents are unspecified.  O(1) but for the pages mapped. */
+bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages);
+
 /* Names 's' (in use) at every one of its pages, for a span of small
  * objects, and stores 'objects' in every page's word for the layer above
  * (struct arena_page); ph_free clears both.  O(npages). */

@@ -457,6 +457,39 @@ static void freeing_beside_released_memory_releases_nothing(struct ktest *t)
 	expect_no_leak(t, &before);
 }
 
+/* ph_grow takes the head of the free span after a span, or all of it, and
+ * refuses (changing nothing) when that span is in use or too small. */
+static void spans_grow_in_place_into_free_neighbours(struct ktest *t)
+{
+	struct snapshot before = snap();
+	ASSERT_EQ(t, ph_suite_heap(), 0);
+	struct span *a = ph_alloc(&heap, 2, false), *b = ph_alloc(&heap, 6, false);
+	struct span *c = ph_alloc(&heap, 1, false);
+	ASSERT_NE(t, (uintptr_t)c, 0);
+	uintptr_t where = a->start;
+	ASSERT_EQ(t, b->start, where + 2 * PAGE_SIZE);
+	EXPECT_FALSE(t, ph_grow(&heap, a, 3)); /* b is in use */
+	ph_free(&heap, b);
+	EXPECT_FALSE(t, ph_grow(&heap, a, 9)); /* 6 free pages, 7 wanted */
+	EXPECT_EQ(t, a->npages, 2);
+	EXPECT_TRUE(t, ph_grow(&heap, a, 5)); /* the head of the free span */
+	EXPECT_EQ(t, a->npages, 5);
+	EXPECT_EQ(t, (uintptr_t)ph_lookup(&heap, where + 4 * PAGE_SIZE), (uintptr_t)a);
+	EXPECT_EQ(t, arena_page_of(&heap.arena, where + 5 * PAGE_SIZE)->span->npages, 3);
+	memset((void *)where, 0x5a, 5 * PAGE_SIZE);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	EXPECT_TRUE(t, ph_grow(&heap, a, 8)); /* all of it */
+	EXPECT_EQ(t, (uintptr_t)ph_lookup(&heap, where + 7 * PAGE_SIZE), (uintptr_t)a);
+	EXPECT_EQ(t, (uintptr_t)ph_lookup(&heap, where + 8 * PAGE_SIZE), (uintptr_t)c);
+	EXPECT_EQ(t, heap.stats.in_use_pages, 9);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, a);
+	ph_free(&heap, c);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
+}
+
 static void large_requests_are_served_directly(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
@@ -577,6 +610,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(dirty_memory_is_zeroed_once_when_asked),
 	KTEST_CASE(scavenged_spans_fault_then_come_back_zeroed),
 	KTEST_CASE(freeing_beside_released_memory_releases_nothing),
+	KTEST_CASE(spans_grow_in_place_into_free_neighbours),
 	KTEST_CASE(large_requests_are_served_directly),
 	KTEST_CASE(growth_serves_sizes_between_bin_boundaries),
 	KTEST_CASE(heap_check_finds_corruption),

@@ -36,13 +36,20 @@ static void fill(void *p, size_t n, uint32_t tag)
 		b[i] = (uint8_t)(((uintptr_t)p >> 3) + i * 7 + tag);
 }
 
-static size_t check_fill(const void *p, size_t n, uint32_t tag)
+/* Bytes of [p, p + n) that differ from fill(filled_at, n, tag): the block
+ * may have moved since it was filled. */
+static size_t check_moved_fill(const void *p, const void *filled_at, size_t n, uint32_t tag)
 {
 	const uint8_t *b = p;
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
-		bad += b[i] != (uint8_t)(((uintptr_t)p >> 3) + i * 7 + tag);
+		bad += b[i] != (uint8_t)(((uintptr_t)filled_at >> 3) + i * 7 + tag);
 	return bad;
+}
+
+static size_t check_fill(const void *p, size_t n, uint32_t tag)
+{
+	return check_moved_fill(p, p, n, tag);
 }
 
 static void zero_size_gives_unique_freeable_pointers(struct ktest *t)
@@ -211,6 +218,44 @@ static void krealloc_keeps_the_common_prefix(struct ktest *t)
 	kmalloc_stats(&s1);
 	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
 	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	expect_heap_ok(t);
+}
+
+/* A large block with free pages after it grows where it is, contents and
+ * all; one whose next pages are taken moves. */
+static void krealloc_grows_large_blocks_in_place(struct ktest *t)
+{
+	kmalloc_stats(&s0);
+	uint8_t *p = kmalloc(40000);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	fill(p, 40000, 3);
+	/* Free pages after p: a block there, freed again. */
+	uint8_t *after = kmalloc(200000);
+	ASSERT_NE(t, (uintptr_t)after, 0);
+	bool adjacent = after == p + ksize(p);
+	kfree(after);
+	uint8_t *q = krealloc(p, 150000);
+	ASSERT_NE(t, (uintptr_t)q, 0);
+	if (adjacent)
+		EXPECT_EQ(t, (uintptr_t)q, (uintptr_t)p);
+	else
+		ktest_note(t, "the block's neighbour was not free: it moved");
+	EXPECT_EQ(t, check_moved_fill(q, p, 40000, 3), 0);
+	EXPECT_GE(t, ksize(q), 150000);
+	memset(q + 40000, 0x77, 110000); /* the new pages are usable */
+	expect_heap_ok(t);
+
+	/* The pages after it taken: growing moves it, contents and all. */
+	uint8_t *pin = kmalloc(200000);
+	ASSERT_NE(t, (uintptr_t)pin, 0);
+	fill(q, 150000, 4);
+	uint8_t *r = krealloc(q, 400000);
+	ASSERT_NE(t, (uintptr_t)r, 0);
+	EXPECT_EQ(t, check_moved_fill(r, q, 150000, 4), 0);
+	kfree(pin);
+	kfree(r);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes);
 	expect_heap_ok(t);
 }
 
@@ -480,6 +525,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(impossible_sizes_return_null),
 	KTEST_CASE(kcalloc_returns_zeroed_memory),
 	KTEST_CASE(krealloc_keeps_the_common_prefix),
+	KTEST_CASE(krealloc_grows_large_blocks_in_place),
 	KTEST_CASE(kmemalign_takes_powers_of_two),
 	KTEST_CASE(bad_frees_are_reported_and_survived),
 	KTEST_CASE(interior_pointers_at_every_offset_are_refused),
