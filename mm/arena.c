@@ -334,13 +334,12 @@ size_t arena_release(struct arena *a, uintptr_t p, size_t n)
 	return released;
 }
 
-bool arena_reuse(struct arena *a, uintptr_t p, size_t n)
+bool arena_reuse(struct arena *a, uintptr_t p, size_t n, size_t *mapped)
 {
-	size_t mapped;
-	if (!vm_map_gaps(p, n, &mapped))
+	if (!vm_map_gaps(p, n, mapped))
 		return false;
-	a->stats.mapped_bytes += mapped;
-	a->stats.released_bytes -= mapped;
+	a->stats.mapped_bytes += *mapped;
+	a->stats.released_bytes -= *mapped;
 	return true;
 }
 

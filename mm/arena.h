@@ -119,8 +119,9 @@ void *arena_sys_alloc(struct arena *a, size_t n);
 size_t arena_release(struct arena *a, uintptr_t p, size_t n);
 
 /* Maps the released pages of [p, p + n) again (zeroed), leaving mapped
- * ones as they are; false when frames run out, with nothing changed. */
-bool arena_reuse(struct arena *a, uintptr_t p, size_t n);
+ * ones as they are, and sets *mapped to the bytes mapped; false when frames
+ * run out, with nothing changed. */
+bool arena_reuse(struct arena *a, uintptr_t p, size_t n, size_t *mapped);
 
 /* The arena_page of an address inside [start, used), or NULL. */
 static inline struct arena_page *arena_page_of(const struct arena *a, uintptr_t p)

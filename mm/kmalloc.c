@@ -469,7 +469,9 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 	if (npages == 0)
 		npages = 1;
 	mm_irq_flags_t flags = mm_irq_save();
-	struct span *s = ph_alloc_aligned(&kheap, npages, (uint32_t)(align / PAGE_SIZE), zeroed);
+	struct span *s = align > PAGE_SIZE ? ph_alloc_aligned(&kheap, npages,
+	                                                      (uint32_t)(align / PAGE_SIZE), zeroed)
+	                                   : ph_alloc(&kheap, npages, zeroed);
 	if (s) {
 		s->size_class = 0;
 		s->cache = NULL;

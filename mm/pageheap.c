@@ -259,6 +259,13 @@ void ph_scavenge_all(struct pageheap *ph)
 
 /* ---- allocation and free ---- */
 
+static struct span *out_of_frames(struct pageheap *ph, uint32_t npages)
+{
+	ph->stats.failures++;
+	kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
+	return NULL;
+}
+
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 {
 	if (npages == 0 || (uint64_t)npages * PAGE_SIZE > ph->arena.limit) {
@@ -283,16 +290,26 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 			ph->stats.failures++;
 			return NULL;
 		}
+		if (s->released_pages && s->released_pages < s->npages) {
+			/* Part released: map the head's gaps now, which counts
+			 * them, while the span is still whole (a failure leaves
+			 * it as it was). */
+			size_t mapped;
+			if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE,
+			                 &mapped)) {
+				drop_span(ph, head);
+				return out_of_frames(ph, npages);
+			}
+			uint32_t pages = (uint32_t)(mapped / PAGE_SIZE);
+			s->released_pages -= pages;
+			ph->stats.free_released_pages -= pages;
+			ph->stats.free_mapped_pages += pages;
+			ph->stats.reused_pages += pages;
+		}
 		head->start = s->start;
 		head->npages = npages;
 		head->zeroed = s->zeroed;
-		/* Where the span is part released, the head's share is counted. */
-		head->released_pages =
-		        s->released_pages == 0 ? 0
-		        : s->released_pages == s->npages
-		                ? npages
-		                : npages - (uint32_t)vm_mapped_pages(head->start,
-		                                                     (size_t)npages * PAGE_SIZE);
+		head->released_pages = s->released_pages == s->npages ? npages : 0;
 		s->start += (uintptr_t)npages * PAGE_SIZE;
 		s->npages -= npages;
 		s->released_pages -= head->released_pages;
@@ -313,11 +330,10 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	if (s->released_pages) {
 		/* Released pages come back zeroed: the span reads 0 if its mapped
 		 * pages did (or there were none). */
-		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE)) {
+		size_t mapped;
+		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE, &mapped)) {
 			insert_free(ph, s); /* still released: back as it was */
-			ph->stats.failures++;
-			kprintf("pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
-			return NULL;
+			return out_of_frames(ph, npages);
 		}
 		ph->stats.reused_pages += s->released_pages;
 		if (s->released_pages == npages)
@@ -396,13 +412,10 @@ bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
 	uint32_t extra = npages - s->npages;
 	if (!r || r->state != SPAN_FREE || r->start != end || r->npages < extra)
 		return false;
-	uint32_t released =
-	        r->released_pages == 0 ? 0
-	        : r->released_pages == r->npages
-	                ? extra
-	                : extra - (uint32_t)vm_mapped_pages(end, (size_t)extra * PAGE_SIZE);
-	if (released && !arena_reuse(&ph->arena, end, (size_t)extra * PAGE_SIZE))
+	size_t mapped = 0;
+	if (r->released_pages && !arena_reuse(&ph->arena, end, (size_t)extra * PAGE_SIZE, &mapped))
 		return false;
+	uint32_t released = (uint32_t)(mapped / PAGE_SIZE);
 	ph->stats.reused_pages += released;
 	/* The free span gives up its head, or all of itself. */
 	bin_remove(ph, r);

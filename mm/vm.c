@@ -345,29 +345,34 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 		return refuse("vm_map_gaps", v, n, why);
 	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
 	/* Back every gap; the bitmap is only updated once all succeeded, so
-	 * that a failure can find the gaps it filled and undo them. */
-	uint32_t p = find_page(first, end, false), stop = first;
+	 * that a failure can find the gaps it filled and undo them.  A single
+	 * gap, the usual case, needs no second walk. */
+	uint32_t p = find_page(first, end, false), gaps = 0, gap_start = p, gap_end = p;
 	while (p < end) {
-		uint32_t gap_end = find_page(p, end, true);
+		gap_end = find_page(p, end, true);
 		if (!vm_backend_map(vm.base + (uintptr_t)p * PAGE_SIZE,
-		                    (size_t)(gap_end - p) * PAGE_SIZE)) {
-			stop = p;
+		                    (size_t)(gap_end - p) * PAGE_SIZE))
 			break;
-		}
+		gaps++;
 		p = find_page(gap_end, end, false);
 	}
 	bool ok = p >= end;
-	uint32_t limit = ok ? end : stop;
-	for (p = find_page(first, limit, false); p < limit;) {
-		uint32_t gap_end = find_page(p, limit, true);
-		size_t bytes = (size_t)(gap_end - p) * PAGE_SIZE;
-		if (ok) {
-			set_mapped(p, gap_end - p, true);
-			*mapped += bytes;
-		} else {
-			vm_backend_unmap(vm.base + (uintptr_t)p * PAGE_SIZE, bytes);
+	if (ok && gaps <= 1) {
+		set_mapped(gap_start, gap_end - gap_start, true);
+		*mapped = (size_t)(gap_end - gap_start) * PAGE_SIZE;
+	} else {
+		uint32_t limit = ok ? end : p;
+		for (uint32_t q = find_page(first, limit, false); q < limit;) {
+			uint32_t q_end = find_page(q, limit, true);
+			size_t bytes = (size_t)(q_end - q) * PAGE_SIZE;
+			if (ok) {
+				set_mapped(q, q_end - q, true);
+				*mapped += bytes;
+			} else {
+				vm_backend_unmap(vm.base + (uintptr_t)q * PAGE_SIZE, bytes);
+			}
+			q = find_page(q_end, limit, false);
 		}
-		p = find_page(gap_end, limit, false);
 	}
 	if (!ok) {
 		kprintf("vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
