@@ -18,27 +18,38 @@
  * (72, 80, ..., 128, 144, ..., 256, ...).  Above 8Q no request wastes more
  * than 1/8 of its block; below, the alignment quantum is the only waste.
  * (Sixteen per power of two halve that bound but leave more spans partly
- * filled: measured, the memory held came out no lower.)  A class's spans are as many pages as it
- * takes to hold four objects with at most 1/64 of the span left over at its end. Larger blocks are
- * spans of their own ("large objects").
+ * filled: measured, the memory held came out no lower.)  A class's spans
+ * are as many pages as it takes to hold four objects with at most 1/64 of
+ * the span left over at its end.  Larger blocks are spans of their own
+ * ("large objects").
  *
  * kmalloc(n), n <= 32 KiB:
- *   1. class = a table lookup (n <= 1 KiB) or a bit scan (above);
+ *   1. the class: a table indexed by n itself up to 1 KiB, then by n in
+ *      128-byte units (every class above 1 KiB is a multiple of 128); the
+ *      tables hold the byte offset of the class's per-CPU list;
  *   2. interrupts off; pop the class's per-CPU list; set the live bit;
  *      interrupts back.  That is all on the fast path;
- *   3. an empty list is refilled with a batch of objects from the class's
- *      spans, and a class with no free object gets a new span from the page
- *      heap (which grows the arena when it must).
+ *   3. an empty list is refilled with a batch (about 16 KiB, 4 to 32
+ *      objects) from the class's spans, at most three of them, and a class
+ *      with no free object gets a new span from the page heap (which grows
+ *      the arena when it must).
  * kfree(p):
- *   1. the arena's page table names p's span in one lookup: p must be in
- *      [start, used), in an in-use span;
- *   2. a small object must sit exactly on an object boundary (checked by
- *      multiplying by the class's reciprocal: no division) and have its
- *      live bit set; the bit is cleared, so a second kfree is caught;
- *   3. the object is pushed on the per-CPU list; a list grown past its
+ *   1. p's offset in the arena, rotated right by the quantum's bits, must
+ *      be below the arena's size in quanta: one comparison rules out
+ *      pointers outside [start, used) and pointers off the quantum;
+ *   2. the page's word in the arena's page table names the per-CPU list of
+ *      the class whose span holds it (NULL for every other page);
+ *   3. the live bit of p is tested and cleared at once.  It is set exactly
+ *      while an object starting at p is held by a caller, so this single
+ *      test checks the object boundary (an interior pointer's bit is clear)
+ *      and catches a second kfree;
+ *   4. the object is pushed on the per-CPU list; a list grown past its
  *      limit gives half of its objects back to their spans, and a span left
  *      with no object in use goes back to the page heap.
- * A bad pointer at any step is reported, counted, and changes nothing.
+ * Anything else - NULL, a large block, a bad pointer - takes the slow path,
+ * which re-derives the span and names the reason (by the class's
+ * reciprocal: no division).  A bad pointer is reported, counted, and
+ * changes nothing.
  *
  * Zeroing: kcalloc zeroes small blocks itself; large blocks come from the
  * page heap, which zeroes only pages that may hold old data.
