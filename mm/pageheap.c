@@ -28,7 +28,7 @@ static unsigned search_bin(uint32_t npages)
 	return bin_of(npages);
 }
 
-static void bin_insert(struct pageheap *ph, struct span *s)
+static inline __attribute__((always_inline)) void bin_insert(struct pageheap *ph, struct span *s)
 {
 	unsigned bin = bin_of(s->npages);
 	unsigned fl = bin / PH_SL_COUNT, sl = bin % PH_SL_COUNT;
@@ -42,7 +42,7 @@ static void bin_insert(struct pageheap *ph, struct span *s)
 	ph->fl_bitmap |= 1u << fl;
 }
 
-static void bin_remove(struct pageheap *ph, struct span *s)
+static inline __attribute__((always_inline)) void bin_remove(struct pageheap *ph, struct span *s)
 {
 	unsigned fl = s->bin / PH_SL_COUNT, sl = s->bin % PH_SL_COUNT;
 	if (s->prev)
