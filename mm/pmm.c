@@ -348,13 +348,22 @@ paddr_t pmm_alloc_chunk(struct pmm *pmm)
 	return (paddr_t)c * PMM_CHUNK_SIZE;
 }
 
+/* pmm_free_chunk's refusal, out of line: names the reason. */
+static __attribute__((noinline, cold)) bool refuse_chunk(struct pmm *pmm, paddr_t base)
+{
+	return refuse(pmm, "pmm_free_chunk", base,
+	              IS_ALIGNED(base, PMM_CHUNK_SIZE) ? "not allocated as a 4 MiB run"
+	                                               : "not 4 MiB aligned");
+}
+
 bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
 {
 	uint32_t c = chunk_of(base >> PAGE_SHIFT);
-	if (!IS_ALIGNED(base, PMM_CHUNK_SIZE))
-		return refuse(pmm, "pmm_free_chunk", base, "not 4 MiB aligned");
-	if (base >> PAGE_SHIFT >= pmm->frame_count || pmm->chunks[c].list != LIST_RUN)
-		return refuse(pmm, "pmm_free_chunk", base, "not allocated as a 4 MiB run");
+	if (__builtin_expect(!IS_ALIGNED(base, PMM_CHUNK_SIZE) ||
+	                             base >> PAGE_SHIFT >= pmm->frame_count ||
+	                             pmm->chunks[c].list != LIST_RUN,
+	                     0))
+		return refuse_chunk(pmm, base);
 	pmm->chunks[c].free_count = PMM_FRAMES_PER_CHUNK;
 	whole_push(pmm, (uint16_t)c);
 	pmm->stats.whole_chunks++;
