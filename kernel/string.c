@@ -4,8 +4,11 @@
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
+	/* Words, then the odd bytes: a fourth of the iterations of a byte copy. */
 	void *ret = dst;
-	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+	size_t words = n / 4, bytes = n % 4;
+	__asm__ volatile("rep movsl" : "+D"(dst), "+S"(src), "+c"(words) : : "memory");
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(bytes) : : "memory");
 	return ret;
 }
 
