@@ -103,7 +103,7 @@ HOST_MM_SRCS := kernel/format.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
 	arch/host/vm_host.c arch/host/console.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/host_env.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
-	-fno-omit-frame-pointer
+	-DARENA386_LIBMM -fno-omit-frame-pointer
 
 $(BUILD)/host/lib/%.o: %.c
 	@mkdir -p $(@D)

@@ -240,6 +240,16 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	return true;
 }
 
+#ifdef ARENA386_LIBMM
+/* libmm.a sets its heap up before main, so that a program's first kmalloc
+ * is like any other (only a call from an earlier constructor meets the
+ * lazy set-up in alloc_slow). */
+__attribute__((constructor)) static void libmm_init(void)
+{
+	kmalloc_init(0, 0, 0);
+}
+#endif
+
 /* ---- reporting ---- */
 
 static void bad_pointer(const char *call, const void *ptr, const char *why)

@@ -37,7 +37,7 @@
  * are O(1) in the span's size (and in the number of free spans) but for
  * the pages mapped or released; ph_mark_all and its undoing at free cost
  * O(npages), for spans of small objects; taking part of a span that is
- * partly released counts its mapped pages (O(npages / 32)).
+ * partly released maps the part's gaps first (O(npages / 32) to find them).
  *
  * Not thread-safe: callers serialize (kmalloc holds interrupts off).
  */
@@ -153,7 +153,8 @@ void ph_scavenge_all(struct pageheap *ph);
 /*
  * Checks every invariant: each span where the page table says, free spans
  * never adjacent, each free span in the right bin exactly once, bitmaps
- * matching the bins, released spans unmapped and the others mapped,
+ * matching the bins, each free span's count of released pages matching
+ * what the vm map says is unmapped, in-use spans wholly mapped,
  * counters matching the walk.  Prints each problem; returns how many.
  * O(pages).
  */

@@ -19,6 +19,7 @@ int main(void)
 {
 	char *s = kmalloc(32);
 	check(s != NULL, "kmalloc works with no init call");
+	check(ksize(s) == 32, "the first block is of its size class like any other");
 	strcpy(s, "arena386");
 	check(strcmp(s, "arena386") == 0, "the block holds data");
 	check((unsigned long)s % KMALLOC_ALIGN == 0, "aligned to max_align_t");
