@@ -57,7 +57,12 @@
  * Locking: every path runs with interrupts off (one CPU).  For SMP the
  * per-CPU cache stays lock-free and a lock per class would guard the
  * central lists and the page heap: refill() and flush() are the only
- * entries to them from the fast paths.
+ * entries to them from the fast paths.  Two things name this CPU's lists
+ * directly and would become offsets added to the running CPU's cache base
+ * (a segment-relative access on x86, no more instructions): the size
+ * lookups, which hold offsets already, and the arena's page words.  The
+ * live bitmap would need an atomic bit operation (lock bts/btr), the one
+ * cost SMP adds to the fast paths.
  */
 #include "mm/bitops.h"
 #include "mm/kheap.h"
