@@ -552,6 +552,9 @@ static uint32_t rng(void)
 	return rng_state;
 }
 
+/* Random allocations, frees and in-place growth, with everything released
+ * now and then so that free spans mix mapped and released pages: every page
+ * keeps its marker, memory asked zeroed reads 0, and the heap checks out. */
 static void random_spans_keep_their_contents(struct ktest *t)
 {
 	struct snapshot before = snap();
@@ -560,11 +563,19 @@ static void random_spans_keep_their_contents(struct ktest *t)
 	enum { SLOTS = 64 };
 	struct span *held[SLOTS] = { 0 };
 	rng_state = (uint32_t)t->seed * 2654435761u + 1;
-	unsigned corrupt = 0, checks = 0;
+	unsigned corrupt = 0, not_zero = 0, grown = 0;
 	for (unsigned step = 0; step < 3000; step++) {
 		unsigned i = rng() % SLOTS;
-		if (held[i]) {
-			struct span *s = held[i];
+		struct span *s = held[i];
+		if (s && rng() % 4 == 0) {
+			uint32_t old = s->npages;
+			if (ph_grow(&heap, s, old + 1 + rng() % 8)) {
+				grown++;
+				for (uint32_t p = old; p < s->npages; p++)
+					*(volatile uint32_t *)(s->start + p * PAGE_SIZE) =
+					        (uint32_t)(s->start ^ p);
+			}
+		} else if (s) {
 			for (uint32_t p = 0; p < s->npages; p++)
 				corrupt += *(volatile uint32_t *)(s->start + p * PAGE_SIZE) !=
 				           (uint32_t)(s->start ^ p);
@@ -572,27 +583,38 @@ static void random_spans_keep_their_contents(struct ktest *t)
 			held[i] = NULL;
 		} else {
 			uint32_t n = 1 + rng() % 24;
-			struct span *s = ph_alloc(&heap, n, rng() % 2);
+			bool zeroed = rng() % 2;
+			s = ph_alloc(&heap, n, zeroed);
 			ASSERT_NE(t, (uintptr_t)s, 0);
+			for (uint32_t p = 0; p < n && zeroed; p++) {
+				const volatile uint32_t *w =
+				        (const uint32_t *)(s->start + p * PAGE_SIZE);
+				not_zero += w[0] != 0 || w[PAGE_SIZE / 8] != 0 ||
+				            w[PAGE_SIZE / 4 - 1] != 0;
+			}
 			for (uint32_t p = 0; p < n; p++)
 				*(volatile uint32_t *)(s->start + p * PAGE_SIZE) =
 				        (uint32_t)(s->start ^ p);
 			held[i] = s;
 		}
-		if (step % 250 == 0) {
-			checks++;
+		if (step % 500 == 250)
+			ph_scavenge_all(&heap);
+		if (step % 250 == 0)
 			EXPECT_EQ(t, ph_check(&heap), 0);
-		}
 	}
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (held[i])
 			ph_free(&heap, held[i]);
 	EXPECT_EQ(t, corrupt, 0);
+	EXPECT_EQ(t, not_zero, 0);
 	EXPECT_EQ(t, heap.stats.in_use_pages, 0);
 	EXPECT_EQ(t, ph_check(&heap), 0);
-	ktest_note(t, "seed %llu: 3000 operations, %llu grows, %llu pages scavenged",
-	           (unsigned long long)t->seed, (unsigned long long)heap.stats.grows,
-	           (unsigned long long)heap.stats.scavenged_pages);
+	ktest_note(t,
+	           "seed %llu: 3000 operations, %u grown in place, %llu grows, %llu pages "
+	           "scavenged, %llu reused",
+	           (unsigned long long)t->seed, grown, (unsigned long long)heap.stats.grows,
+	           (unsigned long long)heap.stats.scavenged_pages,
+	           (unsigned long long)heap.stats.reused_pages);
 	ph_destroy(&heap);
 	expect_no_leak(t, &before);
 }
