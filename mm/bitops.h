@@ -9,6 +9,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Set bits of a word, in a dozen instructions whatever the CPU (no libgcc
+ * call, no popcnt). */
+static inline uint32_t mm_bit_count(uint32_t x)
+{
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+}
+
 static inline bool mm_bit_test(const uint32_t *bits, uint32_t n)
 {
 	return bits[n / 32] >> (n % 32) & 1;

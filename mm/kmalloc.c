@@ -792,6 +792,14 @@ static unsigned check_span(struct span *s)
 				               (void *)s->start, (void *)o);
 		}
 	}
+	/* No bit set but at the start of a live object: kfree trusts them. */
+	const uint32_t *words = &kheap.arena.live_bits[(s->start - kheap.arena.start) / Q / 32];
+	uint32_t bits_set = 0;
+	for (uint32_t w = 0; w < s->npages * (PAGE_SIZE / Q / 32); w++)
+		bits_set += mm_bit_count(words[w]);
+	if (bits_set != live_count)
+		bad += problem("span %p: %u live bits set, %u live objects", (void *)s->start,
+		               bits_set, live_count);
 	uint32_t in_use = s->carved - listed;
 	if (in_use != s->objects_in_use || live_count + s->check_scratch != in_use)
 		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached, "

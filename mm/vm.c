@@ -12,6 +12,7 @@
  *                  whole slots checks them in O(1).
  */
 #include "mm/vm.h"
+#include "mm/bitops.h"
 #include "mm/vm_backend.h"
 
 #define PAGES     (VM_SPACE_SIZE / PAGE_SIZE)
@@ -132,16 +133,6 @@ static bool all_pages(uint32_t first, uint32_t count, bool want)
 	return true;
 }
 
-/* Set bits of a word, in a dozen instructions whatever the CPU (no libgcc
- * call, no popcnt). */
-static inline uint32_t bit_count(uint32_t x)
-{
-	x = x - ((x >> 1) & 0x55555555u);
-	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-	x = (x + (x >> 4)) & 0x0f0f0f0fu;
-	return (x * 0x01010101u) >> 24;
-}
-
 static uint32_t count_mapped(uint32_t first, uint32_t count)
 {
 	uint32_t total = 0;
@@ -151,7 +142,7 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 			take = PTE_COUNT;
 			continue;
 		}
-		total += bit_count(vm.mapped[p / WORD_BITS] & word_mask(p, end, &take));
+		total += mm_bit_count(vm.mapped[p / WORD_BITS] & word_mask(p, end, &take));
 	}
 	return total;
 }
