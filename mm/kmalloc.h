@@ -26,9 +26,12 @@
  * flag; callable with interrupts on or off, but not from NMI context.
  * Larger blocks come from the page heap (O(1) in free spans, O(pages) to
  * mark them).  One CPU today: the per-CPU cache is the only state the fast
- * paths touch, so SMP adds a lock only around the refill and flush paths.
+ * paths touch, so SMP adds a lock only around the refill and flush paths
+ * (and atomic live-bit updates; see mm/kmalloc.c).
  *
- * On the host (libmm.a), the first call sets the heap up: no init call.
+ * On the host (libmm.a), a constructor sets the heap up before main: no
+ * init call.  The host library is for one thread: interrupt masking, its
+ * only serialization, does nothing there.
  * This header needs nothing but the C compiler's own headers, so that
  * "cc -Imm program.c build/host/libmm.a" works; the heap's internals are
  * in mm/kheap.h.
