@@ -359,28 +359,23 @@ static struct span *new_class_span(unsigned cls)
 }
 
 /* Fills the per-CPU list of 'cls' with up to a batch, from the free lists
- * of the class's spans first and then from their uncarved ends; false when
- * no memory.  The spans visited are always the head of the class list
+ * of the class's spans (which must have one) first and then from their
+ * uncarved ends.  The spans visited are always the head of the class list
  * (one that is left full is unlinked), and at most REFILL_SPANS of them:
  * spans given back a single object each would otherwise make one refill
- * long.  A new span is set up only for an empty list, so that no single
- * call both walks spans and sets one up.  Counters are updated once per
- * span and once per batch. */
-#define REFILL_SPANS   3
+ * long.  Counters are updated once per span and once per batch. */
+#define REFILL_SPANS 3
+/* Objects a full per-CPU list gives back at once, at most: with the span
+ * release a flush may make, what bounds the worst kfree. */
+#define FLUSH_MAX      16
 #define NEW_SPAN_BATCH 4
-static bool refill(unsigned cls)
+static void refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	struct kmalloc_bin *bin = &cache[cls];
 	struct span *s = c->partial;
 	uint32_t batch = ci->batch;
-	if (!s) {
-		if (!(s = new_class_span(cls)))
-			return false;
-		/* Setting a span up is the costly part: carve less at once. */
-		batch = batch < NEW_SPAN_BATCH ? batch : NEW_SPAN_BATCH;
-	}
 	void *head = bin->head;
 	uint32_t got = 0;
 	for (unsigned visits = 1;; visits++) {
@@ -421,7 +416,6 @@ static bool refill(unsigned cls)
 	bin->head = head;
 	bin->room -= (int32_t)got;
 	c->out += got;
-	return true;
 }
 
 /* An empty span of a class goes back to the page heap. */
@@ -524,6 +518,37 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 	return p;
 }
 
+/* A class with no span to take from: a new span, whose first object goes
+ * to the caller and the next few (NEW_SPAN_BATCH in all) to the empty
+ * per-CPU list.  Setting the span up is the costly part of the call, so
+ * it carves little at once; later refills carve the rest. */
+static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags_t flags)
+{
+	const struct class_info *ci = &classes[cls];
+	struct span *s = new_class_span(cls);
+	if (!s) {
+		totals.failures++;
+		mm_irq_restore(flags);
+		return NULL;
+	}
+	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
+	struct kmalloc_bin *bin = &cache[cls];
+	void *head = bin->head;
+	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size) {
+		*(void **)p = head;
+		head = (void *)p;
+	}
+	bin->head = head;
+	bin->room -= (int32_t)(n - 1);
+	s->carved = s->objects_in_use = n;
+	central[cls].out += n;
+	if (n == s->object_count)
+		list_del(&central[cls], s); /* full already */
+	mm_bit_set_at(live_origin, s->start >> QSHIFT);
+	mm_irq_restore(flags);
+	return (void *)s->start;
+}
+
 /* An empty per-CPU list: refill it, then take from it.  Kept out of line
  * so that the fast path needs few registers. */
 static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, mm_irq_flags_t flags)
@@ -541,11 +566,10 @@ static __attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, mm_ir
 		if (bin->head)
 			return take_object(bin, flags);
 	}
-	if (!refill((unsigned)(bin - cache))) {
-		totals.failures++;
-		mm_irq_restore(flags);
-		return NULL;
-	}
+	unsigned cls = (unsigned)(bin - cache);
+	if (!central[cls].partial)
+		return alloc_new_span(cls, flags);
+	refill(cls);
 	return take_object(bin, flags);
 }
 
@@ -591,7 +615,8 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 static __attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 {
 	unsigned cls = (unsigned)(bin - cache);
-	flush(cls, cached(cls) / 2);
+	uint32_t n = cached(cls) / 2;
+	flush(cls, n < FLUSH_MAX ? n : FLUSH_MAX);
 	mm_irq_restore(flags);
 }
 
