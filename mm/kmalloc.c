@@ -30,9 +30,11 @@
  *   2. interrupts off; pop the class's per-CPU list; set the live bit;
  *      interrupts back.  That is all on the fast path;
  *   3. an empty list is refilled with a batch (about 16 KiB, 4 to 32
- *      objects) from the class's spans, at most three of them, and a class
+ *      objects) from the class's spans, at most three of them; a class
  *      with no free object gets a new span from the page heap (which grows
- *      the arena when it must).
+ *      the arena when it must), whose first object goes to the caller and
+ *      the next three to the list: setting a span up is the costliest step
+ *      of any call, so that call does little else.
  * kfree(p):
  *   1. p's offset in the arena, rotated right by the quantum's bits, must
  *      be below the arena's size in quanta: one comparison rules out
@@ -44,8 +46,9 @@
  *      test checks the object boundary (an interior pointer's bit is clear)
  *      and catches a second kfree;
  *   4. the object is pushed on the per-CPU list; a list grown past its
- *      limit gives half of its objects back to their spans, and a span left
- *      with no object in use goes back to the page heap.
+ *      limit gives half of its objects (at most 16) back to their spans,
+ *      and a span left with no object in use goes back to the page heap
+ *      (at most one per call).
  * Anything else - NULL, a large block, a bad pointer - takes the slow path,
  * which re-derives the span and names the reason (by the class's
  * reciprocal: no division).  A bad pointer is reported, counted, and
