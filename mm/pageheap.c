@@ -92,7 +92,8 @@ static struct span *new_span(struct pageheap *ph)
 	}
 	struct span *s = ph->spare_spans;
 	ph->spare_spans = s->next;
-	*s = (struct span){ 0 };
+	/* The page heap's fields; kmalloc sets its own for its spans. */
+	memset(s, 0, offsetof(struct span, object_size));
 	return s;
 }
 
@@ -154,6 +155,7 @@ bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step)
 {
 	memset(ph, 0, sizeof(*ph));
 	ph->scavenge_threshold = PH_DEFAULT_SCAVENGE_THRESHOLD;
+	ph->max_pages = (uint32_t)(limit / PAGE_SIZE);
 	return arena_init(&ph->arena, base, limit, step);
 }
 
@@ -244,12 +246,21 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
  * mapped. */
 static void scavenge(struct pageheap *ph, uint64_t target)
 {
-	for (int bin = PH_FL_COUNT * PH_SL_COUNT - 1;
-	     bin >= 0 && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; bin--)
-		for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT];
-		     s && (uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > target; s = s->next)
-			if (s->released_pages < s->npages)
-				release_frames(ph, s);
+	/* Non-empty bins only, from the top, found by the bitmaps. */
+	for (uint32_t fl_map = ph->fl_bitmap; fl_map;) {
+		unsigned fl = msb(fl_map);
+		fl_map &= ~(1u << fl);
+		for (uint32_t sl_map = ph->sl_bitmap[fl]; sl_map;) {
+			unsigned sl = msb(sl_map);
+			sl_map &= ~(1u << sl);
+			for (struct span *s = ph->bins[fl][sl]; s; s = s->next) {
+				if ((uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE <= target)
+					return;
+				if (s->released_pages < s->npages)
+					release_frames(ph, s);
+			}
+		}
+	}
 }
 
 void ph_scavenge_all(struct pageheap *ph)
@@ -268,7 +279,7 @@ static struct span *out_of_frames(struct pageheap *ph, uint32_t npages)
 
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 {
-	if (npages == 0 || (uint64_t)npages * PAGE_SIZE > ph->arena.limit) {
+	if (npages == 0 || npages > ph->max_pages) {
 		kprintf("pageheap: ph_alloc(%u pages) refused: %s\n", npages,
 		        npages ? "larger than the arena limit" : "zero pages");
 		ph->stats.failures++;

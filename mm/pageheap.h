@@ -59,15 +59,17 @@ struct kmalloc_bin;
 struct span {
 	uintptr_t start;
 	uint32_t npages;
-	uint8_t state;            /* enum span_state */
-	uint8_t size_class;       /* kmalloc's, 0 for page-level spans */
-	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
-	uint8_t zeroed;           /* free: every mapped page reads 0 */
-	uint8_t all_marked;       /* in use: every page names the span */
-	uint32_t released_pages;  /* free: pages whose frames were given back */
-	struct span *next, *prev; /* free: bin list; in use: the owner's list */
-	/* For kmalloc (mm/kmalloc.c): objects of one size class. */
-	struct kmalloc_bin *cache; /* its per-CPU list; non-NULL <=> in-use small span */
+	uint8_t state;             /* enum span_state */
+	uint8_t size_class;        /* kmalloc's, 0 for page-level spans */
+	uint16_t bin;              /* free: fl * PH_SL_COUNT + sl */
+	uint8_t zeroed;            /* free: every mapped page reads 0 */
+	uint8_t all_marked;        /* in use: every page names the span */
+	uint32_t released_pages;   /* free: pages whose frames were given back */
+	struct span *next, *prev;  /* free: bin list; in use: the owner's list */
+	struct kmalloc_bin *cache; /* kmalloc's per-CPU list; non-NULL <=> in-use small span */
+	/* For kmalloc (mm/kmalloc.c), which sets them for its spans (a new
+	 * record has the fields above cleared, not these): objects of one
+	 * size class. */
 	uint32_t object_size;
 	uint32_t magic;          /* ceil(2^32 / object_size), to divide by multiplying */
 	void *free_objects;      /* freed objects, linked through their first word */
@@ -100,6 +102,7 @@ struct pageheap {
 	struct span *bins[PH_FL_COUNT][PH_SL_COUNT];
 	struct span *spare_spans;    /* recycled span records */
 	uint64_t scavenge_threshold; /* least bytes kept free and mapped */
+	uint32_t max_pages;          /* the arena's limit in pages: no span is larger */
 	struct pageheap_stats stats;
 };
 
