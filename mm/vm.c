@@ -291,11 +291,17 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 
 /* Why vm_map (want_mapped false) or vm_unused (true) may not take
  * [v, v + n), or NULL. */
+/* Why [v, v + n) is not a range of 'align' units that a non-fixed owner
+ * holds whole, or NULL. */
+static const char *held_range_problem(uintptr_t v, size_t n, uint64_t align)
+{
+	const char *why = range_problem(v, n, align);
+	return why ? why : ownership_problem(v, n);
+}
+
 static const char *pages_problem(uintptr_t v, size_t n, bool want_mapped)
 {
-	const char *why = range_problem(v, n, PAGE_SIZE);
-	if (!why)
-		why = ownership_problem(v, n);
+	const char *why = held_range_problem(v, n, PAGE_SIZE);
 	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), want_mapped))
 		why = want_mapped ? "not mapped" : "already mapped";
 	return why;
@@ -329,9 +335,7 @@ bool vm_unused(uintptr_t v, size_t n)
 bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 {
 	*mapped = 0;
-	const char *why = range_problem(v, n, PAGE_SIZE);
-	if (!why)
-		why = ownership_problem(v, n);
+	const char *why = held_range_problem(v, n, PAGE_SIZE);
 	if (why)
 		return refuse("vm_map_gaps", v, n, why);
 	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
@@ -373,14 +377,9 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 	return true;
 }
 
-size_t vm_unused_mapped(uintptr_t v, size_t n)
+/* Unmaps every mapped run of pages [first, end); returns the bytes. */
+static size_t unmap_runs(uint32_t first, uint32_t end)
 {
-	const char *why = range_problem(v, n, PAGE_SIZE);
-	if (!why)
-		why = ownership_problem(v, n);
-	if (why)
-		return refuse("vm_unused_mapped", v, n, why), 0;
-	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
 	size_t total = 0;
 	for (uint32_t p = find_page(first, end, true); p < end;) {
 		uint32_t run_end = find_page(p, end, false);
@@ -394,30 +393,22 @@ size_t vm_unused_mapped(uintptr_t v, size_t n)
 	return total;
 }
 
+size_t vm_unused_mapped(uintptr_t v, size_t n)
+{
+	const char *why = held_range_problem(v, n, PAGE_SIZE);
+	if (why)
+		return refuse("vm_unused_mapped", v, n, why), 0;
+	return unmap_runs(page_of(v), page_of(v) + (uint32_t)(n / PAGE_SIZE));
+}
+
 bool vm_free(uintptr_t v, size_t n)
 {
-	const char *why = range_problem(v, n, PDE_SPAN);
-	if (!why)
-		why = ownership_problem(v, n);
+	const char *why = held_range_problem(v, n, PDE_SPAN);
 	if (why)
 		return refuse("vm_free", v, n, why);
 
 	/* Unmap each mapped run, then release the slots. */
-	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
-	for (uint32_t p = first; p < end;) {
-		if (!(vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1)) {
-			p++;
-			continue;
-		}
-		uint32_t run_end = p;
-		while (run_end < end && vm.mapped[run_end / WORD_BITS] >> (run_end % WORD_BITS) & 1)
-			run_end++;
-		size_t bytes = (size_t)(run_end - p) * PAGE_SIZE;
-		vm_backend_unmap(vm.base + (uintptr_t)p * PAGE_SIZE, bytes);
-		set_mapped(p, run_end - p, false);
-		vm.stats.mapped_bytes -= bytes;
-		p = run_end;
-	}
+	unmap_runs(page_of(v), page_of(v) + (uint32_t)(n / PAGE_SIZE));
 	uint32_t first_slot = (uint32_t)(offset_of(v) / PDE_SPAN);
 	uint32_t end_slot = (uint32_t)((offset_of(v) + n) / PDE_SPAN);
 	for (uint32_t s = first_slot; s < end_slot; s++) {
