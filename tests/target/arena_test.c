@@ -370,10 +370,7 @@ static void dirty_memory_is_zeroed_once_when_asked(struct ktest *t)
 	ph_free(&heap, s);
 	s = ph_alloc(&heap, 4, true);
 	EXPECT_EQ(t, heap.stats.zeroed_pages, 4);
-	unsigned nonzero = 0;
-	for (uintptr_t p = where; p < where + 4 * PAGE_SIZE; p += 4)
-		nonzero += *(volatile uint32_t *)p != 0;
-	EXPECT_EQ(t, nonzero, 0);
+	EXPECT_EQ(t, test_nonzero_words(where, 4 * PAGE_SIZE), 0);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_destroy(&heap);
 }
@@ -398,10 +395,7 @@ static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 	EXPECT_EQ(t, s->start, where);
 	EXPECT_GE(t, heap.stats.reused_pages, 8);
 	EXPECT_EQ(t, heap.stats.zeroed_pages, zeroed); /* came back zeroed: not zeroed twice */
-	unsigned nonzero = 0;
-	for (uintptr_t p = where; p < where + 8 * PAGE_SIZE; p += 4)
-		nonzero += *(volatile uint32_t *)p != 0;
-	EXPECT_EQ(t, nonzero, 0);
+	EXPECT_EQ(t, test_nonzero_words(where, 8 * PAGE_SIZE), 0);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_destroy(&heap);
 }
@@ -447,10 +441,7 @@ static void freeing_beside_released_memory_releases_nothing(struct ktest *t)
 	c = ph_alloc(&heap, 16, true);
 	EXPECT_EQ(t, c->start, where);
 	EXPECT_EQ(t, heap.stats.zeroed_pages, zeroed + 16); /* its mapped pages were dirty */
-	unsigned nonzero = 0;
-	for (uintptr_t p = where; p < where + 16 * PAGE_SIZE; p += 4)
-		nonzero += *(volatile uint32_t *)p != 0;
-	EXPECT_EQ(t, nonzero, 0);
+	EXPECT_EQ(t, test_nonzero_words(where, 16 * PAGE_SIZE), 0);
 	EXPECT_EQ(t, vm_mapped_pages(where, 16 * PAGE_SIZE), 16);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_destroy(&heap);

@@ -21,6 +21,15 @@ static inline bool test_contains(const char *haystack, const char *needle)
 	return false;
 }
 
+/* 32-bit words of [p, p + bytes) that do not read 0. */
+static inline unsigned test_nonzero_words(uintptr_t p, size_t bytes)
+{
+	unsigned nonzero = 0;
+	for (uintptr_t w = p; w < p + bytes; w += 4)
+		nonzero += *(volatile uint32_t *)w != 0;
+	return nonzero;
+}
+
 /* The lowest free, slot-aligned region of 'size' bytes, or 0: reserved and
  * given back at once, so that a reserve hinted there lands exactly there. */
 static inline uintptr_t test_free_region(size_t size)
