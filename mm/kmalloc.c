@@ -74,12 +74,11 @@
 #include "mm/vm.h"
 #endif
 
-#define Q              ARENA_QUANTUM
-#define QSHIFT         ARENA_QUANTUM_SHIFT
-#define LOOKUP_MAX     1024u /* sizes served by the table */
-#define PER_BAND_SHIFT 3
-#define PER_BAND       (1u << PER_BAND_SHIFT) /* classes in each power of two */
-#define CACHE_BYTES    (16u << 10)            /* a batch moves about this much */
+#define Q           ARENA_QUANTUM
+#define QSHIFT      ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX  1024u       /* sizes served by the table */
+#define PER_BAND    8u          /* classes in each power of two */
+#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
 
 _Static_assert((KMALLOC_MAX_SMALL & (KMALLOC_MAX_SMALL - 1)) == 0, "a power of two");
 _Static_assert(KMALLOC_ALIGN == ARENA_QUANTUM, "the live bitmap's quantum is the alignment");
@@ -284,13 +283,8 @@ static struct span *block_span(uintptr_t p, const char **why)
 		*why = "not the start of an allocated block";
 		return NULL;
 	}
-	/* An entry left from a span since merged away may name a record now
-	 * used elsewhere: the span must hold p. */
+	/* A page names only the span that holds it (mm/pageheap.h). */
 	uintptr_t rel = p - s->start;
-	if (__builtin_expect(rel >= (uintptr_t)s->npages * PAGE_SIZE, 0)) {
-		*why = "not the start of an allocated block";
-		return NULL;
-	}
 	unsigned cls = s->size_class;
 	if (cls == 0) {
 		if (rel) {
@@ -405,14 +399,8 @@ static void refill(unsigned cls)
 		}
 		s->objects_in_use += taken;
 		got += taken;
-		if (!obj && s->carved == s->object_count) {
-			/* full: off the list, found again through kfree */
-			c->partial = s->next;
-			if (s->next)
-				s->next->prev = NULL;
-			s->next = NULL;
-			s->listed = 0;
-		}
+		if (!obj && s->carved == s->object_count)
+			list_del(c, s); /* full: found again through kfree */
 		if (got == batch || visits == REFILL_SPANS || !(s = c->partial))
 			break;
 	}

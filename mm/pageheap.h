@@ -8,7 +8,8 @@
  *     its first and last page, so that a block's start finds its span, and
  *     a freed span its neighbours, in O(1) whatever the span's size.  Spans
  *     of small objects are named at every page (ph_mark_all), since kfree
- *     looks them up from any object in them;
+ *     looks them up from any object in them.  No other page names a span,
+ *     and none names a span that does not hold it (ph_check verifies);
  *   - free spans sit in two-level segregated bins (TLSF: a power-of-two
  *     class, then 8 linear subclasses, each with a list and a bitmap).  A
  *     request is rounded up to the next bin boundary and served from the
