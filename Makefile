@@ -27,12 +27,11 @@ endif
 # ---- kernel (i386, freestanding) -------------------------------------------
 KERNEL_CFLAGS := -m32 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-builtin \
-	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone \
+	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone -mregparm=3 \
 	-O2 -g -Wall -Wextra -Werror -I. -MMD -MP
 KERNEL_ASFLAGS := -m32 -I. -MMD -MP -D__ASSEMBLER__
 KERNEL_LDFLAGS := -m32 -nostdlib -static -Wl,--build-id=none \
 	-Wl,-T,$(BUILD)/linker.lds -Wl,-z,noexecstack
-LIBGCC := $(shell $(CC) -m32 -print-libgcc-file-name 2>/dev/null)
 
 BOOT_SRCS := boot/entry.S
 ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
@@ -72,9 +71,17 @@ $(BUILD)/kernel.objs: FORCE
 	@mkdir -p $(@D)
 	@echo '$(KERNEL_OBJS)' | cmp -s - $@ || echo '$(KERNEL_OBJS)' > $@
 
+# Recompile everything when the compiler or its flags change: objects built
+# for another calling convention (-mregparm) must never be linked together.
+$(BUILD)/kernel.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(KERNEL_CFLAGS) $(KERNEL_ASFLAGS)' | cmp -s - $@ || \
+		echo '$(CC) $(KERNEL_CFLAGS) $(KERNEL_ASFLAGS)' > $@
+$(KERNEL_OBJS): $(BUILD)/kernel.flags
+
 $(BUILD)/kernel.elf: $(KERNEL_OBJS) $(BUILD)/linker.lds $(BUILD)/kernel.objs
 	$(quiet) LD $@
-	$(Q)$(CC) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) $(LIBGCC) -o $@
+	$(Q)$(CC) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) -o $@
 	@grub-file --is-x86-multiboot $@ 2>/dev/null || { command -v grub-file >/dev/null && \
 		{ echo "$@: not a valid multiboot image" >&2; rm -f $@; exit 1; }; true; }
 

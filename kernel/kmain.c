@@ -4,6 +4,7 @@
  * diagnostics, run the self-tests, and end the run with an exit status that
  * says whether everything passed.
  */
+#include "arch/i386/linkage.h"
 #include "arch/i386/machine.h"
 #include "arch/i386/serial.h"
 #include "boot/multiboot.h"
@@ -141,7 +142,7 @@ const char *bootinfo_error_message(enum bootinfo_error e)
 	}
 }
 
-void kmain(uint32_t magic, const struct multiboot_info *mbi)
+ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 {
 	serial_init();
 	fault_init();

@@ -6,6 +6,7 @@
 #ifndef ARCH_I386_JMP_H
 #define ARCH_I386_JMP_H
 
+#include "arch/i386/linkage.h"
 #include <stdint.h>
 
 struct cpu_jmpbuf {
@@ -14,8 +15,8 @@ struct cpu_jmpbuf {
 
 /* Returns 0 when called, and the non-zero value given to cpu_longjmp when
  * resumed.  The frame that called cpu_setjmp must still be live then. */
-int cpu_setjmp(struct cpu_jmpbuf *buf) __attribute__((returns_twice));
+ASMLINKAGE int cpu_setjmp(struct cpu_jmpbuf *buf) __attribute__((returns_twice));
 
-__attribute__((noreturn)) void cpu_longjmp(const struct cpu_jmpbuf *buf, int value);
+ASMLINKAGE __attribute__((noreturn)) void cpu_longjmp(const struct cpu_jmpbuf *buf, int value);
 
 #endif

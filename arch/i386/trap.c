@@ -3,6 +3,7 @@
 #include "arch/i386/cpu.h"
 #include "arch/i386/gdt.h"
 #include "arch/i386/layout.h"
+#include "arch/i386/linkage.h"
 
 enum {
 	GATE_INTERRUPT_32 = 0x8e, /* present, ring 0, interrupts off on entry */
@@ -20,8 +21,8 @@ struct idt_gate {
 extern const uint32_t trap_stub_table[TRAP_EXCEPTION_COUNT];
 extern char double_fault_stack_top[];
 void double_fault_entry(void);
-void trap_dispatch(struct trap_frame *frame);
-void double_fault_dispatch(void);
+ASMLINKAGE void trap_dispatch(struct trap_frame *frame);
+ASMLINKAGE void double_fault_dispatch(void);
 
 static struct idt_gate idt[TRAP_EXCEPTION_COUNT];
 static trap_handler_fn trap_handler;
@@ -87,7 +88,7 @@ void trap_init(trap_handler_fn handler)
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
-void trap_dispatch(struct trap_frame *frame)
+ASMLINKAGE void trap_dispatch(struct trap_frame *frame)
 {
 	frame->cr2 = read_cr2();
 	/* Ring 0 to ring 0: the CPU pushed no %esp; the interrupted stack
@@ -101,7 +102,7 @@ void trap_dispatch(struct trap_frame *frame)
  * main_tss; rebuild a frame from them, and if the handler resumes, load the
  * resume context into main_tss so that the task switch back lands there.
  */
-void double_fault_dispatch(void)
+ASMLINKAGE void double_fault_dispatch(void)
 {
 	struct tss *t = &main_tss;
 	struct trap_frame frame = {
