@@ -358,9 +358,11 @@ static __attribute__((noinline, cold)) bool refuse_chunk(struct pmm *pmm, paddr_
 
 bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
 {
+	/* A chunk past the end of RAM is never a run (its record stays
+	 * zeroed: LIST_NONE), and with 32-bit physical addresses every chunk
+	 * number is in the array, so the range test costs nothing there. */
 	uint32_t c = chunk_of(base >> PAGE_SHIFT);
-	if (__builtin_expect(!IS_ALIGNED(base, PMM_CHUNK_SIZE) ||
-	                             base >> PAGE_SHIFT >= pmm->frame_count ||
+	if (__builtin_expect(!IS_ALIGNED(base, PMM_CHUNK_SIZE) || c >= PMM_MAX_CHUNKS ||
 	                             pmm->chunks[c].list != LIST_RUN,
 	                     0))
 		return refuse_chunk(pmm, base);

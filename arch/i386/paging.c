@@ -115,7 +115,7 @@ static inline __attribute__((always_inline)) void unmap_large(uintptr_t va)
 	stats.large_pages--;
 }
 
-bool paging_map(uintptr_t va, size_t n)
+static __attribute__((noinline)) bool map_range(uintptr_t va, size_t n)
 {
 	uintptr_t start = va, end = va + n;
 
@@ -161,6 +161,18 @@ out_of_frames:
 	    table_use[va >> PDE_SHIFT] == 0)
 		remove_table(va);
 	return false;
+}
+
+/* One whole page-directory entry, the arena's usual request, takes a path of
+ * its own: few registers, so little to save and restore around it. */
+bool paging_map(uintptr_t va, size_t n)
+{
+	if (n == PDE_SPAN && pse && IS_ALIGNED(va, PDE_SPAN) && !(*pde_slot(va) & PTE_PRESENT) &&
+	    map_large(va)) {
+		memset((void *)va, 0, PDE_SPAN);
+		return true;
+	}
+	return map_range(va, n);
 }
 
 /* Replaces the large page at 'va' by a table of 4 KiB PTEs mapping the same
@@ -231,10 +243,11 @@ static void unmap_range(uintptr_t va, size_t n)
 		write_cr3(read_cr3());
 }
 
-void paging_unmap(uintptr_t va, size_t n)
+/* Any other range: large pages at the front of a range of whole entries
+ * go straight back, each with its one TLB entry invalidated; the rest takes
+ * unmap_range. */
+static __attribute__((noinline)) void unmap_entries(uintptr_t va, size_t n)
 {
-	/* Large pages at the front of a range of whole entries go straight
-	 * back, each with its one TLB entry invalidated. */
 	if (IS_ALIGNED(va | n, PDE_SPAN)) {
 		uintptr_t end = va + n;
 		for (; va < end && (*pde_slot(va) & PTE_LARGE); va += PDE_SPAN)
@@ -244,6 +257,15 @@ void paging_unmap(uintptr_t va, size_t n)
 			return;
 	}
 	unmap_range(va, n);
+}
+
+/* One large page, the counterpart of paging_map's own path. */
+void paging_unmap(uintptr_t va, size_t n)
+{
+	if (n == PDE_SPAN && IS_ALIGNED(va, PDE_SPAN) && (*pde_slot(va) & PTE_LARGE))
+		unmap_large(va);
+	else
+		unmap_entries(va, n);
 }
 
 bool paging_translate(uintptr_t va, paddr_t *pa, bool *large)
