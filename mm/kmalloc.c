@@ -362,9 +362,12 @@ static struct span *new_class_span(unsigned cls)
  * spans given back a single object each would otherwise make one refill
  * long.  Counters are updated once per span and once per batch. */
 #define REFILL_SPANS 3
-/* Objects a full per-CPU list gives back at once, at most: with the span
- * release a flush may make, what bounds the worst kfree. */
-#define FLUSH_MAX      16
+/* A flush's work, in objects given back: at most FLUSH_BUDGET, where
+ * releasing an emptied span counts as RELEASE_COST objects (a span of up to
+ * 15 pages to unname, then coalescing in the page heap).  This is what
+ * bounds the worst kfree. */
+#define FLUSH_BUDGET   12
+#define RELEASE_COST   8
 #define NEW_SPAN_BATCH 4
 static void refill(unsigned cls)
 {
@@ -418,20 +421,20 @@ static void release_class_span(struct central *c, struct span *s)
 	ph_free(&kheap, s); /* clears the page words: kfree no longer takes it */
 }
 
-/* Gives 'n' objects of the per-CPU list of 'cls' back to their spans.  A
- * span left with nothing in use goes back to the page heap, at most one per
- * call so that a free stays short; one empty span per class is kept against
- * thrashing, and any other waits on the class list for a later flush (or
- * for refill, which takes it first). */
-static void flush(unsigned cls, uint32_t n)
+/* Gives up to 'n' objects of the per-CPU list of 'cls' back to their
+ * spans, within 'budget' (FLUSH_BUDGET for kfree; kmalloc_drain has no
+ * limit).  A span left with nothing in use goes back to the page heap while
+ * the budget allows (for kfree, at most once per call); one empty span per
+ * class is kept against thrashing, and any other waits on the class list
+ * for a later flush (or for refill, which takes it first). */
+static void flush(unsigned cls, uint32_t n, uint32_t budget)
 {
 	struct central *c = &central[cls];
 	struct kmalloc_bin *bin = &cache[cls];
 	struct arena *a = &kheap.arena;
-	bool released = false;
 	void **obj = bin->head;
 	uint32_t moved = 0;
-	for (; obj && moved < n; moved++) {
+	for (; obj && moved < n && budget; moved++, budget--) {
 		void **next = *obj;
 		struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
 		*obj = s->free_objects;
@@ -440,9 +443,10 @@ static void flush(unsigned cls, uint32_t n)
 		if (__builtin_expect(--s->objects_in_use == 0 || !s->listed, 0)) {
 			if (!s->listed)
 				list_add(c, s);
-			if (s->objects_in_use == 0 && !released && (c->partial != s || s->next)) {
+			if (s->objects_in_use == 0 && budget > RELEASE_COST &&
+			    (c->partial != s || s->next)) {
 				release_class_span(c, s);
-				released = true;
+				budget -= RELEASE_COST;
 			}
 		}
 	}
@@ -455,7 +459,7 @@ void kmalloc_drain(void)
 {
 	mm_irq_flags_t flags = mm_irq_save();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		flush(cls, cached(cls));
+		flush(cls, cached(cls), UINT32_MAX);
 		struct central *c = &central[cls];
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
@@ -606,8 +610,7 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 static __attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 {
 	unsigned cls = (unsigned)(bin - cache);
-	uint32_t n = cached(cls) / 2;
-	flush(cls, n < FLUSH_MAX ? n : FLUSH_MAX);
+	flush(cls, cached(cls) / 2, FLUSH_BUDGET);
 	mm_irq_restore(flags);
 }
 

@@ -78,6 +78,8 @@ static struct span *bin_find(struct pageheap *ph, uint32_t npages)
 
 /* ---- span records ---- */
 
+/* A record whose fields are all the caller's to set (ph_alloc's split sets
+ * every page-heap field itself: it is on kmalloc's slowest path). */
 static struct span *new_span(struct pageheap *ph)
 {
 	if (!ph->spare_spans) {
@@ -92,8 +94,16 @@ static struct span *new_span(struct pageheap *ph)
 	}
 	struct span *s = ph->spare_spans;
 	ph->spare_spans = s->next;
-	/* The page heap's fields; kmalloc sets its own for its spans. */
-	memset(s, 0, offsetof(struct span, object_size));
+	return s;
+}
+
+/* A record with the page heap's fields cleared; kmalloc sets its own for
+ * its spans. */
+static struct span *new_span_cleared(struct pageheap *ph)
+{
+	struct span *s = new_span(ph);
+	if (s)
+		memset(s, 0, offsetof(struct span, object_size));
 	return s;
 }
 
@@ -187,12 +197,15 @@ static struct span *merge(struct pageheap *ph, struct span *left, struct span *r
 static struct span *insert_free(struct pageheap *ph, struct span *s)
 {
 	struct arena *a = &ph->arena;
+	/* Counted in before merging: a merge adds pages up and only takes a
+	 * span out of the count. */
+	account_free(ph, s, +1);
 	s->state = SPAN_FREE;
 	if (s->start > a->start) {
 		struct span *left = page_at(ph, s->start - PAGE_SIZE)->span;
 		if (left && left->state == SPAN_FREE && span_end(left) == s->start) {
 			bin_remove(ph, left);
-			account_free(ph, left, -1);
+			ph->stats.free_spans--;
 			s = merge(ph, left, s);
 		}
 	}
@@ -200,12 +213,11 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 		struct span *right = page_at(ph, span_end(s))->span;
 		if (right && right->state == SPAN_FREE && right->start == span_end(s)) {
 			bin_remove(ph, right);
-			account_free(ph, right, -1);
+			ph->stats.free_spans--;
 			s = merge(ph, s, right);
 		}
 	}
 	name_ends(ph, s);
-	account_free(ph, s, +1);
 	bin_insert(ph, s);
 	return s;
 }
@@ -220,7 +232,7 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 static struct span *grow(struct pageheap *ph, uint32_t npages)
 {
 	uint32_t ask = npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages;
-	struct span *s = new_span(ph);
+	struct span *s = new_span_cleared(ph);
 	if (!s)
 		return NULL;
 	void *p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
@@ -380,7 +392,8 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 	uintptr_t aligned = ALIGN_UP(s->start, (uintptr_t)align_pages * PAGE_SIZE);
 	uint32_t head = (uint32_t)((aligned - s->start) / PAGE_SIZE);
 	uint32_t tail = s->npages - head - npages;
-	struct span *h = head ? new_span(ph) : NULL, *t = tail ? new_span(ph) : NULL;
+	struct span *h = head ? new_span_cleared(ph) : NULL;
+	struct span *t = tail ? new_span_cleared(ph) : NULL;
 	if ((head && !h) || (tail && !t)) {
 		if (h)
 			drop_span(ph, h);
@@ -450,13 +463,23 @@ bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
 	return true;
 }
 
+/* Sets the entry of every page of 's'.  Two pages a turn: small spans are
+ * marked and cleared on kmalloc's slowest paths, and have up to 15 pages. */
+static inline __attribute__((always_inline)) void
+set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
+{
+	struct arena_page *page = page_at(ph, s->start), *end = page + s->npages;
+	if (s->npages & 1)
+		*page++ = entry;
+	for (; page < end; page += 2) {
+		page[0] = entry;
+		page[1] = entry;
+	}
+}
+
 void ph_mark_all(struct pageheap *ph, struct span *s, void *objects)
 {
-	struct arena_page *page = page_at(ph, s->start);
-	for (uint32_t i = 0; i < s->npages; i++) {
-		page[i].span = s;
-		page[i].objects = objects;
-	}
+	set_pages(ph, s, (struct arena_page){ s, objects });
 	s->all_marked = 1;
 }
 
@@ -466,20 +489,19 @@ void ph_free(struct pageheap *ph, struct span *s)
 	          "ph_free(%p): not an in-use span", (void *)s);
 	ph->stats.in_use_pages -= s->npages;
 	ph->stats.in_use_spans--;
-	if (s->all_marked) {
-		struct arena_page *page = page_at(ph, s->start);
-		for (uint32_t i = 0; i < s->npages; i++)
-			page[i] = (struct arena_page){ NULL, NULL };
-	}
+	if (s->all_marked)
+		set_pages(ph, s, (struct arena_page){ NULL, NULL });
 	s->all_marked = 0;
 	s->released_pages = 0;
 	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
-	uint64_t keep = ph->scavenge_threshold;
-	if ((uint64_t)ph->stats.in_use_pages * PAGE_SIZE / 4 > keep)
-		keep = (uint64_t)ph->stats.in_use_pages * PAGE_SIZE / 4;
-	if ((uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE > keep)
-		scavenge(ph, keep / 2);
+	/* In pages, so in 32 bits on i386: this runs on every free. */
+	uint64_t threshold = ph->scavenge_threshold >> PAGE_SHIFT;
+	uint32_t keep = ph->stats.in_use_pages / 4;
+	if (threshold > keep)
+		keep = threshold > UINT32_MAX ? UINT32_MAX : (uint32_t)threshold;
+	if (ph->stats.free_mapped_pages > keep)
+		scavenge(ph, (uint64_t)keep * PAGE_SIZE / 2);
 }
 
 /* ---- checking ---- */
