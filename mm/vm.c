@@ -15,7 +15,7 @@
 #include "mm/bitops.h"
 #include "mm/vm_backend.h"
 
-#define PAGES     (VM_SPACE_SIZE / PAGE_SIZE)
+#define PAGES     ((uint32_t)(VM_SPACE_SIZE / PAGE_SIZE)) /* 2^20 */
 #define WORD_BITS 32
 
 static struct {
@@ -207,9 +207,17 @@ static inline uint32_t page_of(uintptr_t va)
 
 /* ---- argument checks shared by the calls ---- */
 
-/* Why [v, v + n) is not a valid page range of the space, or NULL. */
-static const char *range_problem(uintptr_t v, size_t n, uint64_t align)
+/* Why [v, v + n) is not a valid page range of the space, or NULL.  Every
+ * call checks its range, so a good one is accepted in page numbers (32-bit
+ * on i386); the reasons are worked out only for a bad one. */
+static const char *range_problem(uintptr_t v, size_t n, uint32_t align)
 {
+	uintptr_t off = v - vm.base;
+	if (__builtin_expect(n != 0 && v >= vm.base && IS_ALIGNED(off | n, align) &&
+	                             off / PAGE_SIZE < PAGES &&
+	                             n / PAGE_SIZE <= PAGES - off / PAGE_SIZE,
+	                     1))
+		return NULL;
 	if (n == 0)
 		return "zero length";
 	if (v < vm.base || offset_of(v) >= VM_SPACE_SIZE)
@@ -224,8 +232,10 @@ static const char *range_problem(uintptr_t v, size_t n, uint64_t align)
 /* Why the slots under [v, v + n) may not be mapped, unmapped or freed. */
 static const char *ownership_problem(uintptr_t v, size_t n)
 {
-	uint32_t first = (uint32_t)(offset_of(v) / PDE_SPAN);
-	uint32_t last = (uint32_t)((offset_of(v) + n - 1) / PDE_SPAN);
+	/* The range is valid: its offsets fit in uintptr_t (the last byte's,
+	 * 4 GiB - 1 at most on i386, even when the sum wraps to 0). */
+	uint32_t first = (uint32_t)((v - vm.base) / PDE_SPAN);
+	uint32_t last = (uint32_t)((v - vm.base + n - 1) / PDE_SPAN);
 	for (uint32_t s = first; s <= last; s++) {
 		if (is_fixed(vm.slot_owner[s]))
 			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
@@ -293,7 +303,7 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
  * [v, v + n), or NULL. */
 /* Why [v, v + n) is not a range of 'align' units that a non-fixed owner
  * holds whole, or NULL. */
-static const char *held_range_problem(uintptr_t v, size_t n, uint64_t align)
+static const char *held_range_problem(uintptr_t v, size_t n, uint32_t align)
 {
 	const char *why = range_problem(v, n, align);
 	return why ? why : ownership_problem(v, n);
