@@ -32,7 +32,7 @@
  * read 0), and zero it only if it is dirty and the caller asked for zeroed
  * memory: memory is zeroed once, when it must be.  Free: coalesce with
  * free neighbours and file in a bin; then, if more bytes sit free and
- * mapped than scavenge_threshold or 1/4 of the bytes in use, whichever is
+ * mapped than scavenge_threshold or 1/3 of the bytes in use, whichever is
  * larger, release the mapped pages of the largest free spans until half
  * that remains: idle memory kept stays in proportion to the heap.  Both
  * are O(1) in the span's size (and in the number of free spans) but for

@@ -15,14 +15,18 @@
 #include "mm/bitops.h"
 #include "mm/vm_backend.h"
 
-#define PAGES     ((uint32_t)(VM_SPACE_SIZE / PAGE_SIZE)) /* 2^20 */
-#define WORD_BITS 32
+#define PAGES ((uint32_t)(VM_SPACE_SIZE / PAGE_SIZE)) /* 2^20 */
+/* The bitmap's word is the machine's (unsigned long: 32 bits on i386, 64
+ * on x86_64), so that a scan takes as many pages a step as the CPU can. */
+typedef unsigned long vm_word_t;
+#define WORD_BITS ((uint32_t)(sizeof(vm_word_t) * 8))
+#define WORD_ONES (~(vm_word_t)0)
 
 static struct {
 	uintptr_t base;
 	uint8_t slot_owner[VM_SLOTS];
 	bool slot_first[VM_SLOTS];
-	uint32_t mapped[PAGES / WORD_BITS];
+	vm_word_t mapped[PAGES / (sizeof(vm_word_t) * 8)];
 	uint16_t slot_mapped[VM_SLOTS]; /* set bits per slot, so whole slots are O(1) */
 	struct vm_stats stats;
 } vm;
@@ -86,19 +90,20 @@ static bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
  * Page numbers are 32-bit (2^20 pages), so that the loops stay cheap on
  * i386; each step handles the part of one word inside the range. */
 
-static inline uint32_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
+static inline vm_word_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
 {
 	uint32_t bit = p % WORD_BITS;
 	*take = WORD_BITS - bit < end - p ? WORD_BITS - bit : end - p;
-	return *take == WORD_BITS ? ~0u : ((1u << *take) - 1) << bit;
+	return *take == WORD_BITS ? WORD_ONES : (((vm_word_t)1 << *take) - 1) << bit;
 }
 
 /* Whether every bit of pages [p, stop) (inside one slot) equals 'want'. */
 static bool words_all(uint32_t p, uint32_t stop, bool want)
 {
-	uint32_t take, whole = want ? ~0u : 0;
+	uint32_t take;
+	vm_word_t whole = want ? WORD_ONES : 0;
 	if (p % WORD_BITS) { /* the head's partial word */
-		uint32_t mask = word_mask(p, stop, &take);
+		vm_word_t mask = word_mask(p, stop, &take);
 		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
 			return false;
 		p += take;
@@ -108,7 +113,7 @@ static bool words_all(uint32_t p, uint32_t stop, bool want)
 			return false;
 	p = p > ALIGN_DOWN(stop, WORD_BITS) ? p : ALIGN_DOWN(stop, WORD_BITS);
 	if (p < stop) { /* the tail's partial word */
-		uint32_t mask = word_mask(p, stop, &take);
+		vm_word_t mask = word_mask(p, stop, &take);
 		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
 			return false;
 	}
@@ -142,7 +147,11 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 			take = PTE_COUNT;
 			continue;
 		}
-		total += mm_bit_count(vm.mapped[p / WORD_BITS] & word_mask(p, end, &take));
+		vm_word_t bits = vm.mapped[p / WORD_BITS] & word_mask(p, end, &take);
+		for (unsigned half = 0; half < sizeof(bits) / sizeof(uint32_t); half++) {
+			total += mm_bit_count((uint32_t)bits);
+			bits = bits >> 16 >> 16; /* one shift of 32 would be undefined on i386 */
+		}
 	}
 	return total;
 }
@@ -160,7 +169,7 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 			vm.slot_mapped[slot] = (uint16_t)(vm.slot_mapped[slot] - (stop - p));
 		uint32_t take;
 		while (p < stop && p % WORD_BITS) {
-			uint32_t mask = word_mask(p, stop, &take);
+			vm_word_t mask = word_mask(p, stop, &take);
 			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
 			                                 : vm.mapped[p / WORD_BITS] & ~mask;
 			p += take;
@@ -168,11 +177,11 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 		uint32_t full = (stop - p) / WORD_BITS;
 		if (full) {
 			memset(&vm.mapped[p / WORD_BITS], value ? 0xff : 0,
-			       full * sizeof(uint32_t));
+			       full * sizeof(vm_word_t));
 			p += full * WORD_BITS;
 		}
 		if (p < stop) {
-			uint32_t mask = word_mask(p, stop, &take);
+			vm_word_t mask = word_mask(p, stop, &take);
 			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
 			                                 : vm.mapped[p / WORD_BITS] & ~mask;
 			p += take;
@@ -189,10 +198,10 @@ static uint32_t find_page(uint32_t p, uint32_t end, bool value)
 			p = ALIGN_DOWN(p, PTE_COUNT) + PTE_COUNT;
 			continue;
 		}
-		uint32_t bits = value ? vm.mapped[p / WORD_BITS] : ~vm.mapped[p / WORD_BITS];
-		bits &= ~0u << (p % WORD_BITS);
+		vm_word_t bits = value ? vm.mapped[p / WORD_BITS] : ~vm.mapped[p / WORD_BITS];
+		bits &= WORD_ONES << (p % WORD_BITS);
 		if (bits) {
-			uint32_t found = ALIGN_DOWN(p, WORD_BITS) + (uint32_t)__builtin_ctz(bits);
+			uint32_t found = ALIGN_DOWN(p, WORD_BITS) + (uint32_t)__builtin_ctzl(bits);
 			return found < end ? found : end;
 		}
 		p = ALIGN_DOWN(p, WORD_BITS) + WORD_BITS;

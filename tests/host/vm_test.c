@@ -164,6 +164,51 @@ static void bad_calls_refused(void)
 	CHECK(vm_free(v, 8 * MiB));
 }
 
+/* The mapped-page bitmap against a plain array of pages, under random
+ * operations on ranges that start and end anywhere in its words (64 pages
+ * on the host, 32 on i386) and cross the 4 MiB slot boundary. */
+static void bitmap_matches_a_page_model(void)
+{
+	enum { PAGES = 2048, OPS = 3000 };
+	static bool model[PAGES];
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	memset(model, 0, sizeof(model));
+	uint32_t x = 12345, bad = 0;
+	for (unsigned op = 0; op < OPS; op++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		uint32_t first = x % PAGES, count = 1 + (x >> 11) % 200;
+		if (count > PAGES - first)
+			count = PAGES - first;
+		uintptr_t at = v + (uintptr_t)first * PAGE_SIZE;
+		size_t n = (size_t)count * PAGE_SIZE, done;
+		uint32_t set = 0;
+		for (uint32_t i = first; i < first + count; i++)
+			set += model[i];
+		bool map = (x >> 24) & 1;
+		if ((x >> 25) % 4 == 0 && set == (map ? 0 : count)) {
+			/* The whole-range calls, when the model says they fit. */
+			bad += map ? !vm_map(at, n) : !vm_unused(at, n);
+		} else if (map) {
+			bad += !vm_map_gaps(at, n, &done) ||
+			       done != (size_t)(count - set) * PAGE_SIZE;
+		} else {
+			bad += vm_unused_mapped(at, n) != (size_t)set * PAGE_SIZE;
+		}
+		for (uint32_t i = first; i < first + count; i++)
+			model[i] = map;
+		/* A query range of its own, anywhere. */
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		uint32_t q = x % PAGES, qn = 1 + (x >> 11) % (PAGES - q), expect = 0;
+		for (uint32_t i = q; i < q + qn; i++)
+			expect += model[i];
+		bad += vm_mapped_pages(v + (uintptr_t)q * PAGE_SIZE, (size_t)qn * PAGE_SIZE) !=
+		       expect;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(vm_free(v, 8 * MiB));
+}
+
 static const struct check_test tests[] = {
 	CHECK_TEST(fixed_regions_mirror_the_target),
 	CHECK_TEST(reserve_placement_policy),
@@ -172,5 +217,6 @@ static const struct check_test tests[] = {
 	CHECK_TEST(out_of_frames_changes_nothing),
 	CHECK_TEST(mixed_ranges_map_gaps_and_release_mapped),
 	CHECK_TEST(bad_calls_refused),
+	CHECK_TEST(bitmap_matches_a_page_model),
 };
 CHECK_MAIN("vm", tests)
