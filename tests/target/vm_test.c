@@ -173,6 +173,53 @@ static void large_pages_used_when_possible(struct ktest *t)
 	expect_restored(t, &before);
 }
 
+/* Exactly one aligned 4 MiB, the arena's usual request, takes paging's path
+ * for a single large page both ways; with no free 4 MiB run it still maps,
+ * with small pages. */
+static void one_large_page_round_trip_and_fallback(struct ktest *t)
+{
+	static paddr_t runs[PMM_MAX_CHUNKS];
+	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
+		ktest_note(t, "no PSE or no free 4 MiB run: skipped");
+		return;
+	}
+	struct snapshot before = snap();
+	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
+	struct snapshot reserved = snap();
+	ASSERT_TRUE(t, vm_map(v, 4 * MiB));
+	struct snapshot during = snap();
+	EXPECT_EQ(t, during.paging.large_pages, before.paging.large_pages + 1);
+	EXPECT_EQ(t, during.paging.small_pages, before.paging.small_pages);
+	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_CHUNK);
+	*(volatile uint32_t *)(v + 4 * MiB - 4) = 0xfeedface;
+	EXPECT_EQ(t, *(volatile uint32_t *)(v + 4 * MiB - 4), 0xfeedface);
+	ASSERT_TRUE(t, vm_unused(v, 4 * MiB));
+	ktest_expect_fault(t, TRAP_PAGE_FAULT, v + 4 * MiB - 4, ktest_read_byte,
+	                   (void *)(v + 4 * MiB - 4));
+	expect_restored(t, &reserved);
+
+	/* Every free run taken: the same call maps 1024 small pages. */
+	unsigned taken = 0;
+	while (taken < PMM_MAX_CHUNKS && (runs[taken] = pmm_alloc_chunk(&kernel_pmm)) != 0)
+		taken++;
+	struct snapshot no_runs = snap();
+	if (no_runs.free_frames >= PMM_FRAMES_PER_CHUNK + 16) {
+		ASSERT_TRUE(t, vm_map(v, 4 * MiB));
+		struct snapshot small = snap();
+		EXPECT_EQ(t, small.paging.large_pages, no_runs.paging.large_pages);
+		EXPECT_EQ(t, small.paging.small_pages, no_runs.paging.small_pages + PTE_COUNT);
+		EXPECT_EQ(t, *(volatile uint32_t *)(v + 4 * MiB - 4), 0);
+		ASSERT_TRUE(t, vm_unused(v, 4 * MiB));
+		expect_restored(t, &no_runs);
+	} else {
+		ktest_note(t, "too few single frames left for the fallback: skipped");
+	}
+	while (taken)
+		pmm_free_chunk(&kernel_pmm, runs[--taken]);
+	vm_free(v, 4 * MiB);
+	expect_restored(t, &before);
+}
+
 static void unused_inside_a_large_page_splits_it(struct ktest *t)
 {
 	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
@@ -369,6 +416,7 @@ static const struct ktest_case vm_cases[] = {
 	KTEST_CASE(map_then_write_and_read_every_page),
 	KTEST_CASE(access_after_unused_faults_at_that_address),
 	KTEST_CASE(large_pages_used_when_possible),
+	KTEST_CASE(one_large_page_round_trip_and_fallback),
 	KTEST_CASE(unused_inside_a_large_page_splits_it),
 	KTEST_CASE(map_out_of_frames_rolls_back),
 	KTEST_CASE(gaps_are_mapped_and_mapped_pages_released),
