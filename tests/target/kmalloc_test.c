@@ -442,6 +442,34 @@ static void statistics_add_up(struct ktest *t)
 	expect_heap_ok(t);
 }
 
+/* A burst of 8000 objects of one class freed in a scattered order, with no
+ * kmalloc_drain: their spans go back to the page heap as they empty, all
+ * but the few the class keeps and those its cached objects still pin. */
+static void freeing_a_burst_gives_its_spans_back(struct ktest *t)
+{
+	enum { N = 8000, SIZE = 256 };
+	static void *held[N];
+	kmalloc_drain();
+	for (unsigned i = 0; i < N; i++) {
+		held[i] = kmalloc(SIZE);
+		ASSERT_NE(t, (uintptr_t)held[i], 0);
+	}
+	kmalloc_stats(&s1);
+	unsigned cls = 0;
+	while (cls < s1.class_count && s1.classes[cls].size != SIZE)
+		cls++;
+	ASSERT_LE(t, cls + 1, s1.class_count);
+	uint32_t peak = s1.classes[cls].spans;
+	for (unsigned i = 0; i < N; i++)
+		kfree(held[(i * 7919u) % N]); /* 7919 is prime to N: each once */
+	kmalloc_stats(&s1);
+	ktest_note(t, "%u spans of %u-byte objects at the peak, %u after the frees", peak, SIZE,
+	           s1.classes[cls].spans);
+	EXPECT_EQ(t, s1.classes[cls].in_use, 0);
+	EXPECT_LE(t, s1.classes[cls].spans * 4, peak);
+	expect_heap_ok(t);
+}
+
 /* Mostly small blocks, some up to 32 KiB, a few large ones. */
 static size_t random_size(void)
 {
@@ -541,6 +569,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(interior_pointers_at_every_offset_are_refused),
 	KTEST_CASE(heap_check_finds_broken_metadata),
 	KTEST_CASE(statistics_add_up),
+	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
 };
 /* Leave the kernel's heap as the suite found it: nothing cached, every
