@@ -499,8 +499,9 @@ void ph_free(struct pageheap *ph, struct span *s)
 	 * share kept is a measured trade: releasing more often costs every
 	 * later allocation of that memory a map (and, in the kernel, a
 	 * zeroing); with 4 KiB-1 MiB blocks of random lifetimes, keeping 1/4
-	 * took 371 instructions per call on the host, 1/3 takes 316 and 1/2
-	 * 277, with peak memory 1.11, 1.11 and 1.13 times the live bytes. */
+	 * took 371 instructions per call on the host, 1/3 316 and 1/2 277,
+	 * with peak memory 1.11, 1.11 and 1.13 times the live bytes (measured
+	 * before the vm bitmap went to 64-bit words there). */
 	uint64_t threshold = ph->scavenge_threshold >> PAGE_SHIFT;
 	uint32_t keep = ph->stats.in_use_pages / 3;
 	if (threshold > keep)

@@ -308,8 +308,6 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 	return vm.base + (uintptr_t)slot * PDE_SPAN;
 }
 
-/* Why vm_map (want_mapped false) or vm_unused (true) may not take
- * [v, v + n), or NULL. */
 /* Why [v, v + n) is not a range of 'align' units that a non-fixed owner
  * holds whole, or NULL. */
 static const char *held_range_problem(uintptr_t v, size_t n, uint32_t align)
@@ -318,6 +316,8 @@ static const char *held_range_problem(uintptr_t v, size_t n, uint32_t align)
 	return why ? why : ownership_problem(v, n);
 }
 
+/* Why vm_map (want_mapped false) or vm_unused (true) may not take
+ * [v, v + n), or NULL. */
 static const char *pages_problem(uintptr_t v, size_t n, bool want_mapped)
 {
 	const char *why = held_range_problem(v, n, PAGE_SIZE);
