@@ -399,7 +399,11 @@ static void refill(unsigned cls)
 	for (unsigned visits = 1;; visits++) {
 		uint32_t taken = 0, want = batch - got;
 		void **obj = s->free_objects;
-		for (; obj && taken < want; taken++) {
+		/* The count as the loop's test and the end of the list as an exit
+		 * (clang otherwise evaluates both with set-on-condition every turn). */
+		for (; taken < want; taken++) {
+			if (!obj)
+				break;
 			void **next = *obj;
 			*obj = head;
 			head = obj;
