@@ -49,7 +49,7 @@
  * extension, which kernels do not use.) */
 #define KMALLOC_ALIGN       (sizeof(void *) == 8 ? 16u : 8u)
 #define KMALLOC_MAX_SMALL   32768u
-#define KMALLOC_MAX_CLASSES 80
+#define KMALLOC_MAX_CLASSES 144
 #define KMALLOC_MAX_ALIGN   (256u << 20)
 
 void *kmalloc(size_t size);
@@ -78,6 +78,7 @@ struct kmalloc_stats {
 	uint64_t frees;          /* successful kfree (and krealloc's) */
 	uint64_t bad_frees;      /* refused kfree/krealloc/ksize pointers */
 	uint64_t failures;       /* allocations that returned NULL */
+	uint64_t reclaims;       /* times idle memory went back to serve a request */
 	uint64_t large_in_use_bytes;
 	uint32_t class_count;
 	struct kmalloc_class_stats classes[KMALLOC_MAX_CLASSES];

@@ -12,8 +12,8 @@ static inline uint32_t msb(uint32_t x)
 /* The bin holding spans of exactly 'npages' (rounding down). */
 static unsigned bin_of(uint32_t npages)
 {
-	if (npages < PH_SL_COUNT)
-		return npages; /* fl 0: one bin per size */
+	if (npages < 2 * PH_SL_COUNT)
+		return npages; /* fl 0 and 1: one bin per size */
 	uint32_t top = msb(npages);
 	uint32_t fl = top - PH_SL_BITS + 1;
 	uint32_t sl = (npages >> (top - PH_SL_BITS)) - PH_SL_COUNT;
@@ -23,6 +23,8 @@ static unsigned bin_of(uint32_t npages)
 /* The first bin whose every span has at least 'npages' pages. */
 static unsigned search_bin(uint32_t npages)
 {
+	if (npages < 2 * PH_SL_COUNT)
+		return npages; /* exact bins: kmalloc's spans, and many others */
 	if (npages >= PH_SL_COUNT)
 		npages += (1u << (msb(npages) - PH_SL_BITS)) - 1;
 	return bin_of(npages);
@@ -463,17 +465,25 @@ bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
 	return true;
 }
 
-/* Sets the entry of every page of 's'.  Two pages a turn: small spans are
- * marked and cleared on kmalloc's slowest paths, and have up to 15 pages. */
+/* Sets the entry of every page of 's'.  Four pages a turn: small spans
+ * are marked and cleared on kmalloc's slowest paths, and have up to 16
+ * pages. */
 static inline __attribute__((always_inline)) void
 set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
 {
 	struct arena_page *page = page_at(ph, s->start), *end = page + s->npages;
 	if (s->npages & 1)
 		*page++ = entry;
-	for (; page < end; page += 2) {
+	if (s->npages & 2) {
 		page[0] = entry;
 		page[1] = entry;
+		page += 2;
+	}
+	for (; page < end; page += 4) {
+		page[0] = entry;
+		page[1] = entry;
+		page[2] = entry;
+		page[3] = entry;
 	}
 }
 

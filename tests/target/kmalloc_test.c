@@ -10,6 +10,7 @@
 #include "mm/bitops.h"
 #include "mm/kheap.h"
 #include "tests/ktest.h"
+#include "tests/target/test_util.h"
 
 #define Q KMALLOC_ALIGN
 
@@ -555,6 +556,133 @@ static void million_random_operations(struct ktest *t)
 	           (unsigned long long)(s1.released_bytes >> 10));
 }
 
+/* With no free frame left, a request is served from what the heap holds
+ * idle (objects on the per-CPU lists, the empty spans classes keep), given
+ * back and mapped again; once nothing is idle, the request fails cleanly. */
+static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
+{
+	enum { PER_SIZE = 64, LARGE = 48 << 10 };
+	static const size_t sizes[] = { 1000, 2000, 4000 };
+	static void *held[PER_SIZE * 3];
+	static struct frame_hoard hoard;
+	/* Idle memory: objects of three classes, freed again. */
+	for (unsigned i = 0; i < PER_SIZE * 3; i++) {
+		held[i] = kmalloc(sizes[i % 3]);
+		ASSERT_NE(t, (uintptr_t)held[i], 0);
+	}
+	for (unsigned i = 0; i < PER_SIZE * 3; i++)
+		kfree(held[i]);
+	/* No free page heap span to take instead: all their frames go back. */
+	ph_scavenge_all(&kheap);
+	kmalloc_stats(&s0);
+	ktest_note(t, "%llu KiB idle in the classes", (unsigned long long)(s0.idle_bytes >> 10));
+	ASSERT_GE(t, s0.idle_bytes, 2 * LARGE);
+
+	test_hoard_frames(&hoard, 0);
+	uint8_t *p = kmalloc(LARGE);
+	kmalloc_stats(&s1);
+	EXPECT_NE(t, (uintptr_t)p, 0);
+	EXPECT_EQ(t, s1.reclaims, s0.reclaims + 1);
+	EXPECT_EQ(t, s1.failures, s0.failures);
+	if (p) {
+		memset(p, 0x5a, LARGE); /* mapped */
+		EXPECT_EQ(t, ksize(p), LARGE);
+	}
+	/* Nothing idle is left to give back: a larger request fails, and the
+	 * heap is intact. */
+	kmalloc_drain();
+	ph_scavenge_all(&kheap);
+	test_give_back_frames(&hoard);
+	test_hoard_frames(&hoard, 0);
+	EXPECT_EQ(t, (uintptr_t)kmalloc(4 * LARGE), 0);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.failures, s0.failures + 1);
+	EXPECT_EQ(t, s1.reclaims, s0.reclaims + 1); /* nothing came back this time */
+	test_give_back_frames(&hoard);
+	kfree(p);
+	expect_heap_ok(t);
+}
+
+/* A class with no free object of its own serves a request from a larger
+ * class that has one, rather than setting up a span; the object is the
+ * larger class's in every respect. */
+static void a_class_without_free_objects_borrows_from_the_next(struct ktest *t)
+{
+	kmalloc_drain();
+	unsigned small = kmalloc_class_of(1500), large = small + 1;
+	uint32_t small_size = kmalloc_class_size(small), large_size = kmalloc_class_size(large);
+	/* One object of the larger class in use keeps its span, with free
+	 * objects, listed. */
+	void *pin = kmalloc(large_size);
+	ASSERT_NE(t, (uintptr_t)pin, 0);
+	ASSERT_EQ(t, kmalloc_class_of(ksize(pin)), large);
+	kmalloc_drain(); /* the span's other objects back on it, not cached */
+	kmalloc_stats(&s0);
+	ASSERT_EQ(t, s0.classes[small - 1].spans, 0);
+	void *p = kmalloc(small_size);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, ksize(p), large_size);
+	EXPECT_EQ(t, s1.classes[small - 1].spans, 0);
+	EXPECT_EQ(t, s1.classes[large - 1].in_use, s0.classes[large - 1].in_use + 1);
+	memset(p, 0xa5, ksize(p));
+	kfree(p);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.classes[large - 1].in_use, s0.classes[large - 1].in_use);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees);
+	kfree(p); /* a second free is caught as for any object */
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, s1.bad_frees, s0.bad_frees + 1);
+	kfree(pin);
+	expect_heap_ok(t);
+}
+
+/* kmemalign picks a class for its alignment: it never borrows from the
+ * next class, whose objects need not be aligned. */
+static void kmemalign_never_borrows(struct ktest *t)
+{
+	kmalloc_drain();
+	unsigned aligned = kmalloc_class_of(128);
+	ASSERT_EQ(t, kmalloc_class_size(aligned), 128);
+	void *pin = kmalloc(kmalloc_class_size(aligned + 1)); /* a listed span */
+	ASSERT_NE(t, (uintptr_t)pin, 0);
+	kmalloc_drain();
+	kmalloc_stats(&s0);
+	ASSERT_EQ(t, s0.classes[aligned - 1].spans, 0);
+	void *p = kmemalign(64, 100);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	EXPECT_EQ(t, (uintptr_t)p % 64, 0);
+	EXPECT_EQ(t, ksize(p), 128);
+	kfree(p);
+	kfree(pin);
+	expect_heap_ok(t);
+}
+
+/* A small block grown a few bytes at a time moves O(log n) times: each
+ * move leaves at least a quarter more room than it had. */
+static void krealloc_growth_leaves_room(struct ktest *t)
+{
+	uint8_t *p = kmalloc(16);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	unsigned moves = 0;
+	size_t room = ksize(p);
+	for (size_t n = 16; n <= 16384; n += 24) {
+		uint8_t *q = krealloc(p, n);
+		ASSERT_NE(t, (uintptr_t)q, 0);
+		if (q != p) {
+			moves++;
+			EXPECT_GE(t, ksize(q), room + room / 4);
+			room = ksize(q);
+		}
+		q[n - 1] = (uint8_t)n;
+		p = q;
+	}
+	ktest_note(t, "16 B to 16 KiB in 24-byte steps: %u moves", moves);
+	EXPECT_LE(t, moves, 40);
+	kfree(p);
+	expect_heap_ok(t);
+}
+
 static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(zero_size_gives_unique_freeable_pointers),
 	KTEST_CASE(class_boundaries),
@@ -571,6 +699,10 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(statistics_add_up),
 	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
+	KTEST_CASE(idle_memory_serves_a_request_when_frames_run_out),
+	KTEST_CASE(a_class_without_free_objects_borrows_from_the_next),
+	KTEST_CASE(kmemalign_never_borrows),
+	KTEST_CASE(krealloc_growth_leaves_room),
 };
 /* Leave the kernel's heap as the suite found it: nothing cached, every
  * free page given back, so that later suites have the frames. */
