@@ -89,11 +89,22 @@ static bool cover(uintptr_t *mapped_end, uintptr_t want)
 	return true;
 }
 
+/* pages[] is mapped this far ahead of the arena's growth (8 pages: 16 MiB
+ * of arena on i386), so that a heap growing a block at a time maps it in
+ * one call per step rather than one per growth. */
+#define PAGES_MAP_AHEAD (8 * PAGE_SIZE)
+
 /* pages[] must cover every page below 'new_used'. */
 static bool cover_pages(struct arena *a, uintptr_t new_used)
 {
 	uintptr_t want = (uintptr_t)&a->pages[(new_used - a->start + PAGE_SIZE - 1) / PAGE_SIZE];
-	return cover(&a->pages_mapped_end, want);
+	if (want <= a->pages_mapped_end)
+		return true;
+	uintptr_t ahead = ALIGN_UP(want, PAGES_MAP_AHEAD);
+	if (ahead > (uintptr_t)a->live_bits)
+		ahead = (uintptr_t)a->live_bits;
+	/* Short of frames, the exact need may still be had. */
+	return cover(&a->pages_mapped_end, ahead) || cover(&a->pages_mapped_end, want);
 }
 
 bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n)

@@ -88,7 +88,18 @@ static bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
 
 /* ---- the mapped-page bitmap, a word at a time ----
  * Page numbers are 32-bit (2^20 pages), so that the loops stay cheap on
- * i386; each step handles the part of one word inside the range. */
+ * i386; a range [first, end) is walked word by word, the first and last
+ * words masked. */
+
+static inline vm_word_t first_word_mask(uint32_t first)
+{
+	return WORD_ONES << (first % WORD_BITS);
+}
+
+static inline vm_word_t last_word_mask(uint32_t end)
+{
+	return WORD_ONES >> (WORD_BITS - 1 - (end - 1) % WORD_BITS);
+}
 
 static inline vm_word_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
 {
@@ -97,45 +108,81 @@ static inline vm_word_t word_mask(uint32_t p, uint32_t end, uint32_t *take)
 	return *take == WORD_BITS ? WORD_ONES : (((vm_word_t)1 << *take) - 1) << bit;
 }
 
-/* Whether every bit of pages [p, stop) (inside one slot) equals 'want'. */
-static bool words_all(uint32_t p, uint32_t stop, bool want)
+/* Adds the pages [first, end) to their slots' counts (or takes them off). */
+static void count_pages(uint32_t first, uint32_t end, bool value)
 {
-	uint32_t take;
-	vm_word_t whole = want ? WORD_ONES : 0;
-	if (p % WORD_BITS) { /* the head's partial word */
-		vm_word_t mask = word_mask(p, stop, &take);
-		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
-			return false;
-		p += take;
+	for (uint32_t p = first; p < end;) {
+		uint32_t slot = p / PTE_COUNT, slot_end = (slot + 1) * PTE_COUNT;
+		uint32_t stop = end < slot_end ? end : slot_end;
+		vm.slot_mapped[slot] = (uint16_t)(value ? vm.slot_mapped[slot] + (stop - p)
+		                                        : vm.slot_mapped[slot] - (stop - p));
+		p = stop;
 	}
-	for (uint32_t w = p / WORD_BITS; w < stop / WORD_BITS; w++)
-		if (vm.mapped[w] != whole)
-			return false;
-	p = p > ALIGN_DOWN(stop, WORD_BITS) ? p : ALIGN_DOWN(stop, WORD_BITS);
-	if (p < stop) { /* the tail's partial word */
-		vm_word_t mask = word_mask(p, stop, &take);
-		if ((vm.mapped[p / WORD_BITS] & mask) != (mask & whole))
-			return false;
+}
+
+/* Flips the bits of pages [first, end) (first < end) to 'value', each
+ * word checked and written in one step.  Stops at the first word holding
+ * a bit of the range that is 'value' already and returns the first page of
+ * that word's part (the bits before it flipped); returns end when all
+ * were flipped.  Slot counts are the caller's. */
+static uint32_t flip_until(uint32_t first, uint32_t end, bool value)
+{
+	vm_word_t before = value ? 0 : WORD_ONES;
+	uint32_t w = first / WORD_BITS, last = (end - 1) / WORD_BITS;
+	vm_word_t mask = first_word_mask(first);
+	if (w < last) {
+		if ((vm.mapped[w] ^ before) & mask)
+			return first;
+		vm.mapped[w] ^= mask;
+		/* Whole words: each must read 'before' entirely. */
+		while (++w < last) {
+			if (vm.mapped[w] != before)
+				return w * WORD_BITS;
+			vm.mapped[w] = ~before;
+		}
+		mask = WORD_ONES;
 	}
+	mask &= last_word_mask(end);
+	if ((vm.mapped[w] ^ before) & mask)
+		return w * WORD_BITS > first ? w * WORD_BITS : first;
+	vm.mapped[w] ^= mask;
+	return end;
+}
+
+/* Sets pages [first, first + count) to 'value' when every one of them is
+ * the opposite, keeping the slot counts; otherwise false, with nothing
+ * changed. */
+static bool flip_pages(uint32_t first, uint32_t count, bool value)
+{
+	uint32_t end = first + count, stop = flip_until(first, end, value);
+	if (stop < end) {
+		if (stop > first)
+			flip_until(first, stop, !value); /* undo */
+		return false;
+	}
+	count_pages(first, end, value);
 	return true;
 }
 
-/* True when every page of [first, first + count) is mapped (want true) or
- * none is (want false).  Whole slots are answered by their counts. */
-static bool all_pages(uint32_t first, uint32_t count, bool want)
+/* Sets or clears the bits of [first, first + count), every one of which is
+ * known to hold the opposite value, and keeps the slot counts.  Whole
+ * words in the middle are stored without being read. */
+static void set_mapped(uint32_t first, uint32_t count, bool value)
 {
-	for (uint32_t p = first, end = first + count; p < end;) {
-		uint32_t slot = p / PTE_COUNT, slot_end = (slot + 1) * PTE_COUNT;
-		uint32_t stop = end < slot_end ? end : slot_end;
-		if (p % PTE_COUNT == 0 && stop == slot_end) {
-			if (vm.slot_mapped[slot] != (want ? PTE_COUNT : 0))
-				return false;
-		} else if (!words_all(p, stop, want)) {
-			return false;
-		}
-		p = stop;
+	if (count == 0)
+		return;
+	uint32_t end = first + count, w = first / WORD_BITS, last = (end - 1) / WORD_BITS;
+	vm_word_t head = first_word_mask(first), tail = last_word_mask(end);
+	if (w == last) {
+		vm.mapped[w] ^= head & tail;
+	} else {
+		vm.mapped[w] ^= head;
+		if (last - w > 1)
+			memset(&vm.mapped[w + 1], value ? 0xff : 0,
+			       (last - w - 1) * sizeof(vm_word_t));
+		vm.mapped[last] ^= tail;
 	}
-	return true;
+	count_pages(first, end, value);
 }
 
 static uint32_t count_mapped(uint32_t first, uint32_t count)
@@ -156,55 +203,26 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 	return total;
 }
 
-/* Sets or clears the bits of [first, first + count), every one of which is
- * known to hold the opposite value, and keeps the slot counts. */
-static void set_mapped(uint32_t first, uint32_t count, bool value)
-{
-	for (uint32_t p = first, end = first + count; p < end;) {
-		uint32_t slot = p / PTE_COUNT, slot_end = (slot + 1) * PTE_COUNT;
-		uint32_t stop = end < slot_end ? end : slot_end;
-		if (value)
-			vm.slot_mapped[slot] = (uint16_t)(vm.slot_mapped[slot] + (stop - p));
-		else
-			vm.slot_mapped[slot] = (uint16_t)(vm.slot_mapped[slot] - (stop - p));
-		uint32_t take;
-		while (p < stop && p % WORD_BITS) {
-			vm_word_t mask = word_mask(p, stop, &take);
-			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
-			                                 : vm.mapped[p / WORD_BITS] & ~mask;
-			p += take;
-		}
-		uint32_t full = (stop - p) / WORD_BITS;
-		if (full) {
-			memset(&vm.mapped[p / WORD_BITS], value ? 0xff : 0,
-			       full * sizeof(vm_word_t));
-			p += full * WORD_BITS;
-		}
-		if (p < stop) {
-			vm_word_t mask = word_mask(p, stop, &take);
-			vm.mapped[p / WORD_BITS] = value ? vm.mapped[p / WORD_BITS] | mask
-			                                 : vm.mapped[p / WORD_BITS] & ~mask;
-			p += take;
-		}
-	}
-}
-
 /* The first page of [p, end) whose bit is 'value', or end.  Slots without
  * one are skipped by their counts, the others scanned a word at a time. */
 static uint32_t find_page(uint32_t p, uint32_t end, bool value)
 {
+	vm_word_t flip = value ? 0 : WORD_ONES;
+	uint16_t none = value ? 0 : PTE_COUNT;
 	while (p < end) {
-		if (vm.slot_mapped[p / PTE_COUNT] == (value ? 0 : PTE_COUNT)) {
-			p = ALIGN_DOWN(p, PTE_COUNT) + PTE_COUNT;
-			continue;
+		uint32_t slot_end = ALIGN_DOWN(p, PTE_COUNT) + PTE_COUNT;
+		if (vm.slot_mapped[p / PTE_COUNT] != none) {
+			/* Slots are whole words: the scan stays inside this one. */
+			uint32_t w = p / WORD_BITS, last = (slot_end - 1) / WORD_BITS;
+			vm_word_t bits = (vm.mapped[w] ^ flip) & first_word_mask(p);
+			while (!bits && w < last)
+				bits = vm.mapped[++w] ^ flip;
+			if (bits) {
+				uint32_t found = w * WORD_BITS + (uint32_t)__builtin_ctzl(bits);
+				return found < end ? found : end;
+			}
 		}
-		vm_word_t bits = value ? vm.mapped[p / WORD_BITS] : ~vm.mapped[p / WORD_BITS];
-		bits &= WORD_ONES << (p % WORD_BITS);
-		if (bits) {
-			uint32_t found = ALIGN_DOWN(p, WORD_BITS) + (uint32_t)__builtin_ctzl(bits);
-			return found < end ? found : end;
-		}
-		p = ALIGN_DOWN(p, WORD_BITS) + WORD_BITS;
+		p = slot_end;
 	}
 	return end;
 }
@@ -245,7 +263,15 @@ static const char *ownership_problem(uintptr_t v, size_t n)
 	 * 4 GiB - 1 at most on i386, even when the sum wraps to 0). */
 	uint32_t first = (uint32_t)((v - vm.base) / PDE_SPAN);
 	uint32_t last = (uint32_t)((v - vm.base + n - 1) / PDE_SPAN);
-	for (uint32_t s = first; s <= last; s++) {
+	/* The owners that may map: one test per slot, the reason only for a
+	 * slot that fails it. */
+	const uint32_t may_map =
+	        ~((1u << VM_FREE) | (1u << VM_KERNEL) | (1u << VM_PAGE_TABLES) | (1u << VM_MMIO));
+	uint32_t s = first;
+	while (may_map >> vm.slot_owner[s] & 1)
+		if (s++ == last)
+			return NULL;
+	for (; s <= last; s++) {
 		if (is_fixed(vm.slot_owner[s]))
 			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
 			                                     : "overlaps a fixed region";
@@ -316,37 +342,37 @@ static const char *held_range_problem(uintptr_t v, size_t n, uint32_t align)
 	return why ? why : ownership_problem(v, n);
 }
 
-/* Why vm_map (want_mapped false) or vm_unused (true) may not take
- * [v, v + n), or NULL. */
-static const char *pages_problem(uintptr_t v, size_t n, bool want_mapped)
+/* Checks that vm_map (value true) or vm_unused (false) may take
+ * [v, v + n) and, when it may, sets its pages' bits to 'value'; otherwise
+ * refuses the call, with nothing changed. */
+static bool claim_pages(const char *call, uintptr_t v, size_t n, bool value)
 {
 	const char *why = held_range_problem(v, n, PAGE_SIZE);
-	if (!why && !all_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), want_mapped))
-		why = want_mapped ? "not mapped" : "already mapped";
-	return why;
+	if (why)
+		return refuse(call, v, n, why);
+	if (!flip_pages(page_of(v), (uint32_t)(n / PAGE_SIZE), value))
+		return refuse(call, v, n, value ? "already mapped" : "not mapped");
+	return true;
 }
 
 bool vm_map(uintptr_t v, size_t n)
 {
-	const char *why = pages_problem(v, n, false);
-	if (why)
-		return refuse("vm_map", v, n, why);
+	if (!claim_pages("vm_map", v, n, true))
+		return false;
 	if (!vm_backend_map(v, n)) {
+		set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
 		kprintf("vm: vm_map(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
 		return false;
 	}
-	set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), true);
 	vm.stats.mapped_bytes += n;
 	return true;
 }
 
 bool vm_unused(uintptr_t v, size_t n)
 {
-	const char *why = pages_problem(v, n, true);
-	if (why)
-		return refuse("vm_unused", v, n, why);
+	if (!claim_pages("vm_unused", v, n, false))
+		return false;
 	vm_backend_unmap(v, n);
-	set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
 	vm.stats.mapped_bytes -= n;
 	return true;
 }
@@ -358,6 +384,18 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 	if (why)
 		return refuse("vm_map_gaps", v, n, why);
 	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
+	/* The usual case, a range released whole: one pass marks it all. */
+	if (flip_pages(first, end - first, true)) {
+		if (!vm_backend_map(v, n)) {
+			set_mapped(first, end - first, false);
+			kprintf("vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n",
+			        (void *)v, n);
+			return false;
+		}
+		*mapped = n;
+		vm.stats.mapped_bytes += n;
+		return true;
+	}
 	/* Back every gap; the bitmap is only updated once all succeeded, so
 	 * that a failure can find the gaps it filled and undo them.  A single
 	 * gap, the usual case, needs no second walk. */

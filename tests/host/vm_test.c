@@ -209,6 +209,55 @@ static void bitmap_matches_a_page_model(void)
 	CHECK(vm_free(v, 8 * MiB));
 }
 
+/* A vm_map over a range holding a mapped page, or a vm_unused over one
+ * with a hole, is refused and leaves every page, and every slot's count,
+ * as it was: the bitmap is checked and written in one pass, and undone up
+ * to where the pass stopped. */
+static void refused_calls_leave_every_page_as_it_was(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	CHECK(v != 0);
+	/* Mapped: pages 100-139, and 1020-1029 across the slot boundary. */
+	CHECK(vm_map(v + 100 * PAGE_SIZE, 40 * PAGE_SIZE));
+	CHECK(vm_map(v + 1020 * PAGE_SIZE, 10 * PAGE_SIZE));
+	static const struct {
+		uint32_t first, count;
+		bool map;
+	} calls[] = {
+		{ 0, 101, true },    /* its last page is mapped */
+		{ 139, 200, true },  /* its first */
+		{ 60, 1988, true },  /* whole words, then a mapped one */
+		{ 1000, 40, true },  /* across the slot boundary */
+		{ 100, 41, false },  /* one page past the run */
+		{ 99, 41, false },   /* one page before it */
+		{ 100, 930, false }, /* whole words of holes */
+		{ 1020, 11, false }, /* past the run, in the next slot */
+	};
+	enum { CALLS = sizeof(calls) / sizeof(calls[0]) };
+	struct vm_stats before, after;
+	vm_get_stats(&before);
+	for (unsigned i = 0; i < CALLS; i++) {
+		uintptr_t at = v + (uintptr_t)calls[i].first * PAGE_SIZE;
+		size_t n = (size_t)calls[i].count * PAGE_SIZE;
+		CHECK(!(calls[i].map ? vm_map(at, n) : vm_unused(at, n)));
+	}
+	vm_get_stats(&after);
+	CHECK_EQ(after.refused, before.refused + CALLS);
+	CHECK_EQ(after.mapped_bytes, before.mapped_bytes);
+	unsigned wrong = 0;
+	for (uint32_t p = 0; p < 2048; p++)
+		wrong += vm_is_mapped(v + (uintptr_t)p * PAGE_SIZE) !=
+		         ((p >= 100 && p < 140) || (p >= 1020 && p < 1030));
+	CHECK_EQ(wrong, 0);
+	CHECK_EQ(vm_mapped_pages(v, 4 * MiB), 44); /* whole slots: by their counts */
+	CHECK_EQ(vm_mapped_pages(v + 4 * MiB, 4 * MiB), 6);
+	/* What fits is still taken. */
+	CHECK(vm_map(v, 100 * PAGE_SIZE));
+	CHECK(vm_unused(v, 140 * PAGE_SIZE));
+	CHECK(vm_free(v, 8 * MiB));
+}
+
 static const struct check_test tests[] = {
 	CHECK_TEST(fixed_regions_mirror_the_target),
 	CHECK_TEST(reserve_placement_policy),
@@ -218,5 +267,6 @@ static const struct check_test tests[] = {
 	CHECK_TEST(mixed_ranges_map_gaps_and_release_mapped),
 	CHECK_TEST(bad_calls_refused),
 	CHECK_TEST(bitmap_matches_a_page_model),
+	CHECK_TEST(refused_calls_leave_every_page_as_it_was),
 };
 CHECK_MAIN("vm", tests)
