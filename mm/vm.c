@@ -149,21 +149,6 @@ static uint32_t flip_until(uint32_t first, uint32_t end, bool value)
 	return end;
 }
 
-/* Sets pages [first, first + count) to 'value' when every one of them is
- * the opposite, keeping the slot counts; otherwise false, with nothing
- * changed. */
-static bool flip_pages(uint32_t first, uint32_t count, bool value)
-{
-	uint32_t end = first + count, stop = flip_until(first, end, value);
-	if (stop < end) {
-		if (stop > first)
-			flip_until(first, stop, !value); /* undo */
-		return false;
-	}
-	count_pages(first, end, value);
-	return true;
-}
-
 /* Sets or clears the bits of [first, first + count), every one of which is
  * known to hold the opposite value, and keeps the slot counts.  Whole
  * words in the middle are stored without being read. */
@@ -183,6 +168,31 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 		vm.mapped[last] ^= tail;
 	}
 	count_pages(first, end, value);
+}
+
+/* Sets pages [first, first + count) to 'value' when every one of them is
+ * the opposite, keeping the slot counts; otherwise false, with nothing
+ * changed. */
+static inline __attribute__((always_inline)) bool flip_pages(uint32_t first, uint32_t count,
+                                                             bool value)
+{
+	uint32_t end = first + count;
+	if (first % PTE_COUNT == 0 && end % PTE_COUNT == 0) {
+		/* Whole slots (a 4 MiB page's): answered by their counts. */
+		for (uint32_t slot = first / PTE_COUNT; slot < end / PTE_COUNT; slot++)
+			if (vm.slot_mapped[slot] != (value ? 0 : PTE_COUNT))
+				return false;
+		set_mapped(first, count, value);
+		return true;
+	}
+	uint32_t stop = flip_until(first, end, value);
+	if (stop < end) {
+		if (stop > first)
+			flip_until(first, stop, !value); /* undo */
+		return false;
+	}
+	count_pages(first, end, value);
+	return true;
 }
 
 static uint32_t count_mapped(uint32_t first, uint32_t count)
