@@ -148,6 +148,9 @@ $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suit
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
+# The fuzz harness, replayed from fixed seeds.
+$(BUILD)/host/tests/kmalloc_fuzz_test: $(BUILD)/host/obj/tests/fuzz/kmalloc_fuzz.o
+
 host-tests: $(HOST_TESTS) $(BUILD)/host/tests/libmm_example_test
 
 # ---- running -------------------------------------------------------------------
@@ -185,6 +188,31 @@ bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
 	$(PYTHON) tests/run_bench.py --build $(BUILD)
 	$(PYTHON) tests/bench/host_bench.py --build $(BUILD)
 
+# Coverage-guided fuzzing of kmalloc with libFuzzer (clang), under ASan and
+# UBSan, for FUZZ_SECONDS; the corpus it grows is kept in build/fuzz/corpus.
+# A problem stops the run with the input that found it (crash-*).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -I. -DARENA386_HOST -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS := $(HOST_MM_SRCS) tests/host/host_env.c tests/host/fault_catch.c mm/pmm.c
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) FUZZCC $<
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/kmalloc_fuzz: tests/fuzz/kmalloc_fuzz.c $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRCS))
+	@mkdir -p $(@D)
+	$(quiet) FUZZLD $@
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DKMALLOC_FUZZ_LIBFUZZER $^ -o $@
+
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	$(MAKE) $(BUILD)/fuzz/kmalloc_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	cd $(BUILD)/fuzz && ./kmalloc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-close_fd_mask=1 -print_final_stats=1 corpus
+
 debug: deps all
 	@echo "QEMU is waiting for gdb on :1234; in another terminal: gdb -x tests/gdbinit"
 	qemu-system-i386 -kernel $(BUILD)/kernel.elf -m $(MEM) -append "$(APPEND)" \
@@ -198,7 +226,7 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
-.PHONY: FORCE all iso host-lib host-tests deps run test bench debug format clean
+.PHONY: FORCE all iso host-lib host-tests deps run test bench fuzz debug format clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

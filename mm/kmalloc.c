@@ -460,7 +460,7 @@ static struct span *new_class_span(unsigned cls)
 #define REFILL_SPANS 3
 /* A flush's work, in objects given back: at most FLUSH_BUDGET, where
  * putting a full span back on its class list counts as one more, and
- * releasing an emptied span as RELEASE_COST (a span of up to 15 pages to
+ * releasing an emptied span as RELEASE_COST (a span of up to 16 pages to
  * unname, then coalescing in the page heap).  This is what bounds the worst
  * kfree. */
 #define FLUSH_BUDGET   12
