@@ -19,7 +19,14 @@
  *   - kmemalign(a, n): a must be a power of two from 8 to KMALLOC_MAX_ALIGN
  *     (256 MiB); any other alignment returns NULL.
  *   - ksize(p) is the usable size of p's block (>= what was asked), 0 for a
- *     pointer that is not the start of a live block (reported).
+ *     pointer that is not the start of a live block (reported).  It is
+ *     the class's size, within 1/16 of the request, unless the class had no
+ *     free object and the block was borrowed from one of the next four
+ *     classes (at most about 25% larger); a block krealloc moved to grow it
+ *     has at least a quarter more room than the one it left.
+ *   - Before any allocation fails for want of frames, the memory the heap
+ *     holds idle is given back and the allocation tried again (counted in
+ *     reclaims).
  *
  * Cost: kmalloc and kfree of blocks up to KMALLOC_MAX_SMALL are O(1) with no
  * loop, no division and no lock beyond saving and restoring the interrupt
