@@ -665,7 +665,7 @@ static inline unsigned lender(const struct central *c)
 	return c[1].partial ? 1 : c[2].partial ? 2 : c[3].partial ? 3 : c[4].partial ? 4 : 0;
 }
 
-/* One object for a caller of a smaller class (see alloc_slow), from the
+/* One object for a caller of a smaller class (see alloc_slow_common), from the
  * first listed span of 'cls'.  It is an object of 'cls' in every respect:
  * its kfree returns it to this class. */
 static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_t flags)
@@ -691,8 +691,8 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
 
 /* An empty per-CPU list: refill it, then take from it; with nothing to
  * refill from, borrow (when 'may_borrow': not for kmemalign, whose class
- * was chosen for its alignment) or set up a span.  Kept out of line so
- * that the fast path needs few registers. */
+ * was chosen for its alignment) or set up a span.  Its two forms below are
+ * kept out of line so that the fast path needs few registers. */
 static inline __attribute__((always_inline)) void *
 alloc_slow_common(struct kmalloc_bin *bin, mm_irq_flags_t flags, bool may_borrow)
 {
