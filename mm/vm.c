@@ -28,6 +28,10 @@ static struct {
 	bool slot_first[VM_SLOTS];
 	vm_word_t mapped[PAGES / (sizeof(vm_word_t) * 8)];
 	uint16_t slot_mapped[VM_SLOTS]; /* set bits per slot, so whole slots are O(1) */
+	/* For each slot, the first slot at or after it whose owner may not map
+	 * (free or fixed): redone whenever an owner changes, so that every
+	 * call's ownership check is one comparison. */
+	uint16_t mappable_until[VM_SLOTS];
 	struct vm_stats stats;
 } vm;
 
@@ -54,12 +58,25 @@ static inline uint64_t offset_of(uintptr_t va)
 	return (uint64_t)(va - vm.base);
 }
 
+/* Redoes mappable_until after owners changed: O(VM_SLOTS), on reserve and
+ * free only. */
+static void note_owners(void)
+{
+	uint32_t stop = VM_SLOTS;
+	for (uint32_t s = VM_SLOTS; s-- > 0;) {
+		if (is_fixed(vm.slot_owner[s]) || vm.slot_owner[s] == VM_FREE)
+			stop = s;
+		vm.mappable_until[s] = (uint16_t)stop;
+	}
+}
+
 static void claim(uint32_t first_slot, uint32_t slots, enum vm_owner owner)
 {
 	for (uint32_t s = first_slot; s < first_slot + slots; s++) {
 		vm.slot_owner[s] = (uint8_t)owner;
 		vm.slot_first[s] = s == first_slot;
 	}
+	note_owners();
 	vm.stats.reserved_bytes[owner] += (uint64_t)slots * PDE_SPAN;
 }
 
@@ -273,15 +290,9 @@ static const char *ownership_problem(uintptr_t v, size_t n)
 	 * 4 GiB - 1 at most on i386, even when the sum wraps to 0). */
 	uint32_t first = (uint32_t)((v - vm.base) / PDE_SPAN);
 	uint32_t last = (uint32_t)((v - vm.base + n - 1) / PDE_SPAN);
-	/* The owners that may map: one test per slot, the reason only for a
-	 * slot that fails it. */
-	const uint32_t may_map =
-	        ~((1u << VM_FREE) | (1u << VM_KERNEL) | (1u << VM_PAGE_TABLES) | (1u << VM_MMIO));
-	uint32_t s = first;
-	while (may_map >> vm.slot_owner[s] & 1)
-		if (s++ == last)
-			return NULL;
-	for (; s <= last; s++) {
+	if (vm.mappable_until[first] > last)
+		return NULL;
+	for (uint32_t s = vm.mappable_until[first]; s <= last; s++) {
 		if (is_fixed(vm.slot_owner[s]))
 			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
 			                                     : "overlaps a fixed region";
@@ -483,6 +494,7 @@ bool vm_free(uintptr_t v, size_t n)
 		vm.slot_owner[s] = VM_FREE;
 		vm.slot_first[s] = false;
 	}
+	note_owners();
 	/* A reservation cut from below starts anew at the first kept slot. */
 	if (end_slot < VM_SLOTS && vm.slot_owner[end_slot] != VM_FREE)
 		vm.slot_first[end_slot] = true;

@@ -164,6 +164,30 @@ static void bad_calls_refused(void)
 	CHECK(vm_free(v, 8 * MiB));
 }
 
+/* Ownership follows every reserve and free: a freed slot refuses maps at
+ * once, even right after calls that were accepted there, and a slot
+ * reserved again takes them again; a range reaching past a reservation is
+ * refused. */
+static void ownership_follows_reserve_and_free(void)
+{
+	setup();
+	uintptr_t v = vm_reserve(base + 0x40000000u, 12 * MiB, VM_TEST);
+	uintptr_t edge = v + 4 * MiB; /* slot 0 of the three ends here */
+	CHECK(v != 0);
+	CHECK(vm_map(edge, PAGE_SIZE));
+	CHECK(vm_unused(edge, PAGE_SIZE));
+	CHECK(vm_free(edge, 8 * MiB));                   /* slots 1 and 2 */
+	CHECK(!vm_map(edge, PAGE_SIZE));                 /* not reserved any more */
+	CHECK(!vm_map(edge - PAGE_SIZE, 2 * PAGE_SIZE)); /* reaches past slot 0 */
+	CHECK(vm_map(edge - PAGE_SIZE, PAGE_SIZE));      /* inside slot 0 */
+	CHECK_EQ(vm_reserve(edge, 4 * MiB, VM_OTHER), edge);
+	CHECK(vm_map(edge, PAGE_SIZE));                    /* reserved again */
+	CHECK(vm_unused(edge - PAGE_SIZE, 2 * PAGE_SIZE)); /* two owners, both may map */
+	CHECK(vm_free(edge, 4 * MiB));
+	CHECK(vm_free(v, 4 * MiB));
+	CHECK(!vm_map(v, PAGE_SIZE));
+}
+
 /* The mapped-page bitmap against a plain array of pages, under random
  * operations on ranges that start and end anywhere in its words (64 pages
  * on the host, 32 on i386) and cross the 4 MiB slot boundary. */
@@ -268,5 +292,6 @@ static const struct check_test tests[] = {
 	CHECK_TEST(bad_calls_refused),
 	CHECK_TEST(bitmap_matches_a_page_model),
 	CHECK_TEST(refused_calls_leave_every_page_as_it_was),
+	CHECK_TEST(ownership_follows_reserve_and_free),
 };
 CHECK_MAIN("vm", tests)
