@@ -25,9 +25,7 @@ static unsigned search_bin(uint32_t npages)
 {
 	if (npages < 2 * PH_SL_COUNT)
 		return npages; /* exact bins: kmalloc's spans, and many others */
-	if (npages >= PH_SL_COUNT)
-		npages += (1u << (msb(npages) - PH_SL_BITS)) - 1;
-	return bin_of(npages);
+	return bin_of(npages + (1u << (msb(npages) - PH_SL_BITS)) - 1);
 }
 
 static inline __attribute__((always_inline)) void bin_insert(struct pageheap *ph, struct span *s)

@@ -376,17 +376,23 @@ static bool claim_pages(const char *call, uintptr_t v, size_t n, bool value)
 	return true;
 }
 
-bool vm_map(uintptr_t v, size_t n)
+/* Backs [v, v + n), whose bits 'call' has just set; when frames run out,
+ * clears them again and says so. */
+static inline __attribute__((always_inline)) bool back_marked(const char *call, uintptr_t v,
+                                                              size_t n)
 {
-	if (!claim_pages("vm_map", v, n, true))
-		return false;
 	if (!vm_backend_map(v, n)) {
 		set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
-		kprintf("vm: vm_map(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
+		kprintf("vm: %s(%p, %#zx) failed: out of physical memory\n", call, (void *)v, n);
 		return false;
 	}
 	vm.stats.mapped_bytes += n;
 	return true;
+}
+
+bool vm_map(uintptr_t v, size_t n)
+{
+	return claim_pages("vm_map", v, n, true) && back_marked("vm_map", v, n);
 }
 
 bool vm_unused(uintptr_t v, size_t n)
@@ -407,14 +413,9 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 	uint32_t first = page_of(v), end = first + (uint32_t)(n / PAGE_SIZE);
 	/* The usual case, a range released whole: one pass marks it all. */
 	if (flip_pages(first, end - first, true)) {
-		if (!vm_backend_map(v, n)) {
-			set_mapped(first, end - first, false);
-			kprintf("vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n",
-			        (void *)v, n);
+		if (!back_marked("vm_map_gaps", v, n))
 			return false;
-		}
 		*mapped = n;
-		vm.stats.mapped_bytes += n;
 		return true;
 	}
 	/* Back every gap; the bitmap is only updated once all succeeded, so
