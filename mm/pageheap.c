@@ -146,17 +146,30 @@ static void account_free(struct pageheap *ph, const struct span *s, int sign)
 	}
 }
 
-/* Gives the frames of the mapped pages of a free span back: all of it is
- * then released and reads 0 when mapped again. */
-static void release_frames(struct pageheap *ph, struct span *s)
+/* Gives back the frames of at least 'want' mapped pages of free span 's'
+ * (all of them if it has no more), from its end: allocation splits free
+ * spans from the start, so the pages taken next stay mapped.  Released
+ * pages read 0 when mapped again; the mapped ones keep their state. */
+static void release_frames(struct pageheap *ph, struct span *s, uint32_t want)
 {
-	uint32_t pages = s->npages - s->released_pages;
-	arena_release(&ph->arena, s->start, (size_t)s->npages * PAGE_SIZE);
-	s->released_pages = s->npages;
-	s->zeroed = 1;
-	ph->stats.free_mapped_pages -= pages;
-	ph->stats.free_released_pages += pages;
-	ph->stats.scavenged_pages += pages;
+	uint32_t released = 0, from_end = 0;
+	while (released < want && from_end < s->npages) {
+		/* Each turn asks for what is still wanted from the pages before
+		 * those already walked: some may be released already. */
+		uint32_t take = want - released;
+		if (take > s->npages - from_end)
+			take = s->npages - from_end;
+		from_end += take;
+		uintptr_t at = span_end(s) - (uintptr_t)from_end * PAGE_SIZE;
+		released += (uint32_t)(arena_release(&ph->arena, at, (size_t)take * PAGE_SIZE) /
+		                       PAGE_SIZE);
+	}
+	s->released_pages += released;
+	if (s->released_pages == s->npages)
+		s->zeroed = 1;
+	ph->stats.free_mapped_pages -= released;
+	ph->stats.free_released_pages += released;
+	ph->stats.scavenged_pages += released;
 }
 
 /* ---- set-up ---- */
@@ -165,6 +178,7 @@ bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step)
 {
 	memset(ph, 0, sizeof(*ph));
 	ph->scavenge_threshold = PH_DEFAULT_SCAVENGE_THRESHOLD;
+	ph->hold_frees = ph->frees_left = PH_DEFAULT_HOLD_FREES;
 	ph->max_pages = (uint32_t)(limit / PAGE_SIZE);
 	return arena_init(&ph->arena, base, limit, step);
 }
@@ -254,9 +268,35 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
 
 /* ---- scavenging ---- */
 
-/* Largest free spans first, until at most 'target' bytes stay free and
+/* Keeps the period's peak of pages in use (after every change upward). */
+static inline void note_peak(struct pageheap *ph)
+{
+	if (ph->stats.in_use_pages > ph->period_peak_pages)
+		ph->period_peak_pages = ph->stats.in_use_pages;
+}
+
+/* How many pages the recent peak had in use beyond what is in use now:
+ * free pages kept mapped for it are as many as the heap had in use just
+ * before, so they never take it past a size it has just had.  Ends a
+ * period every hold_frees calls of ph_free. */
+static uint32_t recent_peak_excess(struct pageheap *ph)
+{
+	if (!ph->hold_frees)
+		return 0;
+	uint32_t in_use = ph->stats.in_use_pages;
+	uint32_t peak = ph->period_peak_pages > ph->previous_peak_pages ? ph->period_peak_pages
+	                                                                : ph->previous_peak_pages;
+	if (--ph->frees_left == 0) {
+		ph->previous_peak_pages = ph->period_peak_pages;
+		ph->period_peak_pages = in_use;
+		ph->frees_left = ph->hold_frees;
+	}
+	return peak - in_use;
+}
+
+/* Largest free spans first, until at most 'target_pages' free pages stay
  * mapped. */
-static void scavenge(struct pageheap *ph, uint64_t target)
+static void scavenge(struct pageheap *ph, uint32_t target_pages)
 {
 	/* Non-empty bins only, from the top, found by the bitmaps. */
 	for (uint32_t fl_map = ph->fl_bitmap; fl_map;) {
@@ -266,10 +306,11 @@ static void scavenge(struct pageheap *ph, uint64_t target)
 			unsigned sl = msb(sl_map);
 			sl_map &= ~(1u << sl);
 			for (struct span *s = ph->bins[fl][sl]; s; s = s->next) {
-				if ((uint64_t)ph->stats.free_mapped_pages * PAGE_SIZE <= target)
+				if (ph->stats.free_mapped_pages <= target_pages)
 					return;
 				if (s->released_pages < s->npages)
-					release_frames(ph, s);
+					release_frames(ph, s,
+					               ph->stats.free_mapped_pages - target_pages);
 			}
 		}
 	}
@@ -374,6 +415,7 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	name_ends(ph, s);
 	ph->stats.in_use_pages += npages;
 	ph->stats.in_use_spans++;
+	note_peak(ph);
 	return s;
 }
 
@@ -460,6 +502,7 @@ bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
 	s->npages = npages;
 	name_ends(ph, s);
 	ph->stats.in_use_pages += extra;
+	note_peak(ph);
 	return true;
 }
 
@@ -509,13 +552,18 @@ void ph_free(struct pageheap *ph, struct span *s)
 	 * zeroing); with 4 KiB-1 MiB blocks of random lifetimes, keeping 1/4
 	 * took 371 instructions per call on the host, 1/3 316 and 1/2 277,
 	 * with peak memory 1.11, 1.11 and 1.13 times the live bytes (measured
-	 * before the vm bitmap went to 64-bit words there). */
+	 * before the vm bitmap went to 64-bit words there).  Memory that the
+	 * recent peak had in use is kept as well: a heap that is emptied and
+	 * filled again in cycles would otherwise release and map it all
+	 * every cycle, and keeping it never takes the heap past a size it
+	 * has just had. */
 	uint64_t threshold = ph->scavenge_threshold >> PAGE_SHIFT;
 	uint32_t keep = ph->stats.in_use_pages / 3;
 	if (threshold > keep)
 		keep = threshold > UINT32_MAX ? UINT32_MAX : (uint32_t)threshold;
-	if (ph->stats.free_mapped_pages > keep)
-		scavenge(ph, (uint64_t)keep * PAGE_SIZE / 2);
+	uint32_t held = recent_peak_excess(ph);
+	if (ph->stats.free_mapped_pages > held && ph->stats.free_mapped_pages - held > keep)
+		scavenge(ph, held + keep / 2);
 }
 
 /* ---- checking ---- */

@@ -52,6 +52,7 @@
 #define PH_FL_COUNT                   22
 #define PH_GROW_PAGES                 64 /* smallest growth: 256 KiB */
 #define PH_DEFAULT_SCAVENGE_THRESHOLD (4u << 20)
+#define PH_DEFAULT_HOLD_FREES         1024
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
@@ -104,6 +105,11 @@ struct pageheap {
 	struct span *spare_spans;    /* recycled span records */
 	uint64_t scavenge_threshold; /* least bytes kept free and mapped */
 	uint32_t max_pages;          /* the arena's limit in pages: no span is larger */
+	/* The scavenger's memory of recent use: the most pages in use in this
+	 * period and in the one before.  A period is hold_frees calls of
+	 * ph_free; 0 turns the memory off (the rule of thirds alone). */
+	uint32_t hold_frees, frees_left;
+	uint32_t period_peak_pages, previous_peak_pages;
 	struct pageheap_stats stats;
 };
 

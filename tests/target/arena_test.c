@@ -378,7 +378,8 @@ static void dirty_memory_is_zeroed_once_when_asked(struct ktest *t)
 static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 0; /* release every free page at once */
+	heap.scavenge_threshold = 0; /* release every free page at once, */
+	heap.hold_frees = 0;         /* whatever the recent peak */
 	struct span *s = ph_alloc(&heap, 8, false);
 	uintptr_t where = s->start;
 	memset((void *)where, 0xcd, 8 * PAGE_SIZE);
@@ -398,6 +399,85 @@ static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 	EXPECT_EQ(t, test_nonzero_words(where, 8 * PAGE_SIZE), 0);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_destroy(&heap);
+}
+
+/* Emptying a heap keeps the memory its recent peak had in use mapped, so
+ * that filling it again maps nothing; once hold_frees frees pass without
+ * that peak, the scavenger's usual rule applies and the memory goes back. */
+static void the_recent_peak_stays_mapped_for_a_period(struct ktest *t)
+{
+	struct snapshot before = snap();
+	ASSERT_EQ(t, ph_suite_heap(), 0);
+	heap.scavenge_threshold = 0; /* the rule of thirds alone keeps nothing */
+	heap.hold_frees = heap.frees_left = 16;
+	enum { SPANS = 32, PAGES = 8 };
+	struct span *s[SPANS];
+	for (unsigned i = 0; i < SPANS; i++)
+		ASSERT_NE(t, (uintptr_t)(s[i] = ph_alloc(&heap, PAGES, false)), 0);
+	uint64_t grows = heap.stats.grows;
+	for (unsigned i = 0; i < SPANS; i++)
+		ph_free(&heap, s[i]);
+	EXPECT_EQ(t, heap.stats.scavenged_pages, 0);
+	EXPECT_GE(t, heap.stats.free_mapped_pages, SPANS * PAGES);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+
+	/* Filled again: nothing grown, nothing mapped again. */
+	for (unsigned i = 0; i < SPANS; i++)
+		ASSERT_NE(t, (uintptr_t)(s[i] = ph_alloc(&heap, PAGES, false)), 0);
+	EXPECT_EQ(t, heap.stats.grows, grows);
+	EXPECT_EQ(t, heap.stats.reused_pages, 0);
+	for (unsigned i = 1; i < SPANS; i++)
+		ph_free(&heap, s[i]);
+	EXPECT_EQ(t, heap.stats.scavenged_pages, 0);
+
+	/* Two periods of small use: the peak is forgotten, and the next free
+	 * releases what the rule of thirds does not keep. */
+	for (unsigned i = 0; i < 2 * 16; i++)
+		ph_free(&heap, ph_alloc(&heap, 1, false));
+	EXPECT_LE(t, heap.stats.free_mapped_pages, PAGES / 3);
+	EXPECT_GE(t, heap.stats.scavenged_pages, (SPANS - 1) * PAGES - PAGES / 3);
+	EXPECT_EQ(t, heap.stats.in_use_pages, PAGES);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, s[0]);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
+}
+
+/* The scavenger releases what it must and no more, from the end of a free
+ * span: allocation takes free spans from their start, which stays mapped. */
+static void scavenging_releases_only_what_it_must_from_the_end(struct ktest *t)
+{
+	struct snapshot before = snap();
+	ASSERT_EQ(t, ph_suite_heap(), 0);
+	heap.scavenge_threshold = 0;
+	heap.hold_frees = 0;
+	/* Grown by exactly what is asked (at least PH_GROW_PAGES): no free
+	 * pages but those freed here. */
+	struct span *held = ph_alloc(&heap, 96, false), *s = ph_alloc(&heap, 64, false);
+	struct span *guard = ph_alloc(&heap, 64, false);
+	ASSERT_NE(t, (uintptr_t)guard, 0);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 0);
+	uintptr_t where = s->start;
+	ph_free(&heap, s);
+	/* 160 pages in use: a third, 53, may stay free and mapped; above
+	 * that, the free pages go down to half of it, 26. */
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 26);
+	EXPECT_EQ(t, vm_mapped_pages(where, 26 * PAGE_SIZE), 26);
+	EXPECT_EQ(t, vm_mapped_pages(where + 26 * PAGE_SIZE, 38 * PAGE_SIZE), 0);
+	EXPECT_EQ(t, arena_page_of(&heap.arena, where)->span->released_pages, 38);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	/* Taken again: the mapped start first, with nothing to map. */
+	uint64_t reused = heap.stats.reused_pages;
+	s = ph_alloc(&heap, 26, false);
+	EXPECT_EQ(t, s->start, where);
+	EXPECT_EQ(t, heap.stats.reused_pages, reused);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, s);
+	ph_free(&heap, guard);
+	ph_free(&heap, held);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
 }
 
 /* Freed memory that meets released memory merges with it as it is: the
@@ -622,6 +702,8 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(memory_is_reused_after_free),
 	KTEST_CASE(dirty_memory_is_zeroed_once_when_asked),
 	KTEST_CASE(scavenged_spans_fault_then_come_back_zeroed),
+	KTEST_CASE(the_recent_peak_stays_mapped_for_a_period),
+	KTEST_CASE(scavenging_releases_only_what_it_must_from_the_end),
 	KTEST_CASE(freeing_beside_released_memory_releases_nothing),
 	KTEST_CASE(spans_grow_in_place_into_free_neighbours),
 	KTEST_CASE(large_requests_are_served_directly),
