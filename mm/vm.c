@@ -58,14 +58,25 @@ static inline uint64_t offset_of(uintptr_t va)
 	return (uint64_t)(va - vm.base);
 }
 
-/* Redoes mappable_until after owners changed: O(VM_SLOTS), on reserve and
- * free only. */
-static void note_owners(void)
+static inline bool may_map(uint8_t owner)
 {
-	uint32_t stop = VM_SLOTS;
-	for (uint32_t s = VM_SLOTS; s-- > 0;) {
-		if (is_fixed(vm.slot_owner[s]) || vm.slot_owner[s] == VM_FREE)
+	return owner != VM_FREE && !is_fixed(owner);
+}
+
+/* Redoes mappable_until after the owners of slots [first, end) changed:
+ * for those slots and the run of slots that may map just below them (no
+ * other slot's answer can change).  O(that many slots), on reserve and
+ * free only. */
+static void note_owners(uint32_t first, uint32_t end)
+{
+	uint32_t stop =
+	        end < VM_SLOTS && may_map(vm.slot_owner[end]) ? vm.mappable_until[end] : end;
+	for (uint32_t s = end; s-- > 0;) {
+		if (!may_map(vm.slot_owner[s])) {
+			if (s < first)
+				break; /* already its own stop */
 			stop = s;
+		}
 		vm.mappable_until[s] = (uint16_t)stop;
 	}
 }
@@ -76,7 +87,7 @@ static void claim(uint32_t first_slot, uint32_t slots, enum vm_owner owner)
 		vm.slot_owner[s] = (uint8_t)owner;
 		vm.slot_first[s] = s == first_slot;
 	}
-	note_owners();
+	note_owners(first_slot, first_slot + slots);
 	vm.stats.reserved_bytes[owner] += (uint64_t)slots * PDE_SPAN;
 }
 
@@ -84,6 +95,8 @@ void vm_init(uintptr_t space_base)
 {
 	memset(&vm, 0, sizeof(vm));
 	vm.base = space_base;
+	for (uint32_t s = 0; s < VM_SLOTS; s++)
+		vm.mappable_until[s] = (uint16_t)s; /* free: each its own stop */
 	claim(0, KERNEL_SPACE_END / PDE_SPAN, VM_KERNEL);
 	claim(MMIO_WINDOW_BASE / PDE_SPAN, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / PDE_SPAN,
 	      VM_MMIO);
@@ -495,7 +508,7 @@ bool vm_free(uintptr_t v, size_t n)
 		vm.slot_owner[s] = VM_FREE;
 		vm.slot_first[s] = false;
 	}
-	note_owners();
+	note_owners(first_slot, end_slot);
 	/* A reservation cut from below starts anew at the first kept slot. */
 	if (end_slot < VM_SLOTS && vm.slot_owner[end_slot] != VM_FREE)
 		vm.slot_first[end_slot] = true;
