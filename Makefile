@@ -151,7 +151,17 @@ $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suit
 # The fuzz harness, replayed from fixed seeds.
 $(BUILD)/host/tests/kmalloc_fuzz_test: $(BUILD)/host/obj/tests/fuzz/kmalloc_fuzz.o
 
-host-tests: $(HOST_TESTS) $(BUILD)/host/tests/libmm_example_test
+# vm_test again, over the objects libmm.a is made of (-O2, no sanitizers):
+# a compiler bug that only optimization brings out shows here (mm/vm.c,
+# note_owners).
+$(BUILD)/host/tests/vm_optimized_test: \
+		$(patsubst %.c,$(BUILD)/host/lib/%.o,tests/host/vm_test.c $(HOST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -o $@
+
+host-tests: $(HOST_TESTS) $(BUILD)/host/tests/libmm_example_test \
+	$(BUILD)/host/tests/vm_optimized_test
 
 # ---- running -------------------------------------------------------------------
 MEM ?= 256M

@@ -63,11 +63,23 @@ static inline bool may_map(uint8_t owner)
 	return owner != VM_FREE && !is_fixed(owner);
 }
 
+/* GCC 12 at -O1 and above drops every call to note_owners: its summary of
+ * the function, made after the loop's store was rewritten by induction
+ * variable optimization, has it write nothing (seen in the tree dumps: dce2
+ * deletes the calls; -fno-ivopts, -fno-tree-ch or noipa keep them).
+ * On i386 the calls stay; vm_stats.ownership_walks shows it either way
+ * (vm_optimized_test: tests/host/vm_test.c built as libmm.a is). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_CALLS __attribute__((noipa))
+#else
+#define KEEP_CALLS
+#endif
+
 /* Redoes mappable_until after the owners of slots [first, end) changed:
  * for those slots and the run of slots that may map just below them (no
  * other slot's answer can change).  O(that many slots), on reserve and
  * free only. */
-static void note_owners(uint32_t first, uint32_t end)
+static KEEP_CALLS void note_owners(uint32_t first, uint32_t end)
 {
 	uint32_t stop =
 	        end < VM_SLOTS && may_map(vm.slot_owner[end]) ? vm.mappable_until[end] : end;
@@ -306,6 +318,7 @@ static const char *ownership_problem(uintptr_t v, size_t n)
 	if (vm.mappable_until[first] > last)
 		return NULL;
 	for (uint32_t s = vm.mappable_until[first]; s <= last; s++) {
+		vm.stats.ownership_walks++;
 		if (is_fixed(vm.slot_owner[s]))
 			return vm.slot_owner[s] == VM_KERNEL ? "overlaps the kernel region"
 			                                     : "overlaps a fixed region";

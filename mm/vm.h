@@ -52,6 +52,10 @@ struct vm_stats {
 	uint64_t reserved_bytes[VM_OWNER_COUNT]; /* by owner */
 	uint64_t mapped_bytes;                   /* by vm_map, live */
 	uint32_t refused;                        /* refused calls, ever */
+	/* Slots that ownership checks looked at one by one: only a call that
+	 * is refused for its owners, or reaches a slot no one may map,
+	 * needs to. */
+	uint32_t ownership_walks;
 };
 
 /* Sets up the map: everything free but the fixed regions.  'space_base' is

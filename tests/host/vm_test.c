@@ -186,6 +186,24 @@ static void ownership_follows_reserve_and_free(void)
 	CHECK(vm_free(edge, 4 * MiB));
 	CHECK(vm_free(v, 4 * MiB));
 	CHECK(!vm_map(v, PAGE_SIZE));
+
+	/* Calls that are accepted are answered by the runs alone, over a
+	 * reservation made of two (reserved apart, then joined). */
+	v = vm_reserve(base + 0x40000000u, 8 * MiB, VM_TEST);
+	CHECK_EQ(vm_reserve(v + 8 * MiB, 8 * MiB, VM_TEST), v + 8 * MiB);
+	struct vm_stats stats;
+	vm_get_stats(&stats);
+	uint32_t walks = stats.ownership_walks;
+	CHECK(vm_map(v, 16 * MiB));
+	CHECK(vm_unused(v + 4 * MiB, 8 * MiB));
+	CHECK(vm_free(v + 8 * MiB, 8 * MiB));
+	CHECK(vm_map(v + 4 * MiB, 4 * MiB));
+	vm_get_stats(&stats);
+	CHECK_EQ(stats.ownership_walks, walks);
+	CHECK(!vm_map(v + 4 * MiB, 8 * MiB)); /* past its end: walked */
+	vm_get_stats(&stats);
+	CHECK(stats.ownership_walks > walks);
+	CHECK(vm_free(v, 8 * MiB));
 }
 
 /* The mapped-page bitmap against a plain array of pages, under random
