@@ -210,12 +210,11 @@ static struct span *merge(struct pageheap *ph, struct span *left, struct span *r
  * span that now holds it. */
 static struct span *insert_free(struct pageheap *ph, struct span *s)
 {
-	struct arena *a = &ph->arena;
 	/* Counted in before merging: a merge adds pages up and only takes a
 	 * span out of the count. */
 	account_free(ph, s, +1);
 	s->state = SPAN_FREE;
-	if (s->start > a->start) {
+	if (s->start > ph->arena.start) {
 		struct span *left = page_at(ph, s->start - PAGE_SIZE)->span;
 		if (left && left->state == SPAN_FREE && span_end(left) == s->start) {
 			bin_remove(ph, left);
@@ -223,7 +222,7 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 			s = merge(ph, left, s);
 		}
 	}
-	if (span_end(s) < a->used) {
+	if (span_end(s) < ph->arena.used) {
 		struct span *right = page_at(ph, span_end(s))->span;
 		if (right && right->state == SPAN_FREE && right->start == span_end(s)) {
 			bin_remove(ph, right);
@@ -238,11 +237,15 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 
 /* ---- growth ---- */
 
-/* Grows the arena by at least 'npages' and returns the free span that
- * holds the new memory (merged with a free span just below it, when the
- * growth was contiguous).  That span fits the request even when its size
- * does not reach the next bin boundary, so the caller takes it directly
- * rather than through bin_find.  NULL when the arena cannot grow. */
+/* Grows the arena by at least 'npages' and returns the span that holds
+ * the new memory.  When that is exactly the request, the span is returned
+ * as it is, neither filed nor counted as free (state 0), for the caller to
+ * take whole: it goes in use, so free neighbours need not merge with it.
+ * Otherwise it is filed as free, merged with a free span just below it
+ * when the growth was contiguous, and the caller splits it: it fits the
+ * request even when its size does not reach the next bin boundary, so the
+ * caller takes it directly rather than through bin_find.  NULL when the
+ * arena cannot grow. */
 static struct span *grow(struct pageheap *ph, uint32_t npages)
 {
 	uint32_t ask = npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages;
@@ -263,6 +266,8 @@ static struct span *grow(struct pageheap *ph, uint32_t npages)
 	s->npages = ask;
 	s->released_pages = 0;
 	s->zeroed = 1; /* fresh memory reads 0 */
+	if (ask == npages)
+		return s;
 	return insert_free(ph, s);
 }
 
@@ -343,7 +348,9 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 		ph->stats.failures++;
 		return NULL;
 	}
-	if (s->npages > npages) {
+	if (s->state != SPAN_FREE) {
+		/* Grown for this request alone: nothing to take it from. */
+	} else if (s->npages > npages) {
 		/* Split: the head is handed out under a new record.  The free
 		 * remainder keeps its record, and its neighbours are the head
 		 * and what was there before (not free: free spans are always

@@ -571,6 +571,33 @@ static void large_requests_are_served_directly(struct ktest *t)
 	EXPECT_EQ(t, heap.stats.free_spans, 0);
 	ph_free(&heap, s);
 	EXPECT_EQ(t, ph_check(&heap), 0);
+
+	/* Grown past a free span that is too small: the request gets the new
+	 * pages alone, and the free span stays as it was until its neighbour
+	 * is freed. */
+	heap.scavenge_threshold = 64 * MiB;
+	s = ph_alloc(&heap, 2048, false); /* the free 8 MiB again */
+	struct span *small = ph_alloc(&heap, 1, false);
+	ASSERT_NE(t, (uintptr_t)small, 0);
+	EXPECT_EQ(t, heap.stats.free_spans, 1); /* the rest of a 64-page growth */
+	uint32_t rest = heap.stats.free_mapped_pages;
+	EXPECT_EQ(t, rest, PH_GROW_PAGES - 1);
+	used = heap.arena.used;
+	struct span *big = ph_alloc(&heap, 512, false);
+	ASSERT_NE(t, (uintptr_t)big, 0);
+	EXPECT_EQ(t, big->start, used);
+	EXPECT_EQ(t, heap.arena.used, used + 2 * MiB);
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, big); /* merges with the rest */
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest + 512);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, small);
+	ph_free(&heap, s);
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_destroy(&heap);
 }
 
