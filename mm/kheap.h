@@ -24,6 +24,13 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
  * the page heap (for tests and memory pressure). */
 void kmalloc_drain(void);
 
+/* Gives every frame the heap holds idle back to the frame pool: the
+ * per-CPU lists and empty spans (kmalloc_drain), then every free page
+ * still mapped, whatever the scavenger would keep (the recent peak, the
+ * rule of thirds).  For the kernel's own memory pressure (the heap does
+ * it itself before an allocation fails); returns the bytes given back. */
+uint64_t kmalloc_trim(void);
+
 /* The size class serving 'size' bytes (size <= KMALLOC_MAX_SMALL), and the
  * object size of a class: for tests and statistics. */
 unsigned kmalloc_class_of(size_t size);

@@ -394,10 +394,7 @@ static void list_del(struct central *c, struct span *s)
  * memory pressure.) */
 static bool reclaim_idle(size_t wanted)
 {
-	uint64_t before = kheap.arena.stats.mapped_bytes;
-	kmalloc_drain();
-	ph_scavenge_all(&kheap);
-	uint64_t freed = before - kheap.arena.stats.mapped_bytes;
+	uint64_t freed = kmalloc_trim();
 	totals.reclaims += freed != 0;
 	if (freed)
 		kprintf("kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
@@ -582,6 +579,17 @@ void kmalloc_drain(void)
 		c->empty = 0;
 	}
 	mm_irq_restore(flags);
+}
+
+uint64_t kmalloc_trim(void)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	uint64_t before = kheap.arena.stats.mapped_bytes;
+	kmalloc_drain();
+	ph_scavenge_all(&kheap);
+	uint64_t freed = before - kheap.arena.stats.mapped_bytes;
+	mm_irq_restore(flags);
+	return freed;
 }
 
 /* ---- large blocks ---- */

@@ -603,6 +603,36 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	expect_heap_ok(t);
 }
 
+/* Freed large blocks stay mapped while the heap's recent peak had them in
+ * use; kmalloc_trim gives them back at once, and the heap stays whole. */
+static void trim_gives_back_what_the_recent_peak_keeps(struct ktest *t)
+{
+	enum { BLOCKS = 40, SIZE = 64 << 10 };
+	static void *held[BLOCKS];
+	kmalloc_trim();
+	kmalloc_stats(&s0);
+	for (unsigned i = 0; i < BLOCKS; i++)
+		ASSERT_NE(t, (uintptr_t)(held[i] = kmalloc(SIZE)), 0);
+	uint64_t scavenged = kheap.stats.scavenged_pages;
+	for (unsigned i = 0; i < BLOCKS; i++)
+		kfree(held[i]);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, kheap.stats.scavenged_pages, scavenged); /* kept: the recent peak */
+	EXPECT_GE(t, s1.idle_bytes, s0.idle_bytes + (uint64_t)BLOCKS * SIZE);
+	uint64_t given = kmalloc_trim();
+	EXPECT_GE(t, given, (uint64_t)BLOCKS * SIZE);
+	kmalloc_stats(&s1);
+	EXPECT_LE(t, s1.mapped_bytes, s0.mapped_bytes); /* as trimmed before */
+	EXPECT_LE(t, s1.idle_bytes, s0.idle_bytes);
+	EXPECT_EQ(t, kmalloc_trim(), 0); /* nothing idle is left */
+	/* Taken again: mapped again, zeroed by the frame pool. */
+	uint8_t *p = kmalloc(SIZE);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	EXPECT_EQ(t, test_nonzero_words((uintptr_t)p, SIZE), 0);
+	kfree(p);
+	expect_heap_ok(t);
+}
+
 /* A class with no free object of its own serves a request from a larger
  * class that has one, rather than setting up a span; the object is the
  * larger class's in every respect. */
@@ -700,6 +730,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
 	KTEST_CASE(idle_memory_serves_a_request_when_frames_run_out),
+	KTEST_CASE(trim_gives_back_what_the_recent_peak_keeps),
 	KTEST_CASE(a_class_without_free_objects_borrows_from_the_next),
 	KTEST_CASE(kmemalign_never_borrows),
 	KTEST_CASE(krealloc_growth_leaves_room),
@@ -708,8 +739,7 @@ static const struct ktest_case kmalloc_cases[] = {
  * free page given back, so that later suites have the frames. */
 static void kmalloc_suite_exit(void)
 {
-	kmalloc_drain();
-	ph_scavenge_all(&kheap);
+	kmalloc_trim();
 }
 
 KTEST_SUITE(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit);
