@@ -291,7 +291,8 @@ static uint32_t recent_peak_excess(struct pageheap *ph)
 	uint32_t in_use = ph->stats.in_use_pages;
 	uint32_t peak = ph->period_peak_pages > ph->previous_peak_pages ? ph->period_peak_pages
 	                                                                : ph->previous_peak_pages;
-	if (--ph->frees_left == 0) {
+	/* (also when hold_frees was lowered, or frees_left wrapped) */
+	if (--ph->frees_left == 0 || ph->frees_left > ph->hold_frees) {
 		ph->previous_peak_pages = ph->period_peak_pages;
 		ph->period_peak_pages = in_use;
 		ph->frees_left = ph->hold_frees;
