@@ -41,7 +41,7 @@
  * frames from the end of the largest free spans until the recent peak's
  * pages and half that remain (allocation splits free spans from the start,
  * so what is kept is what is taken next).  Idle memory kept stays in
- * proportion to the heap, and kmalloc's reclaim or kmalloc_trim gives all
+ * proportion to the heap's recent size, and kmalloc's reclaim or kmalloc_trim gives all
  * of it back at once.  Both are O(1) in the span's size (and in the number
  * of free spans) but for the pages mapped or released; ph_mark_all and its
  * undoing at free cost O(npages), for spans of small objects; taking part
