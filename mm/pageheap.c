@@ -177,7 +177,7 @@ static void release_frames(struct pageheap *ph, struct span *s, uint32_t want)
 bool ph_init(struct pageheap *ph, uintptr_t base, uint64_t limit, uint64_t step)
 {
 	memset(ph, 0, sizeof(*ph));
-	ph->scavenge_threshold = PH_DEFAULT_SCAVENGE_THRESHOLD;
+	ph->scavenge_threshold_pages = PH_DEFAULT_SCAVENGE_THRESHOLD_PAGES;
 	ph->hold_frees = ph->frees_left = PH_DEFAULT_HOLD_FREES;
 	ph->max_pages = (uint32_t)(limit / PAGE_SIZE);
 	return arena_init(&ph->arena, base, limit, step);
@@ -280,24 +280,22 @@ static inline void note_peak(struct pageheap *ph)
 		ph->period_peak_pages = ph->stats.in_use_pages;
 }
 
-/* How many pages the recent peak had in use beyond what is in use now:
- * free pages kept mapped for it are as many as the heap had in use just
- * before, so they never take it past a size it has just had.  Ends a
- * period every hold_frees calls of ph_free. */
-static uint32_t recent_peak_excess(struct pageheap *ph)
+/* The recent peak of pages in use: the most in this period of hold_frees
+ * calls of ph_free or the one before ('in_use' itself when the memory is
+ * off).  Ends a period when its frees are done (a new hold_frees takes
+ * effect then). */
+static inline uint32_t recent_peak(struct pageheap *ph, uint32_t in_use)
 {
 	if (!ph->hold_frees)
-		return 0;
-	uint32_t in_use = ph->stats.in_use_pages;
+		return in_use;
 	uint32_t peak = ph->period_peak_pages > ph->previous_peak_pages ? ph->period_peak_pages
 	                                                                : ph->previous_peak_pages;
-	/* (also when hold_frees was lowered, or frees_left wrapped) */
-	if (--ph->frees_left == 0 || ph->frees_left > ph->hold_frees) {
+	if (ph->frees_left-- <= 1) {
 		ph->previous_peak_pages = ph->period_peak_pages;
 		ph->period_peak_pages = in_use;
 		ph->frees_left = ph->hold_frees;
 	}
-	return peak - in_use;
+	return peak;
 }
 
 /* Largest free spans first, until at most 'target_pages' free pages stay
@@ -565,13 +563,16 @@ void ph_free(struct pageheap *ph, struct span *s)
 	 * filled again in cycles would otherwise release and map it all
 	 * every cycle, and keeping it never takes the heap past a size it
 	 * has just had. */
-	uint64_t threshold = ph->scavenge_threshold >> PAGE_SHIFT;
-	uint32_t keep = ph->stats.in_use_pages / 3;
-	if (threshold > keep)
-		keep = threshold > UINT32_MAX ? UINT32_MAX : (uint32_t)threshold;
-	uint32_t held = recent_peak_excess(ph);
-	if (ph->stats.free_mapped_pages > held && ph->stats.free_mapped_pages - held > keep)
-		scavenge(ph, held + keep / 2);
+	uint32_t in_use = ph->stats.in_use_pages, keep = in_use / 3;
+	if (keep < ph->scavenge_threshold_pages)
+		keep = ph->scavenge_threshold_pages;
+	/* Free pages kept for the recent peak: peak - in_use (the peak is
+	 * never below what is in use).  Pages are at most 2^20; a threshold
+	 * near 2^32 could make 'peak + keep' wrap, which only costs a call
+	 * with a target above every free page: it releases nothing. */
+	uint32_t peak = recent_peak(ph, in_use);
+	if (ph->stats.free_mapped_pages + in_use > peak + keep)
+		scavenge(ph, peak - in_use + keep / 2);
 }
 
 /* ---- checking ---- */

@@ -36,7 +36,7 @@
  * the most pages in use in this period of hold_frees frees or the one
  * before, less those in use now - so that a heap emptied and filled again
  * maps nothing again; those pages are no more than the heap had in use
- * just before.  Beyond that, it keeps scavenge_threshold or 1/3 of the bytes
+ * just before.  Beyond that, it keeps scavenge_threshold_pages or 1/3 of the pages
  * in use, whichever is larger: when more sit free and mapped, it releases
  * frames from the end of the largest free spans until the recent peak's
  * pages and half that remain (allocation splits free spans from the start,
@@ -55,12 +55,12 @@
 
 #include "mm/arena.h"
 
-#define PH_SL_BITS                    3
-#define PH_SL_COUNT                   (1 << PH_SL_BITS)
-#define PH_FL_COUNT                   22
-#define PH_GROW_PAGES                 64 /* smallest growth: 256 KiB */
-#define PH_DEFAULT_SCAVENGE_THRESHOLD (4u << 20)
-#define PH_DEFAULT_HOLD_FREES         1024
+#define PH_SL_BITS                          3
+#define PH_SL_COUNT                         (1 << PH_SL_BITS)
+#define PH_FL_COUNT                         22
+#define PH_GROW_PAGES                       64   /* smallest growth: 256 KiB */
+#define PH_DEFAULT_SCAVENGE_THRESHOLD_PAGES 1024 /* 4 MiB */
+#define PH_DEFAULT_HOLD_FREES               1024
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
@@ -110,9 +110,9 @@ struct pageheap {
 	uint32_t fl_bitmap;
 	uint32_t sl_bitmap[PH_FL_COUNT];
 	struct span *bins[PH_FL_COUNT][PH_SL_COUNT];
-	struct span *spare_spans;    /* recycled span records */
-	uint64_t scavenge_threshold; /* least bytes kept free and mapped */
-	uint32_t max_pages;          /* the arena's limit in pages: no span is larger */
+	struct span *spare_spans;          /* recycled span records */
+	uint32_t scavenge_threshold_pages; /* least pages kept free and mapped */
+	uint32_t max_pages;                /* the arena's limit in pages: no span is larger */
 	/* The scavenger's memory of recent use: the most pages in use in this
 	 * period and in the one before.  A period is hold_frees calls of
 	 * ph_free; 0 turns the memory off (the rule of thirds alone). */

@@ -20,7 +20,8 @@ KBENCH(pageheap)
 {
 	if (!ph_init(&bench_heap, 0, 256 * MiB, 8 * MiB))
 		return;
-	bench_heap.scavenge_threshold = 64 * MiB; /* measure the heap, not the scavenger */
+	bench_heap.scavenge_threshold_pages =
+	        64 * MiB / PAGE_SIZE; /* measure the heap, not the scavenger */
 	/* Warm up: the heap grows to its working size first. */
 	for (unsigned i = 0; i < 1024; i++)
 		held[i] = ph_alloc(&bench_heap, 1 + rng() % 16, false);

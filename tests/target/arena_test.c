@@ -378,8 +378,8 @@ static void dirty_memory_is_zeroed_once_when_asked(struct ktest *t)
 static void scavenged_spans_fault_then_come_back_zeroed(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 0; /* release every free page at once, */
-	heap.hold_frees = 0;         /* whatever the recent peak */
+	heap.scavenge_threshold_pages = 0; /* release every free page at once, */
+	heap.hold_frees = 0;               /* whatever the recent peak */
 	struct span *s = ph_alloc(&heap, 8, false);
 	uintptr_t where = s->start;
 	memset((void *)where, 0xcd, 8 * PAGE_SIZE);
@@ -408,7 +408,7 @@ static void the_recent_peak_stays_mapped_for_a_period(struct ktest *t)
 {
 	struct snapshot before = snap();
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 0; /* the rule of thirds alone keeps nothing */
+	heap.scavenge_threshold_pages = 0; /* the rule of thirds alone keeps nothing */
 	heap.hold_frees = heap.frees_left = 16;
 	enum { SPANS = 32, PAGES = 8 };
 	struct span *s[SPANS];
@@ -449,7 +449,7 @@ static void scavenging_releases_only_what_it_must_from_the_end(struct ktest *t)
 {
 	struct snapshot before = snap();
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 0;
+	heap.scavenge_threshold_pages = 0;
 	heap.hold_frees = 0;
 	/* Grown by exactly what is asked (at least PH_GROW_PAGES): no free
 	 * pages but those freed here. */
@@ -487,7 +487,7 @@ static void freeing_beside_released_memory_releases_nothing(struct ktest *t)
 {
 	struct snapshot before = snap();
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 64 * MiB; /* no scavenging but by hand */
+	heap.scavenge_threshold_pages = 64 * MiB / PAGE_SIZE; /* no scavenging but by hand */
 	struct span *a = ph_alloc(&heap, 8, false), *b = ph_alloc(&heap, 8, false);
 	struct span *guard = ph_alloc(&heap, 1, false);
 	ASSERT_NE(t, (uintptr_t)guard, 0);
@@ -575,7 +575,7 @@ static void large_requests_are_served_directly(struct ktest *t)
 	/* Grown past a free span that is too small: the request gets the new
 	 * pages alone, and the free span stays as it was until its neighbour
 	 * is freed. */
-	heap.scavenge_threshold = 64 * MiB;
+	heap.scavenge_threshold_pages = 64 * MiB / PAGE_SIZE;
 	s = ph_alloc(&heap, 2048, false); /* the free 8 MiB again */
 	struct span *small = ph_alloc(&heap, 1, false);
 	ASSERT_NE(t, (uintptr_t)small, 0);
@@ -657,7 +657,7 @@ static void random_spans_keep_their_contents(struct ktest *t)
 {
 	struct snapshot before = snap();
 	ASSERT_EQ(t, ph_suite_heap(), 0);
-	heap.scavenge_threshold = 1 * MiB;
+	heap.scavenge_threshold_pages = 1 * MiB / PAGE_SIZE;
 	heap.hold_frees = heap.frees_left = 64; /* periods end within the run */
 	enum { SLOTS = 64 };
 	struct span *held[SLOTS] = { 0 };
