@@ -25,11 +25,14 @@ quiet = @printf '  %-7s %s\n'
 endif
 
 # ---- kernel (i386, freestanding) -------------------------------------------
-KERNEL_CFLAGS := -m32 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
-	-fno-stack-protector -fno-omit-frame-pointer -fno-builtin \
+# The oldest CPU supported is the i486 (arch/i386/cpuid.h): -march=i486 keeps
+# out cmov and everything else a Pentium Pro added, and no x87 code is made
+# (a 486SX has no FPU).
+KERNEL_CFLAGS := -m32 -march=i486 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
+	-fno-stack-protector -fno-omit-frame-pointer -fno-builtin -mno-80387 \
 	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone -mregparm=3 \
 	-O2 -g -Wall -Wextra -Werror -I. -MMD -MP
-KERNEL_ASFLAGS := -m32 -I. -MMD -MP -D__ASSEMBLER__
+KERNEL_ASFLAGS := -m32 -march=i486 -I. -MMD -MP -D__ASSEMBLER__
 KERNEL_LDFLAGS := -m32 -nostdlib -static -Wl,--build-id=none \
 	-Wl,-T,$(BUILD)/linker.lds -Wl,-z,noexecstack
 
@@ -37,7 +40,7 @@ BOOT_SRCS := boot/entry.S
 ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
 KERNEL_SRCS := $(wildcard kernel/*.c)
 MM_SRCS := $(filter-out mm/backend_host.c,$(wildcard mm/*.c))
-TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c $(sort $(wildcard tests/target/*.c)) \
+TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c tests/select.c $(sort $(wildcard tests/target/*.c)) \
 	$(sort $(wildcard tests/bench/*.c))
 
 KERNEL_SRCS_ALL := $(BOOT_SRCS) $(ARCH_SRCS) $(KERNEL_SRCS) $(MM_SRCS) $(TARGET_TEST_SRCS)
@@ -141,7 +144,7 @@ $(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
 # The portable on-target suites, built for the host with the same framework.
-HOST_SHARED_SUITES := tests/ktest.c tests/target/arena_test.c tests/target/kmalloc_test.c
+HOST_SHARED_SUITES := tests/ktest.c tests/select.c tests/target/arena_test.c tests/target/kmalloc_test.c
 $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suites_test.o \
 		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_SHARED_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)

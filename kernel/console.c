@@ -49,6 +49,18 @@ void print_backtrace(unsigned long ebp, unsigned max_frames)
 	}
 }
 
+void kernel_stop(const char *fmt, ...)
+{
+	irq_save();
+	kprintf("arena386: cannot run: ");
+	va_list ap;
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	machine_exit(MACHINE_EXIT_FAILURE);
+}
+
 void panic_at(const char *file, int line, const char *fmt, ...)
 {
 	static int panicking;

@@ -23,6 +23,14 @@ size_t kvprintf(const char *fmt, va_list ap);
 __attribute__((noreturn, format(printf, 3, 4))) void panic_at(const char *file, int line,
                                                               const char *fmt, ...);
 
+/*
+ * kernel_stop(fmt, ...): the machine cannot run this kernel (too little
+ * memory, too old a CPU).  Prints one line, "arena386: cannot run: message",
+ * and ends the run with the failure exit, without a panic's registers and
+ * backtrace: nothing went wrong in the code.  Never returns.
+ */
+__attribute__((noreturn, format(printf, 1, 2))) void kernel_stop(const char *fmt, ...);
+
 /* Prints return addresses by walking %ebp frames from 'ebp', at most
  * 'max_frames' of them. */
 void print_backtrace(unsigned long ebp, unsigned max_frames);

@@ -2,6 +2,7 @@
 #include "kernel/fault.h"
 #include "arch/i386/cpu.h"
 #include "arch/i386/machine.h"
+#include "arch/i386/serial.h"
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
 #include "kernel/format.h"
@@ -47,13 +48,53 @@ static void report(const struct trap_frame *f)
 	print_backtrace(f->ebp, 16);
 }
 
+/* The exception being reported, or NO_REPORT. */
+#define NO_REPORT UINT32_MAX
+static uint32_t reporting = NO_REPORT;
+
+/* Straight to the UART: the formatter may be what faulted. */
+static void put_raw(const char *s)
+{
+	while (*s)
+		serial_putc(*s++);
+}
+
+static void put_raw_hex(uint32_t v)
+{
+	for (int shift = 28; shift >= 0; shift -= 4)
+		serial_putc("0123456789abcdef"[(v >> shift) & 0xf]);
+}
+
+/*
+ * An exception while an exception is being reported: the report's own code
+ * or data is broken, and reporting this one the same way would fault again,
+ * over and over.  One line with nothing but constant strings and hex, then
+ * the failure exit.
+ */
+__attribute__((noreturn)) static void nested_fault(const struct trap_frame *f)
+{
+	put_raw("\r\nCPU EXCEPTION ");
+	put_raw_hex(f->vector);
+	put_raw(" at eip ");
+	put_raw_hex(f->eip);
+	put_raw(" (cr2 ");
+	put_raw_hex(f->cr2);
+	put_raw(") while reporting exception ");
+	put_raw_hex(reporting);
+	put_raw("; halting\r\n");
+	machine_exit(MACHINE_EXIT_FAILURE);
+}
+
 static const struct cpu_jmpbuf *kernel_trap(const struct trap_frame *f)
 {
+	if (reporting != NO_REPORT)
+		nested_fault(f);
 	if (catcher.armed) {
 		catcher.armed = false;
 		catcher.record = (struct fault_record){ f->vector, f->error, f->eip, f->cr2 };
 		return &catcher.resume;
 	}
+	reporting = f->vector;
 	report(f);
 	machine_exit(MACHINE_EXIT_FAILURE);
 }

@@ -4,6 +4,7 @@
  * diagnostics, run the self-tests, and end the run with an exit status that
  * says whether everything passed.
  */
+#include "arch/i386/cpuid.h"
 #include "arch/i386/linkage.h"
 #include "arch/i386/machine.h"
 #include "arch/i386/serial.h"
@@ -69,7 +70,8 @@ static bool set_arena_base(const char *value, size_t len)
 	return cmdline_parse_size(value, len, &v) && heap_config_set_base(v);
 }
 
-static const char *const crash_kinds[] = { "panic", "triple", "hang", "fault", "overflow" };
+static const char *const crash_kinds[] = { "panic",    "triple", "hang",
+	                                    "fault",    "overflow", "nested" };
 
 static bool set_crash(const char *value, size_t len)
 {
@@ -126,6 +128,12 @@ static void crash_if_asked(void)
 		*null_page = 1; /* the NULL page is never mapped */
 	if (!strcmp(options.crash, "overflow"))
 		recurse_deeply(0);
+	if (!strcmp(options.crash, "nested")) {
+		/* An invalid opcode whose report then faults: its backtrace
+		 * follows %ebp into the stack's unmapped guard page. */
+		extern char kernel_stack_guard[];
+		__asm__ volatile("movl %0, %%ebp; ud2" : : "r"(kernel_stack_guard));
+	}
 }
 
 const char *bootinfo_error_message(enum bootinfo_error e)
@@ -142,11 +150,29 @@ const char *bootinfo_error_message(enum bootinfo_error e)
 	}
 }
 
+/* Stops on a CPU older than the i486 (cpuid.h), and names what it found. */
+static void check_cpu(void)
+{
+	cpu_identify();
+	const struct cpu_info *cpu = &boot_cpu;
+	if (!cpu->is_486)
+		kernel_stop("this is an i386-class CPU (EFLAGS.AC cannot be set); arena386 needs "
+		            "an i486 or later (invlpg, CR0.WP)");
+	char names[64];
+	cpu_feature_names(cpu->features, names, sizeof(names));
+	if (cpu->has_cpuid)
+		kprintf("cpu: %s family %u model %u stepping %u; features: %s\n", cpu->vendor,
+		        cpu->family, cpu->model, cpu->stepping, names[0] ? names : "none");
+	else
+		kprintf("cpu: i486 without CPUID; optional features (PSE, TSC) assumed absent\n");
+}
+
 ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 {
 	serial_init();
 	fault_init();
 	kprintf("\narena386: booting\n");
+	check_cpu();
 
 	enum bootinfo_error error = bootinfo_parse(magic, mbi, &boot_info);
 	if (error == BOOTINFO_BAD_MAGIC)
@@ -164,6 +190,14 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	heap_print();
 	crash_if_asked();
 
+	/* A selection that runs nothing by mistake must not pass as a run. */
+	bool test_ok = ktest_check_filter(options.test);
+	bool bench_ok = !options.bench[0] || kbench_check_filter(options.bench);
+	if (!test_ok || !bench_ok) {
+		kprintf("arena386: nothing run: the %s= value cannot be run as it stands\n",
+		        test_ok ? "bench" : "test");
+		machine_exit(MACHINE_EXIT_FAILURE);
+	}
 	unsigned failed = ktest_run_all(options.test, options.seed).failed;
 	if (options.bench[0])
 		kbench_run(options.bench);

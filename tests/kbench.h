@@ -11,6 +11,7 @@
 #ifndef TESTS_KBENCH_H
 #define TESTS_KBENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kbench {
@@ -47,8 +48,11 @@ static inline uint32_t kbench_rng(uint32_t *state)
 /* Prints "bench <name> <value with two decimals> <unit>". */
 void kbench_report(const char *name, uint64_t numerator, uint64_t denominator, const char *unit);
 
-/* Runs the benchmarks 'filter' selects (names or prefixes, comma-separated;
- * "all"); returns how many ran. */
+/* Runs the benchmarks 'filter' selects (tests/select.h: names or prefixes,
+ * comma-separated; "all"); returns how many ran.  kbench_check_filter says
+ * beforehand whether the filter can run: it selects something, and the CPU
+ * has a time-stamp counter. */
+bool kbench_check_filter(const char *filter);
 unsigned kbench_run(const char *filter);
 
 #endif

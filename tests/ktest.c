@@ -2,6 +2,8 @@
 #include "tests/ktest.h"
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
+#include "kernel/format.h"
+#include "tests/select.h"
 #include <stdarg.h>
 
 extern const struct ktest_suite __start_ktest_suites[], __stop_ktest_suites[];
@@ -55,6 +57,31 @@ void ktest_fail_msg(struct ktest *t, const char *file, int line, bool fatal, con
 	finish_failure(t, fatal);
 }
 
+void ktest_skip(struct ktest *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kvsnprintf(t->skip_reason, sizeof(t->skip_reason), fmt, ap);
+	va_end(ap);
+	if (!t->skip_reason[0])
+		ksnprintf(t->skip_reason, sizeof(t->skip_reason), "skipped");
+	ktest_longjmp(t->abort);
+}
+
+void ktest_defer(struct ktest *t, void (*fn)(void *arg), void *arg)
+{
+	if (t->deferred_count == KTEST_MAX_DEFERRED) {
+		fn(arg);
+		ktest_fail_msg(t, __FILE__, __LINE__, false,
+		               "more than %d deferred actions; ran this one at once",
+		               KTEST_MAX_DEFERRED);
+		return;
+	}
+	t->deferred[t->deferred_count].fn = fn;
+	t->deferred[t->deferred_count].arg = arg;
+	t->deferred_count++;
+}
+
 void ktest_note(struct ktest *t, const char *fmt, ...)
 {
 	kprintf(SUITE_INDENT "# %s: ", t->name);
@@ -96,8 +123,9 @@ void ktest_write_byte(void *addr)
 	*(volatile uint8_t *)addr = 0x5a;
 }
 
-static bool filter_item_matches(const char *item, size_t len, const struct ktest_suite *s)
+static bool item_selects_suite(const char *item, size_t len, const void *entry)
 {
+	const struct ktest_suite *s = entry;
 	size_t i = 0;
 	for (; i < len; i++)
 		if (s->name[i] != item[i])
@@ -108,36 +136,55 @@ static bool filter_item_matches(const char *item, size_t len, const struct ktest
 
 static bool selected(const char *filter, const struct ktest_suite *s)
 {
-	if (ktest_streq(filter, "none"))
+	if (select_is(filter, "none"))
 		return false;
-	if (filter[0] == '\0' || ktest_streq(filter, "all"))
+	if (select_is(filter, "all"))
 		return !(s->flags & KTEST_EXPLICIT);
-	const char *p = filter;
-	while (*p) {
-		const char *item = p;
-		while (*p && *p != ',')
-			p++;
-		if (p > item && filter_item_matches(item, (size_t)(p - item), s))
+	return select_any_item(filter, s, item_selects_suite);
+}
+
+static bool item_selects_some_suite(const char *item, size_t len)
+{
+	for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
+		if (item_selects_suite(item, len, s))
 			return true;
-		if (*p == ',')
-			p++;
-	}
 	return false;
 }
 
-/* Runs one case; returns its number of failed checks.  Kept apart from the
- * suite loop so that an ASSERT's longjmp cannot clobber the loop's state. */
-static unsigned run_case(const struct ktest_case *c, uint64_t seed)
+bool ktest_check_filter(const char *filter)
+{
+	return select_check("test", filter, item_selects_some_suite);
+}
+
+enum case_outcome { CASE_PASSED, CASE_FAILED, CASE_SKIPPED };
+
+/* Runs one case and what it deferred, and prints its result line.  Kept
+ * apart from the suite loop so that an ASSERT's longjmp cannot clobber the
+ * loop's state. */
+static enum case_outcome run_case(const struct ktest_case *c, unsigned number, uint64_t seed)
 {
 	struct ktest t = { .name = c->name, .seed = seed };
 	if (ktest_setjmp(t.abort) == 0)
 		c->run(&t);
-	return t.failures;
+	while (t.deferred_count > 0) {
+		t.deferred_count--;
+		t.deferred[t.deferred_count].fn(t.deferred[t.deferred_count].arg);
+	}
+	if (t.failures) {
+		kprintf(SUITE_INDENT "not ok %u %s\n", number, c->name);
+		return CASE_FAILED;
+	}
+	if (t.skip_reason[0]) {
+		kprintf(SUITE_INDENT "ok %u %s # SKIP %s\n", number, c->name, t.skip_reason);
+		return CASE_SKIPPED;
+	}
+	kprintf(SUITE_INDENT "ok %u %s\n", number, c->name);
+	return CASE_PASSED;
 }
 
 static struct ktest_totals run_suite(const struct ktest_suite *s, unsigned number, uint64_t seed)
 {
-	unsigned failed = 0, passed = 0;
+	struct ktest_totals n = { 0, 0, 0 };
 	kprintf(SUITE_INDENT "KTAP version 1\n");
 	kprintf(SUITE_INDENT "# Subtest: %s\n", s->name);
 	kprintf(SUITE_INDENT "1..%u\n", s->case_count);
@@ -147,20 +194,26 @@ static struct ktest_totals run_suite(const struct ktest_suite *s, unsigned numbe
 		kprintf(SUITE_INDENT "# %s: init failed with %d\n", s->name, init_error);
 
 	for (unsigned i = 0; i < s->case_count; i++) {
-		unsigned failures = init_error ? 1 : run_case(&s->cases[i], seed);
-		if (failures)
-			failed++;
+		enum case_outcome outcome = CASE_FAILED;
+		if (init_error)
+			kprintf(SUITE_INDENT "not ok %u %s\n", i + 1, s->cases[i].name);
 		else
-			passed++;
-		kprintf(SUITE_INDENT "%sok %u %s\n", failures ? "not " : "", i + 1,
-		        s->cases[i].name);
+			outcome = run_case(&s->cases[i], i + 1, seed);
+		n.passed += outcome == CASE_PASSED;
+		n.failed += outcome == CASE_FAILED;
+		n.skipped += outcome == CASE_SKIPPED;
 	}
 	if (s->exit && !init_error)
 		s->exit();
-	kprintf(SUITE_INDENT "# %s: pass:%u fail:%u skip:0 total:%u\n", s->name, passed, failed,
-	        s->case_count);
-	kprintf("%sok %u %s\n", failed ? "not " : "", number, s->name);
-	return (struct ktest_totals){ passed, failed };
+	kprintf(SUITE_INDENT "# %s: pass:%u fail:%u skip:%u total:%u\n", s->name, n.passed,
+	        n.failed, n.skipped, s->case_count);
+	if (n.failed)
+		kprintf("not ok %u %s\n", number, s->name);
+	else if (n.skipped == s->case_count && s->case_count > 0)
+		kprintf("ok %u %s # SKIP every case skipped\n", number, s->name);
+	else
+		kprintf("ok %u %s\n", number, s->name);
+	return n;
 }
 
 static unsigned suite_pass(const struct ktest_suite *s)
@@ -177,7 +230,7 @@ struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 	kprintf("KTAP version 1\n");
 	kprintf("# seed=%llu (set with seed=<n>)\n", (unsigned long long)seed);
 	kprintf("1..%u\n", count);
-	struct ktest_totals totals = { 0, 0 };
+	struct ktest_totals totals = { 0, 0, 0 };
 	unsigned number = 0;
 	/* Three passes: KTEST_RUN_FIRST suites, unmarked ones, KTEST_RUN_LAST. */
 	for (unsigned pass = 0; pass < 3; pass++)
@@ -187,8 +240,9 @@ struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 				struct ktest_totals t = run_suite(s, ++number, seed);
 				totals.passed += t.passed;
 				totals.failed += t.failed;
+				totals.skipped += t.skipped;
 			}
-	kprintf("# totals: %u suites, %u cases passed, %u failed\n", count, totals.passed,
-	        totals.failed);
+	kprintf("# totals: %u suites, %u cases passed, %u failed, %u skipped\n", count,
+	        totals.passed, totals.failed, totals.skipped);
 	return totals;
 }

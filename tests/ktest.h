@@ -13,6 +13,11 @@
  * EXPECT_* records a failure (file:line, both expressions and both values)
  * and lets the case go on; ASSERT_* records it and abandons the case.  A
  * case that must fault runs the faulting code under ktest_expect_fault().
+ * A case that cannot run on this machine (too little memory, no PSE) calls
+ * ktest_skip() with the reason; KTAP reports it as "ok N name # SKIP reason".
+ * What a case takes and must give back whatever happens (frames hoarded,
+ * blocks held) is handed to ktest_defer(), which gives it back when the case
+ * ends, passed, failed, abandoned or skipped.
  */
 #ifndef TESTS_KTEST_H
 #define TESTS_KTEST_H
@@ -35,11 +40,19 @@ typedef struct cpu_jmpbuf ktest_jmpbuf;
 #include <stddef.h>
 #include <stdint.h>
 
+#define KTEST_MAX_DEFERRED 8
+
 struct ktest {
 	const char *name;
 	unsigned failures;
 	ktest_jmpbuf abort;
-	uint64_t seed; /* the run's seed= value */
+	uint64_t seed;          /* the run's seed= value */
+	char skip_reason[96];   /* non-empty: the case was skipped */
+	unsigned deferred_count;
+	struct {
+		void (*fn)(void *arg);
+		void *arg;
+	} deferred[KTEST_MAX_DEFERRED];
 };
 
 struct ktest_case {
@@ -89,6 +102,14 @@ void ktest_fail_str(struct ktest *t, const char *file, int line, const char *lhs
                     const char *a, const char *b, bool fatal);
 void ktest_fail_msg(struct ktest *t, const char *file, int line, bool fatal, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
+
+/* Abandons the case as skipped, with the reason (one line). */
+__attribute__((noreturn, format(printf, 2, 3))) void ktest_skip(struct ktest *t, const char *fmt,
+                                                                ...);
+
+/* Runs fn(arg) when the case ends, however it ends; the last deferred runs
+ * first.  Beyond KTEST_MAX_DEFERRED, fn runs at once and the case fails. */
+void ktest_defer(struct ktest *t, void (*fn)(void *arg), void *arg);
 
 /* Prints "# message" inside the running case's block. */
 void ktest_note(struct ktest *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -144,14 +165,15 @@ void ktest_read_byte(void *addr);
 void ktest_write_byte(void *addr);
 
 /*
- * Runs the suites that 'filter' selects: a comma-separated list of suite
- * names or prefixes; "" or "all" selects every suite not marked
- * KTEST_EXPLICIT; "none" selects none.  Prints the KTAP report and returns
- * how many cases passed and failed.
+ * Runs the suites that 'filter' selects (tests/select.h: "all" selects
+ * every suite not marked KTEST_EXPLICIT, which only its full name selects).
+ * Prints the KTAP report and returns how many cases passed, failed and were
+ * skipped.  ktest_check_filter says beforehand whether the filter can run.
  */
 struct ktest_totals {
-	unsigned passed, failed; /* cases */
+	unsigned passed, failed, skipped; /* cases */
 };
+bool ktest_check_filter(const char *filter);
 struct ktest_totals ktest_run_all(const char *filter, uint64_t seed);
 
 #endif

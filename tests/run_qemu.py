@@ -18,9 +18,11 @@ Uses only the Python standard library.
 """
 import argparse
 import dataclasses
+import math
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -50,13 +52,6 @@ class Verdict:
         return line
 
 
-@dataclasses.dataclass
-class _Suite:
-    name: str
-    plan: int = None
-    results: list = dataclasses.field(default_factory=list)  # (number, ok, name, skip)
-
-
 def judge(lines, exit_status, timed_out=False, timeout=None):
     """Judge a run from its console lines and QEMU's exit status."""
     v = Verdict()
@@ -67,44 +62,10 @@ def judge(lines, exit_status, timed_out=False, timeout=None):
             v.problems.append(f"kernel crashed: {l.strip()}")
             break
 
-    try:
-        start = lines.index("KTAP version 1")
-    except ValueError:
-        start = None
-    if start is None:
-        v.problems.append("no KTAP output (no 'KTAP version 1' line)")
-        suites, top_plan, top_results = [], None, []
+    if "KTAP version 1" in lines:
+        _KtapJudge(v).read(lines[lines.index("KTAP version 1") + 1 :])
     else:
-        suites, top_plan, top_results = _parse_ktap(lines[start + 1 :], v)
-
-    missing = 0
-    for s in suites:
-        n = len(s.results)
-        if s.plan is None:
-            v.problems.append(f"suite {s.name}: no plan")
-        elif n != s.plan:
-            v.problems.append(f"suite {s.name}: plan 1..{s.plan} but {n} results")
-            missing += max(0, s.plan - n)
-        for i, (num, ok, name, skip) in enumerate(s.results):
-            if num != i + 1:
-                v.problems.append(f"suite {s.name}: result {num} out of order (expected {i + 1})")
-            if skip:
-                v.skipped += 1
-            elif ok:
-                v.passed += 1
-            else:
-                v.failed += 1
-    if start is not None:
-        if top_plan is None:
-            v.problems.append("no top-level plan")
-        elif len(top_results) != top_plan:
-            v.problems.append(f"plan 1..{top_plan} but {len(top_results)} suite results")
-            missing += max(0, top_plan - len(top_results))
-        for s, (num, ok, name, skip) in zip(suites, top_results):
-            cases_ok = all(r[1] or r[3] for r in s.results) and len(s.results) == s.plan
-            if ok and not cases_ok:
-                v.problems.append(f"suite {s.name} reported ok but has failed or missing cases")
-    v.failed += missing
+        v.problems.append("no KTAP output (no 'KTAP version 1' line)")
 
     if timed_out:
         v.problems.append(f"timeout: no exit after {timeout:g} s")
@@ -118,41 +79,158 @@ def judge(lines, exit_status, timed_out=False, timeout=None):
     return v
 
 
-def _parse_ktap(lines, v):
-    suites, top_plan, top_results = [], None, []
-    current = None
-    for l in lines:
-        if l.startswith(INDENT):
-            body = l[len(INDENT) :]
-            if body == "KTAP version 1":
-                current = _Suite(name=f"#{len(suites) + 1}")
-                suites.append(current)
-                continue
-            if current is None:
-                continue
-            if body.startswith("# Subtest: "):
-                current.name = body[len("# Subtest: ") :].strip()
-            elif PLAN_RE.match(body):
-                current.plan = int(PLAN_RE.match(body).group(1))
-            elif RESULT_RE.match(body):
-                m = RESULT_RE.match(body)
-                current.results.append((int(m.group(2)), m.group(1) == "ok", m.group(3), m.group(4) == "SKIP"))
-        else:
-            m = PLAN_RE.match(l)
-            if m and top_plan is None:
-                top_plan = int(m.group(1))
-                continue
-            m = RESULT_RE.match(l)
-            if m:
-                top_results.append((int(m.group(2)), m.group(1) == "ok", m.group(3), m.group(4) == "SKIP"))
-                current = None
-    return suites, top_plan, top_results
+class _KtapJudge:
+    """Reads the KTAP after its first header strictly: the top-level plan
+    before any suite; each suite a block of its own (header, '# Subtest:',
+    plan, results numbered 1..n in order) closed by one top-level result that
+    carries the suite's number and name and agrees with its cases.  Lines
+    that are neither (the kernel's own diagnostics) are left alone."""
+
+    def __init__(self, verdict):
+        self.v = verdict
+        self.top_plan = None
+        self.suites_closed = 0
+        self.block = None  # the open suite block: dict(name, plan, results)
+        self.stray = False
+
+    def read(self, lines):
+        for l in lines:
+            if l.startswith(INDENT):
+                self._indented(l[len(INDENT) :])
+            else:
+                self._top(l)
+        if self.block is not None:
+            self._close_missing()
+        if self.top_plan is None:
+            self.v.problems.append("no top-level plan")
+        elif self.suites_closed != self.top_plan:
+            self.v.problems.append(f"plan 1..{self.top_plan} but {self.suites_closed} suite results")
+            self.v.failed += max(0, self.top_plan - self.suites_closed)
+
+    def _top(self, l):
+        if l == "KTAP version 1":
+            self.v.problems.append("a second top-level 'KTAP version 1' header")
+            return
+        m = PLAN_RE.match(l)
+        if m:
+            if self.top_plan is not None or self.suites_closed or self.block is not None:
+                self.v.problems.append(f"top-level plan '{l}' after the first")
+            else:
+                self.top_plan = int(m.group(1))
+            return
+        m = RESULT_RE.match(l)
+        if m:
+            self._suite_result(int(m.group(2)), m.group(1) == "ok", m.group(3) or "", m.group(4))
+
+    def _indented(self, body):
+        if body == "KTAP version 1":
+            if self.block is not None:
+                self._close_missing()
+            if self.top_plan is None:
+                self.v.problems.append("a suite block before the top-level plan")
+            self.block = {"name": f"#{self.suites_closed + 1}", "plan": None, "results": []}
+            return
+        is_ktap = body.startswith("# Subtest: ") or PLAN_RE.match(body) or RESULT_RE.match(body)
+        if self.block is None:
+            if is_ktap and not self.stray:
+                self.stray = True
+                self.v.problems.append(f"suite lines outside a block (no 'KTAP version 1' header): '{body}'")
+            m = RESULT_RE.match(body)
+            if m and m.group(1) == "not ok":
+                self.v.failed += 1
+            return
+        b = self.block
+        m = RESULT_RE.match(body)
+        if body.startswith("# Subtest: "):
+            b["name"] = body[len("# Subtest: ") :].strip()
+        elif PLAN_RE.match(body):
+            if b["plan"] is not None or b["results"]:
+                self.v.problems.append(f"suite {b['name']}: a second plan '{body}'")
+            else:
+                b["plan"] = int(PLAN_RE.match(body).group(1))
+        elif m:
+            number, ok, skip = int(m.group(2)), m.group(1) == "ok", m.group(4) == "SKIP"
+            if number != len(b["results"]) + 1:
+                self.v.problems.append(
+                    f"suite {b['name']}: result {number} out of order (expected {len(b['results']) + 1})")
+            b["results"].append((ok, skip))
+            if skip and ok:
+                self.v.skipped += 1
+            elif ok:
+                self.v.passed += 1
+            else:
+                self.v.failed += 1
+
+    def _suite_result(self, number, ok, name, directive):
+        self.suites_closed += 1
+        b, self.block = self.block, None
+        if number != self.suites_closed:
+            self.v.problems.append(f"suite result {number} out of order (expected {self.suites_closed})")
+        if b is None:
+            self.v.problems.append(f"suite result '{number} {name}' without a suite block")
+            if not ok:
+                self.v.failed += 1
+            return
+        if name != b["name"]:
+            self.v.problems.append(f"suite result {number} is named '{name}' but its block is '{b['name']}'")
+        n = len(b["results"])
+        if b["plan"] is None:
+            self.v.problems.append(f"suite {b['name']}: no plan")
+        elif n != b["plan"]:
+            self.v.problems.append(f"suite {b['name']}: plan 1..{b['plan']} but {n} results")
+            self.v.failed += max(0, b["plan"] - n)
+        cases_ok = all(r[0] for r in b["results"]) and n == b["plan"]
+        if ok and not cases_ok:
+            self.v.problems.append(f"suite {b['name']} reported ok but has failed or missing cases")
+        if not ok and cases_ok:
+            self.v.problems.append(f"suite {b['name']} reported not ok but every case is ok")
+        if directive == "SKIP" and not all(r[1] for r in b["results"]):
+            self.v.problems.append(f"suite {b['name']} reported skipped but ran cases")
+
+    def _close_missing(self):
+        b = self.block
+        self.v.problems.append(f"suite {b['name']}: no top-level result")
+        if b["plan"] is not None:
+            self.v.failed += max(0, b["plan"] - len(b["results"]))
+        self.block = None
+
+
+class UsageError(Exception):
+    """A command line the runner cannot carry out: reported in one line."""
+
+
+def check_args(args):
+    """Refuses what the runner cannot honour, before QEMU starts."""
+    if args.iso and args.append:
+        raise UsageError("--append cannot be used with --iso: the ISO's command line is in "
+                         "boot/grub.cfg (boot with --kernel to pass one)")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout}: needs a positive number of seconds")
+    image = args.iso or args.kernel
+    if not os.path.isfile(image):
+        raise UsageError(f"{image}: no such file (run make first)")
+    if shutil.which(args.qemu) is None:
+        raise UsageError(f"--qemu {args.qemu}: no such program")
+    if args.smp is not None and args.smp < 1:
+        raise UsageError(f"--smp {args.smp}: needs at least one CPU")
+
+
+def open_log(path):
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return open(path, "w")
+    except OSError as e:
+        raise UsageError(f"--log {path}: {e.strerror}") from None
 
 
 def qemu_command(args):
     cmd = [args.qemu, "-m", args.mem, "-display", "none", "-monitor", "none",
            "-serial", "stdio", "-no-reboot",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if args.cpu:
+        cmd += ["-cpu", args.cpu]
+    if args.smp is not None:
+        cmd += ["-smp", str(args.smp)]
     if args.iso:
         cmd += ["-cdrom", args.iso, "-boot", "d"]
     else:
@@ -165,14 +243,21 @@ def qemu_command(args):
 
 
 def run(args, echo=sys.stdout):
-    """Boot once; returns (Verdict, console lines)."""
+    """Boot once; returns (Verdict, console lines).  Raises UsageError for a
+    command line it cannot carry out."""
+    check_args(args)
     cmd = qemu_command(args)
-    log = open(args.log, "w") if args.log else None
+    log = open_log(args.log) if args.log else None
     lines, partial = [], b""
     start = time.monotonic()
     timed_out = False
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except OSError as e:
+        if log:
+            log.close()
+        raise UsageError(f"cannot start {args.qemu}: {e.strerror}") from None
     fd = proc.stdout.fileno()
     try:
         while True:
@@ -219,15 +304,19 @@ def parser():
     p.add_argument("--log", help="also write the console to this file")
     p.add_argument("--quiet", action="store_true", help="do not echo the console")
     p.add_argument("--icount", action="store_true", help="-icount shift=0: rdtsc counts instructions")
+    p.add_argument("--cpu", help="CPU model (QEMU -cpu), e.g. 486 or pentium,-pse")
+    p.add_argument("--smp", type=int, help="number of CPUs (QEMU -smp)")
     p.add_argument("--qemu", default="qemu-system-i386")
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.log:
-        os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
-    verdict, _ = run(args, echo=None if args.quiet else sys.stdout)
+    try:
+        verdict, _ = run(args, echo=None if args.quiet else sys.stdout)
+    except UsageError as e:
+        print(f"run_qemu: error: {e}", file=sys.stderr)
+        return 2
     for problem in verdict.problems:
         print(f"run_qemu: FAIL: {problem}")
     if args.log:

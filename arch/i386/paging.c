@@ -1,11 +1,11 @@
 /* arch/i386/paging.c - the kernel's page tables (see paging.h). */
 #include "arch/i386/paging.h"
 #include "arch/i386/cpu.h"
+#include "arch/i386/cpuid.h"
 #include "arch/i386/gdt.h"
 #include "arch/i386/layout.h"
 
 #define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
-#define CPUID_EDX_PSE (1u << 3)
 
 _Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << PDE_SHIFT, "window base");
 _Static_assert(KERNEL_SPACE_END % PDE_SPAN == 0, "kernel region ends on a PDE boundary");
@@ -45,9 +45,7 @@ bool paging_has_pse(void)
 void paging_init(const struct frame_ops *ops, uintptr_t guard)
 {
 	frames = ops;
-	uint32_t eax = 1, ebx, ecx, edx;
-	__asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx));
-	pse = edx & CPUID_EDX_PSE;
+	pse = cpu_has(CPUID_PSE);
 
 	for (uintptr_t va = PAGE_SIZE; va < KERNEL_SPACE_END; va += PAGE_SIZE)
 		if (va != guard)
