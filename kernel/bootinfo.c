@@ -1,6 +1,7 @@
 /* kernel/bootinfo.c - checking and copying the multiboot information. */
 #include "kernel/bootinfo.h"
 #include "kernel/console.h"
+#include <stdbool.h>
 
 int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigned max)
 {
@@ -46,6 +47,11 @@ static void add_loader_data(struct bootinfo *out, uint32_t base, uint64_t length
 	out->loader_data[out->loader_data_count++] = (struct mem_region){ base, length, 0 };
 }
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static uint32_t string_size(const char *s)
 {
 	uint32_t n = 0;
@@ -65,13 +71,24 @@ enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *
 		const char *line = (const char *)(uintptr_t)mbi->cmdline;
 		uint32_t size = string_size(line);
 		add_loader_data(out, mbi->cmdline, size);
-		if (size > BOOTINFO_CMDLINE_MAX) {
-			kprintf("bootinfo: command line longer than %d bytes, truncated\n",
-			        BOOTINFO_CMDLINE_MAX - 1);
-			size = BOOTINFO_CMDLINE_MAX;
+		uint32_t keep = size - 1;
+		if (keep > BOOTINFO_CMDLINE_MAX - 1) {
+			/* Cut at a word boundary: half a word would still be
+			 * applied, as a different value (seed=60 as seed=6). */
+			keep = BOOTINFO_CMDLINE_MAX - 1;
+			if (!is_blank(line[keep]))
+				while (keep > 0 && !is_blank(line[keep - 1]))
+					keep--;
+			uint32_t word_end = keep;
+			while (line[word_end] && !is_blank(line[word_end]))
+				word_end++;
+			kprintf("bootinfo: command line longer than %d bytes: %u bytes kept, the "
+			        "rest ignored from '%.*s'\n",
+			        BOOTINFO_CMDLINE_MAX - 1, keep,
+			        (int)(word_end - keep > 40 ? 40 : word_end - keep), line + keep);
 		}
-		__builtin_memcpy(out->cmdline, line, size - 1);
-		out->cmdline[size - 1] = '\0';
+		__builtin_memcpy(out->cmdline, line, keep);
+		out->cmdline[keep] = '\0';
 	}
 
 	if (mbi->flags & MULTIBOOT_INFO_MODS) {

@@ -1,4 +1,5 @@
 /* tests/target/bootinfo_test.c - suite "bootinfo": the multiboot memory map. */
+#include "kernel/format.h"
 #include "kernel/kernel.h"
 #include "tests/ktest.h"
 
@@ -70,6 +71,35 @@ static void missing_memory_map_is_named(struct ktest *t)
 	EXPECT_EQ(t, bootinfo_parse(0x12345678, &mbi, &info), BOOTINFO_BAD_MAGIC);
 }
 
+/* 3,000 bytes of "seed=N" words: the line is cut at a word boundary, so
+ * that its last word is whole (seed=60 never becomes seed=6). */
+static void long_command_line_is_cut_between_words(struct ktest *t)
+{
+	static char line[3000];
+	unsigned n = 0, word = 0;
+	while (n + 12 < sizeof(line)) {
+		n += ksnprintf(line + n, sizeof(line) - n, "seed=%u ", word);
+		word++;
+	}
+	line[n] = '\0';
+	struct multiboot_info mbi = { .flags = MULTIBOOT_INFO_CMDLINE,
+		                      .cmdline = (uint32_t)(uintptr_t)line };
+	static struct bootinfo info;
+	info = (struct bootinfo){ 0 };
+	EXPECT_EQ(t, bootinfo_parse(MULTIBOOT_BOOTLOADER_MAGIC, &mbi, &info),
+	          BOOTINFO_NO_MEMORY_MAP);
+	size_t len = 0;
+	while (info.cmdline[len])
+		len++;
+	ASSERT_GE(t, len, BOOTINFO_CMDLINE_MAX - 16);
+	ASSERT_LE(t, len, BOOTINFO_CMDLINE_MAX - 1);
+	/* What was kept is exactly a prefix of the line that ends where a
+	 * word ends. */
+	for (size_t i = 0; i < len; i++)
+		ASSERT_EQ(t, info.cmdline[i], line[i]);
+	EXPECT_TRUE(t, line[len] == ' ' || info.cmdline[len - 1] == ' ');
+}
+
 static void boot_map_has_usable_ram(struct ktest *t)
 {
 	ASSERT_GE(t, boot_info.region_count, 1);
@@ -84,5 +114,6 @@ static const struct ktest_case bootinfo_cases[] = {
 	KTEST_CASE(sorted_and_zero_length_dropped),      KTEST_CASE(larger_entry_size_is_honoured),
 	KTEST_CASE(truncated_or_short_entries_rejected), KTEST_CASE(more_entries_than_room),
 	KTEST_CASE(missing_memory_map_is_named),         KTEST_CASE(boot_map_has_usable_ram),
+	KTEST_CASE(long_command_line_is_cut_between_words),
 };
 KTEST_SUITE(bootinfo, bootinfo_cases, NULL, NULL);
