@@ -185,6 +185,11 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	cmdline_parse(boot_info.cmdline, kernel_options,
 	              sizeof(kernel_options) / sizeof(kernel_options[0]));
 	bootinfo_print(&boot_info);
+	if (boot_info.usable_bytes < MEMORY_MIN_USABLE)
+		kernel_stop("%llu KiB of usable RAM; the kernel needs a machine with 8 MiB "
+		            "(at least %llu KiB usable)",
+		            (unsigned long long)(boot_info.usable_bytes >> 10),
+		            MEMORY_MIN_USABLE >> 10);
 	memory_init(&boot_info);
 	memory_print();
 	heap_print();

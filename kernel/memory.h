@@ -11,6 +11,15 @@
 #include "mm/kheap.h"
 #include "mm/pmm.h"
 
+/*
+ * The smallest machine arena386 supports has 8 MiB of RAM.  The BIOS keeps
+ * a little of it (a PC with 8 MiB shows about 7.5 MiB usable), so the boot
+ * stops, with one line, when the memory map shows less than 7 MiB usable:
+ * below that the kernel image, its stack and the heap's first spans leave
+ * the self-tests too little to run on.
+ */
+#define MEMORY_MIN_USABLE (7ull << 20)
+
 /* The kernel's frame allocator. */
 extern struct pmm kernel_pmm;
 

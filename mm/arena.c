@@ -187,6 +187,10 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 		vm_free(meta, (size_t)meta_size);
 		return false;
 	}
+	if (base && start != base)
+		kprintf("arena: %p is taken (the heap's metadata is at [%p, %p)); the arena "
+		        "starts at %p\n",
+		        (void *)base, (void *)meta, (void *)a->meta_end, (void *)start);
 	a->start = a->used = start;
 	a->end = start + (uintptr_t)step;
 	add_range(a, start, step);
@@ -334,11 +338,24 @@ fail:
 	return NULL;
 }
 
+/* Whether [p, p + n) is a page-aligned piece of [start, used); says why
+ * not (for 'call') when it is not. */
+static bool holds(struct arena *a, const char *call, uintptr_t p, size_t n)
+{
+	const char *why = !IS_ALIGNED(p | n, PAGE_SIZE)            ? "not page-aligned"
+	                  : p < a->start || p > a->used || n > a->used - p ? "outside the arena's"
+	                                                                     " [start, used)"
+	                                                                   : NULL;
+	if (why)
+		note(a, "%s(%p, %#zx) refused: %s [%p, %p)", call, (void *)p, n, why,
+		     (void *)a->start, (void *)a->used);
+	return why == NULL;
+}
+
 size_t arena_release(struct arena *a, uintptr_t p, size_t n)
 {
-	MM_ASSERT(p >= a->start && p + n <= a->used && IS_ALIGNED(p | n, PAGE_SIZE),
-	          "arena_release(%p, %#zx) outside [%p, %p)", (void *)p, n, (void *)a->start,
-	          (void *)a->used);
+	if (!holds(a, "arena_release", p, n))
+		return 0;
 	size_t released = vm_unused_mapped(p, n);
 	a->stats.mapped_bytes -= released;
 	a->stats.released_bytes += released;
@@ -347,7 +364,8 @@ size_t arena_release(struct arena *a, uintptr_t p, size_t n)
 
 bool arena_reuse(struct arena *a, uintptr_t p, size_t n, size_t *mapped)
 {
-	if (!vm_map_gaps(p, n, mapped))
+	*mapped = 0;
+	if (!holds(a, "arena_reuse", p, n) || !vm_map_gaps(p, n, mapped))
 		return false;
 	a->stats.mapped_bytes += *mapped;
 	a->stats.released_bytes -= *mapped;

@@ -99,7 +99,7 @@ struct arena {
 /*
  * Sets up an arena: reserves its metadata and its first 'step' bytes with
  * hint 'base' (slot-aligned, or 0: anywhere).  The arena starts wherever
- * that reservation lands.  'limit' and 'step' are multiples of 4 MiB, step
+ * that reservation lands, said on the console when that is not 'base'.  'limit' and 'step' are multiples of 4 MiB, step
  * <= limit, limit <= 4 GiB.  Returns false, with a message and nothing
  * reserved, if that cannot be done.
  */
@@ -115,12 +115,13 @@ void *arena_sys_alloc(struct arena *a, size_t n);
 
 /* Frames behind the mapped pages of [p, p + n) (page-aligned, inside
  * [start, used)) go back to the frame pool; the range stays the arena's.
- * Returns the bytes released. */
+ * Returns the bytes released; a range the arena does not hold is refused
+ * with a message (0 released, nothing changed). */
 size_t arena_release(struct arena *a, uintptr_t p, size_t n);
 
 /* Maps the released pages of [p, p + n) again (zeroed), leaving mapped
  * ones as they are, and sets *mapped to the bytes mapped; false when frames
- * run out, with nothing changed. */
+ * run out or the arena does not hold the range, with nothing changed. */
 bool arena_reuse(struct arena *a, uintptr_t p, size_t n, size_t *mapped);
 
 /* The arena_page of an address inside [start, used), or NULL. */

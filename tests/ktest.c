@@ -161,7 +161,8 @@ enum case_outcome { CASE_PASSED, CASE_FAILED, CASE_SKIPPED };
 /* Runs one case and what it deferred, and prints its result line.  Kept
  * apart from the suite loop so that an ASSERT's longjmp cannot clobber the
  * loop's state. */
-static enum case_outcome run_case(const struct ktest_case *c, unsigned number, uint64_t seed)
+static enum case_outcome run_case(const struct ktest_suite *s, const struct ktest_case *c,
+                                  unsigned number, uint64_t seed)
 {
 	struct ktest t = { .name = c->name, .seed = seed };
 	if (ktest_setjmp(t.abort) == 0)
@@ -170,6 +171,8 @@ static enum case_outcome run_case(const struct ktest_case *c, unsigned number, u
 		t.deferred_count--;
 		t.deferred[t.deferred_count].fn(t.deferred[t.deferred_count].arg);
 	}
+	if (s->case_exit)
+		s->case_exit();
 	if (t.failures) {
 		kprintf(SUITE_INDENT "not ok %u %s\n", number, c->name);
 		return CASE_FAILED;
@@ -198,7 +201,7 @@ static struct ktest_totals run_suite(const struct ktest_suite *s, unsigned numbe
 		if (init_error)
 			kprintf(SUITE_INDENT "not ok %u %s\n", i + 1, s->cases[i].name);
 		else
-			outcome = run_case(&s->cases[i], i + 1, seed);
+			outcome = run_case(s, &s->cases[i], i + 1, seed);
 		n.passed += outcome == CASE_PASSED;
 		n.failed += outcome == CASE_FAILED;
 		n.skipped += outcome == CASE_SKIPPED;

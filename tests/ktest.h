@@ -79,19 +79,27 @@ struct ktest_suite {
 	unsigned flags;
 	int (*init)(void); /* non-zero: every case of the suite fails */
 	void (*exit)(void);
-};
+	/* After every case, however it ended (an ASSERT abandons a case
+	 * half-way): gives back what the suite's cases may hold, so that a
+	 * failed case cannot starve the ones after it. */
+	void (*case_exit)(void);
+} __attribute__((aligned(8))); /* the section is an array: entries 8 apart */
 
 #define KTEST_CASE(fn)  \
 	{               \
 #fn, fn \
 	}
 
-#define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags)               \
+#define KTEST_SUITE_CASE_EXIT(suite_name, case_table, init_fn, exit_fn, suite_flags, \
+                              case_exit_fn)                                            \
 	static const struct ktest_suite ktest_suite_##suite_name                               \
 	        __attribute__((used, section("ktest_suites"), aligned(8))) = {                 \
 		        #suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]), \
-		        suite_flags, init_fn,    exit_fn                                       \
+		        suite_flags, init_fn,    exit_fn,                                      \
+		        case_exit_fn                                                           \
 	        }
+#define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags) \
+	KTEST_SUITE_CASE_EXIT(suite_name, case_table, init_fn, exit_fn, suite_flags, NULL)
 #define KTEST_SUITE(suite_name, case_table, init_fn, exit_fn) \
 	KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, 0)
 

@@ -11,6 +11,7 @@
 #include "tests/target/test_util.h"
 
 static struct pageheap heap; /* the page heap (and arena) under test */
+static struct frame_hoard hoard;
 
 struct snapshot {
 	uint32_t free_frames;
@@ -39,15 +40,20 @@ static void expect_no_leak(struct ktest *t, const struct snapshot *a)
 
 /* ---- growth ---- */
 
+/* Cases that map 8 MiB at once need that much and the page tables and
+ * heap metadata beside it. */
+#define EIGHT_MIB_AT_ONCE (9 * MiB)
+
 static void growth_extends_contiguously_to_a_small_limit(struct ktest *t)
 {
+	test_require_free_bytes(t, EIGHT_MIB_AT_ONCE);
 	struct snapshot before = snap();
 	ASSERT_TRUE(t, ph_init(&heap, 0, 32 * MiB, 8 * MiB));
 	uintptr_t start = heap.arena.start;
 	EXPECT_EQ(t, heap.arena.end, start + 8 * MiB);
 	for (unsigned i = 0; i < 4; i++) {
 		void *p = arena_sys_alloc(&heap.arena, 8 * MiB);
-		EXPECT_EQ(t, (uintptr_t)p, start + i * 8 * MiB); /* contiguous */
+		ASSERT_EQ(t, (uintptr_t)p, start + i * 8 * MiB); /* contiguous */
 		EXPECT_EQ(t, heap.arena.end, start + (i + 1) * 8 * MiB);
 		EXPECT_EQ(t, heap.arena.stats.extensions, i);
 		/* The extension claimed the next two page-directory slots. */
@@ -66,6 +72,9 @@ static void growth_extends_contiguously_to_a_small_limit(struct ktest *t)
 
 static void growth_with_the_default_step_and_limit(struct ktest *t)
 {
+	/* 4 MiB mapped at a time, and the page records and live bits of a
+	 * 2 GiB arena (4.5 MiB when it is full). */
+	test_require_free_bytes(t, 9 * MiB);
 	struct snapshot before = snap();
 	ASSERT_TRUE(t, ph_init(&heap, 0, ARENA_DEFAULT_LIMIT, ARENA_DEFAULT_STEP));
 	uintptr_t start = heap.arena.start;
@@ -96,10 +105,11 @@ static uintptr_t full_first_step(struct ktest *t, uint64_t limit)
 {
 	if (!ph_init(&heap, 0, limit, 8 * MiB))
 		return 0;
+	test_require_free_bytes(t, EIGHT_MIB_AT_ONCE);
 	void *p = arena_sys_alloc(&heap.arena, 8 * MiB);
-	EXPECT_EQ(t, (uintptr_t)p, heap.arena.start);
-	if (p) /* only the address space matters here: keep RAM free */
-		arena_release(&heap.arena, (uintptr_t)p, 8 * MiB);
+	ASSERT_EQ(t, (uintptr_t)p, heap.arena.start);
+	/* Only the address space matters here: keep RAM free. */
+	arena_release(&heap.arena, (uintptr_t)p, 8 * MiB);
 	return heap.arena.start;
 }
 
@@ -226,6 +236,7 @@ static void fallback_outside_the_usable_range_is_refused(struct ktest *t)
 
 static void bad_sizes_are_refused(struct ktest *t)
 {
+	test_require_free_bytes(t, EIGHT_MIB_AT_ONCE);
 	struct snapshot before = snap();
 	ASSERT_TRUE(t, ph_init(&heap, 0, 8 * MiB, 4 * MiB));
 	struct arena_stats s0 = heap.arena.stats;
@@ -246,8 +257,6 @@ static void bad_sizes_are_refused(struct ktest *t)
 	EXPECT_FALSE(t, ph_init(&heap, 0, 12 * MiB + 4096, 4 * MiB)); /* unaligned */
 	expect_no_leak(t, &before);
 }
-
-static struct frame_hoard hoard;
 
 static void frames_run_out_before_address_space(struct ktest *t)
 {
@@ -563,6 +572,7 @@ static void spans_grow_in_place_into_free_neighbours(struct ktest *t)
 
 static void large_requests_are_served_directly(struct ktest *t)
 {
+	test_require_free_bytes(t, EIGHT_MIB_AT_ONCE + 2 * MiB);
 	ASSERT_EQ(t, ph_suite_heap(), 0);
 	uintptr_t used = heap.arena.used;
 	struct span *s = ph_alloc(&heap, 2048, false); /* 8 MiB */
@@ -740,10 +750,12 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(random_spans_keep_their_contents),
 };
 
-static void arena_suite_exit(void)
+/* After every case: what a failed case may have left (a no-op otherwise). */
+static void arena_case_exit(void)
 {
-	if (heap.arena.meta_base)
-		ph_destroy(&heap); /* after a failed case */
+	ph_destroy(&heap);
+	test_give_back_frames(&hoard);
+	test_free_test_reservations();
 }
 
-KTEST_SUITE(arena, arena_cases, NULL, arena_suite_exit);
+KTEST_SUITE_CASE_EXIT(arena, arena_cases, NULL, NULL, 0, arena_case_exit);

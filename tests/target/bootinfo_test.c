@@ -1,6 +1,7 @@
 /* tests/target/bootinfo_test.c - suite "bootinfo": the multiboot memory map. */
 #include "kernel/format.h"
 #include "kernel/kernel.h"
+#include "kernel/memory.h"
 #include "tests/ktest.h"
 
 static uint8_t map_buf[256];
@@ -103,7 +104,7 @@ static void long_command_line_is_cut_between_words(struct ktest *t)
 static void boot_map_has_usable_ram(struct ktest *t)
 {
 	ASSERT_GE(t, boot_info.region_count, 1);
-	EXPECT_GE(t, boot_info.usable_bytes, 8u << 20);
+	EXPECT_GE(t, boot_info.usable_bytes, MEMORY_MIN_USABLE); /* or the boot stops */
 	for (unsigned i = 1; i < boot_info.region_count; i++)
 		EXPECT_LE(t, boot_info.regions[i - 1].base, boot_info.regions[i].base);
 	/* The loader's own data is recorded so that no allocator hands it out. */

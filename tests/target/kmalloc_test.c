@@ -25,6 +25,53 @@ static uint32_t rng(void)
 
 static struct kmalloc_stats s0, s1; /* before and after, for the cases */
 
+/*
+ * Blocks a case holds in an array of its own: hold_blocks() clears the
+ * array and has every block still in it freed when the case ends, however
+ * it ends (an ASSERT half-way through a fill must not leave the rest of the
+ * suite short of memory).  The case sets an entry to NULL when it frees it.
+ */
+struct held_blocks {
+	void **blocks;
+	unsigned count;
+};
+
+static void free_held_blocks(void *arg)
+{
+	struct held_blocks *h = arg;
+	for (unsigned i = 0; i < h->count; i++) {
+		kfree(h->blocks[i]);
+		h->blocks[i] = NULL;
+	}
+}
+
+static void hold_blocks_in(struct ktest *t, struct held_blocks *h, void **blocks, unsigned count)
+{
+	*h = (struct held_blocks){ blocks, count };
+	for (unsigned i = 0; i < count; i++)
+		blocks[i] = NULL;
+	ktest_defer(t, free_held_blocks, h);
+}
+
+/* Declares held_<array>, the record of 'array', and holds its blocks. */
+#define hold_blocks(t, array)              \
+	static struct held_blocks held_##array; \
+	hold_blocks_in(t, &held_##array, (void **)(array), sizeof(array) / sizeof((array)[0]))
+
+static struct frame_hoard hoard;
+
+/* What the kernel heap could still have in use at once: the memory free or
+ * held idle, and no more than its arena's limit. */
+static uint64_t heap_budget(void)
+{
+	struct kmalloc_stats s;
+	kmalloc_stats(&s);
+	uint64_t free = test_free_bytes();
+	if (free < UINT64_MAX - s.idle_bytes)
+		free += s.idle_bytes;
+	return free < kheap.arena.limit ? free : kheap.arena.limit;
+}
+
 static void expect_heap_ok(struct ktest *t)
 {
 	EXPECT_EQ(t, kheap_check(), 0);
@@ -264,12 +311,19 @@ static void krealloc_grows_large_blocks_in_place(struct ktest *t)
 static void kmemalign_takes_powers_of_two(struct ktest *t)
 {
 	kmalloc_stats(&s0);
-	unsigned misaligned = 0, failed = 0;
+	unsigned misaligned = 0, failed = 0, too_large = 0;
+	/* A block may take its size and its alignment: half the budget leaves
+	 * room for the rest of the heap. */
+	uint64_t room = heap_budget() / 2;
 	for (size_t align = 8; align <= (4u << 20); align *= 2) {
 		size_t sizes[] = { 1, align / 2 + 1, align + 3, 3 * align };
 		for (unsigned i = 0; i < 4; i++) {
 			if (sizes[i] > (4u << 20) + 8) /* fits a 16 MiB machine */
 				continue;
+			if (sizes[i] + align > room) {
+				too_large++;
+				continue;
+			}
 			uint8_t *p = kmemalign(align, sizes[i]);
 			if (!p) {
 				failed++;
@@ -284,6 +338,9 @@ static void kmemalign_takes_powers_of_two(struct ktest *t)
 	}
 	EXPECT_EQ(t, misaligned, 0);
 	EXPECT_EQ(t, failed, 0);
+	if (too_large)
+		ktest_note(t, "%u requests larger than this heap's room (%llu KiB) left out",
+		           too_large, (unsigned long long)(room >> 10));
 	/* Anything else is refused. */
 	EXPECT_EQ(t, (uintptr_t)kmemalign(0, 16), 0);
 	EXPECT_EQ(t, (uintptr_t)kmemalign(4, 16), 0);
@@ -413,6 +470,7 @@ static void statistics_add_up(struct ktest *t)
 	kmalloc_stats(&s0);
 	enum { N = 300 };
 	static void *held[N];
+	hold_blocks(t, held);
 	uint64_t usable = 0;
 	for (unsigned i = 0; i < N; i++) {
 		held[i] = kmalloc(1 + (i * 37) % (i % 10 == 0 ? 60000 : 2000));
@@ -427,8 +485,7 @@ static void statistics_add_up(struct ktest *t)
 	for (unsigned c = 0; c < s1.class_count; c++)
 		per_class += s1.classes[c].in_use * s1.classes[c].size;
 	EXPECT_EQ(t, per_class, s1.in_use_bytes);
-	for (unsigned i = 0; i < N; i++)
-		kfree(held[i]);
+	free_held_blocks(&held_held);
 	kmalloc_stats(&s1);
 	EXPECT_EQ(t, s1.in_use_bytes, s0.in_use_bytes); /* back where it started */
 	EXPECT_EQ(t, s1.frees, s0.frees + N);
@@ -450,6 +507,7 @@ static void freeing_a_burst_gives_its_spans_back(struct ktest *t)
 {
 	enum { N = 8000, SIZE = 256 };
 	static void *held[N];
+	hold_blocks(t, held);
 	kmalloc_drain();
 	for (unsigned i = 0; i < N; i++) {
 		held[i] = kmalloc(SIZE);
@@ -461,8 +519,10 @@ static void freeing_a_burst_gives_its_spans_back(struct ktest *t)
 		cls++;
 	ASSERT_LE(t, cls + 1, s1.class_count);
 	uint32_t peak = s1.classes[cls].spans;
-	for (unsigned i = 0; i < N; i++)
-		kfree(held[(i * 7919u) % N]); /* 7919 is prime to N: each once */
+	for (unsigned i = 0; i < N; i++) { /* 7919 is prime to N: each once */
+		kfree(held[(i * 7919u) % N]);
+		held[(i * 7919u) % N] = NULL;
+	}
 	kmalloc_stats(&s1);
 	ktest_note(t, "%u spans of %u-byte objects at the peak, %u after the frees", peak, SIZE,
 	           s1.classes[cls].spans);
@@ -486,11 +546,18 @@ static size_t random_size(void)
 
 static void million_random_operations(struct ktest *t)
 {
-	enum { SLOTS = 4096, OPS = 1000000 };
-	static uint8_t *slot[SLOTS];
-	static uint32_t slot_size[SLOTS];
+	enum { MAX_SLOTS = 4096, OPS = 1000000, SLOT_BYTES = 3072 };
+	static uint8_t *slot[MAX_SLOTS];
+	static uint32_t slot_size[MAX_SLOTS];
+	/* Half the slots are full on average, and a full slot holds 1.4 KiB
+	 * on average: 3 KiB of budget per slot leaves room for the peaks. */
+	uint64_t budget = heap_budget();
+	unsigned SLOTS = budget / SLOT_BYTES < MAX_SLOTS ? (unsigned)(budget / SLOT_BYTES) : MAX_SLOTS;
+	if (SLOTS < 256)
+		ktest_skip(t, "needs %u KiB of heap budget, %llu KiB to be had", 256 * SLOT_BYTES / 1024,
+		           (unsigned long long)(budget >> 10));
 	rng_state = t->seed * 0x9e3779b97f4a7c15ull + 1;
-	ktest_note(t, "seed %llu", (unsigned long long)t->seed);
+	ktest_note(t, "seed %llu, %u slots", (unsigned long long)t->seed, SLOTS);
 	kmalloc_stats(&s0);
 	unsigned corrupt = 0, failed = 0, checks = 0;
 	for (unsigned op = 0; op < OPS; op++) {
@@ -564,14 +631,13 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	enum { PER_SIZE = 64, LARGE = 48 << 10 };
 	static const size_t sizes[] = { 1000, 2000, 4000 };
 	static void *held[PER_SIZE * 3];
-	static struct frame_hoard hoard;
+	hold_blocks(t, held);
 	/* Idle memory: objects of three classes, freed again. */
 	for (unsigned i = 0; i < PER_SIZE * 3; i++) {
 		held[i] = kmalloc(sizes[i % 3]);
 		ASSERT_NE(t, (uintptr_t)held[i], 0);
 	}
-	for (unsigned i = 0; i < PER_SIZE * 3; i++)
-		kfree(held[i]);
+	free_held_blocks(&held_held);
 	/* No free page heap span to take instead: all their frames go back. */
 	ph_scavenge_all(&kheap);
 	kmalloc_stats(&s0);
@@ -609,13 +675,13 @@ static void trim_gives_back_what_the_recent_peak_keeps(struct ktest *t)
 {
 	enum { BLOCKS = 40, SIZE = 64 << 10 };
 	static void *held[BLOCKS];
+	hold_blocks(t, held);
 	kmalloc_trim();
 	kmalloc_stats(&s0);
 	for (unsigned i = 0; i < BLOCKS; i++)
 		ASSERT_NE(t, (uintptr_t)(held[i] = kmalloc(SIZE)), 0);
 	uint64_t scavenged = kheap.stats.scavenged_pages;
-	for (unsigned i = 0; i < BLOCKS; i++)
-		kfree(held[i]);
+	free_held_blocks(&held_held);
 	kmalloc_stats(&s1);
 	EXPECT_EQ(t, kheap.stats.scavenged_pages, scavenged); /* kept: the recent peak */
 	EXPECT_GE(t, s1.idle_bytes, s0.idle_bytes + (uint64_t)BLOCKS * SIZE);
@@ -742,4 +808,10 @@ static void kmalloc_suite_exit(void)
 	kmalloc_trim();
 }
 
-KTEST_SUITE(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit);
+/* After every case: frames a failed case left hoarded. */
+static void kmalloc_case_exit(void)
+{
+	test_give_back_frames(&hoard);
+}
+
+KTEST_SUITE_CASE_EXIT(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit, 0, kmalloc_case_exit);

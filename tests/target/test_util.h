@@ -5,6 +5,7 @@
 #define TESTS_TARGET_TEST_UTIL_H
 
 #include "mm/vm.h"
+#include "tests/ktest.h"
 
 #define MiB (1024u * 1024u)
 
@@ -30,6 +31,17 @@ static inline unsigned test_nonzero_words(uintptr_t p, size_t bytes)
 	return nonzero;
 }
 
+/* Gives back every VM_TEST reservation (whole slots): a case's tear-down,
+ * for whatever a failed case left behind. */
+static inline void test_free_test_reservations(void)
+{
+	for (uint64_t off = 0; off < VM_SPACE_SIZE; off += PDE_SPAN) {
+		uintptr_t slot = vm_space_base() + (uintptr_t)off;
+		if (vm_owner_at(slot) == VM_TEST)
+			vm_free(slot, PDE_SPAN);
+	}
+}
+
 /* The lowest free, slot-aligned region of 'size' bytes, or 0: reserved and
  * given back at once, so that a reserve hinted there lands exactly there. */
 static inline uintptr_t test_free_region(size_t size)
@@ -50,6 +62,8 @@ static inline uintptr_t test_free_region(size_t size)
  */
 #ifdef ARENA386_HOST
 #include "arch/host/vm_host.h"
+
+#define test_free_bytes() ((uint64_t)SIZE_MAX)
 
 struct frame_hoard {
 	int unused;
@@ -87,6 +101,11 @@ static inline uint32_t test_free_frames(void)
 	return kernel_pmm.stats.free_frames;
 }
 
+static inline uint64_t test_free_bytes(void)
+{
+	return (uint64_t)kernel_pmm.stats.free_frames * PAGE_SIZE;
+}
+
 static inline uint32_t test_page_tables(void)
 {
 	struct paging_stats p;
@@ -121,5 +140,16 @@ static inline void test_give_back_frames(struct frame_hoard *h)
 	h->run_count = h->frame_count = 0;
 }
 #endif
+
+/* Skips the case unless 'bytes' of memory are free: a case sized for a
+ * machine larger than this one says so rather than fail. */
+#define test_require_free_bytes(t, bytes)                                                     \
+	do {                                                                                  \
+		uint64_t test_need_ = (bytes), test_free_ = test_free_bytes();                \
+		if (test_free_ < test_need_)                                                  \
+			ktest_skip(t, "needs %llu KiB of free memory, %llu KiB free",         \
+			           (unsigned long long)(test_need_ >> 10),                    \
+			           (unsigned long long)(test_free_ >> 10));                   \
+	} while (0)
 
 #endif

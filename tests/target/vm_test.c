@@ -144,15 +144,11 @@ static void access_after_unused_faults_at_that_address(struct ktest *t)
 
 static void large_pages_used_when_possible(struct ktest *t)
 {
-	if (!paging_has_pse()) {
-		ktest_note(t, "CPU without PSE: 4 KiB pages only");
-		return;
-	}
+	if (!paging_has_pse())
+		ktest_skip(t, "CPU without PSE: 4 KiB pages only");
+	if (kernel_pmm.stats.whole_chunks < 2)
+		ktest_skip(t, "fewer than 2 free 4 MiB runs of frames");
 	struct snapshot before = snap();
-	if (kernel_pmm.stats.whole_chunks < 2) {
-		ktest_note(t, "fewer than 2 free 4 MiB runs: skipped");
-		return;
-	}
 	uintptr_t v = vm_reserve(SCRATCH, 12 * MiB, VM_TEST);
 	/* [v, v + 8 MiB) is two aligned 4 MiB pages; the last 4 KiB is small. */
 	ASSERT_TRUE(t, vm_map(v, 8 * MiB + PAGE_SIZE));
@@ -173,16 +169,25 @@ static void large_pages_used_when_possible(struct ktest *t)
 	expect_restored(t, &before);
 }
 
+static struct frame_hoard hoard;
+
+/* Free 4 MiB runs a case took to make the frame allocator run out of them. */
+static paddr_t runs[PMM_MAX_CHUNKS];
+static unsigned runs_taken;
+
+static void give_back_runs(void)
+{
+	while (runs_taken)
+		pmm_free_chunk(&kernel_pmm, runs[--runs_taken]);
+}
+
 /* Exactly one aligned 4 MiB, the arena's usual request, takes paging's path
  * for a single large page both ways; with no free 4 MiB run it still maps,
  * with small pages. */
 static void one_large_page_round_trip_and_fallback(struct ktest *t)
 {
-	static paddr_t runs[PMM_MAX_CHUNKS];
-	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
-		ktest_note(t, "no PSE or no free 4 MiB run: skipped");
-		return;
-	}
+	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
+		ktest_skip(t, "%s", !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	struct snapshot reserved = snap();
@@ -199,9 +204,9 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 	expect_restored(t, &reserved);
 
 	/* Every free run taken: the same call maps 1024 small pages. */
-	unsigned taken = 0;
-	while (taken < PMM_MAX_CHUNKS && (runs[taken] = pmm_alloc_chunk(&kernel_pmm)) != 0)
-		taken++;
+	while (runs_taken < PMM_MAX_CHUNKS &&
+	       (runs[runs_taken] = pmm_alloc_chunk(&kernel_pmm)) != 0)
+		runs_taken++;
 	struct snapshot no_runs = snap();
 	if (no_runs.free_frames >= PMM_FRAMES_PER_CHUNK + 16) {
 		ASSERT_TRUE(t, vm_map(v, 4 * MiB));
@@ -212,20 +217,17 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 		ASSERT_TRUE(t, vm_unused(v, 4 * MiB));
 		expect_restored(t, &no_runs);
 	} else {
-		ktest_note(t, "too few single frames left for the fallback: skipped");
+		ktest_note(t, "too few single frames left for the small-page fallback: not tried");
 	}
-	while (taken)
-		pmm_free_chunk(&kernel_pmm, runs[--taken]);
+	give_back_runs();
 	vm_free(v, 4 * MiB);
 	expect_restored(t, &before);
 }
 
 static void unused_inside_a_large_page_splits_it(struct ktest *t)
 {
-	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
-		ktest_note(t, "no PSE or no free 4 MiB run: skipped");
-		return;
-	}
+	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
+		ktest_skip(t, "%s", !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	ASSERT_TRUE(t, vm_map(v, 4 * MiB));
@@ -247,7 +249,6 @@ static void unused_inside_a_large_page_splits_it(struct ktest *t)
 	expect_restored(t, &before);
 }
 
-static struct frame_hoard hoard;
 
 static void map_out_of_frames_rolls_back(struct ktest *t)
 {
@@ -426,4 +427,12 @@ static const struct ktest_case vm_cases[] = {
 	KTEST_CASE(kernel_stack_overflow_is_caught_at_the_guard),
 	KTEST_CASE(address_space_map_names_owners),
 };
-KTEST_SUITE_FLAGS(vm, vm_cases, vm_suite_init, NULL, KTEST_RUN_FIRST);
+/* After every case: what a failed case may have left taken. */
+static void vm_case_exit(void)
+{
+	give_back_runs();
+	test_give_back_frames(&hoard);
+	test_free_test_reservations();
+}
+
+KTEST_SUITE_CASE_EXIT(vm, vm_cases, vm_suite_init, NULL, KTEST_RUN_FIRST, vm_case_exit);
