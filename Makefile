@@ -109,7 +109,7 @@ HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test
 HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
 # mm/ over the host primitives: libmm.a (no sanitizers, for users and
 # benchmarks) and the objects the host tests link (with them).
-HOST_MM_SRCS := kernel/format.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
+HOST_MM_SRCS := kernel/format.c kernel/ratelimit.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
 	arch/host/vm_host.c arch/host/console.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/host_env.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
@@ -144,7 +144,8 @@ $(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
 # The portable on-target suites, built for the host with the same framework.
-HOST_SHARED_SUITES := tests/ktest.c tests/select.c tests/target/arena_test.c tests/target/kmalloc_test.c
+HOST_SHARED_SUITES := tests/ktest.c tests/select.c tests/target/arena_test.c tests/target/kmalloc_test.c \
+	tests/target/ratelimit_test.c
 $(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suites_test.o \
 		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_SHARED_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)

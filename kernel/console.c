@@ -6,12 +6,21 @@
 #include "kernel/format.h"
 #include <stdint.h>
 
+static unsigned long lines;
+
 static void console_put(struct format_sink *sink, char c)
 {
 	(void)sink;
-	if (c == '\n')
+	if (c == '\n') {
 		serial_putc('\r');
+		lines++;
+	}
 	serial_putc(c);
+}
+
+unsigned long console_lines(void)
+{
+	return lines;
 }
 
 static struct format_sink console_sink = { console_put };

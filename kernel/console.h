@@ -14,6 +14,9 @@
 size_t kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t kvprintf(const char *fmt, va_list ap);
 
+/* Lines written to the console so far (for tests of what gets printed). */
+unsigned long console_lines(void);
+
 /*
  * panic(fmt, ...): prints "KERNEL PANIC at file:line: message", the caller's
  * registers and a frame-pointer backtrace, then ends the run with the failure

@@ -206,6 +206,7 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	unsigned failed = ktest_run_all(options.test, options.seed).failed;
 	if (options.bench[0])
 		kbench_run(options.bench);
+	ratelimit_flush();
 	kprintf("# end of run:\n");
 	heap_print();
 	kprintf("arena386: %s\n", failed ? "self-tests FAILED" : "self-tests passed");

@@ -17,7 +17,7 @@ static void note(struct arena *a, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(a->last_error, sizeof(a->last_error), fmt, ap);
 	va_end(ap);
-	kprintf("arena: %s\n", a->last_error);
+	kprintf_ratelimited("arena: refusals and failures", "arena: %s\n", a->last_error);
 }
 
 static uint64_t offset_of(uintptr_t va)

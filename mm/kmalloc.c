@@ -320,7 +320,7 @@ __attribute__((constructor)) static void libmm_init(void)
 static void bad_pointer(const char *call, const void *ptr, const char *why)
 {
 	totals.bad_frees++;
-	kprintf("%s(%p): %s; ignored\n", call, ptr, why);
+	kprintf_ratelimited("kmalloc: bad pointers", "%s(%p): %s; ignored\n", call, ptr, why);
 }
 
 /*
@@ -397,7 +397,7 @@ static bool reclaim_idle(size_t wanted)
 	uint64_t freed = kmalloc_trim();
 	totals.reclaims += freed != 0;
 	if (freed)
-		kprintf("kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
+		kprintf_ratelimited("kmalloc: reclaims", "kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
 		        "retrying\n",
 		        wanted, (unsigned long long)(freed >> 10));
 	return freed != 0;

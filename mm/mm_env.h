@@ -12,7 +12,9 @@
  *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
  *   - mm_irq_save() / mm_irq_restore(), around the allocator's short
  *     critical sections;
- *   - the console (kprintf) and panic, through kernel/console.h.
+ *   - the console (kprintf) and panic, through kernel/console.h, and
+ *     kprintf_ratelimited (kernel/ratelimit.h) for diagnostics that a
+ *     caller's loop may repeat.
  * To lift mm/ into another kernel, write one env.h and the backend
  * primitives of mm/vm_backend.h.
  */
@@ -26,6 +28,7 @@
 #endif
 
 #include "kernel/console.h"
+#include "kernel/ratelimit.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

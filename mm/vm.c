@@ -125,7 +125,8 @@ uintptr_t vm_space_base(void)
 static bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
 {
 	vm.stats.refused++;
-	kprintf("vm: %s(%p, %#zx) refused: %s\n", call, (void *)v, n, why);
+	kprintf_ratelimited("vm: refusals", "vm: %s(%p, %#zx) refused: %s\n", call, (void *)v, n,
+	                    why);
 	return false;
 }
 
@@ -410,7 +411,7 @@ static inline __attribute__((always_inline)) bool back_marked(const char *call, 
 {
 	if (!vm_backend_map(v, n)) {
 		set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
-		kprintf("vm: %s(%p, %#zx) failed: out of physical memory\n", call, (void *)v, n);
+		kprintf_ratelimited("vm: failures to map", "vm: %s(%p, %#zx) failed: out of physical memory\n", call, (void *)v, n);
 		return false;
 	}
 	vm.stats.mapped_bytes += n;
@@ -476,7 +477,7 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 		}
 	}
 	if (!ok) {
-		kprintf("vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
+		kprintf_ratelimited("vm: failures to map gaps", "vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
 		return false;
 	}
 	vm.stats.mapped_bytes += *mapped;

@@ -3,6 +3,7 @@
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
 #include "kernel/format.h"
+#include "kernel/ratelimit.h"
 #include "tests/select.h"
 #include <stdarg.h>
 
@@ -173,6 +174,7 @@ static enum case_outcome run_case(const struct ktest_suite *s, const struct ktes
 	}
 	if (s->case_exit)
 		s->case_exit();
+	ratelimit_flush(); /* inside the case's block, and a new burst for the next */
 	if (t.failures) {
 		kprintf(SUITE_INDENT "not ok %u %s\n", number, c->name);
 		return CASE_FAILED;

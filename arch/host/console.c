@@ -8,10 +8,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static unsigned long lines;
+
 size_t kvprintf(const char *fmt, va_list ap)
 {
-	int n = vprintf(fmt, ap);
-	return n < 0 ? 0 : (size_t)n;
+	char small[512];
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	char *buf = small;
+	if (n >= (int)sizeof(small) && (buf = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(buf, (size_t)n + 1, fmt, again);
+	va_end(again);
+	if (n < 0 || !buf)
+		return 0;
+	fputs(buf, stdout);
+	for (const char *c = buf; *c; c++)
+		lines += *c == '\n';
+	if (buf != small)
+		free(buf);
+	return (size_t)n;
+}
+
+unsigned long console_lines(void)
+{
+	return lines;
 }
 
 size_t kprintf(const char *fmt, ...)
