@@ -113,11 +113,24 @@ enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *
 	if (n <= 0)
 		return BOOTINFO_BAD_MEMORY_MAP;
 	out->region_count = (unsigned)n;
-	out->usable_bytes = 0;
-	for (unsigned i = 0; i < out->region_count; i++)
-		if (out->regions[i].type == MULTIBOOT_MEMORY_AVAILABLE)
-			out->usable_bytes += out->regions[i].length;
+	bootinfo_count_usable(out);
 	return BOOTINFO_OK;
+}
+
+#define FOUR_GIB (1ull << 32)
+
+void bootinfo_count_usable(struct bootinfo *info)
+{
+	info->usable_bytes = info->above_4g_bytes = 0;
+	for (unsigned i = 0; i < info->region_count; i++) {
+		const struct mem_region *r = &info->regions[i];
+		if (r->type != MULTIBOOT_MEMORY_AVAILABLE)
+			continue;
+		uint64_t end = r->base + r->length < r->base ? UINT64_MAX : r->base + r->length;
+		uint64_t below = r->base >= FOUR_GIB ? 0 : (end < FOUR_GIB ? end : FOUR_GIB) - r->base;
+		info->usable_bytes += below;
+		info->above_4g_bytes += (end - r->base) - below;
+	}
 }
 
 const char *mem_type_name(uint32_t type)
@@ -152,6 +165,10 @@ void bootinfo_print(const struct bootinfo *info)
 	kprintf("  usable RAM: %llu KiB (%llu MiB)\n",
 	        (unsigned long long)(info->usable_bytes >> 10),
 	        (unsigned long long)(info->usable_bytes >> 20));
+	if (info->above_4g_bytes)
+		kprintf("  ignored: %llu MiB of RAM above 4 GiB (no PAE: this kernel addresses "
+		        "4 GiB of physical memory)\n",
+		        (unsigned long long)(info->above_4g_bytes >> 20));
 	kprintf("kernel image: [%p, %p) %u KiB\n", (void *)_kernel_start, (void *)_kernel_end,
 	        (unsigned)(((uintptr_t)_kernel_end - (uintptr_t)_kernel_start) >> 10));
 }

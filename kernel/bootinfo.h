@@ -24,7 +24,11 @@ struct bootinfo {
 	char cmdline[BOOTINFO_CMDLINE_MAX];
 	struct mem_region regions[BOOTINFO_MAX_REGIONS]; /* sorted by base */
 	unsigned region_count;
-	uint64_t usable_bytes; /* sum of MULTIBOOT_MEMORY_AVAILABLE lengths */
+	/* MULTIBOOT_MEMORY_AVAILABLE bytes below 4 GiB, which the kernel uses,
+	 * and above it, which it ignores: without PAE an i386 kernel addresses
+	 * 4 GiB of physical memory.  QEMU puts RAM past 3.5 GiB above 4 GiB. */
+	uint64_t usable_bytes;
+	uint64_t above_4g_bytes;
 	/* Loader data: the info structure, the command line, the memory map,
 	 * modules and their strings.  Type is unused (0). */
 	struct mem_region loader_data[BOOTINFO_MAX_RESERVED];
@@ -46,6 +50,10 @@ enum bootinfo_error {
  * reported and dropped.
  */
 int mmap_parse(const void *buf, uint32_t length, struct mem_region *out, unsigned max);
+
+/* Sums the available regions of 'info' into usable_bytes (below 4 GiB)
+ * and above_4g_bytes (the rest), splitting a region that straddles 4 GiB. */
+void bootinfo_count_usable(struct bootinfo *info);
 
 /* Checks the magic and copies what 'mbi' describes into 'out'. */
 enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *mbi,

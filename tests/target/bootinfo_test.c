@@ -61,6 +61,20 @@ static void more_entries_than_room(struct ktest *t)
 	EXPECT_EQ(t, r[1].base, 1 << 20);
 }
 
+/* RAM above 4 GiB is counted apart: a region that straddles 4 GiB is split. */
+static void ram_above_4_gib_is_counted_apart(struct ktest *t)
+{
+	static struct bootinfo info;
+	info = (struct bootinfo){ .region_count = 4 };
+	info.regions[0] = (struct mem_region){ 0x100000, 0xdff00000, MULTIBOOT_MEMORY_AVAILABLE };
+	info.regions[1] = (struct mem_region){ 0xe0000000, 0x10000000, MULTIBOOT_MEMORY_RESERVED };
+	info.regions[2] = (struct mem_region){ 0xf0000000, 0x20000000, MULTIBOOT_MEMORY_AVAILABLE };
+	info.regions[3] = (struct mem_region){ 0x200000000ull, 0x40000000, MULTIBOOT_MEMORY_AVAILABLE };
+	bootinfo_count_usable(&info);
+	EXPECT_EQ(t, info.usable_bytes, 0xdff00000ull + 0x10000000ull);
+	EXPECT_EQ(t, info.above_4g_bytes, 0x10000000ull + 0x40000000ull);
+}
+
 static void missing_memory_map_is_named(struct ktest *t)
 {
 	struct multiboot_info mbi = { .flags = MULTIBOOT_INFO_MEMORY };
@@ -115,6 +129,6 @@ static const struct ktest_case bootinfo_cases[] = {
 	KTEST_CASE(sorted_and_zero_length_dropped),      KTEST_CASE(larger_entry_size_is_honoured),
 	KTEST_CASE(truncated_or_short_entries_rejected), KTEST_CASE(more_entries_than_room),
 	KTEST_CASE(missing_memory_map_is_named),         KTEST_CASE(boot_map_has_usable_ram),
-	KTEST_CASE(long_command_line_is_cut_between_words),
+	KTEST_CASE(long_command_line_is_cut_between_words), KTEST_CASE(ram_above_4_gib_is_counted_apart),
 };
 KTEST_SUITE(bootinfo, bootinfo_cases, NULL, NULL);
