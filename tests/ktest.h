@@ -47,7 +47,7 @@ struct ktest {
 	unsigned failures;
 	ktest_jmpbuf abort;
 	uint64_t seed;          /* the run's seed= value */
-	char skip_reason[96];   /* non-empty: the case was skipped */
+	char skip_reason[160];  /* non-empty: the case was skipped */
 	unsigned deferred_count;
 	struct {
 		void (*fn)(void *arg);
