@@ -182,6 +182,11 @@ run: deps all
 test: deps all iso host-tests
 	$(PYTHON) tests/testall.py --build $(BUILD)
 
+# The long sweep (about 10 minutes): every RAM size from 8 MiB to 3 GiB, CPU
+# models from the 486 on, RAM above 4 GiB, the arena options.
+sweep: deps all
+	$(PYTHON) tests/testall.py --build $(BUILD) --sweep
+
 # The host benchmark: the same workloads against libmm.a and against malloc
 # (glibc, or a peer put in its place with LD_PRELOAD).
 BENCH_DEPS := valgrind libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4
@@ -240,7 +245,7 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
-.PHONY: FORCE all iso host-lib host-tests deps run test bench fuzz debug format clean
+.PHONY: FORCE all iso host-lib host-tests deps run test sweep bench fuzz debug format clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -4,10 +4,15 @@
 Stages, in order:
   1. host C tests (build/host/tests/*_test, built with ASan and UBSan);
   2. the host runner's own tests (tests/host/test_runner.py);
-  3. the kernel under QEMU at 16 MiB, 256 MiB and 3 GiB of RAM, and the GRUB
-     ISO at 256 MiB.
+  3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
+     (8 MiB), 12 MiB, 16 MiB, 256 MiB, 3 GiB and 8 GiB (RAM above 4 GiB),
+     the oldest supported CPU (486) and one without PSE, a 4 MiB arena, and
+     the GRUB ISO at 256 MiB.
+--sweep runs the long sweep instead (make sweep): every size from 8 MiB to
+3 GiB, CPU models and the arena options.
 Each stage's console goes to build/logs/.  The last line sums every stage:
-"N passed, N failed".  Exit status 0 only when nothing failed.
+"N passed, N failed" (", N skipped" when cases were skipped).  Exit status 0
+only when nothing failed.
 """
 import argparse
 import glob
@@ -23,21 +28,46 @@ import run_qemu  # noqa: E402
 
 SUMMARY_RE = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
 
+# (name, memory, command line or None for the ISO, CPU model or None)
 TARGET_RUNS = [
-    # (name, memory, command line or None for the ISO)
-    ("target-16M", "16M", ""),
-    ("target-256M", "256M", ""),
-    ("target-3G", "3G", ""),
-    ("target-3G-arena3584M", "3G", "arena_limit=3584M"),
-    ("iso-256M", "256M", None),
+    ("target-8M-smallest", "8M", "", None),
+    ("target-12M", "12M", "", None),
+    ("target-16M", "16M", "", None),
+    ("target-256M", "256M", "", None),
+    ("target-256M-cpu486", "256M", "", "486"),
+    ("target-256M-nopse", "256M", "", "pentium,-pse"),
+    ("target-256M-arena4M", "256M", "arena_limit=4M", None),
+    ("target-3G", "3G", "", None),
+    ("target-3G-arena3584M", "3G", "arena_limit=3584M", None),
+    ("target-8G-above4G", "8G", "", None),
+    ("iso-256M", "256M", None, None),
 ]
+
+
+def sweep_runs():
+    """make sweep: every RAM size from the smallest supported machine up to
+    3 GiB (each MiB to 64 MiB, then in steps), every CPU model QEMU has from
+    the 486 on, RAM above 4 GiB, and the arena options that squeeze the
+    self-tests."""
+    sizes = list(range(8, 65)) + list(range(96, 1024, 32)) + list(range(1024, 3073, 256))
+    runs = [(f"sweep-{m}M", f"{m}M", "", None) for m in sizes]
+    runs += [(f"sweep-cpu-{c}", "64M", "", c) for c in
+             ("486", "pentium", "pentium,-pse", "pentium2", "pentium3", "qemu32", "qemu32,-pse",
+              "coreduo", "n270", "athlon", "kvm32")]
+    runs += [(f"sweep-{m}", m, "", None) for m in ("3584M", "4G", "8G")]
+    options = ["arena_limit=4M", "arena_limit=8M", "arena_limit=12M", "arena_base=8M",
+               "arena_base=16M", "arena_base=0xF0000000", "arena_base=0xFF400000",
+               "arena_limit=4G arena_step=4G", "arena_step=4M", "arena_limit=3584M"]
+    runs += [(f"sweep-256M-{o.replace(' ', ',')}", "256M", o, None) for o in options]
+    runs += [(f"sweep-8M-{o.replace(' ', ',')}", "8M", o, None) for o in options[:4]]
+    return runs
 
 
 def last_summary(output):
     for line in reversed(output.splitlines()):
         m = SUMMARY_RE.match(line.strip())
         if m:
-            return int(m.group(1)), int(m.group(2))
+            return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     return None
 
 
@@ -52,7 +82,7 @@ def run_program(name, cmd, logdir, timeout):
     with open(os.path.join(logdir, name + ".log"), "w") as f:
         f.write(output)
     counts = last_summary(output)
-    passed, failed = counts if counts else (0, 0)
+    passed, failed, skipped = counts if counts else (0, 0, 0)
     problem = None
     if status is None:
         problem = f"timed out after {timeout} s"
@@ -62,37 +92,45 @@ def run_program(name, cmd, logdir, timeout):
         problem = f"exit status {status}"
     if problem:
         failed = max(failed, 1)
-    return passed, failed, problem, time.monotonic() - start
+    return passed, failed, skipped, problem, time.monotonic() - start
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
     p.add_argument("--only", help="run only the stages whose name starts with this")
+    p.add_argument("--sweep", action="store_true",
+                   help="the long sweep of RAM sizes, CPU models and options instead")
     args = p.parse_args()
     logdir = os.path.join(args.build, "logs")
     os.makedirs(logdir, exist_ok=True)
 
     stages = []
+    target_runs = sweep_runs() if args.sweep else TARGET_RUNS
     for exe in sorted(glob.glob(os.path.join(args.build, "host", "tests", "*_test"))):
         stages.append(("host-" + os.path.basename(exe), [exe], 600))
     stages.append(("host-runner", [sys.executable, os.path.join(HERE, "host", "test_runner.py"),
                                    "--build", args.build], 600))
 
-    total_passed = total_failed = 0
+    totals = [0, 0, 0]
     failures = []
-    for name, cmd, timeout in stages:
+
+    def report(name, passed, failed, skipped, secs, note):
+        print(f"{name:28s} {passed:6d} passed {failed:4d} failed {skipped:4d} skipped  {secs:6.1f} s"
+              + (f"  ({note})" if note else ""), flush=True)
+        totals[0] += passed
+        totals[1] += failed
+        totals[2] += skipped
+
+    for name, cmd, timeout in ([] if args.sweep else stages):
         if args.only and not name.startswith(args.only):
             continue
-        passed, failed, problem, secs = run_program(name, cmd, logdir, timeout)
-        print(f"{name:24s} {passed:6d} passed {failed:4d} failed  {secs:6.1f} s"
-              + (f"  ({problem})" if problem else ""), flush=True)
-        total_passed += passed
-        total_failed += failed
+        passed, failed, skipped, problem, secs = run_program(name, cmd, logdir, timeout)
+        report(name, passed, failed, skipped, secs, problem)
         if failed:
             failures.append(name)
 
-    for name, mem, append in TARGET_RUNS:
+    for name, mem, append, cpu in target_runs:
         if args.only and not name.startswith(args.only):
             continue
         argv = ["--mem", mem, "--timeout", "600", "--quiet",
@@ -101,20 +139,24 @@ def main():
             argv += ["--iso", os.path.join(args.build, "arena386.iso")]
         else:
             argv += ["--kernel", os.path.join(args.build, "kernel.elf"), "--append", append]
+        if cpu:
+            argv += ["--cpu", cpu]
         start = time.monotonic()
-        verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
-        secs = time.monotonic() - start
-        note = "; ".join(verdict.problems)
-        print(f"{name:24s} {verdict.passed:6d} passed {verdict.failed:4d} failed  {secs:6.1f} s"
-              + (f"  ({note})" if note else ""), flush=True)
-        total_passed += verdict.passed
-        total_failed += verdict.failed
+        try:
+            verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
+        except run_qemu.UsageError as e:
+            verdict = run_qemu.Verdict(failed=1, problems=[str(e)])
+        report(name, verdict.passed, verdict.failed, verdict.skipped,
+               time.monotonic() - start, "; ".join(verdict.problems))
         if not verdict.ok:
             failures.append(name)
 
     if failures:
         print(f"failed stages: {', '.join(failures)} (logs in {logdir}/)")
-    print(f"{total_passed} passed, {total_failed} failed")
+    summary = f"{totals[0]} passed, {totals[1]} failed"
+    if totals[2]:
+        summary += f", {totals[2]} skipped"
+    print(summary)
     return 1 if failures else 0
 
 

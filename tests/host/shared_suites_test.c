@@ -17,6 +17,10 @@ int main(int argc, char **argv)
 	const char *filter = argc > 1 ? argv[1] : "all";
 	uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
 	struct ktest_totals totals = ktest_run_all(filter, seed);
-	printf("%u passed, %u failed\n", totals.passed, totals.failed);
+	if (totals.skipped)
+		printf("%u passed, %u failed, %u skipped\n", totals.passed, totals.failed,
+		       totals.skipped);
+	else
+		printf("%u passed, %u failed\n", totals.passed, totals.failed);
 	return totals.failed ? 1 : 0;
 }
