@@ -7,6 +7,7 @@ Last line: "N passed, N failed".
 """
 import argparse
 import os
+import subprocess
 import sys
 import unittest
 
@@ -99,11 +100,72 @@ class JudgeRecordedLogs(unittest.TestCase):
     def test_failure_exit_with_all_ok_fails(self):
         self.assertFalse(judge(GOOD_LOG, 3).ok)
 
+    def test_suite_not_ok_with_every_case_ok_is_caught(self):
+        v = judge(GOOD_LOG.replace("ok 1 alpha", "not ok 1 alpha"))
+        self.assertFalse(v.ok)
+        self.assertIn("suite alpha reported not ok but every case is ok", v.problems)
 
-def boot(append, timeout=60, mem="64M"):
+    def test_suite_block_without_header_is_caught(self):
+        headless = GOOD_LOG.replace("    KTAP version 1\n    # Subtest: beta", "    # Subtest: beta", 1)
+        v = judge(headless.replace("    ok 1 only # SKIP not here", "    not ok 1 only"), 33)
+        self.assertFalse(v.ok)
+        self.assertTrue(any("outside a block" in p for p in v.problems), v.problems)
+        self.assertGreaterEqual(v.failed, 1)  # its not ok still counts
+
+    def test_top_level_numbers_out_of_order_are_caught(self):
+        v = judge(GOOD_LOG.replace("ok 2 beta", "ok 3 beta"))
+        self.assertFalse(v.ok)
+        self.assertIn("suite result 3 out of order (expected 2)", v.problems)
+
+    def test_top_level_name_must_match_its_block(self):
+        v = judge(GOOD_LOG.replace("ok 2 beta", "ok 2 gamma"))
+        self.assertFalse(v.ok)
+        self.assertIn("suite result 2 is named 'gamma' but its block is 'beta'", v.problems)
+
+    def test_case_numbers_out_of_order_are_caught(self):
+        v = judge(GOOD_LOG.replace("    ok 2 second", "    ok 3 second"))
+        self.assertFalse(v.ok)
+        self.assertIn("suite alpha: result 3 out of order (expected 2)", v.problems)
+
+    def test_block_without_its_top_level_result_is_caught(self):
+        v = judge(GOOD_LOG.replace("ok 1 alpha\n", "", 1))
+        self.assertFalse(v.ok)
+        self.assertIn("suite alpha: no top-level result", v.problems)
+
+    def test_suite_result_without_a_block_is_caught(self):
+        v = judge(GOOD_LOG.replace("\n1..2\n", "\n1..3\n") + "ok 3 ghost\n")
+        self.assertFalse(v.ok)
+        self.assertIn("suite result '3 ghost' without a suite block", v.problems)
+
+    def test_second_top_level_plan_is_caught(self):
+        v = judge(GOOD_LOG + "1..5\n")
+        self.assertFalse(v.ok)
+        self.assertTrue(any("after the first" in p for p in v.problems), v.problems)
+
+    def test_empty_run_passes_only_with_its_plan(self):
+        self.assertTrue(judge("KTAP version 1\n1..0\n").ok)
+        self.assertFalse(judge("KTAP version 1\n").ok)
+
+    def test_skipped_suite_is_counted(self):
+        log = GOOD_LOG.replace("ok 2 beta", "ok 2 beta # SKIP every case skipped")
+        v = judge(log)
+        self.assertTrue(v.ok, v.problems)
+        self.assertEqual(v.skipped, 1)
+
+
+def boot(append, timeout=60, mem="64M", cpu=None):
     argv = ["--kernel", os.path.join(BUILD, "kernel.elf"), "--mem", mem, "--append", append,
             "--timeout", str(timeout), "--quiet"]
+    if cpu:
+        argv += ["--cpu", cpu]
     return run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
+
+
+def runner(*argv):
+    """run_qemu.py as a user runs it: (exit status, stdout, stderr)."""
+    p = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "run_qemu.py"), *argv],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
 
 
 class RealKernelRuns(unittest.TestCase):
@@ -164,6 +226,80 @@ class RealKernelRuns(unittest.TestCase):
         v, _ = boot("crash=hang", timeout=3)
         self.assertFalse(v.ok)
         self.assertIn("timeout: no exit after 3 s", v.problems)
+
+    def test_fault_inside_the_report_gets_one_line_and_a_halt(self):
+        v, lines = boot("crash=nested", timeout=20)
+        self.assertFalse(v.ok)
+        self.assertFalse(any("timeout" in p for p in v.problems), v.problems)
+        self.assertTrue(any("QEMU exit status 3" in p for p in v.problems), v.problems)
+        nested = [l for l in lines if "while reporting exception" in l]
+        self.assertEqual(len(nested), 1, nested)
+        self.assertEqual(sum("CPU EXCEPTION 6 (Invalid Opcode)" in l for l in lines), 1)
+
+    def test_selections_that_select_nothing_fail_the_run(self):
+        for append, says in (("test=bogus", "'bogus' selects nothing"),
+                             ("test=,,,", "an empty name in the list"),
+                             ("test=all,none", "'all' must stand alone"),
+                             ("test=pmm=vm", "'pmm=vm' is not a name"),
+                             ("test=none bench=nosuch", "'nosuch' selects nothing")):
+            with self.subTest(append=append):
+                v, lines = boot(append)
+                self.assertFalse(v.ok)
+                self.assertTrue(any(says in l for l in lines), lines[-5:])
+
+    def test_skipped_cases_are_reported_as_skips(self):
+        v, lines = boot("test=vm", cpu="pentium,-pse")
+        self.assertTrue(v.ok, v.problems)
+        self.assertGreaterEqual(v.skipped, 1)
+        self.assertTrue(any(l.startswith("    ok ") and "# SKIP CPU without PSE" in l for l in lines))
+        self.assertTrue(any("skip:%d" % v.skipped in l for l in lines))
+
+    def test_oldest_cpu_boots_and_refuses_benchmarks_without_a_tsc(self):
+        v, lines = boot("test=kprintf bench=all", cpu="486")
+        self.assertFalse(v.ok)
+        text = "\n".join(lines)
+        self.assertIn("cpu: GenuineIntel family 4", text)
+        self.assertIn("the benchmarks need the TSC (time-stamp counter), which this CPU lacks", text)
+        self.assertNotIn("CPU EXCEPTION", text)
+
+    def test_too_little_memory_stops_with_one_line(self):
+        v, lines = boot("", mem="7M")
+        self.assertFalse(v.ok)
+        stops = [l for l in lines if l.startswith("arena386: cannot run:")]
+        self.assertEqual(len(stops), 1, lines[-5:])
+        self.assertIn("needs a machine with 8 MiB", stops[0])
+        self.assertFalse(any("KERNEL PANIC" in l for l in lines))
+
+
+class RunnerCommandLine(unittest.TestCase):
+    """Each command line the runner cannot carry out gets one line, no traceback."""
+
+    def check_refused(self, says, *argv):
+        status, out, err = runner(*argv)
+        self.assertEqual(status, 2, (out, err))
+        self.assertNotIn("Traceback", err + out)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn(says, err)
+
+    def test_iso_with_append(self):
+        self.check_refused("--append cannot be used with --iso", "--iso",
+                           os.path.join(BUILD, "arena386.iso"), "--append", "test=none")
+
+    def test_missing_qemu(self):
+        self.check_refused("--qemu /nonexistent: no such program", "--kernel",
+                           os.path.join(BUILD, "kernel.elf"), "--qemu", "/nonexistent")
+
+    def test_timeout_not_a_number(self):
+        self.check_refused("--timeout nan: needs a positive number", "--kernel",
+                           os.path.join(BUILD, "kernel.elf"), "--timeout", "nan")
+
+    def test_log_that_cannot_be_written(self):
+        self.check_refused("--log /proc/nope/x.log:", "--kernel",
+                           os.path.join(BUILD, "kernel.elf"), "--log", "/proc/nope/x.log",
+                           "--append", "test=none")
+
+    def test_missing_kernel(self):
+        self.check_refused("no such file", "--kernel", "/nonexistent/kernel.elf")
 
 
 class CountingResult(unittest.TextTestResult):
