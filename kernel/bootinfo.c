@@ -127,7 +127,8 @@ void bootinfo_count_usable(struct bootinfo *info)
 		if (r->type != MULTIBOOT_MEMORY_AVAILABLE)
 			continue;
 		uint64_t end = r->base + r->length < r->base ? UINT64_MAX : r->base + r->length;
-		uint64_t below = r->base >= FOUR_GIB ? 0 : (end < FOUR_GIB ? end : FOUR_GIB) - r->base;
+		uint64_t below =
+		        r->base >= FOUR_GIB ? 0 : (end < FOUR_GIB ? end : FOUR_GIB) - r->base;
 		info->usable_bytes += below;
 		info->above_4g_bytes += (end - r->base) - below;
 	}

@@ -70,8 +70,9 @@ static bool set_arena_base(const char *value, size_t len)
 	return cmdline_parse_size(value, len, &v) && heap_config_set_base(v);
 }
 
-static const char *const crash_kinds[] = { "panic",    "triple", "hang",
-	                                    "fault",    "overflow", "nested" };
+static const char *const crash_kinds[] = {
+	"panic", "triple", "hang", "fault", "overflow", "nested"
+};
 
 static bool set_crash(const char *value, size_t len)
 {

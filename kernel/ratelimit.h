@@ -24,15 +24,18 @@
 #define RATELIMIT_BURST 10
 
 struct ratelimit {
-	const char *what;        /* names the diagnostic in the summary line */
-	uint32_t printed;        /* in this burst */
-	uint32_t suppressed;     /* since the burst filled */
-	uint32_t next_summary;   /* suppressed count of the next summary line */
-	bool listed;             /* on the list that ratelimit_flush walks */
+	const char *what;      /* names the diagnostic in the summary line */
+	uint32_t printed;      /* in this burst */
+	uint32_t suppressed;   /* since the burst filled */
+	uint32_t next_summary; /* suppressed count of the next summary line */
+	bool listed;           /* on the list that ratelimit_flush walks */
 	struct ratelimit *next;
 };
 
-#define RATELIMIT_INIT(description) { .what = (description) }
+#define RATELIMIT_INIT(description)   \
+	{                             \
+		.what = (description) \
+	}
 
 /* Whether this call may print; counts it when not. */
 bool ratelimit_allow(struct ratelimit *rl);
@@ -42,8 +45,8 @@ bool ratelimit_allow(struct ratelimit *rl);
 void ratelimit_flush(void);
 
 /* kprintf, limited per call site. */
-#define kprintf_ratelimited(description, ...)                                         \
-	do {                                                                          \
+#define kprintf_ratelimited(description, ...)                                          \
+	do {                                                                           \
 		static struct ratelimit ratelimit_site_ = RATELIMIT_INIT(description); \
 		if (ratelimit_allow(&ratelimit_site_))                                 \
 			kprintf(__VA_ARGS__);                                          \

@@ -342,7 +342,7 @@ fail:
  * not (for 'call') when it is not. */
 static bool holds(struct arena *a, const char *call, uintptr_t p, size_t n)
 {
-	const char *why = !IS_ALIGNED(p | n, PAGE_SIZE)            ? "not page-aligned"
+	const char *why = !IS_ALIGNED(p | n, PAGE_SIZE)                    ? "not page-aligned"
 	                  : p < a->start || p > a->used || n > a->used - p ? "outside the arena's"
 	                                                                     " [start, used)"
 	                                                                   : NULL;

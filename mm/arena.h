@@ -99,7 +99,8 @@ struct arena {
 /*
  * Sets up an arena: reserves its metadata and its first 'step' bytes with
  * hint 'base' (slot-aligned, or 0: anywhere).  The arena starts wherever
- * that reservation lands, said on the console when that is not 'base'.  'limit' and 'step' are multiples of 4 MiB, step
+ * that reservation lands, said on the console when that is not 'base'.  'limit' and 'step' are
+ * multiples of 4 MiB, step
  * <= limit, limit <= 4 GiB.  Returns false, with a message and nothing
  * reserved, if that cannot be done.
  */

@@ -397,7 +397,9 @@ static bool reclaim_idle(size_t wanted)
 	uint64_t freed = kmalloc_trim();
 	totals.reclaims += freed != 0;
 	if (freed)
-		kprintf_ratelimited("kmalloc: reclaims", "kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
+		kprintf_ratelimited(
+		        "kmalloc: reclaims",
+		        "kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
 		        "retrying\n",
 		        wanted, (unsigned long long)(freed >> 10));
 	return freed != 0;

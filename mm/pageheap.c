@@ -330,15 +330,17 @@ void ph_scavenge_all(struct pageheap *ph)
 static struct span *out_of_frames(struct pageheap *ph, uint32_t npages)
 {
 	ph->stats.failures++;
-	kprintf_ratelimited("pageheap: failures", "pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
+	kprintf_ratelimited("pageheap: failures",
+	                    "pageheap: ph_alloc(%u pages) failed: out of frames\n", npages);
 	return NULL;
 }
 
 struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 {
 	if (npages == 0 || npages > ph->max_pages) {
-		kprintf_ratelimited("pageheap: refusals", "pageheap: ph_alloc(%u pages) refused: %s\n", npages,
-		        npages ? "larger than the arena limit" : "zero pages");
+		kprintf_ratelimited("pageheap: refusals",
+		                    "pageheap: ph_alloc(%u pages) refused: %s\n", npages,
+		                    npages ? "larger than the arena limit" : "zero pages");
 		ph->stats.failures++;
 		return NULL;
 	}

@@ -213,7 +213,8 @@ paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
 static bool refuse(struct pmm *pmm, const char *what, paddr_t frame, const char *why)
 {
 	pmm->stats.bad_frees++;
-	kprintf_ratelimited("pmm: refused frees", "pmm: %s(%#x) refused: %s\n", what, (unsigned)frame, why);
+	kprintf_ratelimited("pmm: refused frees", "pmm: %s(%#x) refused: %s\n", what,
+	                    (unsigned)frame, why);
 	return false;
 }
 

@@ -411,7 +411,9 @@ static inline __attribute__((always_inline)) bool back_marked(const char *call, 
 {
 	if (!vm_backend_map(v, n)) {
 		set_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE), false);
-		kprintf_ratelimited("vm: failures to map", "vm: %s(%p, %#zx) failed: out of physical memory\n", call, (void *)v, n);
+		kprintf_ratelimited("vm: failures to map",
+		                    "vm: %s(%p, %#zx) failed: out of physical memory\n", call,
+		                    (void *)v, n);
 		return false;
 	}
 	vm.stats.mapped_bytes += n;
@@ -477,7 +479,9 @@ bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
 		}
 	}
 	if (!ok) {
-		kprintf_ratelimited("vm: failures to map gaps", "vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n", (void *)v, n);
+		kprintf_ratelimited("vm: failures to map gaps",
+		                    "vm: vm_map_gaps(%p, %#zx) failed: out of physical memory\n",
+		                    (void *)v, n);
 		return false;
 	}
 	vm.stats.mapped_bytes += *mapped;

@@ -46,8 +46,8 @@ struct ktest {
 	const char *name;
 	unsigned failures;
 	ktest_jmpbuf abort;
-	uint64_t seed;          /* the run's seed= value */
-	char skip_reason[160];  /* non-empty: the case was skipped */
+	uint64_t seed;         /* the run's seed= value */
+	char skip_reason[160]; /* non-empty: the case was skipped */
 	unsigned deferred_count;
 	struct {
 		void (*fn)(void *arg);
@@ -90,13 +90,12 @@ struct ktest_suite {
 #fn, fn \
 	}
 
-#define KTEST_SUITE_CASE_EXIT(suite_name, case_table, init_fn, exit_fn, suite_flags, \
-                              case_exit_fn)                                            \
-	static const struct ktest_suite ktest_suite_##suite_name                               \
-	        __attribute__((used, section("ktest_suites"), aligned(8))) = {                 \
-		        #suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]), \
-		        suite_flags, init_fn,    exit_fn,                                      \
-		        case_exit_fn                                                           \
+#define KTEST_SUITE_CASE_EXIT(suite_name, case_table, init_fn, exit_fn, suite_flags, case_exit_fn) \
+	static const struct ktest_suite ktest_suite_##suite_name                                   \
+	        __attribute__((used, section("ktest_suites"), aligned(8))) = {                     \
+		        #suite_name, case_table, sizeof(case_table) / sizeof((case_table)[0]),     \
+		        suite_flags, init_fn,    exit_fn,                                          \
+		        case_exit_fn                                                               \
 	        }
 #define KTEST_SUITE_FLAGS(suite_name, case_table, init_fn, exit_fn, suite_flags) \
 	KTEST_SUITE_CASE_EXIT(suite_name, case_table, init_fn, exit_fn, suite_flags, NULL)

@@ -76,8 +76,9 @@ static void growth_with_the_default_step_and_limit(struct ktest *t)
 	 * 2 GiB arena (4.5 MiB when it is full). */
 	test_require_free_bytes(t, 9 * MiB);
 	if (!test_free_region(ARENA_DEFAULT_LIMIT + ARENA_DEFAULT_STEP))
-		ktest_skip(t, "no free run of %llu MiB of address space (arena_base= or "
-		              "arena_limit= gave it to the kernel's arena)",
+		ktest_skip(t,
+		           "no free run of %llu MiB of address space (arena_base= or "
+		           "arena_limit= gave it to the kernel's arena)",
 		           (unsigned long long)((ARENA_DEFAULT_LIMIT + ARENA_DEFAULT_STEP) >> 20));
 	struct snapshot before = snap();
 	ASSERT_TRUE(t, ph_init(&heap, 0, ARENA_DEFAULT_LIMIT, ARENA_DEFAULT_STEP));

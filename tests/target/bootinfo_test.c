@@ -69,7 +69,8 @@ static void ram_above_4_gib_is_counted_apart(struct ktest *t)
 	info.regions[0] = (struct mem_region){ 0x100000, 0xdff00000, MULTIBOOT_MEMORY_AVAILABLE };
 	info.regions[1] = (struct mem_region){ 0xe0000000, 0x10000000, MULTIBOOT_MEMORY_RESERVED };
 	info.regions[2] = (struct mem_region){ 0xf0000000, 0x20000000, MULTIBOOT_MEMORY_AVAILABLE };
-	info.regions[3] = (struct mem_region){ 0x200000000ull, 0x40000000, MULTIBOOT_MEMORY_AVAILABLE };
+	info.regions[3] =
+	        (struct mem_region){ 0x200000000ull, 0x40000000, MULTIBOOT_MEMORY_AVAILABLE };
 	bootinfo_count_usable(&info);
 	EXPECT_EQ(t, info.usable_bytes, 0xdff00000ull + 0x10000000ull);
 	EXPECT_EQ(t, info.above_4g_bytes, 0x10000000ull + 0x40000000ull);
@@ -126,9 +127,13 @@ static void boot_map_has_usable_ram(struct ktest *t)
 }
 
 static const struct ktest_case bootinfo_cases[] = {
-	KTEST_CASE(sorted_and_zero_length_dropped),      KTEST_CASE(larger_entry_size_is_honoured),
-	KTEST_CASE(truncated_or_short_entries_rejected), KTEST_CASE(more_entries_than_room),
-	KTEST_CASE(missing_memory_map_is_named),         KTEST_CASE(boot_map_has_usable_ram),
-	KTEST_CASE(long_command_line_is_cut_between_words), KTEST_CASE(ram_above_4_gib_is_counted_apart),
+	KTEST_CASE(sorted_and_zero_length_dropped),
+	KTEST_CASE(larger_entry_size_is_honoured),
+	KTEST_CASE(truncated_or_short_entries_rejected),
+	KTEST_CASE(more_entries_than_room),
+	KTEST_CASE(missing_memory_map_is_named),
+	KTEST_CASE(boot_map_has_usable_ram),
+	KTEST_CASE(long_command_line_is_cut_between_words),
+	KTEST_CASE(ram_above_4_gib_is_counted_apart),
 };
 KTEST_SUITE(bootinfo, bootinfo_cases, NULL, NULL);

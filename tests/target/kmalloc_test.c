@@ -54,7 +54,7 @@ static void hold_blocks_in(struct ktest *t, struct held_blocks *h, void **blocks
 }
 
 /* Declares held_<array>, the record of 'array', and holds its blocks. */
-#define hold_blocks(t, array)              \
+#define hold_blocks(t, array)                   \
 	static struct held_blocks held_##array; \
 	hold_blocks_in(t, &held_##array, (void **)(array), sizeof(array) / sizeof((array)[0]))
 
@@ -554,14 +554,16 @@ static void million_random_operations(struct ktest *t)
 	/* Half the slots are full on average, and a full slot holds 1.4 KiB
 	 * on average: 3 KiB of budget per slot leaves room for the peaks. */
 	if (kheap.arena.limit < 16 * MiB)
-		ktest_skip(t, "an arena of %llu MiB is too small for blocks up to 288 KiB among "
-		              "thousands of small ones (needs 16 MiB)",
+		ktest_skip(t,
+		           "an arena of %llu MiB is too small for blocks up to 288 KiB among "
+		           "thousands of small ones (needs 16 MiB)",
 		           (unsigned long long)(kheap.arena.limit >> 20));
 	uint64_t budget = heap_budget();
-	unsigned SLOTS = budget / SLOT_BYTES < MAX_SLOTS ? (unsigned)(budget / SLOT_BYTES) : MAX_SLOTS;
+	unsigned SLOTS =
+	        budget / SLOT_BYTES < MAX_SLOTS ? (unsigned)(budget / SLOT_BYTES) : MAX_SLOTS;
 	if (SLOTS < 256)
-		ktest_skip(t, "needs %u KiB of heap budget, %llu KiB to be had", 256 * SLOT_BYTES / 1024,
-		           (unsigned long long)(budget >> 10));
+		ktest_skip(t, "needs %u KiB of heap budget, %llu KiB to be had",
+		           256 * SLOT_BYTES / 1024, (unsigned long long)(budget >> 10));
 	rng_state = t->seed * 0x9e3779b97f4a7c15ull + 1;
 	ktest_note(t, "seed %llu, %u slots", (unsigned long long)t->seed, SLOTS);
 	kmalloc_stats(&s0);

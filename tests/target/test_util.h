@@ -143,13 +143,13 @@ static inline void test_give_back_frames(struct frame_hoard *h)
 
 /* Skips the case unless 'bytes' of memory are free: a case sized for a
  * machine larger than this one says so rather than fail. */
-#define test_require_free_bytes(t, bytes)                                                     \
-	do {                                                                                  \
-		uint64_t test_need_ = (bytes), test_free_ = test_free_bytes();                \
-		if (test_free_ < test_need_)                                                  \
-			ktest_skip(t, "needs %llu KiB of free memory, %llu KiB free",         \
-			           (unsigned long long)(test_need_ >> 10),                    \
-			           (unsigned long long)(test_free_ >> 10));                   \
+#define test_require_free_bytes(t, bytes)                                             \
+	do {                                                                          \
+		uint64_t test_need_ = (bytes), test_free_ = test_free_bytes();        \
+		if (test_free_ < test_need_)                                          \
+			ktest_skip(t, "needs %llu KiB of free memory, %llu KiB free", \
+			           (unsigned long long)(test_need_ >> 10),            \
+			           (unsigned long long)(test_free_ >> 10));           \
 	} while (0)
 
 #endif

@@ -192,7 +192,8 @@ static void give_back_runs(void)
 static void one_large_page_round_trip_and_fallback(struct ktest *t)
 {
 	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
-		ktest_skip(t, "%s", !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
+		ktest_skip(t, "%s",
+		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	struct snapshot reserved = snap();
@@ -232,7 +233,8 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 static void unused_inside_a_large_page_splits_it(struct ktest *t)
 {
 	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
-		ktest_skip(t, "%s", !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
+		ktest_skip(t, "%s",
+		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	ASSERT_TRUE(t, vm_map(v, 4 * MiB));
@@ -253,7 +255,6 @@ static void unused_inside_a_large_page_splits_it(struct ktest *t)
 	vm_free(v, 4 * MiB);
 	expect_restored(t, &before);
 }
-
 
 static void map_out_of_frames_rolls_back(struct ktest *t)
 {
