@@ -27,8 +27,9 @@ endif
 # ---- kernel (i386, freestanding) -------------------------------------------
 # The oldest CPU supported is the i486 (arch/i386/cpuid.h): -march=i486 keeps
 # out cmov and everything else a Pentium Pro added, and no x87 code is made
-# (a 486SX has no FPU).
-KERNEL_CFLAGS := -m32 -march=i486 -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
+# (a 486SX has no FPU).  -mtune=generic keeps today's instruction choices
+# (tuned for a 486, gcc's code took 2 more instructions per kmalloc + kfree).
+KERNEL_CFLAGS := -m32 -march=i486 -mtune=generic -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-builtin -mno-80387 \
 	-mno-mmx -mno-sse -mno-sse2 -mno-red-zone -mregparm=3 \
 	-O2 -g -Wall -Wextra -Werror -I. -MMD -MP
