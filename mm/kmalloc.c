@@ -317,7 +317,8 @@ __attribute__((constructor)) static void libmm_init(void)
 
 /* ---- reporting ---- */
 
-static __attribute__((noinline, cold)) void bad_pointer(const char *call, const void *ptr, const char *why)
+static __attribute__((noinline, cold)) void bad_pointer(const char *call, const void *ptr,
+                                                        const char *why)
 {
 	totals.bad_frees++;
 	kprintf_ratelimited("kmalloc: bad pointers", "%s(%p): %s; ignored\n", call, ptr, why);

@@ -327,7 +327,8 @@ void ph_scavenge_all(struct pageheap *ph)
 
 /* ---- allocation and free ---- */
 
-static __attribute__((noinline, cold)) struct span *out_of_frames(struct pageheap *ph, uint32_t npages)
+static __attribute__((noinline, cold)) struct span *out_of_frames(struct pageheap *ph,
+                                                                  uint32_t npages)
 {
 	ph->stats.failures++;
 	kprintf_ratelimited("pageheap: failures",

@@ -210,7 +210,8 @@ paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
 	return pmm->cache_count ? pmm_alloc_frame(pmm) : 0;
 }
 
-static __attribute__((noinline, cold)) bool refuse(struct pmm *pmm, const char *what, paddr_t frame, const char *why)
+static __attribute__((noinline, cold)) bool refuse(struct pmm *pmm, const char *what, paddr_t frame,
+                                                   const char *why)
 {
 	pmm->stats.bad_frees++;
 	kprintf_ratelimited("pmm: refused frees", "pmm: %s(%#x) refused: %s\n", what,

@@ -122,7 +122,8 @@ uintptr_t vm_space_base(void)
 	return vm.base;
 }
 
-static __attribute__((noinline, cold)) bool refuse(const char *call, uintptr_t v, size_t n, const char *why)
+static __attribute__((noinline, cold)) bool refuse(const char *call, uintptr_t v, size_t n,
+                                                   const char *why)
 {
 	vm.stats.refused++;
 	kprintf_ratelimited("vm: refusals", "vm: %s(%p, %#zx) refused: %s\n", call, (void *)v, n,

@@ -176,7 +176,7 @@ class RealKernelRuns(unittest.TestCase):
     def test_failing_expectation_reported_with_both_values(self):
         v, lines = boot("test=ktest_must_fail")
         self.assertFalse(v.ok)
-        self.assertEqual((v.passed, v.failed), (1, 2))
+        self.assertEqual((v.passed, v.failed, v.skipped), (3, 3, 1))
         text = "\n".join(lines)
         self.assertIn("    not ok 1 fails_expect_eq", text)
         self.assertIn("expected answer == 42", text)
@@ -184,6 +184,18 @@ class RealKernelRuns(unittest.TestCase):
         self.assertIn("42 == 42 (0x2a)", text)
         self.assertIn('"left" == "left"', text)
         self.assertIn("not ok 1 ktest_must_fail", text)
+        # The case abandoned by its ASSERT gave back what it deferred.
+        self.assertIn("    not ok 4 assert_fails_holding_something", text)
+        self.assertIn("    ok 5 what_the_failed_case_held_came_back", text)
+        # So did a skipped one, and the suite's per-case tear-down ran.
+        self.assertIn("    ok 6 skipped_case_defers_two_actions # SKIP deliberately", text)
+        self.assertIn("    ok 7 the_skipped_case_was_torn_down", text)
+
+    def test_arena_base_in_the_metadata_is_moved_with_a_message(self):
+        v, lines = boot("test=none arena_base=8M")
+        self.assertTrue(v.ok, v.problems)
+        self.assertTrue(any(l.startswith("arena: 0x00800000 is taken (the heap's metadata is at")
+                            and "the arena starts at 0x" in l for l in lines), lines)
 
     def test_selected_suite_runs_alone(self):
         v, lines = boot("test=kprintf")

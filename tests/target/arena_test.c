@@ -263,6 +263,32 @@ static void bad_sizes_are_refused(struct ktest *t)
 	expect_no_leak(t, &before);
 }
 
+/* A range the arena does not hold is refused with a message, and nothing
+ * changes: no panic, whoever the caller. */
+static void ranges_outside_the_arena_are_refused(struct ktest *t)
+{
+	ASSERT_TRUE(t, ph_init(&heap, 0, 16 * MiB, 8 * MiB));
+	void *p = arena_sys_alloc(&heap.arena, 64 * 1024);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	struct snapshot before = snap();
+	struct arena_stats stats = heap.arena.stats;
+	size_t mapped = 1;
+	EXPECT_EQ(t, arena_release(&heap.arena, 0, 8 * MiB), 0);
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "arena_release(0x0"));
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "refused: outside the arena"));
+	EXPECT_EQ(t, arena_release(&heap.arena, heap.arena.used, PAGE_SIZE), 0); /* past used */
+	EXPECT_EQ(t, arena_release(&heap.arena, (uintptr_t)p + 12, PAGE_SIZE), 0);
+	EXPECT_TRUE(t, test_contains(heap.arena.last_error, "not page-aligned"));
+	EXPECT_EQ(t, arena_release(&heap.arena, (uintptr_t)p, SIZE_MAX & ~(size_t)4095), 0);
+	EXPECT_FALSE(t, arena_reuse(&heap.arena, heap.arena.start - 4 * MiB, PAGE_SIZE, &mapped));
+	EXPECT_EQ(t, mapped, 0);
+	expect_no_leak(t, &before);
+	EXPECT_EQ(t, heap.arena.stats.mapped_bytes, stats.mapped_bytes);
+	EXPECT_EQ(t, heap.arena.stats.released_bytes, stats.released_bytes);
+	EXPECT_EQ(t, *(volatile uint8_t *)p, 0); /* still mapped */
+	ph_destroy(&heap);
+}
+
 static void frames_run_out_before_address_space(struct ktest *t)
 {
 	struct snapshot before = snap();
@@ -740,6 +766,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(fallback_below_used_never_moves_the_arena_back),
 	KTEST_CASE(fallback_outside_the_usable_range_is_refused),
 	KTEST_CASE(bad_sizes_are_refused),
+	KTEST_CASE(ranges_outside_the_arena_are_refused),
 	KTEST_CASE(frames_run_out_before_address_space),
 	KTEST_CASE(split_and_coalesce_in_every_order),
 	KTEST_CASE(memory_is_reused_after_free),

@@ -115,9 +115,67 @@ static void passes(struct ktest *t)
 	EXPECT_TRUE(t, 1);
 }
 
+/* Deferred actions and the suite's per-case tear-down run however a case
+ * ends: after a skip and after an ASSERT's abandon. */
+static unsigned deferred_order[4], deferred_count, case_exits;
+
+static void record_deferred(void *arg)
+{
+	if (deferred_count < 4)
+		deferred_order[deferred_count] = (unsigned)(uintptr_t)arg;
+	deferred_count++;
+}
+
+static void skipped_case_defers_two_actions(struct ktest *t)
+{
+	deferred_count = 0;
+	case_exits = 0;
+	ktest_defer(t, record_deferred, (void *)1);
+	ktest_defer(t, record_deferred, (void *)2);
+	ktest_skip(t, "deliberately, after deferring two actions");
+}
+
+static void the_skipped_case_was_torn_down(struct ktest *t)
+{
+	EXPECT_EQ(t, deferred_count, 2);
+	EXPECT_EQ(t, deferred_order[0], 2); /* the last deferred runs first */
+	EXPECT_EQ(t, deferred_order[1], 1);
+	EXPECT_EQ(t, case_exits, 1);
+}
+
+static void ktest_case_exit(void)
+{
+	case_exits++;
+}
+
+static bool released;
+
+static void release(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void assert_fails_holding_something(struct ktest *t)
+{
+	released = false;
+	ktest_defer(t, release, &released);
+	ASSERT_EQ(t, 1, 2);
+	released = false; /* never reached */
+}
+
+static void what_the_failed_case_held_came_back(struct ktest *t)
+{
+	EXPECT_TRUE(t, released);
+}
+
 static const struct ktest_case must_fail_cases[] = {
 	KTEST_CASE(fails_expect_eq),
 	KTEST_CASE(fails_streq),
 	KTEST_CASE(passes),
+	KTEST_CASE(assert_fails_holding_something),
+	KTEST_CASE(what_the_failed_case_held_came_back),
+	KTEST_CASE(skipped_case_defers_two_actions),
+	KTEST_CASE(the_skipped_case_was_torn_down),
 };
-KTEST_SUITE_FLAGS(ktest_must_fail, must_fail_cases, NULL, NULL, KTEST_EXPLICIT);
+KTEST_SUITE_CASE_EXIT(ktest_must_fail, must_fail_cases, NULL, NULL, KTEST_EXPLICIT,
+                      ktest_case_exit);
