@@ -40,11 +40,13 @@ KERNEL_LDFLAGS := -m32 -nostdlib -static -Wl,--build-id=none \
 BOOT_SRCS := boot/entry.S
 ARCH_SRCS := $(wildcard arch/i386/*.c arch/i386/*.S)
 KERNEL_SRCS := $(wildcard kernel/*.c)
-MM_SRCS := $(filter-out mm/backend_host.c,$(wildcard mm/*.c))
+LIB_SRCS := $(wildcard lib/*.c)
+MM_SRCS := $(wildcard mm/*.c)
 TARGET_TEST_SRCS := tests/ktest.c tests/kbench.c tests/select.c $(sort $(wildcard tests/target/*.c)) \
 	$(sort $(wildcard tests/bench/*.c))
 
-KERNEL_SRCS_ALL := $(BOOT_SRCS) $(ARCH_SRCS) $(KERNEL_SRCS) $(MM_SRCS) $(TARGET_TEST_SRCS)
+KERNEL_SRCS_ALL := $(BOOT_SRCS) $(LIB_SRCS) $(ARCH_SRCS) $(MM_SRCS) $(KERNEL_SRCS) \
+	$(TARGET_TEST_SRCS)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS_ALL))
 
 all: $(BUILD)/kernel.elf
@@ -110,8 +112,8 @@ HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test
 HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
 # mm/ over the host primitives: libmm.a (no sanitizers, for users and
 # benchmarks) and the objects the host tests link (with them).
-HOST_MM_SRCS := kernel/format.c kernel/ratelimit.c mm/vm.c mm/arena.c mm/pageheap.c mm/kmalloc.c \
-	arch/host/vm_host.c arch/host/console.c
+HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/vm.c mm/arena.c mm/pageheap.c \
+	mm/kmalloc.c arch/host/vm_host.c arch/host/setup.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/host_env.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer
@@ -121,9 +123,11 @@ $(BUILD)/host/lib/%.o: %.c
 	$(quiet) HOSTCC $<
 	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) -c $< -o $@
 
+# One relocatable object in the archive: a program that calls kmalloc links
+# all of it, arch/host/setup.c's constructor (which sets the heap up) too.
 $(BUILD)/host/libmm.a: $(patsubst %.c,$(BUILD)/host/lib/%.o,$(HOST_MM_SRCS))
 	$(quiet) AR $@
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ld -r -o $(@:.a=.o) $^ && ar rcs $@ $(@:.a=.o)
 
 host-lib: $(BUILD)/host/libmm.a
 
@@ -139,7 +143,7 @@ $(BUILD)/host/obj/%.o: %.c
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
 $(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
-		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_EXTRA_SRCS))
+		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@

@@ -134,6 +134,20 @@ void bootinfo_count_usable(struct bootinfo *info)
 	}
 }
 
+const char *bootinfo_error_message(enum bootinfo_error e)
+{
+	switch (e) {
+	case BOOTINFO_BAD_MAGIC:
+		return "not started by a Multiboot loader (bad magic in %eax)";
+	case BOOTINFO_NO_MEMORY_MAP:
+		return "the bootloader passed no memory map (multiboot flags bit 6 clear)";
+	case BOOTINFO_BAD_MEMORY_MAP:
+		return "the bootloader's memory map is malformed or empty";
+	default:
+		return "no error";
+	}
+}
+
 const char *mem_type_name(uint32_t type)
 {
 	switch (type) {

@@ -59,6 +59,9 @@ void bootinfo_count_usable(struct bootinfo *info);
 enum bootinfo_error bootinfo_parse(uint32_t magic, const struct multiboot_info *mbi,
                                    struct bootinfo *out);
 
+/* Why bootinfo_parse failed, in words, for the boot panic. */
+const char *bootinfo_error_message(enum bootinfo_error e);
+
 /* "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad RAM", "type N". */
 const char *mem_type_name(uint32_t type);
 

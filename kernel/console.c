@@ -1,42 +1,20 @@
-/* kernel/console.c - kprintf over the serial port, panic. */
+/*
+ * kernel/console.c - the kernel's side of lib/console.h: kprintf's output
+ * on the serial port, what a panic prints after its message (registers and
+ * a backtrace), and kernel_stop.
+ */
 #include "kernel/console.h"
 #include "arch/i386/cpu.h"
 #include "arch/i386/machine.h"
 #include "arch/i386/serial.h"
-#include "kernel/format.h"
 #include <stdint.h>
 
-static unsigned long lines;
-
-static void console_put(struct format_sink *sink, char c)
+/* Terminals want "\r\n". */
+static void serial_console_put(char c)
 {
-	(void)sink;
-	if (c == '\n') {
+	if (c == '\n')
 		serial_putc('\r');
-		lines++;
-	}
 	serial_putc(c);
-}
-
-unsigned long console_lines(void)
-{
-	return lines;
-}
-
-static struct format_sink console_sink = { console_put };
-
-size_t kvprintf(const char *fmt, va_list ap)
-{
-	return kvformat(&console_sink, fmt, ap);
-}
-
-size_t kprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	size_t n = kvprintf(fmt, ap);
-	va_end(ap);
-	return n;
 }
 
 extern char _kernel_start[], _kernel_end[];
@@ -58,6 +36,26 @@ void print_backtrace(unsigned long ebp, unsigned max_frames)
 	}
 }
 
+__attribute__((noreturn)) static void kernel_panic_handler(void *caller, int nested)
+{
+	irq_save();
+	if (!nested) {
+		uint32_t ebp, esp;
+		__asm__ volatile("mov %%ebp, %0; mov %%esp, %1" : "=r"(ebp), "=r"(esp));
+		kprintf("caller %p  esp %08x  ebp %08x  cr0 %08x  cr2 %08x  cr3 %08x\n", caller,
+		        esp, ebp, read_cr0(), read_cr2(), read_cr3());
+		print_backtrace(ebp, 16);
+	}
+	machine_exit(MACHINE_EXIT_FAILURE);
+}
+
+void console_init(void)
+{
+	serial_init();
+	console_set_output(serial_console_put);
+	console_set_panic_handler(kernel_panic_handler);
+}
+
 void kernel_stop(const char *fmt, ...)
 {
 	irq_save();
@@ -67,25 +65,5 @@ void kernel_stop(const char *fmt, ...)
 	kvprintf(fmt, ap);
 	va_end(ap);
 	kprintf("\n");
-	machine_exit(MACHINE_EXIT_FAILURE);
-}
-
-void panic_at(const char *file, int line, const char *fmt, ...)
-{
-	static int panicking;
-	irq_save();
-	kprintf("\nKERNEL PANIC at %s:%d: ", file, line);
-	va_list ap;
-	va_start(ap, fmt);
-	kvprintf(fmt, ap);
-	va_end(ap);
-	kprintf("\n");
-	if (!panicking++) {
-		uint32_t ebp, esp;
-		__asm__ volatile("mov %%ebp, %0; mov %%esp, %1" : "=r"(ebp), "=r"(esp));
-		kprintf("caller %p  esp %08x  ebp %08x  cr0 %08x  cr2 %08x  cr3 %08x\n",
-		        __builtin_return_address(0), esp, ebp, read_cr0(), read_cr2(), read_cr3());
-		print_backtrace(ebp, 16);
-	}
 	machine_exit(MACHINE_EXIT_FAILURE);
 }

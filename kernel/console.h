@@ -1,30 +1,20 @@
 /*
- * kernel/console.h - kernel output and fatal errors.
+ * kernel/console.h - the kernel's console: lib/console.h's kprintf and
+ * panic, wired to the serial port (arch/i386/serial.h) by console_init, and
+ * the kernel's own ways of stopping.
  *
- * kprintf writes to the serial console (arch/i386/serial.h), turning "\n"
- * into "\r\n" for terminals.  It never allocates and may be called with
- * interrupts off, from exception handlers and from panic.
+ * After console_init, kprintf writes to COM1, turning "\n" into "\r\n" for
+ * terminals, and a panic prints, after its message, the caller's registers
+ * and a frame-pointer backtrace, then ends the run with the failure exit.
  */
 #ifndef KERNEL_CONSOLE_H
 #define KERNEL_CONSOLE_H
 
-#include <stdarg.h>
-#include <stddef.h>
+#include "lib/console.h"
 
-size_t kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-size_t kvprintf(const char *fmt, va_list ap);
-
-/* Lines written to the console so far (for tests of what gets printed). */
-unsigned long console_lines(void);
-
-/*
- * panic(fmt, ...): prints "KERNEL PANIC at file:line: message", the caller's
- * registers and a frame-pointer backtrace, then ends the run with the failure
- * exit.  Never returns.  A panic during a panic only prints and exits.
- */
-#define panic(...) panic_at(__FILE__, __LINE__, __VA_ARGS__)
-__attribute__((noreturn, format(printf, 3, 4))) void panic_at(const char *file, int line,
-                                                              const char *fmt, ...);
+/* Programs the serial port and registers it as the console's output, and
+ * the kernel's panic handler. */
+void console_init(void);
 
 /*
  * kernel_stop(fmt, ...): the machine cannot run this kernel (too little

@@ -5,7 +5,7 @@
 #include "arch/i386/serial.h"
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
-#include "kernel/format.h"
+#include "lib/format.h"
 
 extern char kernel_stack_guard[], kernel_stack_bottom[];
 

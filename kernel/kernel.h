@@ -9,7 +9,4 @@
 
 extern struct bootinfo boot_info;
 
-/* Why bootinfo_parse failed, in words, for the boot panic. */
-const char *bootinfo_error_message(enum bootinfo_error e);
-
 #endif

@@ -15,7 +15,8 @@
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
-#include "kernel/string.h"
+#include "lib/string.h"
+#include "mm/kmalloc.h"
 #include "tests/kbench.h"
 #include "tests/ktest.h"
 
@@ -70,9 +71,8 @@ static bool set_arena_base(const char *value, size_t len)
 	return cmdline_parse_size(value, len, &v) && heap_config_set_base(v);
 }
 
-static const char *const crash_kinds[] = {
-	"panic", "triple", "hang", "fault", "overflow", "nested"
-};
+static const char *const crash_kinds[] = { "panic",    "triple", "hang",         "fault",
+	                                   "overflow", "nested", "early_kmalloc" };
 
 static bool set_crash(const char *value, size_t len)
 {
@@ -137,20 +137,6 @@ static void crash_if_asked(void)
 	}
 }
 
-const char *bootinfo_error_message(enum bootinfo_error e)
-{
-	switch (e) {
-	case BOOTINFO_BAD_MAGIC:
-		return "not started by a Multiboot loader (bad magic in %eax)";
-	case BOOTINFO_NO_MEMORY_MAP:
-		return "the bootloader passed no memory map (multiboot flags bit 6 clear)";
-	case BOOTINFO_BAD_MEMORY_MAP:
-		return "the bootloader's memory map is malformed or empty";
-	default:
-		return "no error";
-	}
-}
-
 /* Stops on a CPU older than the i486 (cpuid.h), and names what it found. */
 static void check_cpu(void)
 {
@@ -170,7 +156,7 @@ static void check_cpu(void)
 
 ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 {
-	serial_init();
+	console_init();
 	fault_init();
 	kprintf("\narena386: booting\n");
 	check_cpu();
@@ -186,6 +172,8 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	cmdline_parse(boot_info.cmdline, kernel_options,
 	              sizeof(kernel_options) / sizeof(kernel_options[0]));
 	bootinfo_print(&boot_info);
+	if (!strcmp(options.crash, "early_kmalloc"))
+		kmalloc(16); /* before memory_init sets the heap up: a panic */
 	if (boot_info.usable_bytes < MEMORY_MIN_USABLE)
 		kernel_stop("%llu KiB of usable RAM; the kernel needs a machine with 8 MiB "
 		            "(at least %llu KiB usable)",

@@ -3,7 +3,6 @@
  * invariants and the numbered steps that arena_sys_alloc follows).
  */
 #include "mm/arena.h"
-#include "kernel/format.h"
 #include "mm/vm.h"
 
 #define SPACE_END (VM_SPACE_SIZE) /* as an offset: the 4 GiB boundary */

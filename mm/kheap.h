@@ -13,10 +13,11 @@
 extern struct pageheap kheap;
 
 /*
- * Sets kmalloc's heap up over a new arena (arena_init's arguments).  The
- * kernel calls it at boot; the host library calls it itself with the
- * defaults on first use.  False, with a message, when the arena cannot be
- * set up.
+ * Sets kmalloc's heap up over a new arena (arena_init's arguments), once.
+ * The kernel calls it at boot (kernel/memory.c), the host world before main
+ * (arch/host/setup.c).  False, with a message, when the arena cannot be set
+ * up or the heap is set up already.  Any use of the heap before it is a
+ * panic that says so.
  */
 bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
 

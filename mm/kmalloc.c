@@ -87,10 +87,6 @@
  */
 #include "mm/bitops.h"
 #include "mm/kheap.h"
-#ifdef ARENA386_HOST
-#include "arch/host/vm_host.h"
-#include "mm/vm.h"
-#endif
 
 #define Q           ARENA_QUANTUM
 #define QSHIFT      ARENA_QUANTUM_SHIFT
@@ -172,7 +168,6 @@ static struct {
 	uint64_t bad_frees, failures, reclaims;
 	uint64_t large_mallocs, large_frees, large_in_use_bytes;
 } totals;
-static bool ready;
 /* The live bitmap's origin for absolute indexes: the bit of the object at
  * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
 static uintptr_t live_origin;
@@ -260,8 +255,6 @@ static inline bin_offset_t bin_offset_of(size_t size)
 
 unsigned kmalloc_class_of(size_t size)
 {
-	if (!ready)
-		kmalloc_init(0, 0, 0);
 	return bin_offset_of(size) / sizeof(struct kmalloc_bin);
 }
 
@@ -279,18 +272,9 @@ unsigned kmalloc_class_count(void)
 
 bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 {
-	if (ready)
-		return true;
-	if (!limit) {
-		/* The host library's first call: the defaults, in the host's own
-		 * 4 GiB window. */
-#ifdef ARENA386_HOST
-		base = vm_host_init() + ARENA_DEFAULT_BASE;
-#else
-		base = ARENA_DEFAULT_BASE;
-#endif
-		limit = ARENA_DEFAULT_LIMIT;
-		step = ARENA_DEFAULT_STEP;
+	if (kheap.arena.limit) {
+		kprintf("kmalloc_init: the heap is set up already\n");
+		return false;
 	}
 	build_classes();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
@@ -301,19 +285,15 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	if (!ph_init(&kheap, base, limit, step))
 		return false;
 	live_origin = (uintptr_t)kheap.arena.live_bits - (kheap.arena.start >> QSHIFT) / 8;
-	ready = true;
 	return true;
 }
 
-#ifdef ARENA386_LIBMM
-/* libmm.a sets its heap up before main, so that a program's first kmalloc
- * is like any other (only a call from an earlier constructor meets the
- * lazy set-up in alloc_slow). */
-__attribute__((constructor)) static void libmm_init(void)
+/* Before kmalloc_init every table is empty, so that a request of any size
+ * reaches a slow path; each of them that can be reached first asks this. */
+static __attribute__((noinline, cold)) void used_before_set_up(const char *call)
 {
-	kmalloc_init(0, 0, 0);
+	panic("%s: the heap is used before kmalloc_init set it up", call);
 }
-#endif
 
 /* ---- reporting ---- */
 
@@ -599,8 +579,8 @@ uint64_t kmalloc_trim(void)
 
 static void *large_alloc(size_t size, size_t align, bool zeroed)
 {
-	if (!ready && !kmalloc_init(0, 0, 0))
-		return NULL;
+	if (__builtin_expect(!kheap.arena.limit, 0))
+		used_before_set_up("kmalloc");
 	if (size > kheap.arena.limit || size > SIZE_MAX - PAGE_SIZE) {
 		totals.failures++;
 		return NULL;
@@ -707,19 +687,8 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
 static inline __attribute__((always_inline)) void *
 alloc_slow_common(struct kmalloc_bin *bin, mm_irq_flags_t flags, bool may_borrow)
 {
-	if (__builtin_expect(!ready, 0)) {
-		/* A call before kmalloc_init, which only the host library allows
-		 * (its constructor may not have run yet): the empty tables led
-		 * here whatever the size, which is at most KMALLOC_MAX_SMALL, so
-		 * the largest class serves it. */
-		mm_irq_restore(flags);
-		if (!kmalloc_init(0, 0, 0))
-			return NULL;
-		flags = mm_irq_save();
-		bin = &cache[class_count];
-		if (bin->head)
-			return take_object(bin, flags);
-	}
+	if (__builtin_expect(bin == &cache[0], 0)) /* no class: no tables yet */
+		used_before_set_up("kmalloc");
 	unsigned cls = (unsigned)(bin - cache);
 	const struct central *c = &central[cls];
 	if (__builtin_expect(!c->partial, 0)) {
@@ -901,8 +870,8 @@ void *kmemalign(size_t alignment, size_t size)
 		return NULL;
 	if (alignment <= Q)
 		return kmalloc(size);
-	if (!ready && !kmalloc_init(0, 0, 0))
-		return NULL;
+	if (__builtin_expect(!kheap.arena.limit, 0))
+		used_before_set_up("kmemalign");
 	if (alignment <= PAGE_SIZE && size <= KMALLOC_MAX_SMALL) {
 		/* A class whose objects all fall on the alignment: its size is a
 		 * multiple of it and spans start on a page. */
@@ -1018,8 +987,6 @@ static unsigned check_span(struct span *s)
 
 int kheap_check(void)
 {
-	if (!ready)
-		return 0;
 	mm_irq_flags_t flags = mm_irq_save();
 	struct arena *a = &kheap.arena;
 	unsigned bad = ph_check(&kheap);

@@ -1,7 +1,7 @@
 /* tests/kbench.c - runs the registered benchmarks (kbench.h). */
 #include "tests/kbench.h"
 #include "arch/i386/cpuid.h"
-#include "kernel/console.h"
+#include "lib/console.h"
 #include "tests/select.h"
 #include <stdbool.h>
 

@@ -1,9 +1,9 @@
 /* tests/ktest.c - runs the registered suites and prints KTAP version 1. */
 #include "tests/ktest.h"
 #include "arch/i386/trap.h"
-#include "kernel/console.h"
-#include "kernel/format.h"
-#include "kernel/ratelimit.h"
+#include "lib/console.h"
+#include "lib/format.h"
+#include "lib/ratelimit.h"
 #include "tests/select.h"
 #include <stdarg.h>
 

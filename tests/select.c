@@ -1,6 +1,6 @@
 /* tests/select.c - checking and applying test= and bench= (select.h). */
 #include "tests/select.h"
-#include "kernel/console.h"
+#include "lib/console.h"
 
 bool select_is(const char *value, const char *word)
 {

@@ -3,7 +3,8 @@
 
 Stages, in order:
   1. host C tests (build/host/tests/*_test, built with ASan and UBSan);
-  2. the host runner's own tests (tests/host/test_runner.py);
+  2. the host runner's own tests (tests/host/test_runner.py), and the
+     layers' one direction on every #include (tests/check_layers.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
      (8 MiB), 12 MiB, 16 MiB, 256 MiB, 3 GiB and 8 GiB (RAM above 4 GiB),
      the oldest supported CPU (486) and one without PSE, a 4 MiB arena, and
@@ -111,6 +112,7 @@ def main():
         stages.append(("host-" + os.path.basename(exe), [exe], 600))
     stages.append(("host-runner", [sys.executable, os.path.join(HERE, "host", "test_runner.py"),
                                    "--build", args.build], 600))
+    stages.append(("host-layers", [sys.executable, os.path.join(HERE, "check_layers.py")], 60))
 
     totals = [0, 0, 0]
     failures = []

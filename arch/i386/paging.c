@@ -4,6 +4,8 @@
 #include "arch/i386/cpuid.h"
 #include "arch/i386/gdt.h"
 #include "arch/i386/layout.h"
+#include "lib/align.h"
+#include "lib/string.h"
 
 #define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
 

@@ -6,7 +6,7 @@
  * (mapping and zeroing memory is the primitives' cost, measured on its own).
  */
 #include "arch/i386/cpu.h"
-#include "kernel/format.h"
+#include "lib/format.h"
 #include "mm/kheap.h"
 #include "mm/vm.h"
 #include "tests/kbench.h"

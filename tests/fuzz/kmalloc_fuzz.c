@@ -19,6 +19,7 @@
  * that feeds it pseudo-random inputs and counts the problems.
  */
 #include "tests/fuzz/kmalloc_fuzz.h"
+#include "arch/host/setup.h"
 #include "mm/kheap.h"
 #include <stdio.h>
 #include <string.h>
@@ -143,6 +144,7 @@ static void take(struct block *b, uint8_t *p, size_t size, size_t align, uint8_t
 
 unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 {
+	host_heap_init(); /* the first input sets the heap up */
 	struct input in = { data, size };
 	struct kmalloc_stats before, after;
 	problems = 0;

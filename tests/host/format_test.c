@@ -2,7 +2,7 @@
  * tests/host/format_test.c - the kernel's formatter against the C library's
  * snprintf, over every conversion, flag, width and length it supports.
  */
-#include "kernel/format.h"
+#include "lib/format.h"
 #include "tests/host/check.h"
 #include <limits.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * Usage: shared_suites_test [filter [seed]]; prints KTAP, then
  * "N passed, N failed".
  */
-#include "arch/host/vm_host.h"
+#include "arch/host/setup.h"
 #include "tests/ktest.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	vm_host_init();
+	host_heap_init();
 	const char *filter = argc > 1 ? argv[1] : "all";
 	uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
 	struct ktest_totals totals = ktest_run_all(filter, seed);

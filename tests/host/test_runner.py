@@ -13,6 +13,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+import check_layers  # noqa: E402
 import run_qemu  # noqa: E402
 
 BUILD = "build"
@@ -153,6 +154,48 @@ class JudgeRecordedLogs(unittest.TestCase):
         self.assertEqual(v.skipped, 1)
 
 
+class LayerCheck(unittest.TestCase):
+    """tests/check_layers.py refuses an include that reaches up or around."""
+
+    def tree(self, files):
+        import tempfile
+        root = tempfile.mkdtemp()
+        for path, text in files.items():
+            os.makedirs(os.path.join(root, os.path.dirname(path)), exist_ok=True)
+            with open(os.path.join(root, path), "w") as f:
+                f.write(text)
+        return root
+
+    def test_this_tree_keeps_its_layers(self):
+        files, bad = check_layers.check(os.path.dirname(os.path.dirname(HERE)))
+        self.assertGreater(files, 40)
+        self.assertEqual(bad, [])
+
+    def test_forbidden_includes_are_found(self):
+        root = self.tree({
+            "mm/arena.c": '#include "mm/arena.h"\n#include "lib/format.h"\n',
+            "mm/kmalloc.c": '#include "arch/host/vm_host.h"\n',
+            "mm/mm_env.h": '#include "lib/console.h"\n#include "arch/i386/env.h"\n'
+                           '#include "kernel/console.h"\n',
+            "lib/ratelimit.c": '#include "kernel/console.h"\n',
+            "arch/i386/env.h": '#include "lib/string.h"\n#include "kernel/string.h"\n',
+            "arch/i386/vm_backend.c": '#include "mm/vm_backend.h"\n#include "mm/kheap.h"\n',
+            "arch/host/setup.c": '#include "mm/kheap.h"\n',
+            "kernel/kmain.c": '#include "mm/kmalloc.h"\n#include "tests/ktest.h"\n',
+        })
+        files, bad = check_layers.check(root)
+        self.assertEqual(files, 8)
+        self.assertEqual(sorted(bad), sorted([
+            ("mm/arena.c", "lib/format.h"),
+            ("mm/kmalloc.c", "arch/host/vm_host.h"),
+            ("mm/mm_env.h", "kernel/console.h"),
+            ("lib/ratelimit.c", "kernel/console.h"),
+            ("arch/i386/env.h", "kernel/string.h"),
+            ("arch/i386/vm_backend.c", "mm/kheap.h"),
+        ]))
+        self.assertEqual(check_layers.main(["--root", root]), 1)
+
+
 def boot(append, timeout=60, mem="64M", cpu=None):
     argv = ["--kernel", os.path.join(BUILD, "kernel.elf"), "--mem", mem, "--append", append,
             "--timeout", str(timeout), "--quiet"]
@@ -238,6 +281,13 @@ class RealKernelRuns(unittest.TestCase):
         v, _ = boot("crash=hang", timeout=3)
         self.assertFalse(v.ok)
         self.assertIn("timeout: no exit after 3 s", v.problems)
+
+    def test_heap_used_before_set_up_is_a_panic_that_says_so(self):
+        v, lines = boot("crash=early_kmalloc")
+        self.assertFalse(v.ok)
+        self.assertTrue(any("KERNEL PANIC" in l and
+                            "kmalloc: the heap is used before kmalloc_init set it up" in l
+                            for l in lines), lines[-8:])
 
     def test_fault_inside_the_report_gets_one_line_and_a_halt(self):
         v, lines = boot("crash=nested", timeout=20)

@@ -5,7 +5,7 @@
  * the kernel's.  Every case ends by checking that nothing leaked.
  */
 #include "arch/i386/trap.h"
-#include "kernel/format.h"
+#include "lib/format.h"
 #include "mm/pageheap.h"
 #include "tests/ktest.h"
 #include "tests/target/test_util.h"

@@ -1,7 +1,7 @@
 /* tests/target/bootinfo_test.c - suite "bootinfo": the multiboot memory map. */
-#include "kernel/format.h"
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
+#include "lib/format.h"
 #include "tests/ktest.h"
 
 static uint8_t map_buf[256];

@@ -1,5 +1,5 @@
 /* tests/target/format_test.c - suite "kprintf": the formatting engine. */
-#include "kernel/format.h"
+#include "lib/format.h"
 #include "tests/ktest.h"
 
 #define EXPECT_FORMAT(t, expected, ...)                                 \

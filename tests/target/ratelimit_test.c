@@ -1,11 +1,11 @@
 /*
  * tests/target/ratelimit_test.c - suite "ratelimit": repeated diagnostics
- * print a burst, then counted summaries (kernel/ratelimit.h), and a flood
+ * print a burst, then counted summaries (lib/ratelimit.h), and a flood
  * of bad calls into mm/ prints a few lines however long it lasts.  Portable:
  * runs on target and on the host.
  */
-#include "kernel/console.h"
-#include "kernel/ratelimit.h"
+#include "lib/console.h"
+#include "lib/ratelimit.h"
 #include "mm/kmalloc.h"
 #include "tests/ktest.h"
 

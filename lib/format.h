@@ -1,5 +1,5 @@
 /*
- * kernel/format.h - printf-style formatting without a C library.
+ * lib/format.h - printf-style formatting without a C library.
  *
  * Conversions: %d %i %u %x %X %p %s %c %%, length modifiers hh h l ll z,
  * flags '-' (left-justify), '0' (zero padding) and '#' (0x before hex), a field width (digits or
@@ -8,8 +8,8 @@
  * visible rather than silently mis-read.  Portable: also built for the host
  * tests, which compare it with the C library's snprintf.
  */
-#ifndef KERNEL_FORMAT_H
-#define KERNEL_FORMAT_H
+#ifndef LIB_FORMAT_H
+#define LIB_FORMAT_H
 
 #include <stdarg.h>
 #include <stddef.h>

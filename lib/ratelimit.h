@@ -1,5 +1,5 @@
 /*
- * kernel/ratelimit.h - keeping a repeated diagnostic from flooding the
+ * lib/ratelimit.h - keeping a repeated diagnostic from flooding the
  * console, after Linux's printk_ratelimited.
  *
  * Each call site that may repeat (a bad free, a refused vm call, a failure
@@ -15,8 +15,8 @@
  * the kernel at the end of the run.  Like kprintf, callable from anywhere;
  * callers serialize (interrupts off, or one CPU).
  */
-#ifndef KERNEL_RATELIMIT_H
-#define KERNEL_RATELIMIT_H
+#ifndef LIB_RATELIMIT_H
+#define LIB_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>

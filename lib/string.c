@@ -1,5 +1,5 @@
-/* kernel/string.c - memcpy and friends for the freestanding kernel. */
-#include "kernel/string.h"
+/* lib/string.c - memcpy and friends for the freestanding kernel. */
+#include "lib/string.h"
 #include <stdint.h>
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)

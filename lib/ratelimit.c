@@ -1,6 +1,6 @@
-/* kernel/ratelimit.c - limiting repeated diagnostics (ratelimit.h). */
-#include "kernel/ratelimit.h"
-#include "kernel/console.h"
+/* lib/ratelimit.c - limiting repeated diagnostics (ratelimit.h). */
+#include "lib/ratelimit.h"
+#include "lib/console.h"
 
 #define FIRST_SUMMARY 100
 

@@ -1,5 +1,5 @@
-/* kernel/format.c - the formatting engine behind kprintf and ksnprintf. */
-#include "kernel/format.h"
+/* lib/format.c - the formatting engine behind kprintf and ksnprintf. */
+#include "lib/format.h"
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -1,0 +1,61 @@
+/* lib/console.c - kprintf and panic over the registered output (console.h). */
+#include "lib/console.h"
+#include "lib/format.h"
+
+static void (*output)(char c);
+static panic_handler_fn panic_handler;
+static unsigned long lines;
+
+void console_set_output(void (*put)(char c))
+{
+	output = put;
+}
+
+void console_set_panic_handler(panic_handler_fn handler)
+{
+	panic_handler = handler;
+}
+
+static void console_put(struct format_sink *sink, char c)
+{
+	(void)sink;
+	lines += c == '\n';
+	if (output)
+		output(c);
+}
+
+static struct format_sink console_sink = { console_put };
+
+size_t kvprintf(const char *fmt, va_list ap)
+{
+	return kvformat(&console_sink, fmt, ap);
+}
+
+size_t kprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = kvprintf(fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+unsigned long console_lines(void)
+{
+	return lines;
+}
+
+void panic_at(const char *file, int line, const char *fmt, ...)
+{
+	static int panicking;
+	kprintf("\nKERNEL PANIC at %s:%d: ", file, line);
+	va_list ap;
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	if (panic_handler)
+		panic_handler(__builtin_return_address(0), panicking++ > 0);
+	for (;;)
+		;
+}
