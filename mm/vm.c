@@ -63,13 +63,8 @@ static inline bool may_map(uint8_t owner)
 	return owner != VM_FREE && !is_fixed(owner);
 }
 
-/* GCC 12 for x86_64 at -O1 and above drops every call to note_owners: the
- * tree dumps show dce2 deleting them as if the function wrote nothing
- * (likely its interprocedural summary, taken after induction-variable
- * optimization rewrote the loop's store); -fno-ivopts, -fno-tree-ch or
- * noipa keep them.  On i386 the calls stay.  vm_stats.ownership_walks
- * shows it either way (vm_optimized_test: tests/host/vm_test.c built as
- * libmm.a is). */
+/* GCC 12 for x86_64 at -O1 and above deletes the calls to note_owners
+ * (commit af9174f tells how it was found); noipa keeps them. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define KEEP_CALLS __attribute__((noipa))
 #else

@@ -24,8 +24,9 @@
 
 #include "kernel/fault.h"
 #ifdef ARENA386_HOST
-/* The host build of the framework (tests/host/ktest_host.c) runs the same
- * suites on x86_64 Linux: a SIGSEGV stands for the page fault. */
+/* The host build of the framework (tests/host/shared_suites_test.c, with
+ * tests/host/fault_catch.c) runs the same suites on x86_64 Linux: a SIGSEGV
+ * stands for the page fault. */
 #include <setjmp.h>
 typedef sigjmp_buf ktest_jmpbuf;
 #define ktest_setjmp(buf)  sigsetjmp(buf, 1)
