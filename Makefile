@@ -108,13 +108,11 @@ HOST_CC ?= $(CC)
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-DARENA386_HOST
-HOST_TEST_NAMES := $(patsubst tests/host/%_test.c,%,$(wildcard tests/host/*_test.c))
-HOST_TESTS := $(patsubst %,$(BUILD)/host/tests/%_test,$(HOST_TEST_NAMES))
 # mm/ over the host primitives: libmm.a (no sanitizers, for users and
 # benchmarks) and the objects the host tests link (with them).
 HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/vm.c mm/arena.c mm/pageheap.c \
 	mm/kmalloc.c arch/host/vm_host.c arch/host/setup.c
-HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/host_env.c tests/host/fault_catch.c
+HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer
 
@@ -142,35 +140,33 @@ $(BUILD)/host/obj/%.o: %.c
 	$(quiet) HOSTCC $<
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
-$(BUILD)/host/tests/%_test: $(BUILD)/host/obj/tests/host/%_test.o \
-		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_LIB_SRCS))
+# The portable suites (tests/target/, the same files the kernel runs) and
+# the host's own (the fuzz harness replayed from fixed seeds), with the
+# same framework: shared_suites_test under ASan and UBSan, and again over
+# the objects libmm.a is made of (-O2, no sanitizers), where a compiler bug
+# that only optimization brings out shows (mm/vm.c, note_owners; the suite
+# "vm" counts the walks it would cause).
+HOST_SUITES := tests/ktest.c tests/select.c tests/target/arena_test.c \
+	tests/target/kmalloc_test.c tests/target/ratelimit_test.c tests/target/vm_test.c \
+	tests/target/format_test.c tests/target/pmm_test.c tests/target/test_util.c \
+	tests/host/kmalloc_fuzz_replay.c \
+	tests/fuzz/kmalloc_fuzz.c
+$(BUILD)/host/tests/shared_suites_test: \
+		$(patsubst %.c,$(BUILD)/host/obj/%.o,tests/host/shared_suites_test.c \
+		$(HOST_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
 
-# The portable on-target suites, built for the host with the same framework.
-HOST_SHARED_SUITES := tests/ktest.c tests/select.c tests/target/arena_test.c tests/target/kmalloc_test.c \
-	tests/target/ratelimit_test.c
-$(BUILD)/host/tests/shared_suites_test: $(BUILD)/host/obj/tests/host/shared_suites_test.o \
-		$(patsubst %.c,$(BUILD)/host/obj/%.o,$(HOST_SHARED_SUITES) $(HOST_LIB_SRCS))
-	@mkdir -p $(@D)
-	$(quiet) HOSTLD $@
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
-
-# The fuzz harness, replayed from fixed seeds.
-$(BUILD)/host/tests/kmalloc_fuzz_test: $(BUILD)/host/obj/tests/fuzz/kmalloc_fuzz.o
-
-# vm_test again, over the objects libmm.a is made of (-O2, no sanitizers):
-# a compiler bug that only optimization brings out shows here (mm/vm.c,
-# note_owners).
-$(BUILD)/host/tests/vm_optimized_test: \
-		$(patsubst %.c,$(BUILD)/host/lib/%.o,tests/host/vm_test.c $(HOST_LIB_SRCS))
+$(BUILD)/host/tests/shared_suites_optimized_test: \
+		$(patsubst %.c,$(BUILD)/host/lib/%.o,tests/host/shared_suites_test.c \
+		$(HOST_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -o $@
 
-host-tests: $(HOST_TESTS) $(BUILD)/host/tests/libmm_example_test \
-	$(BUILD)/host/tests/vm_optimized_test
+host-tests: $(BUILD)/host/tests/shared_suites_test \
+	$(BUILD)/host/tests/shared_suites_optimized_test $(BUILD)/host/tests/libmm_example_test
 
 # ---- running -------------------------------------------------------------------
 MEM ?= 256M
@@ -218,7 +214,7 @@ bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -I. -DARENA386_HOST -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS := $(HOST_MM_SRCS) tests/host/host_env.c tests/host/fault_catch.c mm/pmm.c
+FUZZ_SRCS := $(HOST_MM_SRCS) tests/host/fault_catch.c mm/pmm.c
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -118,7 +118,7 @@ def main():
     failures = []
 
     def report(name, passed, failed, skipped, secs, note):
-        print(f"{name:28s} {passed:6d} passed {failed:4d} failed {skipped:4d} skipped  {secs:6.1f} s"
+        print(f"{name:36s} {passed:6d} passed {failed:4d} failed {skipped:4d} skipped  {secs:6.1f} s"
               + (f"  ({note})" if note else ""), flush=True)
         totals[0] += passed
         totals[1] += failed

@@ -241,7 +241,7 @@ class RealKernelRuns(unittest.TestCase):
                             and "the arena starts at 0x" in l for l in lines), lines)
 
     def test_selected_suite_runs_alone(self):
-        v, lines = boot("test=kprintf")
+        v, lines = boot("test=format")
         self.assertTrue(v.ok, v.problems)
         self.assertIn("1..1", lines)
 
@@ -317,7 +317,7 @@ class RealKernelRuns(unittest.TestCase):
         self.assertTrue(any("skip:%d" % v.skipped in l for l in lines))
 
     def test_oldest_cpu_boots_and_refuses_benchmarks_without_a_tsc(self):
-        v, lines = boot("test=kprintf bench=all", cpu="486")
+        v, lines = boot("test=format bench=all", cpu="486")
         self.assertFalse(v.ok)
         text = "\n".join(lines)
         self.assertIn("cpu: GenuineIntel family 4", text)

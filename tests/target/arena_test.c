@@ -11,7 +11,6 @@
 #include "tests/target/test_util.h"
 
 static struct pageheap heap; /* the page heap (and arena) under test */
-static struct frame_hoard hoard;
 
 struct snapshot {
 	uint32_t free_frames;
@@ -296,7 +295,7 @@ static void frames_run_out_before_address_space(struct ktest *t)
 	void *first = arena_sys_alloc(&heap.arena, 1 * MiB);
 	ASSERT_NE(t, (uintptr_t)first, 0);
 	/* Leave too few frames for the next 4 MiB, and no large page. */
-	test_hoard_frames(&hoard, 200);
+	test_hoard_frames(&test_hoard, 200);
 	struct snapshot starved = snap();
 	struct arena a0 = heap.arena;
 	EXPECT_EQ(t, (uintptr_t)arena_sys_alloc(&heap.arena, 4 * MiB), 0);
@@ -310,7 +309,7 @@ static void frames_run_out_before_address_space(struct ktest *t)
 	EXPECT_EQ(t, heap.arena.end, a0.end);
 	EXPECT_EQ(t, heap.arena.stats.extensions, 0);
 	/* Memory freed elsewhere is usable again. */
-	test_give_back_frames(&hoard);
+	test_give_back_frames(&test_hoard);
 	void *p = arena_sys_alloc(&heap.arena, 4 * MiB);
 	EXPECT_NE(t, (uintptr_t)p, 0);
 	ph_destroy(&heap);
@@ -786,7 +785,7 @@ static const struct ktest_case arena_cases[] = {
 static void arena_case_exit(void)
 {
 	ph_destroy(&heap);
-	test_give_back_frames(&hoard);
+	test_give_back_frames(&test_hoard);
 	test_free_test_reservations();
 }
 

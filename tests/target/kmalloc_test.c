@@ -58,8 +58,6 @@ static void hold_blocks_in(struct ktest *t, struct held_blocks *h, void **blocks
 	static struct held_blocks held_##array; \
 	hold_blocks_in(t, &held_##array, (void **)(array), sizeof(array) / sizeof((array)[0]))
 
-static struct frame_hoard hoard;
-
 /* What the kernel heap could still have in use at once: the memory free or
  * held idle, and no more than half its arena's limit (a small arena
  * fragments: blocks of many sizes do not pack it full). */
@@ -652,7 +650,7 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	ktest_note(t, "%llu KiB idle in the classes", (unsigned long long)(s0.idle_bytes >> 10));
 	ASSERT_GE(t, s0.idle_bytes, 2 * LARGE);
 
-	test_hoard_frames(&hoard, 0);
+	test_hoard_frames(&test_hoard, 0);
 	uint8_t *p = kmalloc(LARGE);
 	kmalloc_stats(&s1);
 	EXPECT_NE(t, (uintptr_t)p, 0);
@@ -666,13 +664,13 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	 * heap is intact. */
 	kmalloc_drain();
 	ph_scavenge_all(&kheap);
-	test_give_back_frames(&hoard);
-	test_hoard_frames(&hoard, 0);
+	test_give_back_frames(&test_hoard);
+	test_hoard_frames(&test_hoard, 0);
 	EXPECT_EQ(t, (uintptr_t)kmalloc(4 * LARGE), 0);
 	kmalloc_stats(&s1);
 	EXPECT_EQ(t, s1.failures, s0.failures + 1);
 	EXPECT_EQ(t, s1.reclaims, s0.reclaims + 1); /* nothing came back this time */
-	test_give_back_frames(&hoard);
+	test_give_back_frames(&test_hoard);
 	kfree(p);
 	expect_heap_ok(t);
 }
@@ -819,7 +817,7 @@ static void kmalloc_suite_exit(void)
 /* After every case: frames a failed case left hoarded. */
 static void kmalloc_case_exit(void)
 {
-	test_give_back_frames(&hoard);
+	test_give_back_frames(&test_hoard);
 }
 
 KTEST_SUITE_CASE_EXIT(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit, 0, kmalloc_case_exit);

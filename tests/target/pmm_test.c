@@ -1,7 +1,197 @@
-/* tests/target/pmm_test.c - suite "pmm": the kernel's frame allocator. */
+/*
+ * tests/target/pmm_test.c - the frame allocator (mm/pmm.h): suite
+ * "pmm_maps", on synthetic memory maps, on target and on the host (under
+ * ASan and UBSan), with a long random workload checked against a shadow
+ * model; and, on target only, suite "pmm": the kernel's own frames.
+ */
+#include "mm/kmalloc.h"
+#include "mm/pmm.h"
+#include "tests/ktest.h"
+
+/* ---- suite pmm_maps: an allocator of its own over a synthetic map ---- */
+
+#define MAPS_MiB (1024ull * 1024)
+
+static struct pmm maps_pmm;
+static void *maps_meta; /* from the kernel heap: not kept in the image */
+
+static void free_maps_meta(void *unused)
+{
+	(void)unused;
+	kfree(maps_meta);
+	maps_meta = NULL;
+}
+
+/* 64 MiB of RAM with a hole at [16 MiB, 17 MiB), the first MiB and
+ * [1 MiB, 1 MiB + 200 KiB) (a "kernel") withheld, and a range above 4 GiB
+ * that a non-PAE allocator must ignore. */
+static void maps_setup(struct ktest *t)
+{
+	static const struct pmm_range usable[] = { { 0, 0x9fc00 },
+		                                   { 1 * MAPS_MiB, 15 * MAPS_MiB },
+		                                   { 17 * MAPS_MiB, 47 * MAPS_MiB },
+		                                   { 5ull << 32, 1 * MAPS_MiB } };
+	static const struct pmm_range withheld[] = { { 0, 1 * MAPS_MiB },
+		                                     { 1 * MAPS_MiB, 200 * 1024 } };
+	uint32_t frames = pmm_frames_spanned(usable, 4);
+	maps_meta = kmalloc(pmm_metadata_size(frames));
+	ASSERT_NE(t, (uintptr_t)maps_meta, 0);
+	ktest_defer(t, free_maps_meta, NULL);
+	pmm_init(&maps_pmm, maps_meta, frames, usable, 4, withheld, 2);
+}
+
+static void init_counts_ram_and_withheld(struct ktest *t)
+{
+	maps_setup(t);
+	struct pmm_stats s;
+	pmm_get_stats(&maps_pmm, &s);
+	EXPECT_EQ(t, maps_pmm.frame_count, 64 * MAPS_MiB / 4096); /* above 4 GiB ignored */
+	EXPECT_EQ(t, s.total_frames, 159 + (15 + 47) * 256);
+	EXPECT_EQ(t, s.reserved_frames, 159 + 50);
+	EXPECT_EQ(t, s.free_frames, s.total_frames - s.reserved_frames);
+	/* chunks 0 (low memory), 4 (the hole) are partial; 1-3 and 5-15 whole */
+	EXPECT_EQ(t, s.whole_chunks, 14);
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+static void frames_come_from_partial_chunks_first(struct ktest *t)
+{
+	maps_setup(t);
+	paddr_t f = pmm_alloc_frame(&maps_pmm);
+	EXPECT_TRUE(t, f >= 1 * MAPS_MiB + 200 * 1024 && f < 4 * MAPS_MiB); /* chunk 0 */
+	struct pmm_stats s;
+	pmm_get_stats(&maps_pmm, &s);
+	EXPECT_EQ(t, s.whole_chunks, 14);
+	EXPECT_TRUE(t, pmm_free_frame(&maps_pmm, f));
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+static void free_block(void *p)
+{
+	kfree(p);
+}
+
+static void exhaustion_and_full_return(struct ktest *t)
+{
+	enum { MAX = 64 * MAPS_MiB / 4096 };
+	maps_setup(t);
+	paddr_t *got = kmalloc(MAX * sizeof(*got));
+	ASSERT_NE(t, (uintptr_t)got, 0);
+	ktest_defer(t, free_block, got);
+	struct pmm_stats before, after;
+	pmm_get_stats(&maps_pmm, &before);
+	uint32_t n = 0;
+	for (paddr_t f; n < MAX && (f = pmm_alloc_frame(&maps_pmm)) != 0;)
+		got[n++] = f;
+	EXPECT_EQ(t, n, before.free_frames);
+	EXPECT_EQ(t, pmm_alloc_chunk(&maps_pmm), 0);
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+	for (uint32_t i = 0; i < n; i++)
+		EXPECT_TRUE(t, pmm_free_frame(&maps_pmm, got[i]));
+	pmm_drain_cache(&maps_pmm);
+	pmm_get_stats(&maps_pmm, &after);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+static void chunks_are_aligned_and_exclusive(struct ktest *t)
+{
+	maps_setup(t);
+	paddr_t runs[16];
+	unsigned n = 0;
+	for (paddr_t r; n < 16 && (r = pmm_alloc_chunk(&maps_pmm)) != 0;)
+		runs[n++] = r;
+	ASSERT_EQ(t, n, 14);
+	for (unsigned i = 0; i < n; i++) {
+		EXPECT_EQ(t, runs[i] % (4 * MAPS_MiB), 0);
+		EXPECT_TRUE(t, runs[i] != 0 && runs[i] != 16 * MAPS_MiB); /* the partial chunks */
+	}
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, runs[0] + 4096)); /* part of a run */
+	EXPECT_FALSE(t, pmm_free_chunk(&maps_pmm, runs[0] + 4096)); /* unaligned */
+	for (unsigned i = 0; i < n; i++)
+		EXPECT_TRUE(t, pmm_free_chunk(&maps_pmm, runs[i]));
+	EXPECT_FALSE(t, pmm_free_chunk(&maps_pmm, runs[0])); /* double free */
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+static void bad_frees_change_nothing(struct ktest *t)
+{
+	maps_setup(t);
+	paddr_t f = pmm_alloc_frame(&maps_pmm);
+	struct pmm_stats before, after;
+	pmm_get_stats(&maps_pmm, &before);
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 1));
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 16 * MAPS_MiB + 4096)); /* the hole */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 1 * MAPS_MiB));         /* withheld */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 0xfffff000));           /* beyond RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 4096 * 2));         /* never allocated */
+	pmm_get_stats(&maps_pmm, &after);
+	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 5);
+	EXPECT_EQ(t, after.free_frames, before.free_frames);
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+/* A random mix of frame and run operations against a shadow set. */
+static void random_workload_matches_model(struct ktest *t)
+{
+	enum { SLOTS = 4096 };
+	static paddr_t held[SLOTS];
+	static bool is_run[SLOTS];
+	maps_setup(t);
+	uint32_t x = (uint32_t)t->seed * 2654435761u + 12345;
+	ktest_note(t, "seed %llu", (unsigned long long)t->seed);
+	for (unsigned i = 0; i < SLOTS; i++)
+		held[i] = 0;
+	unsigned bad = 0;
+	for (int step = 0; step < 200000; step++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		unsigned i = x % SLOTS, r = x >> 12;
+		if (held[i]) {
+			bad += !(is_run[i] ? pmm_free_chunk(&maps_pmm, held[i])
+			                   : pmm_free_frame(&maps_pmm, held[i]));
+			held[i] = 0;
+		} else if (r % 64 == 0) {
+			held[i] = pmm_alloc_chunk(&maps_pmm);
+			is_run[i] = true;
+		} else if (r % 8 == 1 && i + 8 <= SLOTS && !held[i + 1]) {
+			/* a batch of two into neighbouring slots */
+			paddr_t two[2];
+			unsigned got = pmm_alloc_frames(&maps_pmm, two, 2);
+			held[i] = got > 0 ? two[0] : 0;
+			held[i + 1] = got > 1 ? two[1] : 0;
+			is_run[i] = is_run[i + 1] = false;
+		} else {
+			held[i] = pmm_alloc_frame(&maps_pmm);
+			is_run[i] = false;
+		}
+		if (step % 20000 == 0)
+			EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+	}
+	for (unsigned i = 0; i < SLOTS; i++)
+		if (held[i])
+			bad += !(is_run[i] ? pmm_free_chunk(&maps_pmm, held[i])
+			                   : pmm_free_frame(&maps_pmm, held[i]));
+	EXPECT_EQ(t, bad, 0);
+	pmm_drain_cache(&maps_pmm);
+	struct pmm_stats s;
+	pmm_get_stats(&maps_pmm, &s);
+	EXPECT_EQ(t, s.whole_chunks, 14);
+	EXPECT_EQ(t, s.bad_frees, 0);
+	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
+}
+
+static const struct ktest_case pmm_maps_cases[] = {
+	KTEST_CASE(init_counts_ram_and_withheld), KTEST_CASE(frames_come_from_partial_chunks_first),
+	KTEST_CASE(exhaustion_and_full_return),   KTEST_CASE(chunks_are_aligned_and_exclusive),
+	KTEST_CASE(bad_frees_change_nothing),     KTEST_CASE(random_workload_matches_model),
+};
+KTEST_SUITE(pmm_maps, pmm_maps_cases, NULL, NULL);
+
+#ifndef ARENA386_HOST
+/* ---- suite pmm: the kernel's own frames ---- */
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
-#include "tests/ktest.h"
 
 extern char _kernel_start[], _kernel_end[];
 
@@ -216,3 +406,4 @@ static const struct ktest_case pmm_cases[] = {
 	KTEST_CASE(counts_agree_with_the_memory_map),
 };
 KTEST_SUITE_FLAGS(pmm, pmm_cases, NULL, NULL, KTEST_RUN_FIRST);
+#endif

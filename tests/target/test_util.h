@@ -141,6 +141,9 @@ static inline void test_give_back_frames(struct frame_hoard *h)
 }
 #endif
 
+/* The hoard every case uses (a case's tear-down gives it back). */
+extern struct frame_hoard test_hoard;
+
 /* Skips the case unless 'bytes' of memory are free: a case sized for a
  * machine larger than this one says so rather than fail. */
 #define test_require_free_bytes(t, bytes)                                             \

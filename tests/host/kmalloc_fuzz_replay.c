@@ -1,12 +1,13 @@
 /*
- * tests/host/kmalloc_fuzz_test.c - the kmalloc fuzz harness
- * (tests/fuzz/kmalloc_fuzz.c) fed pseudo-random inputs, under ASan and
- * UBSan: what `make fuzz` explores with coverage guidance, replayed from
- * fixed seeds by `make test`.
+ * tests/host/kmalloc_fuzz_replay.c - suite "kmalloc_fuzz" (host only): the
+ * kmalloc fuzz harness (tests/fuzz/kmalloc_fuzz.c) fed pseudo-random inputs,
+ * under ASan and UBSan: what `make fuzz` explores with coverage guidance,
+ * replayed from fixed seeds by `make test`.
  */
 #include "tests/fuzz/kmalloc_fuzz.h"
-#include "tests/host/check.h"
+#include "tests/ktest.h"
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -49,24 +50,24 @@ static unsigned replay(uint64_t seed, unsigned inputs, size_t longest)
 	return problems;
 }
 
-static void short_inputs(void)
+static void short_inputs(struct ktest *t)
 {
-	CHECK_EQ(replay(1, 3000, 64), 0);
+	EXPECT_EQ(t, replay(1, 3000, 64), 0);
 }
 
-static void long_inputs(void)
+static void long_inputs(struct ktest *t)
 {
-	CHECK_EQ(replay(2, 60, 4096), 0);
+	EXPECT_EQ(t, replay(2, 60, 4096), 0);
 }
 
-static void an_empty_input(void)
+static void an_empty_input(struct ktest *t)
 {
-	CHECK_EQ(kmalloc_fuzz_one(NULL, 0), 0);
+	EXPECT_EQ(t, kmalloc_fuzz_one(NULL, 0), 0);
 }
 
-static const struct check_test tests[] = {
-	CHECK_TEST(short_inputs),
-	CHECK_TEST(long_inputs),
-	CHECK_TEST(an_empty_input),
+static const struct ktest_case kmalloc_fuzz_cases[] = {
+	KTEST_CASE(short_inputs),
+	KTEST_CASE(long_inputs),
+	KTEST_CASE(an_empty_input),
 };
-CHECK_MAIN("kmalloc_fuzz", tests)
+KTEST_SUITE(kmalloc_fuzz, kmalloc_fuzz_cases, NULL, NULL);
