@@ -59,7 +59,8 @@ $(BUILD)/linker.lds: linker.ld arch/i386/layout.h
 # The allocator's fast paths and the page heap under them are short leaf
 # code: a frame pointer there costs instructions on every call and buys
 # little a backtrace needs (it still walks from the nearest framed caller).
-$(BUILD)/kernel/mm/kmalloc.c.o $(BUILD)/kernel/mm/pageheap.c.o $(BUILD)/kernel/mm/pmm.c.o \
+$(BUILD)/kernel/mm/kmalloc.c.o $(BUILD)/kernel/mm/kmalloc_central.c.o \
+	$(BUILD)/kernel/mm/kmalloc_classes.c.o $(BUILD)/kernel/mm/pageheap.c.o $(BUILD)/kernel/mm/pmm.c.o \
 	$(BUILD)/kernel/arch/i386/paging.c.o: KERNEL_CFLAGS += -fomit-frame-pointer
 
 $(BUILD)/kernel/%.c.o: %.c
@@ -111,7 +112,8 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 # mm/ over the host primitives: libmm.a (no sanitizers, for users and
 # benchmarks) and the objects the host tests link (with them).
 HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/vm.c mm/arena.c mm/pageheap.c \
-	mm/kmalloc.c arch/host/vm_host.c arch/host/setup.c
+	mm/pageheap_check.c mm/kmalloc.c mm/kmalloc_classes.c mm/kmalloc_central.c \
+	mm/kmalloc_check.c arch/host/vm_host.c arch/host/setup.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer

@@ -1,0 +1,201 @@
+/* mm/kmalloc_check.c - kmalloc_stats and kheap_check: the whole heap
+ * counted, and every invariant of its metadata verified. */
+#include "mm/kmalloc_internal.h"
+
+void kmalloc_stats(struct kmalloc_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	mm_irq_flags_t flags = mm_irq_save();
+	out->class_count = class_count;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		struct kmalloc_class_stats *c = &out->classes[cls - 1];
+		c->size = classes[cls].size;
+		c->span_pages = classes[cls].pages;
+		c->in_use = central[cls].out - cached(cls);
+		c->frees = cache[cls].frees;
+		c->mallocs = c->frees + c->in_use;
+		c->cached = cached(cls);
+		c->spans = central[cls].spans;
+		out->in_use_bytes += c->in_use * c->size;
+		out->mallocs += c->mallocs;
+		out->frees += c->frees;
+	}
+	out->large_in_use_bytes = totals.large_in_use_bytes;
+	out->in_use_bytes += totals.large_in_use_bytes;
+	out->mallocs += totals.large_mallocs;
+	out->frees += totals.large_frees;
+	out->bad_frees = totals.bad_frees;
+	out->failures = totals.failures;
+	out->reclaims = totals.reclaims;
+	out->mapped_bytes = kheap.arena.stats.mapped_bytes;
+	out->released_bytes = kheap.arena.stats.released_bytes;
+	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
+	mm_irq_restore(flags);
+}
+
+static unsigned problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static unsigned problem(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("kheap_check: ");
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	return 1;
+}
+
+static bool live(uintptr_t p)
+{
+	return mm_bit_test(kheap.arena.live_bits, (uint32_t)((p - kheap.arena.start) >> QSHIFT));
+}
+
+/* A small span: its free list, carving, live bits and counts agree. */
+static unsigned check_span(struct span *s)
+{
+	const struct class_info *ci = &classes[s->size_class];
+	unsigned bad = 0;
+	if (s->cache != &cache[s->size_class] || s->object_size != ci->size ||
+	    s->magic != ci->magic)
+		return problem("span %p: class %u, but its cache, size or reciprocal is another's",
+		               (void *)s->start, ci->size);
+	if (s->object_count != ci->objects || s->carved > s->object_count)
+		return problem("span %p: %u objects, %u carved, class holds %u", (void *)s->start,
+		               s->object_count, s->carved, ci->objects);
+	uint32_t listed = 0, live_count = 0;
+	for (void **o = s->free_objects; o; o = *o) {
+		uintptr_t rel = (uintptr_t)o - s->start;
+		if (++listed > s->object_count)
+			return bad + problem("span %p: free list loops", (void *)s->start);
+		if (rel % ci->size || rel / ci->size >= s->carved)
+			return bad +
+			       problem("span %p: free list holds %p", (void *)s->start, (void *)o);
+		if (live((uintptr_t)o))
+			bad += problem("span %p: free object %p is marked live", (void *)s->start,
+			               (void *)o);
+	}
+	for (uint32_t i = 0; i < s->object_count; i++) {
+		uintptr_t o = s->start + (uintptr_t)i * ci->size;
+		if (live(o)) {
+			live_count++;
+			if (i >= s->carved)
+				bad += problem("span %p: uncarved object %p is live",
+				               (void *)s->start, (void *)o);
+		}
+	}
+	/* No bit set but at the start of a live object: kfree trusts them. */
+	const uint32_t *words = &kheap.arena.live_bits[(s->start - kheap.arena.start) / Q / 32];
+	uint32_t bits_set = 0;
+	for (uint32_t w = 0; w < s->npages * (PAGE_SIZE / Q / 32); w++)
+		bits_set += mm_bit_count(words[w]);
+	if (bits_set != live_count)
+		bad += problem("span %p: %u live bits set, %u live objects", (void *)s->start,
+		               bits_set, live_count);
+	uint32_t in_use = s->carved - listed;
+	if (in_use != s->objects_in_use || live_count + s->check_scratch != in_use)
+		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached, "
+		               "%u by its lists",
+		               (void *)s->start, ci->size, s->objects_in_use, live_count,
+		               s->check_scratch, in_use);
+	if (!!s->listed != (listed || s->carved < s->object_count))
+		bad += problem("span %p: on the class list: %u, free objects: %u", (void *)s->start,
+		               s->listed, s->object_count - in_use);
+	return bad;
+}
+
+int kheap_check(void)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	struct arena *a = &kheap.arena;
+	unsigned bad = ph_check(&kheap);
+
+	/* Clear the tallies, then count the cached objects of each span. */
+	for (uintptr_t p = a->start; p < a->used; p += PAGE_SIZE) {
+		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
+		if (s && s->state == SPAN_IN_USE)
+			s->check_scratch = 0;
+	}
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		uint32_t n = 0;
+		for (void **o = cache[cls].head; o; o = *o) {
+			if (++n > cached(cls)) {
+				bad += problem("class %u: per-CPU list longer than its count %u",
+				               classes[cls].size, cached(cls));
+				break;
+			}
+			uintptr_t off = (uintptr_t)o - a->start;
+			struct span *s =
+			        off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
+			if (!s || s->state != SPAN_IN_USE || s->size_class != cls) {
+				bad += problem(
+				        "class %u: cached object %p not in a span of the class",
+				        classes[cls].size, (void *)o);
+				break;
+			}
+			if (live((uintptr_t)o))
+				bad += problem("class %u: cached object %p is live",
+				               classes[cls].size, (void *)o);
+			s->check_scratch++;
+		}
+		if (n != cached(cls))
+			bad += problem("class %u: %u objects cached, count says %u",
+			               classes[cls].size, n, cached(cls));
+	}
+
+	/* Every small span; the central lists hold exactly the listed ones. */
+	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };
+	uint64_t live_total = 0;
+	for (uintptr_t p = a->start; p < a->used;) {
+		struct arena_page *page = &a->pages[(p - a->start) / PAGE_SIZE];
+		struct span *s = page->span;
+		if (!s || s->start != p) {
+			if (page->objects)
+				bad += problem("page %p outside any span names a per-CPU list",
+				               (void *)p);
+			p += PAGE_SIZE;
+			continue;
+		}
+		struct kmalloc_bin *bin =
+		        s->state == SPAN_IN_USE && s->size_class ? &cache[s->size_class] : NULL;
+		for (uint32_t i = 0; i < s->npages; i++)
+			if (page[i].objects != bin) {
+				bad += problem("span %p: page %u names per-CPU list %p, not %p",
+				               (void *)s->start, i, page[i].objects, (void *)bin);
+				break;
+			}
+		if (s->state == SPAN_IN_USE && !s->size_class && s->cache)
+			bad += problem("large span %p names a per-CPU list", (void *)s->start);
+		if (s->state == SPAN_IN_USE && s->size_class) {
+			bad += check_span(s);
+			spans[s->size_class]++;
+			live_total += s->objects_in_use - s->check_scratch;
+		}
+		p = s->start + (uintptr_t)s->npages * PAGE_SIZE;
+	}
+	uint64_t counted_in_use = 0;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		if (spans[cls] != central[cls].spans)
+			bad += problem("class %u: %u spans found, %u counted", classes[cls].size,
+			               spans[cls], central[cls].spans);
+		uint32_t listed = 0, empty = 0;
+		for (struct span *s = central[cls].partial; s; s = s->next) {
+			if (++listed > spans[cls] || !s->listed || s->size_class != cls) {
+				bad += problem("class %u: central list corrupt at %p",
+				               classes[cls].size, (void *)s->start);
+				break;
+			}
+			empty += s->objects_in_use == 0;
+		}
+		if (empty != central[cls].empty || empty > central[cls].keep_empty)
+			bad += problem("class %u: %u empty spans listed, %u counted (at most %u)",
+			               classes[cls].size, empty, central[cls].empty,
+			               central[cls].keep_empty);
+		counted_in_use += central[cls].out - cached(cls);
+	}
+	if (counted_in_use != live_total)
+		bad += problem("%llu objects live by the spans, %llu by the counters",
+		               (unsigned long long)live_total, (unsigned long long)counted_in_use);
+	mm_irq_restore(flags);
+	return (int)bad;
+}
+

@@ -1,0 +1,89 @@
+/* mm/kmalloc_classes.c - kmalloc's size classes and the tables that map a
+ * size to its class (see the essay in kmalloc.c). */
+#include "mm/kmalloc_internal.h"
+
+struct class_info classes[KMALLOC_MAX_CLASSES + 1];
+unsigned class_count;
+bin_offset_t lookup[LOOKUP_MAX + 1];
+bin_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+
+/* Pages per span of a class: the fewest that hold SPAN_OBJECTS objects
+ * (SPAN_MIN_OBJECTS when that would take more than SPAN_MAX_PAGES), and
+ * then more, up to SPAN_MAX_PAGES, until at most 1/64 of the span is left
+ * over at its end (or as little as there can be).  Larger spans are set up
+ * less often and empty less often; every page of a span is named when it
+ * is set up, which bounds the slowest kmalloc. */
+#define SPAN_OBJECTS     8
+#define SPAN_MIN_OBJECTS 4
+#define SPAN_MAX_PAGES   16
+static uint32_t span_pages(uint32_t size)
+{
+	uint32_t least = (SPAN_OBJECTS * size + PAGE_SIZE - 1) / PAGE_SIZE;
+	if (least > SPAN_MAX_PAGES)
+		least = (SPAN_MIN_OBJECTS * size + PAGE_SIZE - 1) / PAGE_SIZE;
+	uint32_t best = least;
+	for (uint32_t pages = least; pages <= SPAN_MAX_PAGES || pages == least; pages++) {
+		uint32_t tail = pages * PAGE_SIZE % size;
+		if (tail * 64 <= pages * PAGE_SIZE)
+			return pages;
+		if ((uint64_t)tail * best < (uint64_t)(best * PAGE_SIZE % size) * pages)
+			best = pages;
+	}
+	return best;
+}
+
+static void add_class(uint32_t size)
+{
+	struct class_info *c = &classes[++class_count];
+	c->size = size;
+	c->magic = (uint32_t)(((1ull << 32) + size - 1) / size);
+	c->pages = span_pages(size);
+	c->objects = c->pages * PAGE_SIZE / size;
+	/* A batch is at most one span's worth, so that a refill makes at most
+	 * one span: the worst single operation stays short. */
+	c->batch = CACHE_BYTES / size < 4 ? 4 : CACHE_BYTES / size > 32 ? 32 : CACHE_BYTES / size;
+	if (c->batch > c->objects)
+		c->batch = c->objects;
+	c->cache_max = 2 * c->batch;
+}
+
+void build_classes(void)
+{
+	class_count = 0;
+	for (uint32_t size = Q; size <= PER_BAND * Q; size += Q)
+		add_class(size);
+	for (uint32_t band = PER_BAND * Q; band < KMALLOC_MAX_SMALL; band *= 2) {
+		for (uint32_t i = 1; i <= PER_BAND; i++)
+			add_class(band + i * (band / PER_BAND));
+	}
+	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
+	unsigned c = 1;
+	for (uint32_t size = 0; size <= LOOKUP_MAX; size++) {
+		while (classes[c].size < size)
+			c++;
+		lookup[size] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
+	}
+	for (uint32_t i = 0; i <= KMALLOC_MAX_SMALL >> COARSE_SHIFT; i++) {
+		uint32_t size = i << COARSE_SHIFT;
+		while (classes[c].size < size)
+			c++;
+		MM_ASSERT(size <= LOOKUP_MAX || (classes[c].size & ((1u << COARSE_SHIFT) - 1)) == 0,
+		          "class %u is not a multiple of the coarse unit", classes[c].size);
+		lookup_coarse[i] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
+	}
+}
+
+unsigned kmalloc_class_of(size_t size)
+{
+	return bin_offset_of(size) / sizeof(struct kmalloc_bin);
+}
+
+uint32_t kmalloc_class_size(unsigned cls)
+{
+	return cls >= 1 && cls <= class_count ? classes[cls].size : 0;
+}
+
+unsigned kmalloc_class_count(void)
+{
+	return class_count;
+}

@@ -1,0 +1,165 @@
+/*
+ * mm/kmalloc_internal.h - what kmalloc's own files share (not an interface:
+ * kmalloc.h is the API, kheap.h the heap's internals for tests).
+ *
+ *   kmalloc.c          the API and its fast paths, large blocks, set-up
+ *   kmalloc_classes.c  the size classes and the size-to-class tables
+ *   kmalloc_central.c  the spans of each class: refills, flushes, reclaim
+ *   kmalloc_check.c    statistics and the checker (kheap_check)
+ *
+ * The design essay is at the top of kmalloc.c.
+ */
+#ifndef MM_KMALLOC_INTERNAL_H
+#define MM_KMALLOC_INTERNAL_H
+
+#include "mm/bitops.h"
+#include "mm/kheap.h"
+
+#define Q           ARENA_QUANTUM
+#define QSHIFT      ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX  4096u       /* sizes served by the table (8 KiB of it) */
+#define PER_BAND    16u         /* classes in each power of two */
+#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
+/* Empty spans a class keeps for reuse rather than giving them back to the
+ * page heap, against thrashing when a class shrinks and grows again: up to
+ * this many pages' worth (at least one span).  Every other span goes back
+ * as soon as it is empty, so freeing a burst of objects returns their
+ * memory (as Linux's SLUB keeps min_partial slabs).  Measured on the host's
+ * mixed workload: keeping every empty span took 27.6 instructions per call,
+ * keeping 1, 8 or 32 pages' worth 28.9, at the same peak memory. */
+#define EMPTY_KEEP_PAGES 8
+
+/* A class with no free object of its own takes one from the spans of the
+ * next BORROW_CLASSES classes (at most about 25% larger) before it sets up
+ * a span: see the essay above. */
+#define BORROW_CLASSES 4
+
+_Static_assert((KMALLOC_MAX_SMALL & (KMALLOC_MAX_SMALL - 1)) == 0, "a power of two");
+_Static_assert(KMALLOC_ALIGN == ARENA_QUANTUM, "the live bitmap's quantum is the alignment");
+_Static_assert(LOOKUP_MAX >= PER_BAND * 16, "the table covers the linear classes");
+
+struct class_info {
+	uint32_t size;
+	uint32_t magic;     /* ceil(2^32 / size): offset * magic >> 32 == offset / size */
+	uint32_t pages;     /* per span */
+	uint32_t objects;   /* per span */
+	uint32_t batch;     /* objects moved per refill */
+	uint32_t cache_max; /* per-CPU list length that triggers a flush */
+};
+
+/* One class's list in the per-CPU cache.  'room' counts down as kfree
+ * pushes and up as kmalloc pops, so that the flush test is one decrement;
+ * the list holds cache_max - room objects.  Only kfree counts calls: the
+ * mallocs of a class are its frees plus its objects in use. */
+struct kmalloc_bin {
+	void *head;
+	int32_t room;   /* below 0: flush half the list */
+	uint64_t frees; /* on this CPU, ever */
+} __attribute__((aligned(sizeof(void *) == 4 ? 16 : 32)));
+_Static_assert((sizeof(struct kmalloc_bin) & (sizeof(struct kmalloc_bin) - 1)) == 0,
+               "indexed by a shift");
+
+struct central {
+	struct span *partial; /* spans of the class with free objects */
+	uint32_t spans;       /* all spans of the class */
+	uint32_t empty;       /* listed spans with nothing in use, at most keep_empty */
+	uint32_t keep_empty;  /* EMPTY_KEEP_PAGES in this class's spans, at least 1 */
+	uint64_t out;         /* objects the spans have handed out (sum of objects_in_use) */
+};
+
+/* Class 0 stands for large objects: small classes are 1..class_count
+ * (kmalloc_classes.c). */
+extern struct class_info classes[KMALLOC_MAX_CLASSES + 1];
+extern unsigned class_count;
+/* The class of a size: by the size itself up to LOOKUP_MAX (no rounding on
+ * the fast path), then by the size in units of COARSE bytes, which divides
+ * every class size above LOOKUP_MAX. */
+#define COARSE_SHIFT 7
+extern struct kmalloc_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
+/* The lookups give the class as the byte offset of its per-CPU list in
+ * cache[], which the fast path adds without scaling. */
+typedef uint16_t bin_offset_t;
+_Static_assert(sizeof(struct kmalloc_bin) * (KMALLOC_MAX_CLASSES + 1) <= UINT16_MAX, "offsets fit");
+extern bin_offset_t lookup[LOOKUP_MAX + 1];
+extern bin_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+
+static inline struct kmalloc_bin *bin_at(bin_offset_t offset)
+{
+	return (struct kmalloc_bin *)((char *)cache + offset);
+}
+/* Classes past the last have no spans: a class looks BORROW_CLASSES ahead
+ * without a bound check. */
+extern struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
+struct kmalloc_totals {
+	uint64_t bad_frees, failures, reclaims;
+	uint64_t large_mallocs, large_frees, large_in_use_bytes;
+};
+extern struct kmalloc_totals totals;
+/* The live bitmap's origin for absolute indexes: the bit of the object at
+ * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
+extern uintptr_t live_origin;
+
+/* Objects on the per-CPU list of a class. */
+static inline uint32_t cached(unsigned cls)
+{
+	return (uint32_t)((int32_t)classes[cls].cache_max - cache[cls].room);
+}
+
+static inline bin_offset_t bin_offset_of(size_t size)
+{
+	return size <= LOOKUP_MAX
+	               ? lookup[size]
+	               : lookup_coarse[(size + (1u << COARSE_SHIFT) - 1) >> COARSE_SHIFT];
+}
+
+/* A flush's work, in objects given back: at most FLUSH_BUDGET, where
+ * putting a full span back on its class list counts as one more, and
+ * releasing an emptied span as RELEASE_COST (a span of up to 16 pages to
+ * unname, then coalescing in the page heap).  This is what bounds the worst
+ * kfree. */
+#define FLUSH_BUDGET 12
+/* Objects a new span gives the empty per-CPU list at once (alloc_new_span):
+ * setting the span up is the costly part of that call, so it carves little;
+ * later refills carve the rest. */
+#define NEW_SPAN_BATCH 4
+
+/* kmalloc_classes.c: fills classes[] and the lookup tables. */
+void build_classes(void);
+
+/* kmalloc_central.c: heap_alloc's second attempt, after reclaiming. */
+struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed);
+
+/* Pops the head of a non-empty per-CPU list, marks it live, and restores
+ * the interrupt flag. */
+static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+{
+	void **p = bin->head;
+	bin->head = *p;
+	bin->room++;
+	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
+	mm_irq_restore(flags);
+	return p;
+}
+
+/* The slow paths of kmalloc and kfree (kmalloc_central.c): out of line, so
+ * that the fast paths need few registers.  Interrupts are off on entry
+ * ('flags' restores them) and restored on return. */
+void *alloc_slow(struct kmalloc_bin *bin, mm_irq_flags_t flags);
+void *alloc_slow_no_borrow(struct kmalloc_bin *bin, mm_irq_flags_t flags);
+void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags);
+
+/* kmalloc.c: a panic, for a call before kmalloc_init. */
+__attribute__((noreturn)) void used_before_set_up(const char *call);
+
+/* A run of pages from the kernel's page heap; when it cannot serve them,
+ * what the heap holds idle goes back and the request is tried once more. */
+static inline struct span *heap_alloc(uint32_t npages, uint32_t align_pages, bool zeroed)
+{
+	struct span *s = align_pages > 1 ? ph_alloc_aligned(&kheap, npages, align_pages, zeroed)
+	                                 : ph_alloc(&kheap, npages, zeroed);
+	if (__builtin_expect(!s, 0))
+		s = heap_alloc_again(npages, align_pages, zeroed);
+	return s;
+}
+
+#endif
