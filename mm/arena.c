@@ -233,61 +233,72 @@ static void set_used(struct arena *a, uintptr_t new_used)
 	a->used_quanta = (new_used - a->start) / ARENA_QUANTUM;
 }
 
-void *arena_sys_alloc(struct arena *a, size_t n)
+static bool size_ok(struct arena *a, size_t n)
 {
-	uint64_t usable_end = (uint64_t)a->start + a->limit;
-
 	if (n == 0 || n % PAGE_SIZE) {
 		note(a, "sys_alloc(%#zx) refused: not a positive multiple of the page size", n);
-		goto fail;
+		return false;
 	}
 	if ((uint64_t)n > a->limit) {
 		note(a, "sys_alloc(%#zx) refused: larger than the arena limit %#llx", n,
 		     (unsigned long long)a->limit);
-		goto fail;
+		return false;
 	}
+	return true;
+}
 
-	/* 1. Try to extend the reservation contiguously at end. */
-	uintptr_t old_end = a->end;
-	uint64_t extended = 0;
-	if ((uint64_t)n > a->end - a->used) {
-		uint64_t needed = ALIGN_UP((uint64_t)a->used + n - a->end, a->step);
-		uint64_t new_end = (uint64_t)a->end + needed;
-		if (offset_of(a->end) + needed > SPACE_END) {
-			/* new_end would wrap past 4 GiB: no extension. */
-		} else if (new_end <= usable_end) {
-			uintptr_t p = vm_reserve(a->end, (size_t)needed, VM_ARENA);
-			if (p == a->end && add_range(a, p, needed)) {
-				a->end = (uintptr_t)new_end;
-				a->stats.extensions++;
-				a->stats.reserved_bytes += needed;
-				extended = needed;
-			} else if (p) {
-				vm_free(p, (size_t)needed); /* not where asked: give it back */
-			}
-		}
+/* Step 1: extends the reservation contiguously at end, by whole steps, when
+ * [used, used + n) does not fit below it and the extension stays inside
+ * [start, start + limit).  Returns the bytes added (0: none). */
+static uint64_t extend_at_end(struct arena *a, size_t n)
+{
+	if ((uint64_t)n <= a->end - a->used)
+		return 0;
+	uint64_t needed = ALIGN_UP((uint64_t)a->used + n - a->end, a->step);
+	uint64_t new_end = (uint64_t)a->end + needed;
+	if (offset_of(a->end) + needed > SPACE_END || new_end > (uint64_t)a->start + a->limit)
+		return 0; /* it would wrap past 4 GiB, or pass the limit */
+	uintptr_t p = vm_reserve(a->end, (size_t)needed, VM_ARENA);
+	if (p != a->end || !add_range(a, p, needed)) {
+		if (p)
+			vm_free(p, (size_t)needed); /* not where asked: give it back */
+		return 0;
 	}
+	a->end = (uintptr_t)new_end;
+	a->stats.extensions++;
+	a->stats.reserved_bytes += needed;
+	return needed;
+}
 
-	/* 2. Hand out [used, used + n) if it fits now. */
-	if ((uint64_t)n <= a->end - a->used) {
-		uintptr_t p = a->used;
-		if (map_for_heap(a, p, n, p + n)) {
-			set_used(a, p + n);
-			return (void *)p;
-		}
-		note(a, "sys_alloc(%#zx) failed: out of frames mapping [%p, %p)", n, (void *)p,
-		     (void *)(p + n));
-		if (extended) { /* leave no reservation behind */
-			drop_range(a, old_end, extended);
-			vm_free(old_end, (size_t)extended);
-			a->end = old_end;
-			a->stats.extensions--;
-			a->stats.reserved_bytes -= extended;
-		}
-		goto fail;
+/* Step 2: maps [used, used + n), which fits below end; when frames run out
+ * an extension made for it (the 'extended' bytes below end) is undone, so
+ * that no reservation is left behind. */
+static void *take_at_used(struct arena *a, size_t n, uint64_t extended)
+{
+	uintptr_t p = a->used;
+	if (map_for_heap(a, p, n, p + n)) {
+		set_used(a, p + n);
+		return (void *)p;
 	}
+	note(a, "sys_alloc(%#zx) failed: out of frames mapping [%p, %p)", n, (void *)p,
+	     (void *)(p + n));
+	if (extended) {
+		uintptr_t old_end = a->end - (uintptr_t)extended;
+		drop_range(a, old_end, extended);
+		vm_free(old_end, (size_t)extended);
+		a->end = old_end;
+		a->stats.extensions--;
+		a->stats.reserved_bytes -= extended;
+	}
+	return NULL;
+}
 
-	/* 3. The fallback: memory wherever there is room. */
+/* Step 3, the fallback: memory wherever the address space has room,
+ * refused unless it lies inside [start, start + limit); used and end only
+ * ever move forward (Go issue 20259). */
+static void *fall_back(struct arena *a, size_t n)
+{
+	uint64_t usable_end = (uint64_t)a->start + a->limit;
 	uint64_t rounded = ALIGN_UP((uint64_t)n, (uint64_t)PDE_SPAN);
 	uintptr_t hint = offset_of(a->end) + rounded <= SPACE_END ? a->end : 0;
 	uintptr_t p = vm_reserve(hint, n, VM_ARENA);
@@ -296,7 +307,7 @@ void *arena_sys_alloc(struct arena *a, size_t n)
 		     "sys_alloc(%#zx) failed: arena at its limit [%p, %p) and no address space "
 		     "left",
 		     n, (void *)a->start, (void *)(uintptr_t)usable_end);
-		goto fail;
+		return NULL;
 	}
 	if (p < a->start || (uint64_t)p + n > usable_end) {
 		note(a, "memory allocated by OS (%p) not in usable range [%p,%p)", (void *)p,
@@ -306,23 +317,21 @@ void *arena_sys_alloc(struct arena *a, size_t n)
 			note(a,
 			     "sys_alloc(%#zx) failed: the arena has reached its limit of %llu MiB",
 			     n, (unsigned long long)(a->limit >> 20));
-		goto fail;
+		return NULL;
 	}
 	uintptr_t new_used = (uint64_t)p + n > a->used ? p + n : a->used;
 	if (!add_range(a, p, rounded)) {
 		note(a, "sys_alloc(%#zx) failed: more than %d reservations", n, ARENA_MAX_RANGES);
 		vm_free(p, (size_t)rounded);
-		goto fail;
+		return NULL;
 	}
 	if (!map_for_heap(a, p, n, new_used)) {
 		note(a, "sys_alloc(%#zx) failed: out of frames mapping the fallback at %p", n,
 		     (void *)p);
 		drop_range(a, p, rounded);
 		vm_free(p, (size_t)rounded);
-		goto fail;
+		return NULL;
 	}
-	/* Advance only forward: memory found below used must never move the
-	 * arena backwards. */
 	if (p > a->used)
 		a->stats.hole_bytes += p - a->used;
 	set_used(a, new_used);
@@ -331,10 +340,21 @@ void *arena_sys_alloc(struct arena *a, size_t n)
 	a->stats.fallbacks++;
 	a->stats.reserved_bytes += rounded;
 	return (void *)p;
+}
 
-fail:
-	a->stats.failures++;
-	return NULL;
+void *arena_sys_alloc(struct arena *a, size_t n)
+{
+	void *p = NULL;
+	if (size_ok(a, n)) {
+		uint64_t extended = extend_at_end(a, n); /* 1 */
+		if ((uint64_t)n <= a->end - a->used)
+			p = take_at_used(a, n, extended); /* 2 */
+		else
+			p = fall_back(a, n); /* 3 */
+	}
+	if (!p)
+		a->stats.failures++;
+	return p;
 }
 
 /* Whether [p, p + n) is a page-aligned piece of [start, used); says why

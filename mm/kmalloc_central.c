@@ -46,8 +46,8 @@ static bool reclaim_idle(size_t wanted)
 
 /* The page heap's second attempt at a request it could not serve: after
  * reclaim_idle, when that gave anything back. */
-__attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages,
-                                                               uint32_t align_pages, bool zeroed)
+__attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages,
+                                                        bool zeroed)
 {
 	if (!reclaim_idle((size_t)npages * PAGE_SIZE))
 		return NULL;
@@ -321,4 +321,3 @@ __attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags
 	flush(cls, cached(cls) / 2, FLUSH_BUDGET);
 	mm_irq_restore(flags);
 }
-

@@ -198,4 +198,3 @@ int kheap_check(void)
 	mm_irq_restore(flags);
 	return (int)bad;
 }
-

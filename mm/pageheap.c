@@ -310,73 +310,60 @@ static __attribute__((noinline, cold)) struct span *out_of_frames(struct pagehea
 	return NULL;
 }
 
-struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
+/* Step 2 of ph_alloc, for a free span larger than the request: the head
+ * is handed out under a new record.  The free remainder keeps its record,
+ * and its neighbours are the head and what was there before (not free:
+ * free spans are always coalesced), so it is not merged, only filed again
+ * if its bin changes.  NULL, with nothing changed, when no record or no
+ * frames can be had. */
+static inline struct span *split_head(struct pageheap *ph, struct span *s, uint32_t npages)
 {
-	if (npages == 0 || npages > ph->max_pages) {
-		kprintf_ratelimited("pageheap: refusals",
-		                    "pageheap: ph_alloc(%u pages) refused: %s\n", npages,
-		                    npages ? "larger than the arena limit" : "zero pages");
+	struct span *head = new_span(ph);
+	if (!head) {
 		ph->stats.failures++;
 		return NULL;
 	}
-	struct span *s = bin_find(ph, npages);
-	if (!s && !(s = grow(ph, npages))) {
-		ph->stats.failures++;
-		return NULL;
+	if (s->released_pages && s->released_pages < s->npages) {
+		/* Part released: map the head's gaps now, which counts them,
+		 * while the span is still whole (a failure leaves it as it
+		 * was). */
+		size_t mapped;
+		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE, &mapped)) {
+			drop_span(ph, head);
+			return out_of_frames(ph, npages);
+		}
+		uint32_t pages = (uint32_t)(mapped / PAGE_SIZE);
+		s->released_pages -= pages;
+		ph->stats.free_released_pages -= pages;
+		ph->stats.free_mapped_pages += pages;
+		ph->stats.reused_pages += pages;
 	}
-	if (s->state != SPAN_FREE) {
-		/* Grown for this request alone: nothing to take it from. */
-	} else if (s->npages > npages) {
-		/* Split: the head is handed out under a new record.  The free
-		 * remainder keeps its record, and its neighbours are the head
-		 * and what was there before (not free: free spans are always
-		 * coalesced), so it is not merged, only filed again if its bin
-		 * changes. */
-		struct span *head = new_span(ph);
-		if (!head) {
-			ph->stats.failures++;
-			return NULL;
-		}
-		if (s->released_pages && s->released_pages < s->npages) {
-			/* Part released: map the head's gaps now, which counts
-			 * them, while the span is still whole (a failure leaves
-			 * it as it was). */
-			size_t mapped;
-			if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE,
-			                 &mapped)) {
-				drop_span(ph, head);
-				return out_of_frames(ph, npages);
-			}
-			uint32_t pages = (uint32_t)(mapped / PAGE_SIZE);
-			s->released_pages -= pages;
-			ph->stats.free_released_pages -= pages;
-			ph->stats.free_mapped_pages += pages;
-			ph->stats.reused_pages += pages;
-		}
-		head->start = s->start;
-		head->npages = npages;
-		head->zeroed = s->zeroed;
-		head->released_pages = s->released_pages == s->npages ? npages : 0;
-		s->start += (uintptr_t)npages * PAGE_SIZE;
-		s->npages -= npages;
-		s->released_pages -= head->released_pages;
-		page_at(ph, s->start)->span = s;
-		ph->stats.free_mapped_pages -= npages - head->released_pages;
-		ph->stats.free_released_pages -= head->released_pages;
-		if (bin_of(s->npages) != s->bin) {
-			bin_remove(ph, s);
-			bin_insert(ph, s);
-		}
-		s = head;
-	} else {
+	head->start = s->start;
+	head->npages = npages;
+	head->zeroed = s->zeroed;
+	head->released_pages = s->released_pages == s->npages ? npages : 0;
+	s->start += (uintptr_t)npages * PAGE_SIZE;
+	s->npages -= npages;
+	s->released_pages -= head->released_pages;
+	page_at(ph, s->start)->span = s;
+	ph->stats.free_mapped_pages -= npages - head->released_pages;
+	ph->stats.free_released_pages -= head->released_pages;
+	if (bin_of(s->npages) != s->bin) {
 		bin_remove(ph, s);
-		account_free(ph, s, -1);
+		bin_insert(ph, s);
 	}
-	s->state = SPAN_IN_USE;
+	return head;
+}
 
+/* Step 3 of ph_alloc: the span, now in use, made ready to hand out: its
+ * released pages mapped again (they come back zeroed: the span reads 0 if
+ * its mapped pages did, or there were none), zeroed when asked, its fields
+ * reset, its ends named, and counted.  When frames run out it goes back to
+ * the free spans as it was, and NULL. */
+static inline struct span *hand_out(struct pageheap *ph, struct span *s, uint32_t npages,
+                                    bool zeroed)
+{
 	if (s->released_pages) {
-		/* Released pages come back zeroed: the span reads 0 if its mapped
-		 * pages did (or there were none). */
 		size_t mapped;
 		if (!arena_reuse(&ph->arena, s->start, (size_t)npages * PAGE_SIZE, &mapped)) {
 			insert_free(ph, s); /* still released: back as it was */
@@ -400,6 +387,37 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	ph->stats.in_use_spans++;
 	note_peak(ph);
 	return s;
+}
+
+struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
+{
+	if (npages == 0 || npages > ph->max_pages) {
+		kprintf_ratelimited("pageheap: refusals",
+		                    "pageheap: ph_alloc(%u pages) refused: %s\n", npages,
+		                    npages ? "larger than the arena limit" : "zero pages");
+		ph->stats.failures++;
+		return NULL;
+	}
+	/* 1. A free span of at least npages, or the arena grown by them. */
+	struct span *s = bin_find(ph, npages);
+	if (!s && !(s = grow(ph, npages))) {
+		ph->stats.failures++;
+		return NULL;
+	}
+	/* 2. Out of the free spans: whole, or its head split off.  A growth
+	 * made for this request alone was never filed. */
+	if (s->state == SPAN_FREE) {
+		if (s->npages > npages) {
+			if (!(s = split_head(ph, s, npages)))
+				return NULL;
+		} else {
+			bin_remove(ph, s);
+			account_free(ph, s, -1);
+		}
+	}
+	s->state = SPAN_IN_USE;
+	/* 3. Mapped, zeroed if asked, named and counted. */
+	return hand_out(ph, s, npages, zeroed);
 }
 
 struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
