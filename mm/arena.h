@@ -61,7 +61,7 @@ struct span;
  * small objects), and a word for the layer above the page heap. */
 struct arena_page {
 	struct span *span;
-	void *objects; /* the object allocator's: see mm/kmalloc.c */
+	struct cpu_list *cpu_list; /* kmalloc's, for its small spans: see mm/kmalloc.c */
 };
 
 struct arena_stats {

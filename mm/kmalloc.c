@@ -4,7 +4,7 @@
  * Structures, bottom up:
  *   - the page heap (kheap, mm/pageheap.h) hands out spans of pages;
  *   - a size class is an object size; a span of a class holds
- *     span->object_count objects of that size, carved from its start.  Its
+ *     span->small.object_count objects of that size, carved from its start.  Its
  *     free objects are either never carved ([carved, object_count)) or on
  *     the span's free list, linked through their first word;
  *   - the central list of a class holds its spans that have free objects;
@@ -88,7 +88,7 @@
 #include "mm/kmalloc_internal.h"
 
 struct pageheap kheap;
-struct kmalloc_bin cache[KMALLOC_MAX_CLASSES + 1];
+struct cpu_list cache[KMALLOC_MAX_CLASSES + 1];
 struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
 struct kmalloc_totals totals;
 uintptr_t live_origin;
@@ -103,7 +103,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	}
 	build_classes();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		cache[cls] = (struct kmalloc_bin){ NULL, (int32_t)classes[cls].cache_max, 0 };
+		cache[cls] = (struct cpu_list){ NULL, (int32_t)classes[cls].cache_max, 0 };
 		uint32_t keep = EMPTY_KEEP_PAGES / classes[cls].pages;
 		central[cls].keep_empty = keep ? keep : 1;
 	}
@@ -149,7 +149,7 @@ static struct span *block_span(uintptr_t p, const char **why)
 	}
 	/* A page names only the span that holds it (mm/pageheap.h). */
 	uintptr_t rel = p - s->start;
-	unsigned cls = s->size_class;
+	unsigned cls = s->small.size_class;
 	if (cls == 0) {
 		if (rel) {
 			*why = "interior pointer of a large block";
@@ -157,8 +157,8 @@ static struct span *block_span(uintptr_t p, const char **why)
 		}
 		return s;
 	}
-	uint32_t index = (uint32_t)(((uint64_t)rel * s->magic) >> 32);
-	if (__builtin_expect(index * s->object_size != rel, 0)) {
+	uint32_t index = (uint32_t)(((uint64_t)rel * s->small.magic) >> 32);
+	if (__builtin_expect(index * s->small.object_size != rel, 0)) {
 		*why = "interior pointer (not the start of a block)";
 		return NULL;
 	}
@@ -185,8 +185,8 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 	mm_irq_flags_t flags = mm_irq_save();
 	struct span *s = heap_alloc(npages, (uint32_t)(align / PAGE_SIZE), zeroed);
 	if (s) {
-		s->size_class = 0;
-		s->cache = NULL;
+		s->small.size_class = 0;
+		s->small.cpu_list = NULL;
 		totals.large_mallocs++;
 		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE;
 	} else {
@@ -199,23 +199,23 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 /* ---- the API ---- */
 
 /* The fast path of every small allocation: an object of the class of
- * 'bin' (or, when 'may_borrow', of one of the next few classes). */
-static inline void *alloc_from(struct kmalloc_bin *bin, bool may_borrow)
+ * 'list' (or, when 'may_borrow', of one of the next few classes). */
+static inline void *alloc_from(struct cpu_list *list, bool may_borrow)
 {
 	/* One register for the list, rather than an index and a base. */
-	__asm__("" : "+r"(bin));
+	__asm__("" : "+r"(list));
 	mm_irq_flags_t flags = mm_irq_save();
-	if (__builtin_expect(!bin->head, 0))
-		return may_borrow ? alloc_slow(bin, flags) : alloc_slow_no_borrow(bin, flags);
-	return take_object(bin, flags);
+	if (__builtin_expect(!list->head, 0))
+		return may_borrow ? alloc_slow(list, flags) : alloc_slow_no_borrow(list, flags);
+	return take_object(list, flags);
 }
 
 void *kmalloc(size_t size)
 {
 	if (__builtin_expect(size <= LOOKUP_MAX, 1))
-		return alloc_from(bin_at(lookup[size]), true);
+		return alloc_from(cpu_list_at(lookup[size]), true);
 	if (size <= KMALLOC_MAX_SMALL)
-		return alloc_from(bin_at(bin_offset_of(size)), true);
+		return alloc_from(cpu_list_at(cpu_list_offset_of(size)), true);
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
@@ -228,7 +228,7 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	if (!ptr) {
 		/* kfree(NULL) does nothing */
-	} else if (s && s->size_class == 0) {
+	} else if (s && s->small.size_class == 0) {
 		totals.large_frees++;
 		totals.large_in_use_bytes -= (uint64_t)s->npages * PAGE_SIZE;
 		ph_free(&kheap, s);
@@ -246,20 +246,20 @@ void kfree(void *ptr)
 	 * comes out huge: one comparison checks range and alignment. */
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
-	struct kmalloc_bin *bin;
+	struct cpu_list *list;
 	/* Only the pages of a small span in use name a per-CPU list, so ptr
 	 * lies in one, whose live bits are mapped.  Its bit is set exactly
 	 * while an object starting at ptr is held by a caller: tested and
 	 * cleared at once, it checks both the object boundary and a double
 	 * free. */
 	if (__builtin_expect(q < a->used_quanta, 1) &&
-	    __builtin_expect((bin = a->pages[q >> (PAGE_SHIFT - QSHIFT)].objects) != NULL, 1) &&
+	    __builtin_expect((list = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != NULL, 1) &&
 	    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)q), 1)) {
-		*(void **)ptr = bin->head;
-		bin->head = ptr;
-		bin->frees++;
-		if (__builtin_expect(--bin->room < 0, 0))
-			return kfree_flush(bin, flags);
+		*(void **)ptr = list->head;
+		list->head = ptr;
+		list->frees++;
+		if (__builtin_expect(--list->room < 0, 0))
+			return kfree_flush(list, flags);
 		mm_irq_restore(flags);
 		return;
 	}
@@ -273,7 +273,7 @@ size_t ksize(const void *ptr)
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	size_t size = 0;
 	if (s)
-		size = s->size_class ? classes[s->size_class].size : (size_t)s->npages * PAGE_SIZE;
+		size = s->small.size_class ? classes[s->small.size_class].size : (size_t)s->npages * PAGE_SIZE;
 	else if (ptr)
 		bad_pointer("ksize", ptr, why);
 	mm_irq_restore(flags);
@@ -304,7 +304,7 @@ static bool grow_large(void *p, size_t old, size_t size)
 	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 	mm_irq_flags_t flags = mm_irq_save();
 	struct span *s = ph_lookup(&kheap, (uintptr_t)p);
-	bool grown = s && s->size_class == 0 && ph_grow(&kheap, s, npages);
+	bool grown = s && s->small.size_class == 0 && ph_grow(&kheap, s, npages);
 	if (grown)
 		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE - old;
 	mm_irq_restore(flags);

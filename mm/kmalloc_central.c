@@ -11,7 +11,7 @@ static void central_add(struct central *c, struct span *s)
 	if (s->next)
 		s->next->prev = s;
 	c->partial = s;
-	s->listed = 1;
+	s->small.listed = 1;
 }
 
 static void central_del(struct central *c, struct span *s)
@@ -23,7 +23,7 @@ static void central_del(struct central *c, struct span *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
-	s->listed = 0;
+	s->small.listed = 0;
 }
 
 /* The page heap could not serve a request: memory held idle - objects on
@@ -67,14 +67,14 @@ static struct span *new_class_span(unsigned cls)
 	/* Every page names the span (for flush) and, in its page word, the
 	 * per-CPU list (for kfree: one lookup).  No other page names a list. */
 	ph_mark_all(&kheap, s, &cache[cls]);
-	s->size_class = (uint8_t)cls;
-	s->cache = &cache[cls];
-	s->object_size = ci->size;
-	s->magic = ci->magic;
-	s->free_objects = NULL;
-	s->objects_in_use = 0;
-	s->object_count = ci->objects;
-	s->carved = 0;
+	s->small.size_class = (uint8_t)cls;
+	s->small.cpu_list = &cache[cls];
+	s->small.object_size = ci->size;
+	s->small.magic = ci->magic;
+	s->small.free_objects = NULL;
+	s->small.objects_in_use = 0;
+	s->small.object_count = ci->objects;
+	s->small.carved = 0;
 	central_add(&central[cls], s);
 	central[cls].spans++;
 	return s;
@@ -92,14 +92,14 @@ static __attribute__((noinline)) void refill(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
-	struct kmalloc_bin *bin = &cache[cls];
+	struct cpu_list *list = &cache[cls];
 	struct span *s = c->partial;
 	uint32_t batch = ci->batch;
-	void *head = bin->head;
+	void *head = list->head;
 	uint32_t got = 0;
 	for (unsigned visits = 1;; visits++) {
 		uint32_t taken = 0, want = batch - got;
-		void **obj = s->free_objects;
+		void **obj = s->small.free_objects;
 		/* The count as the loop's test and the end of the list as an exit
 		 * (clang otherwise evaluates both with set-on-condition every turn). */
 		for (; taken < want; taken++) {
@@ -110,30 +110,30 @@ static __attribute__((noinline)) void refill(unsigned cls)
 			head = obj;
 			obj = next;
 		}
-		s->free_objects = obj;
-		if (taken < want && s->carved < s->object_count) {
-			uint32_t carve = s->object_count - s->carved;
+		s->small.free_objects = obj;
+		if (taken < want && s->small.carved < s->small.object_count) {
+			uint32_t carve = s->small.object_count - s->small.carved;
 			if (carve > want - taken)
 				carve = want - taken;
-			uintptr_t p = s->start + (uintptr_t)s->carved * ci->size;
+			uintptr_t p = s->start + (uintptr_t)s->small.carved * ci->size;
 			for (uint32_t i = 0; i < carve; i++, p += ci->size) {
 				*(void **)p = head;
 				head = (void *)p;
 			}
-			s->carved += carve;
+			s->small.carved += carve;
 			taken += carve;
 		}
-		if (s->objects_in_use == 0 && taken)
+		if (s->small.objects_in_use == 0 && taken)
 			c->empty--; /* an empty span in use again */
-		s->objects_in_use += taken;
+		s->small.objects_in_use += taken;
 		got += taken;
-		if (!obj && s->carved == s->object_count)
+		if (!obj && s->small.carved == s->small.object_count)
 			central_del(c, s); /* full: found again through kfree */
 		if (got == batch || visits == REFILL_SPANS || !(s = c->partial))
 			break;
 	}
-	bin->head = head;
-	bin->room -= (int32_t)got;
+	list->head = head;
+	list->room -= (int32_t)got;
 	c->out += got;
 }
 
@@ -142,7 +142,7 @@ static void release_class_span(struct central *c, struct span *s)
 {
 	central_del(c, s);
 	c->spans--;
-	s->cache = NULL;    /* no longer a small span */
+	s->small.cpu_list = NULL;    /* no longer a small span */
 	ph_free(&kheap, s); /* clears the page words: kfree no longer takes it */
 }
 
@@ -156,26 +156,26 @@ static void release_class_span(struct central *c, struct span *s)
 static void flush(unsigned cls, uint32_t n, int32_t budget)
 {
 	struct central *c = &central[cls];
-	struct kmalloc_bin *bin = &cache[cls];
+	struct cpu_list *list = &cache[cls];
 	struct arena *a = &kheap.arena;
-	void **obj = bin->head;
+	void **obj = list->head;
 	uint32_t moved = 0;
 	for (; obj && moved < n && budget > 0; moved++, budget--) {
 		void **next = *obj;
 		struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
-		if (__builtin_expect(budget <= RELEASE_COST && s->objects_in_use == 1 &&
+		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
 		                             c->empty >= c->keep_empty,
 		                     0))
 			break;
-		*obj = s->free_objects;
-		s->free_objects = obj;
+		*obj = s->small.free_objects;
+		s->small.free_objects = obj;
 		obj = next;
-		if (__builtin_expect(--s->objects_in_use == 0 || !s->listed, 0)) {
-			if (!s->listed) {
+		if (__builtin_expect(--s->small.objects_in_use == 0 || !s->small.listed, 0)) {
+			if (!s->small.listed) {
 				central_add(c, s);
 				budget--; /* listing costs about as much as an object */
 			}
-			if (s->objects_in_use == 0) {
+			if (s->small.objects_in_use == 0) {
 				if (c->empty < c->keep_empty) {
 					c->empty++;
 				} else {
@@ -185,8 +185,8 @@ static void flush(unsigned cls, uint32_t n, int32_t budget)
 			}
 		}
 	}
-	bin->head = obj;
-	bin->room += (int32_t)moved;
+	list->head = obj;
+	list->room += (int32_t)moved;
 	c->out -= moved;
 }
 
@@ -198,7 +198,7 @@ void kmalloc_drain(void)
 		struct central *c = &central[cls];
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
-			if (s->objects_in_use == 0)
+			if (s->small.objects_in_use == 0)
 				release_class_span(c, s);
 		}
 		c->empty = 0;
@@ -233,17 +233,17 @@ static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags
 		return NULL;
 	}
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
-	struct kmalloc_bin *bin = &cache[cls];
-	void *head = bin->head;
+	struct cpu_list *list = &cache[cls];
+	void *head = list->head;
 	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size) {
 		*(void **)p = head;
 		head = (void *)p;
 	}
-	bin->head = head;
-	bin->room -= (int32_t)(n - 1);
-	s->carved = s->objects_in_use = n;
+	list->head = head;
+	list->room -= (int32_t)(n - 1);
+	s->small.carved = s->small.objects_in_use = n;
 	central[cls].out += n;
-	if (n == s->object_count)
+	if (n == s->small.object_count)
 		central_del(&central[cls], s); /* full already */
 	mm_bit_set_at(live_origin, s->start >> QSHIFT);
 	mm_irq_restore(flags);
@@ -266,17 +266,17 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
 {
 	struct central *c = &central[cls];
 	struct span *s = c->partial;
-	void **obj = s->free_objects;
+	void **obj = s->small.free_objects;
 	if (obj) {
-		s->free_objects = *obj;
+		s->small.free_objects = *obj;
 	} else {
-		obj = (void **)(s->start + (uintptr_t)s->carved * classes[cls].size);
-		s->carved++;
+		obj = (void **)(s->start + (uintptr_t)s->small.carved * classes[cls].size);
+		s->small.carved++;
 	}
-	if (s->objects_in_use++ == 0)
+	if (s->small.objects_in_use++ == 0)
 		c->empty--;
 	c->out++;
-	if (!s->free_objects && s->carved == s->object_count)
+	if (!s->small.free_objects && s->small.carved == s->small.object_count)
 		central_del(c, s);
 	mm_bit_set_at(live_origin, (uintptr_t)obj >> QSHIFT);
 	mm_irq_restore(flags);
@@ -288,11 +288,11 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
  * was chosen for its alignment) or set up a span.  Its two forms below are
  * kept out of line so that the fast path needs few registers. */
 static inline __attribute__((always_inline)) void *
-alloc_slow_common(struct kmalloc_bin *bin, mm_irq_flags_t flags, bool may_borrow)
+alloc_slow_common(struct cpu_list *list, mm_irq_flags_t flags, bool may_borrow)
 {
-	if (__builtin_expect(bin == &cache[0], 0)) /* no class: no tables yet */
+	if (__builtin_expect(list == &cache[0], 0)) /* no class: no tables yet */
 		used_before_set_up("kmalloc");
-	unsigned cls = (unsigned)(bin - cache);
+	unsigned cls = (unsigned)(list - cache);
 	const struct central *c = &central[cls];
 	if (__builtin_expect(!c->partial, 0)) {
 		unsigned k = may_borrow ? lender(c) : 0;
@@ -301,23 +301,23 @@ alloc_slow_common(struct kmalloc_bin *bin, mm_irq_flags_t flags, bool may_borrow
 		return alloc_new_span(cls, flags);
 	}
 	refill(cls);
-	return take_object(bin, flags);
+	return take_object(list, flags);
 }
 
-__attribute__((noinline)) void *alloc_slow(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow(struct cpu_list *list, mm_irq_flags_t flags)
 {
-	return alloc_slow_common(bin, flags, true);
+	return alloc_slow_common(list, flags, true);
 }
 
-__attribute__((noinline)) void *alloc_slow_no_borrow(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow_no_borrow(struct cpu_list *list, mm_irq_flags_t flags)
 {
-	return alloc_slow_common(bin, flags, false);
+	return alloc_slow_common(list, flags, false);
 }
 
 /* A full per-CPU list: half of it goes back to its spans. */
-__attribute__((noinline)) void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+__attribute__((noinline)) void kfree_flush(struct cpu_list *list, mm_irq_flags_t flags)
 {
-	unsigned cls = (unsigned)(bin - cache);
+	unsigned cls = (unsigned)(list - cache);
 	flush(cls, cached(cls) / 2, FLUSH_BUDGET);
 	mm_irq_restore(flags);
 }

@@ -53,32 +53,32 @@ static bool live(uintptr_t p)
 /* A small span: its free list, carving, live bits and counts agree. */
 static unsigned check_span(struct span *s)
 {
-	const struct class_info *ci = &classes[s->size_class];
+	const struct class_info *ci = &classes[s->small.size_class];
 	unsigned bad = 0;
-	if (s->cache != &cache[s->size_class] || s->object_size != ci->size ||
-	    s->magic != ci->magic)
+	if (s->small.cpu_list != &cache[s->small.size_class] || s->small.object_size != ci->size ||
+	    s->small.magic != ci->magic)
 		return problem("span %p: class %u, but its cache, size or reciprocal is another's",
 		               (void *)s->start, ci->size);
-	if (s->object_count != ci->objects || s->carved > s->object_count)
+	if (s->small.object_count != ci->objects || s->small.carved > s->small.object_count)
 		return problem("span %p: %u objects, %u carved, class holds %u", (void *)s->start,
-		               s->object_count, s->carved, ci->objects);
+		               s->small.object_count, s->small.carved, ci->objects);
 	uint32_t listed = 0, live_count = 0;
-	for (void **o = s->free_objects; o; o = *o) {
+	for (void **o = s->small.free_objects; o; o = *o) {
 		uintptr_t rel = (uintptr_t)o - s->start;
-		if (++listed > s->object_count)
+		if (++listed > s->small.object_count)
 			return bad + problem("span %p: free list loops", (void *)s->start);
-		if (rel % ci->size || rel / ci->size >= s->carved)
+		if (rel % ci->size || rel / ci->size >= s->small.carved)
 			return bad +
 			       problem("span %p: free list holds %p", (void *)s->start, (void *)o);
 		if (live((uintptr_t)o))
 			bad += problem("span %p: free object %p is marked live", (void *)s->start,
 			               (void *)o);
 	}
-	for (uint32_t i = 0; i < s->object_count; i++) {
+	for (uint32_t i = 0; i < s->small.object_count; i++) {
 		uintptr_t o = s->start + (uintptr_t)i * ci->size;
 		if (live(o)) {
 			live_count++;
-			if (i >= s->carved)
+			if (i >= s->small.carved)
 				bad += problem("span %p: uncarved object %p is live",
 				               (void *)s->start, (void *)o);
 		}
@@ -91,15 +91,15 @@ static unsigned check_span(struct span *s)
 	if (bits_set != live_count)
 		bad += problem("span %p: %u live bits set, %u live objects", (void *)s->start,
 		               bits_set, live_count);
-	uint32_t in_use = s->carved - listed;
-	if (in_use != s->objects_in_use || live_count + s->check_scratch != in_use)
+	uint32_t in_use = s->small.carved - listed;
+	if (in_use != s->small.objects_in_use || live_count + s->small.check_scratch != in_use)
 		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached, "
 		               "%u by its lists",
-		               (void *)s->start, ci->size, s->objects_in_use, live_count,
-		               s->check_scratch, in_use);
-	if (!!s->listed != (listed || s->carved < s->object_count))
+		               (void *)s->start, ci->size, s->small.objects_in_use, live_count,
+		               s->small.check_scratch, in_use);
+	if (!!s->small.listed != (listed || s->small.carved < s->small.object_count))
 		bad += problem("span %p: on the class list: %u, free objects: %u", (void *)s->start,
-		               s->listed, s->object_count - in_use);
+		               s->small.listed, s->small.object_count - in_use);
 	return bad;
 }
 
@@ -113,7 +113,7 @@ int kheap_check(void)
 	for (uintptr_t p = a->start; p < a->used; p += PAGE_SIZE) {
 		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
 		if (s && s->state == SPAN_IN_USE)
-			s->check_scratch = 0;
+			s->small.check_scratch = 0;
 	}
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		uint32_t n = 0;
@@ -126,7 +126,7 @@ int kheap_check(void)
 			uintptr_t off = (uintptr_t)o - a->start;
 			struct span *s =
 			        off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
-			if (!s || s->state != SPAN_IN_USE || s->size_class != cls) {
+			if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls) {
 				bad += problem(
 				        "class %u: cached object %p not in a span of the class",
 				        classes[cls].size, (void *)o);
@@ -135,7 +135,7 @@ int kheap_check(void)
 			if (live((uintptr_t)o))
 				bad += problem("class %u: cached object %p is live",
 				               classes[cls].size, (void *)o);
-			s->check_scratch++;
+			s->small.check_scratch++;
 		}
 		if (n != cached(cls))
 			bad += problem("class %u: %u objects cached, count says %u",
@@ -149,26 +149,26 @@ int kheap_check(void)
 		struct arena_page *page = &a->pages[(p - a->start) / PAGE_SIZE];
 		struct span *s = page->span;
 		if (!s || s->start != p) {
-			if (page->objects)
+			if (page->cpu_list)
 				bad += problem("page %p outside any span names a per-CPU list",
 				               (void *)p);
 			p += PAGE_SIZE;
 			continue;
 		}
-		struct kmalloc_bin *bin =
-		        s->state == SPAN_IN_USE && s->size_class ? &cache[s->size_class] : NULL;
+		struct cpu_list *list =
+		        s->state == SPAN_IN_USE && s->small.size_class ? &cache[s->small.size_class] : NULL;
 		for (uint32_t i = 0; i < s->npages; i++)
-			if (page[i].objects != bin) {
+			if (page[i].cpu_list != list) {
 				bad += problem("span %p: page %u names per-CPU list %p, not %p",
-				               (void *)s->start, i, page[i].objects, (void *)bin);
+				               (void *)s->start, i, page[i].cpu_list, (void *)list);
 				break;
 			}
-		if (s->state == SPAN_IN_USE && !s->size_class && s->cache)
+		if (s->state == SPAN_IN_USE && !s->small.size_class && s->small.cpu_list)
 			bad += problem("large span %p names a per-CPU list", (void *)s->start);
-		if (s->state == SPAN_IN_USE && s->size_class) {
+		if (s->state == SPAN_IN_USE && s->small.size_class) {
 			bad += check_span(s);
-			spans[s->size_class]++;
-			live_total += s->objects_in_use - s->check_scratch;
+			spans[s->small.size_class]++;
+			live_total += s->small.objects_in_use - s->small.check_scratch;
 		}
 		p = s->start + (uintptr_t)s->npages * PAGE_SIZE;
 	}
@@ -179,12 +179,12 @@ int kheap_check(void)
 			               spans[cls], central[cls].spans);
 		uint32_t listed = 0, empty = 0;
 		for (struct span *s = central[cls].partial; s; s = s->next) {
-			if (++listed > spans[cls] || !s->listed || s->size_class != cls) {
+			if (++listed > spans[cls] || !s->small.listed || s->small.size_class != cls) {
 				bad += problem("class %u: central list corrupt at %p",
 				               classes[cls].size, (void *)s->start);
 				break;
 			}
-			empty += s->objects_in_use == 0;
+			empty += s->small.objects_in_use == 0;
 		}
 		if (empty != central[cls].empty || empty > central[cls].keep_empty)
 			bad += problem("class %u: %u empty spans listed, %u counted (at most %u)",

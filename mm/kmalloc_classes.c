@@ -4,8 +4,8 @@
 
 struct class_info classes[KMALLOC_MAX_CLASSES + 1];
 unsigned class_count;
-bin_offset_t lookup[LOOKUP_MAX + 1];
-bin_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+cpu_list_offset_t lookup[LOOKUP_MAX + 1];
+cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
 
 /* Pages per span of a class: the fewest that hold SPAN_OBJECTS objects
  * (SPAN_MIN_OBJECTS when that would take more than SPAN_MAX_PAGES), and
@@ -61,7 +61,7 @@ void build_classes(void)
 	for (uint32_t size = 0; size <= LOOKUP_MAX; size++) {
 		while (classes[c].size < size)
 			c++;
-		lookup[size] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
+		lookup[size] = (cpu_list_offset_t)(c * sizeof(struct cpu_list));
 	}
 	for (uint32_t i = 0; i <= KMALLOC_MAX_SMALL >> COARSE_SHIFT; i++) {
 		uint32_t size = i << COARSE_SHIFT;
@@ -69,13 +69,13 @@ void build_classes(void)
 			c++;
 		MM_ASSERT(size <= LOOKUP_MAX || (classes[c].size & ((1u << COARSE_SHIFT) - 1)) == 0,
 		          "class %u is not a multiple of the coarse unit", classes[c].size);
-		lookup_coarse[i] = (bin_offset_t)(c * sizeof(struct kmalloc_bin));
+		lookup_coarse[i] = (cpu_list_offset_t)(c * sizeof(struct cpu_list));
 	}
 }
 
 unsigned kmalloc_class_of(size_t size)
 {
-	return bin_offset_of(size) / sizeof(struct kmalloc_bin);
+	return cpu_list_offset_of(size) / sizeof(struct cpu_list);
 }
 
 uint32_t kmalloc_class_size(unsigned cls)

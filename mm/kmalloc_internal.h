@@ -51,12 +51,12 @@ struct class_info {
  * pushes and up as kmalloc pops, so that the flush test is one decrement;
  * the list holds cache_max - room objects.  Only kfree counts calls: the
  * mallocs of a class are its frees plus its objects in use. */
-struct kmalloc_bin {
+struct cpu_list {
 	void *head;
 	int32_t room;   /* below 0: flush half the list */
 	uint64_t frees; /* on this CPU, ever */
 } __attribute__((aligned(sizeof(void *) == 4 ? 16 : 32)));
-_Static_assert((sizeof(struct kmalloc_bin) & (sizeof(struct kmalloc_bin) - 1)) == 0,
+_Static_assert((sizeof(struct cpu_list) & (sizeof(struct cpu_list) - 1)) == 0,
                "indexed by a shift");
 
 struct central {
@@ -75,17 +75,17 @@ extern unsigned class_count;
  * the fast path), then by the size in units of COARSE bytes, which divides
  * every class size above LOOKUP_MAX. */
 #define COARSE_SHIFT 7
-extern struct kmalloc_bin cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
+extern struct cpu_list cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
 /* The lookups give the class as the byte offset of its per-CPU list in
  * cache[], which the fast path adds without scaling. */
-typedef uint16_t bin_offset_t;
-_Static_assert(sizeof(struct kmalloc_bin) * (KMALLOC_MAX_CLASSES + 1) <= UINT16_MAX, "offsets fit");
-extern bin_offset_t lookup[LOOKUP_MAX + 1];
-extern bin_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+typedef uint16_t cpu_list_offset_t;
+_Static_assert(sizeof(struct cpu_list) * (KMALLOC_MAX_CLASSES + 1) <= UINT16_MAX, "offsets fit");
+extern cpu_list_offset_t lookup[LOOKUP_MAX + 1];
+extern cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
 
-static inline struct kmalloc_bin *bin_at(bin_offset_t offset)
+static inline struct cpu_list *cpu_list_at(cpu_list_offset_t offset)
 {
-	return (struct kmalloc_bin *)((char *)cache + offset);
+	return (struct cpu_list *)((char *)cache + offset);
 }
 /* Classes past the last have no spans: a class looks BORROW_CLASSES ahead
  * without a bound check. */
@@ -105,7 +105,7 @@ static inline uint32_t cached(unsigned cls)
 	return (uint32_t)((int32_t)classes[cls].cache_max - cache[cls].room);
 }
 
-static inline bin_offset_t bin_offset_of(size_t size)
+static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
 {
 	return size <= LOOKUP_MAX
 	               ? lookup[size]
@@ -131,11 +131,11 @@ struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed
 
 /* Pops the head of a non-empty per-CPU list, marks it live, and restores
  * the interrupt flag. */
-static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
+static inline void *take_object(struct cpu_list *list, mm_irq_flags_t flags)
 {
-	void **p = bin->head;
-	bin->head = *p;
-	bin->room++;
+	void **p = list->head;
+	list->head = *p;
+	list->room++;
 	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
 	mm_irq_restore(flags);
 	return p;
@@ -144,9 +144,9 @@ static inline void *take_object(struct kmalloc_bin *bin, mm_irq_flags_t flags)
 /* The slow paths of kmalloc and kfree (kmalloc_central.c): out of line, so
  * that the fast paths need few registers.  Interrupts are off on entry
  * ('flags' restores them) and restored on return. */
-void *alloc_slow(struct kmalloc_bin *bin, mm_irq_flags_t flags);
-void *alloc_slow_no_borrow(struct kmalloc_bin *bin, mm_irq_flags_t flags);
-void kfree_flush(struct kmalloc_bin *bin, mm_irq_flags_t flags);
+void *alloc_slow(struct cpu_list *list, mm_irq_flags_t flags);
+void *alloc_slow_no_borrow(struct cpu_list *list, mm_irq_flags_t flags);
+void kfree_flush(struct cpu_list *list, mm_irq_flags_t flags);
 
 /* kmalloc.c: a panic, for a call before kmalloc_init. */
 __attribute__((noreturn)) void used_before_set_up(const char *call);

@@ -83,11 +83,19 @@ static struct span *new_span(struct pageheap *ph)
 
 /* A record with the page heap's fields cleared; kmalloc sets its own for
  * its spans. */
+/* A record with the page heap's fields cleared, and of kmalloc's the two
+ * that make it a page-level span (size_class 0, no CPU list). */
+#define CLEARED_PART offsetof(struct span, small.object_size)
+_Static_assert(offsetof(struct span, small) < CLEARED_PART &&
+                       offsetof(struct span, small.size_class) < CLEARED_PART &&
+                       offsetof(struct span, small.cpu_list) < CLEARED_PART,
+               "new_span_cleared clears the page heap's fields and kmalloc's size_class "
+               "and cpu_list");
 static struct span *new_span_cleared(struct pageheap *ph)
 {
 	struct span *s = new_span(ph);
 	if (s)
-		memset(s, 0, offsetof(struct span, object_size));
+		memset(s, 0, CLEARED_PART);
 	return s;
 }
 
@@ -379,8 +387,8 @@ static inline struct span *hand_out(struct pageheap *ph, struct span *s, uint32_
 	}
 	s->released_pages = 0;
 	s->zeroed = s->all_marked = 0;
-	s->size_class = 0;
-	s->cache = NULL;
+	s->small.size_class = 0;
+	s->small.cpu_list = NULL;
 	s->next = s->prev = NULL;
 	name_ends(ph, s);
 	ph->stats.in_use_pages += npages;
@@ -529,9 +537,9 @@ set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
 	}
 }
 
-void ph_mark_all(struct pageheap *ph, struct span *s, void *objects)
+void ph_mark_all(struct pageheap *ph, struct span *s, struct cpu_list *cpu_list)
 {
-	set_pages(ph, s, (struct arena_page){ s, objects });
+	set_pages(ph, s, (struct arena_page){ s, cpu_list });
 	s->all_marked = 1;
 }
 

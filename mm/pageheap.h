@@ -64,30 +64,37 @@
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
-struct kmalloc_bin;
+struct cpu_list;
 
-struct span {
-	uintptr_t start;
-	uint32_t npages;
-	uint8_t state;             /* enum span_state */
-	uint8_t size_class;        /* kmalloc's, 0 for page-level spans */
-	uint16_t bin;              /* free: fl * PH_SL_COUNT + sl */
-	uint8_t zeroed;            /* free: every mapped page reads 0 */
-	uint8_t all_marked;        /* in use: every page names the span */
-	uint32_t released_pages;   /* free: pages whose frames were given back */
-	struct span *next, *prev;  /* free: bin list; in use: the owner's list */
-	struct kmalloc_bin *cache; /* kmalloc's per-CPU list; non-NULL <=> in-use small span */
-	/* For kmalloc (mm/kmalloc.c), which sets them for its spans (a new
-	 * record has the fields above cleared, not these): objects of one
-	 * size class. */
+/*
+ * A span that kmalloc cuts into objects of one size class (mm/kmalloc.c):
+ * its part of the record, which the page heap never reads.  The page heap
+ * hands out every span with size_class 0 and cpu_list NULL (a page-level
+ * span: a large block) and leaves the rest to kmalloc, which sets it.
+ */
+struct span_small {
+	uint8_t size_class;        /* 0 for page-level spans */
+	uint8_t listed;            /* on its class's list of spans with free objects */
+	struct cpu_list *cpu_list; /* its class's; non-NULL <=> an in-use small span */
 	uint32_t object_size;
 	uint32_t magic;          /* ceil(2^32 / object_size), to divide by multiplying */
 	void *free_objects;      /* freed objects, linked through their first word */
 	uint32_t objects_in_use; /* handed out: to callers or to the per-CPU cache */
 	uint32_t object_count;   /* objects that fit the span */
 	uint32_t carved;         /* objects [carved, object_count) never handed out */
-	uint8_t listed;          /* on its class's list of spans with free objects */
 	uint32_t check_scratch;  /* kheap_check's tally */
+};
+
+struct span {
+	uintptr_t start;
+	uint32_t npages;
+	uint8_t state;            /* enum span_state */
+	uint8_t zeroed;           /* free: every mapped page reads 0 */
+	uint8_t all_marked;       /* in use: every page names the span */
+	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
+	uint32_t released_pages;  /* free: pages whose frames were given back */
+	struct span *next, *prev; /* free: bin list; in use: the owner's list */
+	struct span_small small;  /* kmalloc's */
 };
 
 struct pageheap_stats {
@@ -148,9 +155,9 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages);
 
 /* Names 's' (in use) at every one of its pages, for a span of small
- * objects, and stores 'objects' in every page's word for the layer above
- * (struct arena_page); ph_free clears both.  O(npages). */
-void ph_mark_all(struct pageheap *ph, struct span *s, void *objects);
+ * objects, and stores its size class's CPU list in every page's word for
+ * kfree (struct arena_page); ph_free clears both.  O(npages). */
+void ph_mark_all(struct pageheap *ph, struct span *s, struct cpu_list *cpu_list);
 
 /* Returns an in-use span.  O(1), or O(npages) after ph_mark_all.  Every
  * page word is NULL outside marked spans. */

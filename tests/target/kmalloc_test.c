@@ -448,11 +448,11 @@ static void heap_check_finds_broken_metadata(struct ktest *t)
 	ASSERT_NE(t, (uintptr_t)p, 0);
 	struct arena *a = &kheap.arena;
 	struct arena_page *page = &a->pages[((uintptr_t)p - a->start) / PAGE_SIZE];
-	void *saved = page->objects;
+	struct cpu_list *saved = page->cpu_list;
 	EXPECT_NE(t, (uintptr_t)saved, 0);
-	page->objects = NULL;
+	page->cpu_list = NULL;
 	EXPECT_GE(t, kheap_check(), 1);
-	page->objects = saved;
+	page->cpu_list = saved;
 	expect_heap_ok(t);
 
 	/* A live bit inside the block would let kfree take an interior
