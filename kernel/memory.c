@@ -16,7 +16,7 @@ struct heap_config kernel_heap_config = { ARENA_DEFAULT_BASE, ARENA_DEFAULT_LIMI
 static bool heap_value_ok(const char *key, uint64_t value)
 {
 	const char *why = value == 0             ? "zero"
-	                  : value % PDE_SPAN     ? "not a multiple of 4 MiB"
+	                  : value % SLOT_SIZE    ? "not a multiple of 4 MiB"
 	                  : value > (1ull << 32) ? "larger than the 4 GiB address space"
 	                                         : NULL;
 	if (why)
@@ -56,7 +56,7 @@ bool heap_config_set_base(uint64_t value)
 
 static const struct frame_ops kernel_frame_ops = {
 	&kernel_pmm,         pmm_op_alloc_frame, pmm_op_free_frame, pmm_op_alloc_entries,
-	pmm_op_free_entries, pmm_op_alloc_chunk, pmm_op_free_chunk, pmm_op_split_chunk,
+	pmm_op_free_entries, pmm_op_alloc_slot,  pmm_op_free_slot,  pmm_op_split_slot,
 };
 
 static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
@@ -142,22 +142,23 @@ void memory_init(const struct bootinfo *info)
 			c->step = c->limit;
 	}
 	if (!kmalloc_init(c->base, c->limit, c->step))
-		panic("heap: the kernel arena cannot be set up: %s", kheap.arena.last_error);
+		panic("heap: the kernel arena cannot be set up: %s",
+		      kernel_pageheap.arena.last_error);
 }
 
 void heap_print(void)
 {
-	arena_print(&kheap.arena, "kernel");
-	ph_print(&kheap, "kernel");
+	arena_print(&kernel_pageheap.arena, "kernel");
+	ph_print(&kernel_pageheap, "kernel");
 }
 
 void memory_print(void)
 {
 	struct pmm_stats s;
 	pmm_get_stats(&kernel_pmm, &s);
-	kprintf("frames: %u total, %u free, %u reserved (%u KiB free, %u free 4 MiB runs)\n",
+	kprintf("frames: %u total, %u free, %u reserved (%u KiB free, %u free 4 MiB slots)\n",
 	        s.total_frames, s.free_frames, s.reserved_frames,
-	        s.free_frames * (PAGE_SIZE / 1024), s.whole_chunks);
+	        s.free_frames * (PAGE_SIZE / 1024), s.whole_slots);
 	kprintf("paging: 4 MiB pages (PSE) %s; kernel stack guard page at %p\n",
 	        paging_has_pse() ? "available" : "not available", (void *)kernel_stack_guard);
 	vm_print_map();

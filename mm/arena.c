@@ -142,7 +142,7 @@ void *arena_meta_alloc(struct arena *a, size_t bytes)
 bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 {
 	memset(a, 0, sizeof(*a));
-	if (limit == 0 || step == 0 || limit % PDE_SPAN || step % PDE_SPAN || step > limit ||
+	if (limit == 0 || step == 0 || limit % SLOT_SIZE || step % SLOT_SIZE || step > limit ||
 	    limit > VM_SPACE_SIZE) {
 		note(a,
 		     "arena_init(limit %#llx, step %#llx): limit and step must be non-zero "
@@ -155,7 +155,7 @@ bool arena_init(struct arena *a, uintptr_t base, uint64_t limit, uint64_t step)
 
 	uint64_t meta_size =
 	        ALIGN_UP(pages_bytes(limit) + live_bytes(limit) + persistent_bytes(limit),
-	                 (uint64_t)PDE_SPAN);
+	                 (uint64_t)SLOT_SIZE);
 	uintptr_t meta = vm_reserve(0, (size_t)meta_size, VM_HEAP_META);
 	if (!meta) {
 		note(a, "arena_init: no room for %llu KiB of heap metadata",
@@ -299,7 +299,7 @@ static void *take_at_used(struct arena *a, size_t n, uint64_t extended)
 static void *fall_back(struct arena *a, size_t n)
 {
 	uint64_t usable_end = (uint64_t)a->start + a->limit;
-	uint64_t rounded = ALIGN_UP((uint64_t)n, (uint64_t)PDE_SPAN);
+	uint64_t rounded = ALIGN_UP((uint64_t)n, (uint64_t)SLOT_SIZE);
 	uintptr_t hint = offset_of(a->end) + rounded <= SPACE_END ? a->end : 0;
 	uintptr_t p = vm_reserve(hint, n, VM_ARENA);
 	if (!p) {

@@ -10,7 +10,7 @@
 #include "mm/pageheap.h"
 
 /* The page heap under kmalloc. */
-extern struct pageheap kheap;
+extern struct pageheap kernel_pageheap;
 
 /*
  * Sets kmalloc's heap up over a new arena (arena_init's arguments), once.

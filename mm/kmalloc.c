@@ -2,7 +2,7 @@
  * mm/kmalloc.c - the size-class object allocator (interface: kmalloc.h).
  *
  * Structures, bottom up:
- *   - the page heap (kheap, mm/pageheap.h) hands out spans of pages;
+ *   - the page heap (kernel_pageheap, mm/pageheap.h) hands out spans of pages;
  *   - a size class is an object size; a span of a class holds
  *     span->small.object_count objects of that size, carved from its start.  Its
  *     free objects are either never carved ([carved, object_count)) or on
@@ -87,7 +87,7 @@
  */
 #include "mm/kmalloc_internal.h"
 
-struct pageheap kheap;
+struct pageheap kernel_pageheap;
 struct cpu_list cache[KMALLOC_MAX_CLASSES + 1];
 struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
 struct kmalloc_totals totals;
@@ -97,7 +97,7 @@ uintptr_t live_origin;
 
 bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 {
-	if (kheap.arena.limit) {
+	if (kernel_pageheap.arena.limit) {
 		kprintf("kmalloc_init: the heap is set up already\n");
 		return false;
 	}
@@ -107,9 +107,10 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		uint32_t keep = EMPTY_KEEP_PAGES / classes[cls].pages;
 		central[cls].keep_empty = keep ? keep : 1;
 	}
-	if (!ph_init(&kheap, base, limit, step))
+	if (!ph_init(&kernel_pageheap, base, limit, step))
 		return false;
-	live_origin = (uintptr_t)kheap.arena.live_bits - (kheap.arena.start >> QSHIFT) / 8;
+	live_origin = (uintptr_t)kernel_pageheap.arena.live_bits -
+	              (kernel_pageheap.arena.start >> QSHIFT) / 8;
 	return true;
 }
 
@@ -136,7 +137,7 @@ static __attribute__((noinline, cold)) void bad_pointer(const char *call, const 
  */
 static struct span *block_span(uintptr_t p, const char **why)
 {
-	struct arena *a = &kheap.arena;
+	struct arena *a = &kernel_pageheap.arena;
 	uintptr_t off = p - a->start;
 	if (__builtin_expect(off >= a->used - a->start, 0)) {
 		*why = "not a heap pointer";
@@ -173,9 +174,9 @@ static struct span *block_span(uintptr_t p, const char **why)
 
 static void *large_alloc(size_t size, size_t align, bool zeroed)
 {
-	if (__builtin_expect(!kheap.arena.limit, 0))
+	if (__builtin_expect(!kernel_pageheap.arena.limit, 0))
 		used_before_set_up("kmalloc");
-	if (size > kheap.arena.limit || size > SIZE_MAX - PAGE_SIZE) {
+	if (size > kernel_pageheap.arena.limit || size > SIZE_MAX - PAGE_SIZE) {
 		totals.failures++;
 		return NULL;
 	}
@@ -231,7 +232,7 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 	} else if (s && s->small.size_class == 0) {
 		totals.large_frees++;
 		totals.large_in_use_bytes -= (uint64_t)s->npages * PAGE_SIZE;
-		ph_free(&kheap, s);
+		ph_free(&kernel_pageheap, s);
 	} else {
 		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
 	}
@@ -240,7 +241,7 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 
 void kfree(void *ptr)
 {
-	struct arena *a = &kheap.arena;
+	struct arena *a = &kernel_pageheap.arena;
 	mm_irq_flags_t flags = mm_irq_save();
 	/* The quantum index of ptr, rotated so that a pointer off the quantum
 	 * comes out huge: one comparison checks range and alignment. */
@@ -273,7 +274,8 @@ size_t ksize(const void *ptr)
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	size_t size = 0;
 	if (s)
-		size = s->small.size_class ? classes[s->small.size_class].size : (size_t)s->npages * PAGE_SIZE;
+		size = s->small.size_class ? classes[s->small.size_class].size
+		                           : (size_t)s->npages * PAGE_SIZE;
 	else if (ptr)
 		bad_pointer("ksize", ptr, why);
 	mm_irq_restore(flags);
@@ -299,12 +301,12 @@ void *kcalloc(size_t nmemb, size_t size)
  * in place, when the pages after it are free: no copy. */
 static bool grow_large(void *p, size_t old, size_t size)
 {
-	if (size > kheap.arena.limit)
+	if (size > kernel_pageheap.arena.limit)
 		return false;
 	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 	mm_irq_flags_t flags = mm_irq_save();
-	struct span *s = ph_lookup(&kheap, (uintptr_t)p);
-	bool grown = s && s->small.size_class == 0 && ph_grow(&kheap, s, npages);
+	struct span *s = ph_lookup(&kernel_pageheap, (uintptr_t)p);
+	bool grown = s && s->small.size_class == 0 && ph_grow(&kernel_pageheap, s, npages);
 	if (grown)
 		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE - old;
 	mm_irq_restore(flags);
@@ -349,7 +351,7 @@ void *kmemalign(size_t alignment, size_t size)
 		return NULL;
 	if (alignment <= Q)
 		return kmalloc(size);
-	if (__builtin_expect(!kheap.arena.limit, 0))
+	if (__builtin_expect(!kernel_pageheap.arena.limit, 0))
 		used_before_set_up("kmemalign");
 	if (alignment <= PAGE_SIZE && size <= KMALLOC_MAX_SMALL) {
 		/* A class whose objects all fall on the alignment: its size is a

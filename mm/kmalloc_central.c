@@ -51,7 +51,7 @@ __attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages, uint32_
 {
 	if (!reclaim_idle((size_t)npages * PAGE_SIZE))
 		return NULL;
-	return ph_alloc_aligned(&kheap, npages, align_pages, zeroed);
+	return ph_alloc_aligned(&kernel_pageheap, npages, align_pages, zeroed);
 }
 
 static struct span *new_class_span(unsigned cls)
@@ -60,13 +60,13 @@ static struct span *new_class_span(unsigned cls)
 	struct span *s = heap_alloc(ci->pages, 1, false);
 	if (!s)
 		return NULL;
-	if (!arena_cover_live(&kheap.arena, s->start, (size_t)ci->pages * PAGE_SIZE)) {
-		ph_free(&kheap, s);
+	if (!arena_cover_live(&kernel_pageheap.arena, s->start, (size_t)ci->pages * PAGE_SIZE)) {
+		ph_free(&kernel_pageheap, s);
 		return NULL;
 	}
 	/* Every page names the span (for flush) and, in its page word, the
 	 * per-CPU list (for kfree: one lookup).  No other page names a list. */
-	ph_mark_all(&kheap, s, &cache[cls]);
+	ph_mark_all(&kernel_pageheap, s, &cache[cls]);
 	s->small.size_class = (uint8_t)cls;
 	s->small.cpu_list = &cache[cls];
 	s->small.object_size = ci->size;
@@ -142,8 +142,8 @@ static void release_class_span(struct central *c, struct span *s)
 {
 	central_del(c, s);
 	c->spans--;
-	s->small.cpu_list = NULL;    /* no longer a small span */
-	ph_free(&kheap, s); /* clears the page words: kfree no longer takes it */
+	s->small.cpu_list = NULL;     /* no longer a small span */
+	ph_free(&kernel_pageheap, s); /* clears the page words: kfree no longer takes it */
 }
 
 /* Gives up to 'n' objects of the per-CPU list of 'cls' back to their
@@ -157,7 +157,7 @@ static void flush(unsigned cls, uint32_t n, int32_t budget)
 {
 	struct central *c = &central[cls];
 	struct cpu_list *list = &cache[cls];
-	struct arena *a = &kheap.arena;
+	struct arena *a = &kernel_pageheap.arena;
 	void **obj = list->head;
 	uint32_t moved = 0;
 	for (; obj && moved < n && budget > 0; moved++, budget--) {
@@ -209,10 +209,10 @@ void kmalloc_drain(void)
 uint64_t kmalloc_trim(void)
 {
 	mm_irq_flags_t flags = mm_irq_save();
-	uint64_t before = kheap.arena.stats.mapped_bytes;
+	uint64_t before = kernel_pageheap.arena.stats.mapped_bytes;
 	kmalloc_drain();
-	ph_scavenge_all(&kheap);
-	uint64_t freed = before - kheap.arena.stats.mapped_bytes;
+	ph_scavenge_all(&kernel_pageheap);
+	uint64_t freed = before - kernel_pageheap.arena.stats.mapped_bytes;
 	mm_irq_restore(flags);
 	return freed;
 }

@@ -27,8 +27,8 @@ void kmalloc_stats(struct kmalloc_stats *out)
 	out->bad_frees = totals.bad_frees;
 	out->failures = totals.failures;
 	out->reclaims = totals.reclaims;
-	out->mapped_bytes = kheap.arena.stats.mapped_bytes;
-	out->released_bytes = kheap.arena.stats.released_bytes;
+	out->mapped_bytes = kernel_pageheap.arena.stats.mapped_bytes;
+	out->released_bytes = kernel_pageheap.arena.stats.released_bytes;
 	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
 	mm_irq_restore(flags);
 }
@@ -47,7 +47,8 @@ static unsigned problem(const char *fmt, ...)
 
 static bool live(uintptr_t p)
 {
-	return mm_bit_test(kheap.arena.live_bits, (uint32_t)((p - kheap.arena.start) >> QSHIFT));
+	return mm_bit_test(kernel_pageheap.arena.live_bits,
+	                   (uint32_t)((p - kernel_pageheap.arena.start) >> QSHIFT));
 }
 
 /* A small span: its free list, carving, live bits and counts agree. */
@@ -84,7 +85,8 @@ static unsigned check_span(struct span *s)
 		}
 	}
 	/* No bit set but at the start of a live object: kfree trusts them. */
-	const uint32_t *words = &kheap.arena.live_bits[(s->start - kheap.arena.start) / Q / 32];
+	const uint32_t *words =
+	        &kernel_pageheap.arena.live_bits[(s->start - kernel_pageheap.arena.start) / Q / 32];
 	uint32_t bits_set = 0;
 	for (uint32_t w = 0; w < s->npages * (PAGE_SIZE / Q / 32); w++)
 		bits_set += mm_bit_count(words[w]);
@@ -106,8 +108,8 @@ static unsigned check_span(struct span *s)
 int kheap_check(void)
 {
 	mm_irq_flags_t flags = mm_irq_save();
-	struct arena *a = &kheap.arena;
-	unsigned bad = ph_check(&kheap);
+	struct arena *a = &kernel_pageheap.arena;
+	unsigned bad = ph_check(&kernel_pageheap);
 
 	/* Clear the tallies, then count the cached objects of each span. */
 	for (uintptr_t p = a->start; p < a->used; p += PAGE_SIZE) {
@@ -155,8 +157,9 @@ int kheap_check(void)
 			p += PAGE_SIZE;
 			continue;
 		}
-		struct cpu_list *list =
-		        s->state == SPAN_IN_USE && s->small.size_class ? &cache[s->small.size_class] : NULL;
+		struct cpu_list *list = s->state == SPAN_IN_USE && s->small.size_class
+		                                ? &cache[s->small.size_class]
+		                                : NULL;
 		for (uint32_t i = 0; i < s->npages; i++)
 			if (page[i].cpu_list != list) {
 				bad += problem("span %p: page %u names per-CPU list %p, not %p",
@@ -179,7 +182,8 @@ int kheap_check(void)
 			               spans[cls], central[cls].spans);
 		uint32_t listed = 0, empty = 0;
 		for (struct span *s = central[cls].partial; s; s = s->next) {
-			if (++listed > spans[cls] || !s->small.listed || s->small.size_class != cls) {
+			if (++listed > spans[cls] || !s->small.listed ||
+			    s->small.size_class != cls) {
 				bad += problem("class %u: central list corrupt at %p",
 				               classes[cls].size, (void *)s->start);
 				break;

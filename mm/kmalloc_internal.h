@@ -155,8 +155,9 @@ __attribute__((noreturn)) void used_before_set_up(const char *call);
  * what the heap holds idle goes back and the request is tried once more. */
 static inline struct span *heap_alloc(uint32_t npages, uint32_t align_pages, bool zeroed)
 {
-	struct span *s = align_pages > 1 ? ph_alloc_aligned(&kheap, npages, align_pages, zeroed)
-	                                 : ph_alloc(&kheap, npages, zeroed);
+	struct span *s = align_pages > 1
+	                         ? ph_alloc_aligned(&kernel_pageheap, npages, align_pages, zeroed)
+	                         : ph_alloc(&kernel_pageheap, npages, zeroed);
 	if (__builtin_expect(!s, 0))
 		s = heap_alloc_again(npages, align_pages, zeroed);
 	return s;

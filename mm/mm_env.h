@@ -8,7 +8,7 @@
  *
  * Each world provides, in its env.h (arch/i386/env.h, arch/host/env.h):
  *   - paddr_t, a physical address (never a bare integer type);
- *   - PAGE_SIZE, PAGE_SHIFT, PDE_SPAN, PDE_SHIFT, PDE_COUNT and the layout of
+ *   - PAGE_SIZE, PAGE_SHIFT, SLOT_SIZE, SLOT_SHIFT, PDE_COUNT and the layout of
  *     the address space as offsets from its base (the KERNEL_SPACE_END,
  *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
  *   - mm_irq_save() / mm_irq_restore(), around the allocator's short

@@ -2,26 +2,26 @@
  * mm/pmm.c - the physical frame allocator (see pmm.h for the design).
  *
  * Invariants, checked by pmm_check():
- *   - chunk.list == LIST_WHOLE  <=> all 1024 frames are RAM and free; its
+ *   - slot.list == LIST_WHOLE  <=> all 1024 frames are RAM and free; its
  *     stack and bump are meaningless then;
- *   - chunk.list == LIST_PARTIAL <=> 0 < free_count, not whole; the chunk's
+ *   - slot.list == LIST_PARTIAL <=> 0 < free_count, not whole; the slot's
  *     free frames are exactly its stack plus [bump, 1024) plus those of its
  *     frames sitting in the cache (which free_count does not count);
- *   - chunk.list == LIST_RUN: allocated as one 4 MiB run;
- *   - chunk.list == LIST_NONE: free_count == 0;
- *   - frame_bits set <=> allocated as a single frame (never in a RUN chunk);
+ *   - slot.list == LIST_TAKEN: allocated as one 4 MiB slot;
+ *   - slot.list == LIST_NONE: free_count == 0;
+ *   - frame_bits set <=> allocated as a single frame (never in a RUN slot);
  *   - stats.free_frames == sum of free_count + cache_count.
  */
 #include "mm/pmm.h"
 
-enum pmm_list { LIST_NONE, LIST_PARTIAL, LIST_WHOLE, LIST_RUN };
+enum pmm_list { LIST_NONE, LIST_PARTIAL, LIST_WHOLE, LIST_TAKEN };
 
-#define FRAME_INDEX_MASK     (PMM_FRAMES_PER_CHUNK - 1)
+#define FRAME_INDEX_MASK     (PMM_FRAMES_PER_SLOT - 1)
 #define BITMAP_WORDS(frames) (((frames) + 31) / 32)
 
-static inline uint32_t chunk_of(uint32_t frame_number)
+static inline uint32_t slot_of(uint32_t frame_number)
 {
-	return frame_number / PMM_FRAMES_PER_CHUNK;
+	return frame_number / PMM_FRAMES_PER_SLOT;
 }
 
 size_t pmm_metadata_size(uint32_t frame_count)
@@ -48,20 +48,20 @@ uint32_t pmm_frames_spanned(const struct pmm_range *usable, unsigned count)
 
 static void list_push(struct pmm *pmm, uint16_t *head, uint16_t c, enum pmm_list which)
 {
-	struct pmm_chunk *ch = &pmm->chunks[c];
+	struct pmm_slot *ch = &pmm->slots[c];
 	ch->list = (uint8_t)which;
 	ch->prev = PMM_NONE;
 	ch->next = *head;
 	if (*head != PMM_NONE)
-		pmm->chunks[*head].prev = c;
+		pmm->slots[*head].prev = c;
 	*head = c;
 }
 
-/* The whole list is a stack: chunks join and leave it only at its head. */
+/* The whole list is a stack: slots join and leave it only at its head. */
 static inline void whole_push(struct pmm *pmm, uint16_t c)
 {
-	pmm->chunks[c].list = LIST_WHOLE;
-	pmm->chunks[c].next = pmm->whole_head;
+	pmm->slots[c].list = LIST_WHOLE;
+	pmm->slots[c].next = pmm->whole_head;
 	pmm->whole_head = c;
 }
 
@@ -69,26 +69,26 @@ static inline uint16_t whole_pop(struct pmm *pmm)
 {
 	uint16_t c = pmm->whole_head;
 	if (c != PMM_NONE)
-		pmm->whole_head = pmm->chunks[c].next;
+		pmm->whole_head = pmm->slots[c].next;
 	return c;
 }
 
 static void list_remove(struct pmm *pmm, uint16_t *head, uint16_t c)
 {
-	struct pmm_chunk *ch = &pmm->chunks[c];
+	struct pmm_slot *ch = &pmm->slots[c];
 	if (ch->prev != PMM_NONE)
-		pmm->chunks[ch->prev].next = ch->next;
+		pmm->slots[ch->prev].next = ch->next;
 	else
 		*head = ch->next;
 	if (ch->next != PMM_NONE)
-		pmm->chunks[ch->next].prev = ch->prev;
+		pmm->slots[ch->next].prev = ch->prev;
 	ch->list = LIST_NONE;
 }
 
 void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
               unsigned usable_count, const struct pmm_range *withheld, unsigned withheld_count)
 {
-	MM_ASSERT(frame_count <= PMM_MAX_CHUNKS * PMM_FRAMES_PER_CHUNK, "frame_count %u",
+	MM_ASSERT(frame_count <= PMM_MAX_SLOTS * PMM_FRAMES_PER_SLOT, "frame_count %u",
 	          (unsigned)frame_count);
 	memset(pmm, 0, sizeof(*pmm));
 	memset(metadata, 0, pmm_metadata_size(frame_count));
@@ -122,17 +122,17 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 			mm_bit_clear(pmm->ram_bits, (uint32_t)f);
 	}
 
-	/* Chunks: stack their free frames, then file each on its list, highest
+	/* Slots: stack their free frames, then file each on its list, highest
 	 * first so that the lowest addresses are handed out first. */
-	uint32_t chunk_count = (frame_count + PMM_FRAMES_PER_CHUNK - 1) / PMM_FRAMES_PER_CHUNK;
-	for (uint32_t c = chunk_count; c-- > 0;) {
-		struct pmm_chunk *ch = &pmm->chunks[c];
-		*ch = (struct pmm_chunk){ .free_head = PMM_NONE,
-			                  .bump = PMM_FRAMES_PER_CHUNK,
-			                  .prev = PMM_NONE,
-			                  .next = PMM_NONE };
-		uint32_t base = c * PMM_FRAMES_PER_CHUNK;
-		for (uint32_t i = PMM_FRAMES_PER_CHUNK; i-- > 0;) {
+	uint32_t slot_count = (frame_count + PMM_FRAMES_PER_SLOT - 1) / PMM_FRAMES_PER_SLOT;
+	for (uint32_t c = slot_count; c-- > 0;) {
+		struct pmm_slot *ch = &pmm->slots[c];
+		*ch = (struct pmm_slot){ .free_head = PMM_NONE,
+			                 .bump = PMM_FRAMES_PER_SLOT,
+			                 .prev = PMM_NONE,
+			                 .next = PMM_NONE };
+		uint32_t base = c * PMM_FRAMES_PER_SLOT;
+		for (uint32_t i = PMM_FRAMES_PER_SLOT; i-- > 0;) {
 			uint32_t f = base + i;
 			if (f >= frame_count || !mm_bit_test(pmm->ram_bits, f))
 				continue;
@@ -142,9 +142,9 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 		}
 		ch->usable = ch->free_count;
 		pmm->stats.free_frames += ch->free_count;
-		if (ch->free_count == PMM_FRAMES_PER_CHUNK) {
+		if (ch->free_count == PMM_FRAMES_PER_SLOT) {
 			whole_push(pmm, (uint16_t)c);
-			pmm->stats.whole_chunks++;
+			pmm->stats.whole_slots++;
 		} else if (ch->free_count) {
 			list_push(pmm, &pmm->partial_head, (uint16_t)c, LIST_PARTIAL);
 		}
@@ -152,24 +152,24 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 	pmm->stats.reserved_frames = pmm->stats.total_frames - pmm->stats.free_frames;
 }
 
-/* Takes one free frame out of the chunks (not the cache); returns its frame
+/* Takes one free frame out of the slots (not the cache); returns its frame
  * number, or UINT32_MAX when none is free.  Accounting is the caller's. */
-static inline __attribute__((always_inline)) uint32_t take_from_chunks(struct pmm *pmm)
+static inline __attribute__((always_inline)) uint32_t take_from_slots(struct pmm *pmm)
 {
 	uint16_t c = pmm->partial_head;
 	if (__builtin_expect(c == PMM_NONE, 0)) {
-		/* Break a whole chunk: its frames become a bump range. */
+		/* Break a whole slot: its frames become a bump range. */
 		c = whole_pop(pmm);
 		if (c == PMM_NONE)
 			return UINT32_MAX;
-		pmm->stats.whole_chunks--;
-		struct pmm_chunk *ch = &pmm->chunks[c];
+		pmm->stats.whole_slots--;
+		struct pmm_slot *ch = &pmm->slots[c];
 		ch->free_head = PMM_NONE;
 		ch->bump = 0;
 		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
 	}
-	struct pmm_chunk *ch = &pmm->chunks[c];
-	uint32_t base = (uint32_t)c * PMM_FRAMES_PER_CHUNK;
+	struct pmm_slot *ch = &pmm->slots[c];
+	uint32_t base = (uint32_t)c * PMM_FRAMES_PER_SLOT;
 	uint32_t index = ch->free_head;
 	if (index != PMM_NONE)
 		ch->free_head = pmm->link[base + index];
@@ -180,20 +180,20 @@ static inline __attribute__((always_inline)) uint32_t take_from_chunks(struct pm
 	return base + index;
 }
 
-/* Puts a free frame back on its chunk's stack; a chunk that becomes
+/* Puts a free frame back on its slot's stack; a slot that becomes
  * entirely free moves to the whole list. */
-static inline __attribute__((always_inline)) void give_to_chunk(struct pmm *pmm, uint32_t f)
+static inline __attribute__((always_inline)) void give_to_slot(struct pmm *pmm, uint32_t f)
 {
-	uint16_t c = (uint16_t)chunk_of(f);
-	struct pmm_chunk *ch = &pmm->chunks[c];
+	uint16_t c = (uint16_t)slot_of(f);
+	struct pmm_slot *ch = &pmm->slots[c];
 	pmm->link[f] = ch->free_head;
 	ch->free_head = (uint16_t)(f & FRAME_INDEX_MASK);
 	if (++ch->free_count == 1)
 		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
-	if (__builtin_expect(ch->free_count == PMM_FRAMES_PER_CHUNK, 0)) {
+	if (__builtin_expect(ch->free_count == PMM_FRAMES_PER_SLOT, 0)) {
 		list_remove(pmm, &pmm->partial_head, c);
 		whole_push(pmm, c);
-		pmm->stats.whole_chunks++;
+		pmm->stats.whole_slots++;
 	}
 }
 
@@ -202,7 +202,7 @@ paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
 	/* Refill half the cache in one go, so that the next allocations are
 	 * fast again. */
 	while (pmm->cache_count < PMM_CACHE_SIZE / 2) {
-		uint32_t f = take_from_chunks(pmm);
+		uint32_t f = take_from_slots(pmm);
 		if (f == UINT32_MAX)
 			break;
 		pmm->cache[pmm->cache_count++] = (paddr_t)f << PAGE_SHIFT;
@@ -228,13 +228,13 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 		return refuse(
 		        pmm, "pmm_free_frame", frame,
 		        "not RAM managed by the allocator (hole, device or withheld at boot)");
-	if (pmm->chunks[chunk_of(f)].list == LIST_RUN)
-		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB run");
+	if (pmm->slots[slot_of(f)].list == LIST_TAKEN)
+		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB slot");
 	if (!mm_bit_test(pmm->frame_bits, f))
 		return refuse(pmm, "pmm_free_frame", frame, "not allocated (double free?)");
-	/* The cache is full: spill its older half to the chunks. */
+	/* The cache is full: spill its older half to the slots. */
 	for (uint32_t i = 0; i < PMM_CACHE_SIZE / 2; i++)
-		give_to_chunk(pmm, pmm->cache[i] >> PAGE_SHIFT);
+		give_to_slot(pmm, pmm->cache[i] >> PAGE_SHIFT);
 	memmove(pmm->cache, pmm->cache + PMM_CACHE_SIZE / 2,
 	        (PMM_CACHE_SIZE - PMM_CACHE_SIZE / 2) * sizeof(paddr_t));
 	pmm->cache_count -= PMM_CACHE_SIZE / 2;
@@ -251,11 +251,11 @@ unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t f
 		out[i] = frame | flags;
 	}
 	pmm->cache_count = count - got;
-	/* Then chunk by chunk: a freshly broken chunk's bump range hands out
+	/* Then slot by slot: a freshly broken slot's bump range hands out
 	 * consecutive frames, its stack the rest. */
 	while (got < n) {
 		if (pmm->partial_head == PMM_NONE) {
-			uint32_t f = take_from_chunks(pmm); /* breaks a whole chunk */
+			uint32_t f = take_from_slots(pmm); /* breaks a whole slot */
 			if (f == UINT32_MAX)
 				break;
 			mm_bit_set(pmm->frame_bits, f);
@@ -263,8 +263,8 @@ unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t f
 			continue;
 		}
 		uint16_t c = pmm->partial_head;
-		struct pmm_chunk *ch = &pmm->chunks[c];
-		uint32_t base = (uint32_t)c * PMM_FRAMES_PER_CHUNK;
+		struct pmm_slot *ch = &pmm->slots[c];
+		uint32_t base = (uint32_t)c * PMM_FRAMES_PER_SLOT;
 		unsigned take = n - got < ch->free_count ? n - got : ch->free_count;
 		for (unsigned i = 0; i < take; i++) {
 			uint32_t index = ch->free_head;
@@ -294,7 +294,7 @@ static inline __attribute__((always_inline)) unsigned
 free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 {
 	/* Into the cache while it has room (what a batch frees, the next batch
-	 * usually takes), then straight to the chunks. */
+	 * usually takes), then straight to the slots. */
 	unsigned freed = 0, fast = 0;
 	uint32_t count = pmm->cache_count;
 	for (unsigned i = 0; i < n; i++) {
@@ -312,7 +312,7 @@ free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 		if (count < PMM_CACHE_SIZE)
 			pmm->cache[count++] = frame;
 		else
-			give_to_chunk(pmm, f);
+			give_to_slot(pmm, f);
 		fast++;
 	}
 	pmm->cache_count = count;
@@ -333,59 +333,59 @@ unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n)
 void pmm_drain_cache(struct pmm *pmm)
 {
 	while (pmm->cache_count)
-		give_to_chunk(pmm, pmm->cache[--pmm->cache_count] >> PAGE_SHIFT);
+		give_to_slot(pmm, pmm->cache[--pmm->cache_count] >> PAGE_SHIFT);
 }
 
-paddr_t pmm_alloc_chunk(struct pmm *pmm)
+paddr_t pmm_alloc_slot(struct pmm *pmm)
 {
 	if (pmm->whole_head == PMM_NONE)
 		pmm_drain_cache(pmm);
 	uint16_t c = whole_pop(pmm);
 	if (c == PMM_NONE)
 		return 0;
-	pmm->chunks[c].list = LIST_RUN;
-	pmm->chunks[c].free_count = 0;
-	pmm->stats.whole_chunks--;
-	pmm->stats.free_frames -= PMM_FRAMES_PER_CHUNK;
-	return (paddr_t)c * PMM_CHUNK_SIZE;
+	pmm->slots[c].list = LIST_TAKEN;
+	pmm->slots[c].free_count = 0;
+	pmm->stats.whole_slots--;
+	pmm->stats.free_frames -= PMM_FRAMES_PER_SLOT;
+	return (paddr_t)c * SLOT_SIZE;
 }
 
-/* pmm_free_chunk's refusal, out of line: names the reason. */
-static __attribute__((noinline, cold)) bool refuse_chunk(struct pmm *pmm, paddr_t base)
+/* pmm_free_slot's refusal, out of line: names the reason. */
+static __attribute__((noinline, cold)) bool refuse_slot(struct pmm *pmm, paddr_t base)
 {
-	return refuse(pmm, "pmm_free_chunk", base,
-	              IS_ALIGNED(base, PMM_CHUNK_SIZE) ? "not allocated as a 4 MiB run"
-	                                               : "not 4 MiB aligned");
+	return refuse(pmm, "pmm_free_slot", base,
+	              IS_ALIGNED(base, SLOT_SIZE) ? "not allocated as a 4 MiB slot"
+	                                          : "not 4 MiB aligned");
 }
 
-bool pmm_free_chunk(struct pmm *pmm, paddr_t base)
+bool pmm_free_slot(struct pmm *pmm, paddr_t base)
 {
-	/* A chunk past the end of RAM is never a run (its record stays
-	 * zeroed: LIST_NONE), and with 32-bit physical addresses every chunk
+	/* A slot past the end of RAM is never taken whole (its record stays
+	 * zeroed: LIST_NONE), and with 32-bit physical addresses every slot
 	 * number is in the array, so the range test costs nothing there. */
-	uint32_t c = chunk_of(base >> PAGE_SHIFT);
-	if (__builtin_expect(!IS_ALIGNED(base, PMM_CHUNK_SIZE) || c >= PMM_MAX_CHUNKS ||
-	                             pmm->chunks[c].list != LIST_RUN,
+	uint32_t c = slot_of(base >> PAGE_SHIFT);
+	if (__builtin_expect(!IS_ALIGNED(base, SLOT_SIZE) || c >= PMM_MAX_SLOTS ||
+	                             pmm->slots[c].list != LIST_TAKEN,
 	                     0))
-		return refuse_chunk(pmm, base);
-	pmm->chunks[c].free_count = PMM_FRAMES_PER_CHUNK;
+		return refuse_slot(pmm, base);
+	pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
 	whole_push(pmm, (uint16_t)c);
-	pmm->stats.whole_chunks++;
-	pmm->stats.free_frames += PMM_FRAMES_PER_CHUNK;
+	pmm->stats.whole_slots++;
+	pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
 	return true;
 }
 
-void pmm_split_chunk(struct pmm *pmm, paddr_t base)
+void pmm_split_slot(struct pmm *pmm, paddr_t base)
 {
-	uint32_t c = chunk_of(base >> PAGE_SHIFT);
-	MM_ASSERT(IS_ALIGNED(base, PMM_CHUNK_SIZE) && c < PMM_MAX_CHUNKS &&
-	                  pmm->chunks[c].list == LIST_RUN,
-	          "pmm_split_chunk(%#x): not an allocated run", (unsigned)base);
-	struct pmm_chunk *ch = &pmm->chunks[c];
+	uint32_t c = slot_of(base >> PAGE_SHIFT);
+	MM_ASSERT(IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
+	                  pmm->slots[c].list == LIST_TAKEN,
+	          "pmm_split_slot(%#x): not a slot allocated whole", (unsigned)base);
+	struct pmm_slot *ch = &pmm->slots[c];
 	ch->list = LIST_NONE; /* every frame allocated singly, none stacked */
 	ch->free_head = PMM_NONE;
-	ch->bump = PMM_FRAMES_PER_CHUNK;
-	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_CHUNK / 32)], 0xff, PMM_FRAMES_PER_CHUNK / 8);
+	ch->bump = PMM_FRAMES_PER_SLOT;
+	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_SLOT / 32)], 0xff, PMM_FRAMES_PER_SLOT / 8);
 }
 
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
@@ -393,7 +393,7 @@ bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
 	uint32_t f = frame >> PAGE_SHIFT;
 	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
 		return false;
-	return mm_bit_test(pmm->frame_bits, f) || pmm->chunks[chunk_of(f)].list == LIST_RUN;
+	return mm_bit_test(pmm->frame_bits, f) || pmm->slots[slot_of(f)].list == LIST_TAKEN;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
@@ -404,63 +404,64 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
 static bool frame_is_free(const struct pmm *pmm, uint32_t f)
 {
 	return mm_bit_test(pmm->ram_bits, f) && !mm_bit_test(pmm->frame_bits, f) &&
-	       pmm->chunks[chunk_of(f)].list != LIST_RUN;
+	       pmm->slots[slot_of(f)].list != LIST_TAKEN;
 }
 
-static unsigned check_chunk(const struct pmm *pmm, uint32_t c, const uint16_t *cached,
-                            uint32_t *free_total)
+static unsigned check_slot(const struct pmm *pmm, uint32_t c, const uint16_t *cached,
+                           uint32_t *free_total)
 {
-	const struct pmm_chunk *ch = &pmm->chunks[c];
-	uint32_t base = c * PMM_FRAMES_PER_CHUNK;
+	const struct pmm_slot *ch = &pmm->slots[c];
+	uint32_t base = c * PMM_FRAMES_PER_SLOT;
 	uint32_t free_frames = 0, ram = 0;
 	unsigned bad = 0;
-	for (uint32_t i = 0; i < PMM_FRAMES_PER_CHUNK && base + i < pmm->frame_count; i++) {
+	for (uint32_t i = 0; i < PMM_FRAMES_PER_SLOT && base + i < pmm->frame_count; i++) {
 		ram += mm_bit_test(pmm->ram_bits, base + i);
 		free_frames += frame_is_free(pmm, base + i);
-		if (ch->list == LIST_RUN && mm_bit_test(pmm->frame_bits, base + i)) {
-			kprintf("pmm_check: frame %u of run chunk %u marked single\n", i, c);
+		if (ch->list == LIST_TAKEN && mm_bit_test(pmm->frame_bits, base + i)) {
+			kprintf("pmm_check: frame %u of slot %u (taken whole) marked single\n", i,
+			        c);
 			bad++;
 		}
 	}
 	*free_total += free_frames;
 	if (ram != ch->usable) {
-		kprintf("pmm_check: chunk %u: %u RAM frames, usable says %u\n", c, ram, ch->usable);
+		kprintf("pmm_check: slot %u: %u RAM frames, usable says %u\n", c, ram, ch->usable);
 		bad++;
 	}
 	if (ch->list == LIST_WHOLE) {
-		if (free_frames != PMM_FRAMES_PER_CHUNK || cached[c]) {
-			kprintf("pmm_check: whole chunk %u: %u free, %u cached\n", c, free_frames,
+		if (free_frames != PMM_FRAMES_PER_SLOT || cached[c]) {
+			kprintf("pmm_check: whole slot %u: %u free, %u cached\n", c, free_frames,
 			        cached[c]);
 			bad++;
 		}
 		return bad;
 	}
-	if (ch->list == LIST_RUN)
+	if (ch->list == LIST_TAKEN)
 		return bad;
 	/* The stack, the bump range and the cache hold exactly the free frames. */
-	uint32_t counted = PMM_FRAMES_PER_CHUNK - ch->bump;
-	for (uint32_t i = ch->bump; i < PMM_FRAMES_PER_CHUNK; i++)
+	uint32_t counted = PMM_FRAMES_PER_SLOT - ch->bump;
+	for (uint32_t i = ch->bump; i < PMM_FRAMES_PER_SLOT; i++)
 		if (!frame_is_free(pmm, base + i)) {
-			kprintf("pmm_check: chunk %u bump frame %u is not free\n", c, i);
+			kprintf("pmm_check: slot %u bump frame %u is not free\n", c, i);
 			bad++;
 		}
 	for (uint16_t i = ch->free_head; i != PMM_NONE; i = pmm->link[base + i]) {
-		if (++counted > PMM_FRAMES_PER_CHUNK) {
-			kprintf("pmm_check: chunk %u free stack loops\n", c);
+		if (++counted > PMM_FRAMES_PER_SLOT) {
+			kprintf("pmm_check: slot %u free stack loops\n", c);
 			return bad + 1;
 		}
 		if (!frame_is_free(pmm, base + i)) {
-			kprintf("pmm_check: chunk %u stacked frame %u is not free\n", c, i);
+			kprintf("pmm_check: slot %u stacked frame %u is not free\n", c, i);
 			bad++;
 		}
 	}
 	if (counted != ch->free_count || counted + cached[c] != free_frames) {
-		kprintf("pmm_check: chunk %u: %u stacked, %u cached, %u free, free_count %u\n", c,
+		kprintf("pmm_check: slot %u: %u stacked, %u cached, %u free, free_count %u\n", c,
 		        counted, cached[c], free_frames, ch->free_count);
 		bad++;
 	}
 	if ((ch->list == LIST_PARTIAL) != (ch->free_count > 0)) {
-		kprintf("pmm_check: chunk %u on list %u with %u free\n", c, ch->list,
+		kprintf("pmm_check: slot %u on list %u with %u free\n", c, ch->list,
 		        ch->free_count);
 		bad++;
 	}
@@ -469,7 +470,7 @@ static unsigned check_chunk(const struct pmm *pmm, uint32_t c, const uint16_t *c
 
 unsigned pmm_check(const struct pmm *pmm)
 {
-	static uint16_t cached[PMM_MAX_CHUNKS];
+	static uint16_t cached[PMM_MAX_SLOTS];
 	unsigned bad = 0;
 	memset(cached, 0, sizeof(cached));
 	for (uint32_t i = 0; i < pmm->cache_count; i++) {
@@ -480,26 +481,26 @@ unsigned pmm_check(const struct pmm *pmm)
 			bad++;
 			continue;
 		}
-		cached[chunk_of(f)]++;
+		cached[slot_of(f)]++;
 	}
 	uint32_t free_total = 0, whole = 0, partial = 0;
-	uint32_t chunk_count = (pmm->frame_count + PMM_FRAMES_PER_CHUNK - 1) / PMM_FRAMES_PER_CHUNK;
-	for (uint32_t c = 0; c < chunk_count; c++)
-		bad += check_chunk(pmm, c, cached, &free_total);
-	for (uint16_t c = pmm->whole_head; c != PMM_NONE; c = pmm->chunks[c].next)
-		if (++whole > chunk_count || pmm->chunks[c].list != LIST_WHOLE) {
-			kprintf("pmm_check: whole list corrupt at chunk %u\n", c);
+	uint32_t slot_count = (pmm->frame_count + PMM_FRAMES_PER_SLOT - 1) / PMM_FRAMES_PER_SLOT;
+	for (uint32_t c = 0; c < slot_count; c++)
+		bad += check_slot(pmm, c, cached, &free_total);
+	for (uint16_t c = pmm->whole_head; c != PMM_NONE; c = pmm->slots[c].next)
+		if (++whole > slot_count || pmm->slots[c].list != LIST_WHOLE) {
+			kprintf("pmm_check: whole list corrupt at slot %u\n", c);
 			return bad + 1;
 		}
-	for (uint16_t c = pmm->partial_head; c != PMM_NONE; c = pmm->chunks[c].next)
-		if (++partial > chunk_count || pmm->chunks[c].list != LIST_PARTIAL) {
-			kprintf("pmm_check: partial list corrupt at chunk %u\n", c);
+	for (uint16_t c = pmm->partial_head; c != PMM_NONE; c = pmm->slots[c].next)
+		if (++partial > slot_count || pmm->slots[c].list != LIST_PARTIAL) {
+			kprintf("pmm_check: partial list corrupt at slot %u\n", c);
 			return bad + 1;
 		}
-	if (free_total != pmm->stats.free_frames || whole != pmm->stats.whole_chunks) {
-		kprintf("pmm_check: %u free frames and %u whole chunks counted, stats say %u and "
+	if (free_total != pmm->stats.free_frames || whole != pmm->stats.whole_slots) {
+		kprintf("pmm_check: %u free frames and %u whole slots counted, stats say %u and "
 		        "%u\n",
-		        free_total, whole, pmm->stats.free_frames, pmm->stats.whole_chunks);
+		        free_total, whole, pmm->stats.free_frames, pmm->stats.whole_slots);
 		bad++;
 	}
 	return bad;
@@ -525,17 +526,17 @@ void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n)
 	pmm_free_entries(pmm, entries, n);
 }
 
-paddr_t pmm_op_alloc_chunk(void *pmm)
+paddr_t pmm_op_alloc_slot(void *pmm)
 {
-	return pmm_alloc_chunk(pmm);
+	return pmm_alloc_slot(pmm);
 }
 
-void pmm_op_free_chunk(void *pmm, paddr_t base)
+void pmm_op_free_slot(void *pmm, paddr_t base)
 {
-	pmm_free_chunk(pmm, base);
+	pmm_free_slot(pmm, base);
 }
 
-void pmm_op_split_chunk(void *pmm, paddr_t base)
+void pmm_op_split_slot(void *pmm, paddr_t base)
 {
-	pmm_split_chunk(pmm, base);
+	pmm_split_slot(pmm, base);
 }

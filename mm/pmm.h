@@ -1,27 +1,27 @@
 /*
  * mm/pmm.h - the physical frame allocator.
  *
- * Physical memory is seen in chunks of 4 MiB (1024 frames of 4 KiB), the
+ * Physical memory is seen in slots of 4 MiB (1024 frames of 4 KiB), the
  * span of one i386 page-directory entry:
- *   - a chunk whose 1024 frames are all usable RAM and all free is "whole"
+ *   - a slot whose 1024 frames are all usable RAM and all free is "whole"
  *     and sits on the whole list: it can back a 4 MiB PSE page;
- *   - a chunk with some free frames sits on the partial list, its free frames
- *     on a stack inside the chunk (plus a bump index for a chunk freshly
+ *   - a slot with some free frames sits on the partial list, its free frames
+ *     on a stack inside the slot (plus a bump index for a slot freshly
  *     broken from the whole list, so breaking one costs O(1));
- *   - single frames come from partial chunks first, so whole chunks survive
+ *   - single frames come from partial slots first, so whole slots survive
  *     for large pages as long as possible;
- *   - in front of the chunks sits a small cache of free frames (per CPU when
+ *   - in front of the slots sits a small cache of free frames (per CPU when
  *     there is more than one), so that the common alloc and free are a few
- *     inline instructions; a full cache spills half to the chunks, an empty
+ *     inline instructions; a full cache spills half to the slots, an empty
  *     one is refilled in a batch.  pmm_drain_cache() empties it, which lets
- *     free frames re-form whole chunks.
+ *     free frames re-form whole slots.
  * Every operation is O(1) (batches: O(1) per frame): no scan of memory or of
  * the map.
  *
  * Per frame the allocator keeps 2 bytes (the stack link) and 2 bits (RAM it
  * manages; allocated as a single frame) in metadata the caller provides
  * (pmm_metadata_size), so that it never touches the frames themselves: they
- * need not be mapped.  A 4 MiB run is marked allocated in its chunk alone.
+ * need not be mapped.  A 4 MiB slot is marked allocated in its slot alone.
  *
  * Frame 0 is never handed out (the first MiB is always withheld), so a
  * physical address of 0 means failure.
@@ -34,9 +34,8 @@
 #include "mm/bitops.h"
 #include "mm/mm_env.h"
 
-#define PMM_FRAMES_PER_CHUNK 1024
-#define PMM_CHUNK_SIZE       (PMM_FRAMES_PER_CHUNK * PAGE_SIZE) /* 4 MiB */
-#define PMM_MAX_CHUNKS       1024                               /* 4 GiB */
+#define PMM_FRAMES_PER_SLOT (SLOT_SIZE / PAGE_SIZE) /* 1024 */
+#define PMM_MAX_SLOTS       PDE_COUNT               /* 4 GiB of them */
 
 /* A physical range [base, base + length), 64 bits wide as memory maps are. */
 struct pmm_range {
@@ -48,16 +47,16 @@ struct pmm_stats {
 	uint32_t total_frames; /* usable RAM below 4 GiB, in frames */
 	uint32_t free_frames;
 	uint32_t reserved_frames; /* RAM withheld at init: kernel, loader data, ... */
-	uint32_t whole_chunks;    /* free 4 MiB aligned runs */
-	uint32_t bad_frees;       /* refused pmm_free_frame / pmm_free_chunk calls */
+	uint32_t whole_slots;     /* free 4 MiB aligned slots */
+	uint32_t bad_frees;       /* refused pmm_free_frame / pmm_free_slot calls */
 };
 
-struct pmm_chunk {
+struct pmm_slot {
 	uint16_t free_count; /* free frames, 0..1024 */
 	uint16_t free_head;  /* top of the free stack (frame index), or PMM_NONE */
 	uint16_t bump;       /* frames [bump, 1024) are free and not stacked */
-	uint16_t usable;     /* frames of this chunk that are usable RAM */
-	uint16_t prev, next; /* list links (chunk numbers), or PMM_NONE */
+	uint16_t usable;     /* frames of this slot that are usable RAM */
+	uint16_t prev, next; /* list links (slot numbers), or PMM_NONE */
 	uint8_t list;        /* enum pmm_list */
 	uint8_t pad[3];
 };
@@ -66,15 +65,15 @@ struct pmm_chunk {
 
 struct pmm {
 	uint32_t frame_count; /* frames covered by the metadata */
-	uint16_t *link;       /* per frame: next on its chunk's free stack */
+	uint16_t *link;       /* per frame: next on its slot's free stack */
 	uint32_t *ram_bits;   /* per frame: RAM this allocator manages */
 	uint32_t *frame_bits; /* per frame: allocated as a single frame */
 	uint32_t cache_count; /* free frames in cache[] */
 	paddr_t cache[PMM_CACHE_SIZE];
-	uint16_t partial_head; /* chunks with some free frames */
-	uint16_t whole_head;   /* chunks entirely free */
+	uint16_t partial_head; /* slots with some free frames */
+	uint16_t whole_head;   /* slots entirely free */
 	struct pmm_stats stats;
-	struct pmm_chunk chunks[PMM_MAX_CHUNKS];
+	struct pmm_slot slots[PMM_MAX_SLOTS];
 };
 
 #define PMM_NONE 0xffff
@@ -113,7 +112,7 @@ static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 
 /* Returns a frame from pmm_alloc_frame (or a batch).  A frame that is not
  * page-aligned, not RAM this allocator manages, not allocated (a double
- * free), or part of a 4 MiB run is reported with its address and the
+ * free), or part of a 4 MiB slot is reported with its address and the
  * reason, counted in bad_frees, and nothing changes; returns false then.
  * O(1). */
 static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
@@ -149,20 +148,20 @@ unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n);
 /* pmm_free_frame for each of frames[0..n); returns how many were freed. */
 unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n);
 
-/* Returns every cached frame to its chunk (whole chunks re-form). */
+/* Returns every cached frame to its slot (whole slots re-form). */
 void pmm_drain_cache(struct pmm *pmm);
 
-/* A 4 MiB run of frames aligned to 4 MiB, not zeroed; 0 when no chunk is
+/* A 4 MiB slot of frames aligned to 4 MiB, not zeroed; 0 when no slot is
  * wholly free (after draining the cache).  O(1). */
-paddr_t pmm_alloc_chunk(struct pmm *pmm);
+paddr_t pmm_alloc_slot(struct pmm *pmm);
 
-/* Returns a run from pmm_alloc_chunk, whole; bad calls as pmm_free_frame. */
-bool pmm_free_chunk(struct pmm *pmm, paddr_t base);
+/* Returns a slot from pmm_alloc_slot, whole; bad calls as pmm_free_frame. */
+bool pmm_free_slot(struct pmm *pmm, paddr_t base);
 
-/* Turns an allocated 4 MiB run into 1024 separately allocated frames, each
+/* Turns an allocated 4 MiB slot into 1024 separately allocated frames, each
  * to be freed with pmm_free_frame (used when a large page is split).
  * O(1) plus 128 bytes of bitmap. */
-void pmm_split_chunk(struct pmm *pmm, paddr_t base);
+void pmm_split_slot(struct pmm *pmm, paddr_t base);
 
 /* True when 'frame' is currently allocated. */
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame);
@@ -178,9 +177,9 @@ paddr_t pmm_op_alloc_frame(void *pmm);
 void pmm_op_free_frame(void *pmm, paddr_t frame);
 unsigned pmm_op_alloc_entries(void *pmm, paddr_t *entries, unsigned n, uint32_t flags);
 void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n);
-paddr_t pmm_op_alloc_chunk(void *pmm);
-void pmm_op_free_chunk(void *pmm, paddr_t base);
-void pmm_op_split_chunk(void *pmm, paddr_t base);
+paddr_t pmm_op_alloc_slot(void *pmm);
+void pmm_op_free_slot(void *pmm, paddr_t base);
+void pmm_op_split_slot(void *pmm, paddr_t base);
 
 /* Verifies every list, the cache and every counter against the bitmaps;
  * returns the number of inconsistencies found, each printed.  O(frames). */

@@ -96,7 +96,7 @@ static void claim(uint32_t first_slot, uint32_t slots, enum vm_owner owner)
 		vm.slot_first[s] = s == first_slot;
 	}
 	note_owners(first_slot, first_slot + slots);
-	vm.stats.reserved_bytes[owner] += (uint64_t)slots * PDE_SPAN;
+	vm.stats.reserved_bytes[owner] += (uint64_t)slots * SLOT_SIZE;
 }
 
 void vm_init(uintptr_t space_base)
@@ -105,10 +105,10 @@ void vm_init(uintptr_t space_base)
 	vm.base = space_base;
 	for (uint32_t s = 0; s < VM_SLOTS; s++)
 		vm.mappable_until[s] = (uint16_t)s; /* free: each its own stop */
-	claim(0, KERNEL_SPACE_END / PDE_SPAN, VM_KERNEL);
-	claim(MMIO_WINDOW_BASE / PDE_SPAN, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / PDE_SPAN,
+	claim(0, KERNEL_SPACE_END / SLOT_SIZE, VM_KERNEL);
+	claim(MMIO_WINDOW_BASE / SLOT_SIZE, (MMIO_WINDOW_END - MMIO_WINDOW_BASE) / SLOT_SIZE,
 	      VM_MMIO);
-	claim(PT_WINDOW_BASE / PDE_SPAN, (VM_SPACE_SIZE - PT_WINDOW_BASE) / PDE_SPAN,
+	claim(PT_WINDOW_BASE / SLOT_SIZE, (VM_SPACE_SIZE - PT_WINDOW_BASE) / SLOT_SIZE,
 	      VM_PAGE_TABLES);
 }
 
@@ -311,8 +311,8 @@ static const char *ownership_problem(uintptr_t v, size_t n)
 {
 	/* The range is valid: its offsets fit in uintptr_t (the last byte's,
 	 * 4 GiB - 1 at most on i386, even when the sum wraps to 0). */
-	uint32_t first = (uint32_t)((v - vm.base) / PDE_SPAN);
-	uint32_t last = (uint32_t)((v - vm.base + n - 1) / PDE_SPAN);
+	uint32_t first = (uint32_t)((v - vm.base) / SLOT_SIZE);
+	uint32_t last = (uint32_t)((v - vm.base + n - 1) / SLOT_SIZE);
 	if (vm.mappable_until[first] > last)
 		return NULL;
 	for (uint32_t s = vm.mappable_until[first]; s <= last; s++) {
@@ -356,13 +356,13 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 		return refuse("vm_reserve", hint, n, "owner may not reserve"), 0;
 	if (hint && (hint < vm.base || offset_of(hint) >= VM_SPACE_SIZE))
 		return refuse("vm_reserve", hint, n, "hint outside the address space"), 0;
-	if (hint && !IS_ALIGNED(offset_of(hint), PDE_SPAN))
+	if (hint && !IS_ALIGNED(offset_of(hint), SLOT_SIZE))
 		return refuse("vm_reserve", hint, n, "hint not aligned to a 4 MiB slot"), 0;
 	if ((uint64_t)n > VM_SPACE_SIZE - (hint ? offset_of(hint) : 0))
 		return refuse("vm_reserve", hint, n, "wraps past the end of the 4 GiB space"), 0;
 
-	uint32_t count = (uint32_t)(((uint64_t)n + PDE_SPAN - 1) / PDE_SPAN);
-	uint32_t at = hint ? (uint32_t)(offset_of(hint) / PDE_SPAN) : 0;
+	uint32_t count = (uint32_t)(((uint64_t)n + SLOT_SIZE - 1) / SLOT_SIZE);
+	uint32_t at = hint ? (uint32_t)(offset_of(hint) / SLOT_SIZE) : 0;
 	uint32_t slot;
 	if (hint && slots_free(at, count))
 		slot = at;
@@ -376,7 +376,7 @@ uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
 		return 0;
 	}
 	claim(slot, count, owner);
-	return vm.base + (uintptr_t)slot * PDE_SPAN;
+	return vm.base + (uintptr_t)slot * SLOT_SIZE;
 }
 
 /* Why [v, v + n) is not a range of 'align' units that a non-fixed owner
@@ -510,16 +510,16 @@ size_t vm_unused_mapped(uintptr_t v, size_t n)
 
 bool vm_free(uintptr_t v, size_t n)
 {
-	const char *why = held_range_problem(v, n, PDE_SPAN);
+	const char *why = held_range_problem(v, n, SLOT_SIZE);
 	if (why)
 		return refuse("vm_free", v, n, why);
 
 	/* Unmap each mapped run, then release the slots. */
 	unmap_runs(page_of(v), page_of(v) + (uint32_t)(n / PAGE_SIZE));
-	uint32_t first_slot = (uint32_t)(offset_of(v) / PDE_SPAN);
-	uint32_t end_slot = (uint32_t)((offset_of(v) + n) / PDE_SPAN);
+	uint32_t first_slot = (uint32_t)(offset_of(v) / SLOT_SIZE);
+	uint32_t end_slot = (uint32_t)((offset_of(v) + n) / SLOT_SIZE);
 	for (uint32_t s = first_slot; s < end_slot; s++) {
-		vm.stats.reserved_bytes[vm.slot_owner[s]] -= PDE_SPAN;
+		vm.stats.reserved_bytes[vm.slot_owner[s]] -= SLOT_SIZE;
 		vm.slot_owner[s] = VM_FREE;
 		vm.slot_first[s] = false;
 	}
@@ -534,7 +534,7 @@ enum vm_owner vm_owner_at(uintptr_t va)
 {
 	if (va < vm.base || offset_of(va) >= VM_SPACE_SIZE)
 		return VM_FREE;
-	return (enum vm_owner)vm.slot_owner[offset_of(va) / PDE_SPAN];
+	return (enum vm_owner)vm.slot_owner[offset_of(va) / SLOT_SIZE];
 }
 
 bool vm_is_mapped(uintptr_t va)
@@ -568,9 +568,9 @@ void vm_print_map(void)
 		if (vm.slot_owner[s] != VM_FREE) {
 			uint32_t mapped = count_mapped(s * PTE_COUNT, (e - s) * PTE_COUNT);
 			kprintf("  0x%08llx  0x%08llx  %10u  %10u  %s\n",
-			        (unsigned long long)s * PDE_SPAN, (unsigned long long)e * PDE_SPAN,
-			        (e - s) * (PDE_SPAN >> 10), mapped * (PAGE_SIZE >> 10),
-			        vm_owner_name(vm.slot_owner[s]));
+			        (unsigned long long)s * SLOT_SIZE,
+			        (unsigned long long)e * SLOT_SIZE, (e - s) * (SLOT_SIZE >> 10),
+			        mapped * (PAGE_SIZE >> 10), vm_owner_name(vm.slot_owner[s]));
 		}
 		s = e;
 	}

@@ -18,7 +18,7 @@
  *   vm_map_gaps, vm_unused_mapped: the same for ranges of mixed pages
  *   vm_free:    reserved or mapped -> free (whole slots)
  *
- * Reservations are made of page-directory slots (4 MiB each, PDE_SPAN): a
+ * Reservations are made of page-directory slots (4 MiB each, SLOT_SIZE): a
  * reservation claims slots, costs no frames, and maps nothing.  The kernel
  * region, the MMIO window and the page-table window are fixed reservations
  * no call can map, unmap or free.

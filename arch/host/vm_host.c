@@ -16,13 +16,13 @@ uintptr_t vm_host_init(void)
 	if (window)
 		return window;
 	/* Over-reserve by one slot so that the window can be slot-aligned. */
-	size_t size = (size_t)VM_SPACE_SIZE + PDE_SPAN;
+	size_t size = (size_t)VM_SPACE_SIZE + SLOT_SIZE;
 	void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("vm_host_init: mmap of the 4 GiB window");
 		abort();
 	}
-	uintptr_t base = ALIGN_UP((uintptr_t)p, (uintptr_t)PDE_SPAN);
+	uintptr_t base = ALIGN_UP((uintptr_t)p, (uintptr_t)SLOT_SIZE);
 	if (base > (uintptr_t)p)
 		munmap(p, base - (uintptr_t)p);
 	uintptr_t end = (uintptr_t)p + size;

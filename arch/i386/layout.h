@@ -38,9 +38,13 @@
 
 #define PAGE_SHIFT 12
 #define PAGE_SIZE  (1 << PAGE_SHIFT)
-#define PDE_SHIFT  22
-#define PDE_SPAN   (1 << PDE_SHIFT) /* bytes mapped by one page-directory entry */
-#define PDE_COUNT  1024
+/* A slot: the 4 MiB one page-directory entry covers, the unit of every
+ * layer above (vm reserves address space in slots, the frame allocator
+ * hands out whole slots of frames, paging maps a slot with one large
+ * page when it can). */
+#define SLOT_SHIFT 22
+#define SLOT_SIZE  (1 << SLOT_SHIFT)
+#define PDE_COUNT  1024 /* slots in the 4 GiB space */
 #define PTE_COUNT  1024
 
 #define KERNEL_LOAD_ADDR 0x00100000
@@ -52,7 +56,7 @@
 #define MMIO_WINDOW_END  0xFFC00000
 
 #define PT_WINDOW_PDI  1023
-#define PT_WINDOW_BASE 0xFFC00000 /* PT_WINDOW_PDI << PDE_SHIFT */
+#define PT_WINDOW_BASE 0xFFC00000 /* PT_WINDOW_PDI << SLOT_SHIFT */
 
 #define KERNEL_STACK_SIZE (32 * 1024)
 #define FAULT_STACK_SIZE  (8 * 1024) /* stack of the double-fault task */

@@ -7,10 +7,10 @@
 #include "lib/align.h"
 #include "lib/string.h"
 
-#define KERNEL_TABLES (KERNEL_SPACE_END / PDE_SPAN)
+#define KERNEL_TABLES (KERNEL_SPACE_END / SLOT_SIZE)
 
-_Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << PDE_SHIFT, "window base");
-_Static_assert(KERNEL_SPACE_END % PDE_SPAN == 0, "kernel region ends on a PDE boundary");
+_Static_assert(PT_WINDOW_BASE == (uint32_t)PT_WINDOW_PDI << SLOT_SHIFT, "window base");
+_Static_assert(KERNEL_SPACE_END % SLOT_SIZE == 0, "kernel region ends on a PDE boundary");
 
 /* The initial directory and the kernel region's tables: identity-mapped in
  * .bss, so that physical and virtual addresses agree at boot. */
@@ -24,12 +24,12 @@ static struct paging_stats stats;
  * returned at once. */
 static uint16_t table_use[PDE_COUNT];
 
-static inline uint32_t *pde_slot(uintptr_t va)
+static inline uint32_t *pde_at(uintptr_t va)
 {
-	return (uint32_t *)(PT_WINDOW_BASE + PT_WINDOW_PDI * PAGE_SIZE) + (va >> PDE_SHIFT);
+	return (uint32_t *)(PT_WINDOW_BASE + PT_WINDOW_PDI * PAGE_SIZE) + (va >> SLOT_SHIFT);
 }
 
-static inline uint32_t *pte_slot(uintptr_t va)
+static inline uint32_t *pte_at(uintptr_t va)
 {
 	return (uint32_t *)PT_WINDOW_BASE + (va >> PAGE_SHIFT);
 }
@@ -51,7 +51,7 @@ void paging_init(const struct frame_ops *ops, uintptr_t guard)
 
 	for (uintptr_t va = PAGE_SIZE; va < KERNEL_SPACE_END; va += PAGE_SIZE)
 		if (va != guard)
-			kernel_tables[va >> PDE_SHIFT][(va >> PAGE_SHIFT) % PTE_COUNT] =
+			kernel_tables[va >> SLOT_SHIFT][(va >> PAGE_SHIFT) % PTE_COUNT] =
 			        va | PTE_PRESENT | PTE_WRITE;
 	for (unsigned i = 0; i < KERNEL_TABLES; i++)
 		boot_directory[i] = (uintptr_t)kernel_tables[i] | PTE_PRESENT | PTE_WRITE;
@@ -70,8 +70,8 @@ static bool install_table(uintptr_t va)
 	paddr_t table = frames->alloc(frames->ctx);
 	if (!table)
 		return false;
-	unsigned pdi = va >> PDE_SHIFT;
-	*pde_slot(va) = table | PTE_PRESENT | PTE_WRITE;
+	unsigned pdi = va >> SLOT_SHIFT;
+	*pde_at(va) = table | PTE_PRESENT | PTE_WRITE;
 	invlpg((uintptr_t)table_window(pdi));
 	memset(table_window(pdi), 0, PAGE_SIZE);
 	table_use[pdi] = 0;
@@ -81,9 +81,9 @@ static bool install_table(uintptr_t va)
 
 static void remove_table(uintptr_t va)
 {
-	unsigned pdi = va >> PDE_SHIFT;
-	paddr_t table = *pde_slot(va) & PTE_FRAME_MASK;
-	*pde_slot(va) = 0;
+	unsigned pdi = va >> SLOT_SHIFT;
+	paddr_t table = *pde_at(va) & PTE_FRAME_MASK;
+	*pde_at(va) = 0;
 	invlpg((uintptr_t)table_window(pdi));
 	frames->free(frames->ctx, table);
 	stats.page_tables--;
@@ -92,26 +92,26 @@ static void remove_table(uintptr_t va)
 static void unmap_range(uintptr_t va, size_t n);
 
 /* Maps the 4 MiB at 'va' (aligned, its PDE not present) with one large page
- * if the frame source has a free run; false otherwise.  Not-present entries
+ * if the frame source has a free slot; false otherwise.  Not-present entries
  * are never cached by the TLB, so nothing needs invalidating. */
 static inline __attribute__((always_inline)) bool map_large(uintptr_t va)
 {
-	paddr_t run = frames->alloc_large(frames->ctx);
-	if (!run)
+	paddr_t slot = frames->alloc_slot(frames->ctx);
+	if (!slot)
 		return false;
-	*pde_slot(va) = run | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+	*pde_at(va) = slot | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
 	stats.large_pages++;
 	return true;
 }
 
-/* Unmaps the large page at 'va' (aligned) and gives its run back. */
+/* Unmaps the large page at 'va' (aligned) and gives its slot of frames back. */
 static inline __attribute__((always_inline)) void unmap_large(uintptr_t va)
 {
-	uint32_t *pde = pde_slot(va);
-	paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
+	uint32_t *pde = pde_at(va);
+	paddr_t slot = *pde & PDE_LARGE_FRAME_MASK;
 	*pde = 0;
 	invlpg(va);
-	frames->free_large(frames->ctx, run);
+	frames->free_slot(frames->ctx, slot);
 	stats.large_pages--;
 }
 
@@ -120,16 +120,16 @@ static __attribute__((noinline)) bool map_range(uintptr_t va, size_t n)
 	uintptr_t start = va, end = va + n;
 
 	/* Whole page-directory entries, the arena's usual request: a large
-	 * page each while runs last; whatever remains takes the loop below. */
-	if (pse && IS_ALIGNED(va | n, PDE_SPAN))
-		while (va < end && !(*pde_slot(va) & PTE_PRESENT) && map_large(va))
-			va += PDE_SPAN;
+	 * page each while free slots last; whatever remains takes the loop below. */
+	if (pse && IS_ALIGNED(va | n, SLOT_SIZE))
+		while (va < end && !(*pde_at(va) & PTE_PRESENT) && map_large(va))
+			va += SLOT_SIZE;
 
 	while (va < end) {
-		uint32_t *pde = pde_slot(va);
-		if (pse && IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN &&
+		uint32_t *pde = pde_at(va);
+		if (pse && IS_ALIGNED(va, SLOT_SIZE) && end - va >= SLOT_SIZE &&
 		    !(*pde & PTE_PRESENT) && map_large(va)) {
-			va += PDE_SPAN;
+			va += SLOT_SIZE;
 			continue;
 		}
 		if (!(*pde & PTE_PRESENT) && !install_table(va))
@@ -137,12 +137,12 @@ static __attribute__((noinline)) bool map_range(uintptr_t va, size_t n)
 
 		/* Fill this table's share of the range: the frame source writes
 		 * the entries itself. */
-		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
+		uintptr_t table_end = ALIGN_DOWN(va, SLOT_SIZE) + SLOT_SIZE;
 		uintptr_t stop = end < table_end ? end : table_end;
 		unsigned want = (unsigned)((stop - va) / PAGE_SIZE);
-		unsigned got = frames->alloc_entries(frames->ctx, pte_slot(va), want,
+		unsigned got = frames->alloc_entries(frames->ctx, pte_at(va), want,
 		                                     PTE_PRESENT | PTE_WRITE);
-		table_use[va >> PDE_SHIFT] += got;
+		table_use[va >> SLOT_SHIFT] += got;
 		va += got * PAGE_SIZE;
 		stats.small_pages += got;
 		if (got < want)
@@ -157,8 +157,8 @@ out_of_frames:
 	/* Undo: [start, va) is mapped.  A table installed for va itself with
 	 * nothing in it yet is returned too. */
 	unmap_range(start, va - start);
-	if ((*pde_slot(va) & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
-	    table_use[va >> PDE_SHIFT] == 0)
+	if ((*pde_at(va) & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
+	    table_use[va >> SLOT_SHIFT] == 0)
 		remove_table(va);
 	return false;
 }
@@ -167,9 +167,9 @@ out_of_frames:
  * its own: few registers, so little to save and restore around it. */
 bool paging_map(uintptr_t va, size_t n)
 {
-	if (n == PDE_SPAN && pse && IS_ALIGNED(va, PDE_SPAN) && !(*pde_slot(va) & PTE_PRESENT) &&
+	if (n == SLOT_SIZE && pse && IS_ALIGNED(va, SLOT_SIZE) && !(*pde_at(va) & PTE_PRESENT) &&
 	    map_large(va)) {
-		memset((void *)va, 0, PDE_SPAN);
+		memset((void *)va, 0, SLOT_SIZE);
 		return true;
 	}
 	return map_range(va, n);
@@ -178,19 +178,19 @@ bool paging_map(uintptr_t va, size_t n)
 /* Replaces the large page at 'va' by a table of 4 KiB PTEs mapping the same
  * frames, except the frame of 'spare' (a page about to be unmapped), which
  * becomes the table itself. */
-static void split_large(uintptr_t va, uintptr_t spare)
+static void split_slot(uintptr_t va, uintptr_t spare)
 {
-	uint32_t *pde = pde_slot(va);
-	paddr_t run = *pde & PDE_LARGE_FRAME_MASK;
-	unsigned pdi = va >> PDE_SHIFT;
-	paddr_t table = run + (spare - ALIGN_DOWN(va, PDE_SPAN));
+	uint32_t *pde = pde_at(va);
+	paddr_t slot = *pde & PDE_LARGE_FRAME_MASK;
+	unsigned pdi = va >> SLOT_SHIFT;
+	paddr_t table = slot + (spare - ALIGN_DOWN(va, SLOT_SIZE));
 
-	frames->split_large(frames->ctx, run);
+	frames->split_slot(frames->ctx, slot);
 	/* Build the table in the spare frame while the large page still maps
 	 * it: its virtual address is 'spare'. */
 	uint32_t *entries = (uint32_t *)spare;
 	for (unsigned i = 0; i < PTE_COUNT; i++)
-		entries[i] = (run + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITE;
+		entries[i] = (slot + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITE;
 	entries[(spare >> PAGE_SHIFT) % PTE_COUNT] = 0;
 	*pde = table | PTE_PRESENT | PTE_WRITE;
 	write_cr3(read_cr3()); /* every translation in the 4 MiB changed */
@@ -207,21 +207,21 @@ static void unmap_range(uintptr_t va, size_t n)
 	bool flush_all = n / PAGE_SIZE > PAGING_FLUSH_THRESHOLD;
 
 	while (va < end) {
-		uint32_t *pde = pde_slot(va);
+		uint32_t *pde = pde_at(va);
 		if (*pde & PTE_LARGE) {
-			if (IS_ALIGNED(va, PDE_SPAN) && end - va >= PDE_SPAN) {
+			if (IS_ALIGNED(va, SLOT_SIZE) && end - va >= SLOT_SIZE) {
 				unmap_large(va);
-				va += PDE_SPAN;
+				va += SLOT_SIZE;
 				continue;
 			}
-			split_large(va, va); /* 'va' is being unmapped: its frame is spare */
+			split_slot(va, va); /* 'va' is being unmapped: its frame is spare */
 			va += PAGE_SIZE;
 			continue;
 		}
-		uintptr_t table_end = ALIGN_DOWN(va, PDE_SPAN) + PDE_SPAN;
+		uintptr_t table_end = ALIGN_DOWN(va, SLOT_SIZE) + SLOT_SIZE;
 		uintptr_t stop = end < table_end ? end : table_end;
-		uint32_t *pte = pte_slot(va);
-		unsigned pdi = va >> PDE_SHIFT;
+		uint32_t *pte = pte_at(va);
+		unsigned pdi = va >> SLOT_SHIFT;
 		uint16_t pages = (uint16_t)((stop - va) / PAGE_SIZE);
 		/* The frame source reads the frames from the entries; then the
 		 * entries go, with interrupts off so that no frame is handed out
@@ -248,9 +248,9 @@ static void unmap_range(uintptr_t va, size_t n)
  * unmap_range. */
 static __attribute__((noinline)) void unmap_entries(uintptr_t va, size_t n)
 {
-	if (IS_ALIGNED(va | n, PDE_SPAN)) {
+	if (IS_ALIGNED(va | n, SLOT_SIZE)) {
 		uintptr_t end = va + n;
-		for (; va < end && (*pde_slot(va) & PTE_LARGE); va += PDE_SPAN)
+		for (; va < end && (*pde_at(va) & PTE_LARGE); va += SLOT_SIZE)
 			unmap_large(va);
 		n = end - va;
 		if (!n)
@@ -262,7 +262,7 @@ static __attribute__((noinline)) void unmap_entries(uintptr_t va, size_t n)
 /* One large page, the counterpart of paging_map's own path. */
 void paging_unmap(uintptr_t va, size_t n)
 {
-	if (n == PDE_SPAN && IS_ALIGNED(va, PDE_SPAN) && (*pde_slot(va) & PTE_LARGE))
+	if (n == SLOT_SIZE && IS_ALIGNED(va, SLOT_SIZE) && (*pde_at(va) & PTE_LARGE))
 		unmap_large(va);
 	else
 		unmap_entries(va, n);
@@ -270,15 +270,15 @@ void paging_unmap(uintptr_t va, size_t n)
 
 bool paging_translate(uintptr_t va, paddr_t *pa, bool *large)
 {
-	uint32_t pde = *pde_slot(va);
+	uint32_t pde = *pde_at(va);
 	if (!(pde & PTE_PRESENT))
 		return false;
 	if (pde & PTE_LARGE) {
-		*pa = (pde & PDE_LARGE_FRAME_MASK) | (va & (PDE_SPAN - 1));
+		*pa = (pde & PDE_LARGE_FRAME_MASK) | (va & (SLOT_SIZE - 1));
 		*large = true;
 		return true;
 	}
-	uint32_t pte = *pte_slot(va);
+	uint32_t pte = *pte_at(va);
 	if (!(pte & PTE_PRESENT))
 		return false;
 	*pa = (pte & PTE_FRAME_MASK) | (va & (PAGE_SIZE - 1));

@@ -9,9 +9,9 @@
  * needs to be reachable through the identity map.
  *
  * Frames come from the caller (struct frame_ops): page tables, the frames
- * behind small pages and the 4 MiB runs behind large (PSE) pages.  A large
+ * behind small pages and the 4 MiB slots behind large (PSE) pages.  A large
  * page is used wherever a whole aligned 4 MiB is mapped at once and the
- * frame source has a free aligned run; otherwise 4 KiB pages.
+ * frame source has a free aligned slot; otherwise 4 KiB pages.
  *
  * TLB: every PTE change is followed by invlpg of that page; an unmap of more
  * than PAGING_FLUSH_THRESHOLD pages reloads CR3 once instead.
@@ -45,9 +45,9 @@ struct frame_ops {
 	unsigned (*alloc_entries)(void *ctx, paddr_t *entries, unsigned n, uint32_t flags);
 	/* Frees the frames named by entries[0..n), low 12 bits ignored. */
 	void (*free_entries)(void *ctx, const paddr_t *entries, unsigned n);
-	paddr_t (*alloc_large)(void *ctx); /* 4 MiB aligned run, 0 if none */
-	void (*free_large)(void *ctx, paddr_t base);
-	void (*split_large)(void *ctx, paddr_t base); /* the run's frames become single frames */
+	paddr_t (*alloc_slot)(void *ctx); /* 4 MiB aligned slot, 0 if none */
+	void (*free_slot)(void *ctx, paddr_t base);
+	void (*split_slot)(void *ctx, paddr_t base); /* the slot's frames become single frames */
 };
 
 struct paging_stats {

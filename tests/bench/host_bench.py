@@ -29,9 +29,9 @@ PEERS = [
 ]
 WORKLOADS = [
     ("churn32", "fixed 32-byte churn"),
-    ("mixed", "mixed 8 B-4 KiB, random lifetimes, 100,000 slots"),
+    ("mixed", "mixed 8 B-4 KiB, random lifetimes, 100,000 cells"),
     ("large", "4 KiB-1 MiB blocks"),
-    ("grow256", "256 MiB heap in 64 KiB-4 MiB chunks, freed, x3"),
+    ("grow256", "256 MiB heap in 64 KiB-4 MiB blocks, freed, x3"),
     ("realloc", "realloc growth 16 B to 64 KiB"),
 ]
 TARGETS = {"churn32": 20, "mixed": 30}

@@ -35,33 +35,33 @@ static uint32_t rng_state = 2463534242u;
 
 KBENCH(kmalloc_mixed)
 {
-	enum { SLOTS = 10000, OPS = 200000 };
-	static void *slot[SLOTS];
+	enum { CELLS = 10000, OPS = 200000 };
+	static void *cell[CELLS];
 	uint64_t total = 0, worst = 0, counted = 0;
 	for (unsigned op = 0; op < OPS; op++) {
-		unsigned i = rng() % SLOTS;
+		unsigned i = rng() % CELLS;
 		struct vm_stats before, after;
 		vm_get_stats(&before);
 		size_t size = 8 + rng() % 4089;
 		uint64_t t0 = rdtsc();
-		if (slot[i]) {
-			kfree(slot[i]);
-			slot[i] = NULL;
+		if (cell[i]) {
+			kfree(cell[i]);
+			cell[i] = NULL;
 		} else {
-			slot[i] = kmalloc(size);
+			cell[i] = kmalloc(size);
 		}
 		uint64_t dt = rdtsc() - t0;
 		vm_get_stats(&after);
 		/* Pages mapped (and zeroed) or released by this operation are the
 		 * primitives' cost, reported by their own benchmarks. */
-		if (after.mapped_bytes != before.mapped_bytes || op < SLOTS)
+		if (after.mapped_bytes != before.mapped_bytes || op < CELLS)
 			continue;
 		total += dt;
 		worst = dt > worst ? dt : worst;
 		counted++;
 	}
-	for (unsigned i = 0; i < SLOTS; i++)
-		kfree(slot[i]);
+	for (unsigned i = 0; i < CELLS; i++)
+		kfree(cell[i]);
 	kbench_report("kmalloc_mixed_per_op", total, counted, "insn/op");
 	kbench_report("kmalloc_mixed_worst_op", worst, 1, "insn");
 	kmalloc_drain();

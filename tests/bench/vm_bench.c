@@ -86,8 +86,8 @@ KBENCH(vm_map_4k)
 
 KBENCH(vm_map_4m)
 {
-	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1) {
-		kprintf("# vm_map_4m: no PSE or no free 4 MiB run\n");
+	if (!paging_has_pse() || kernel_pmm.stats.whole_slots < 1) {
+		kprintf("# vm_map_4m: no PSE or no free 4 MiB slot\n");
 		return;
 	}
 	size_t n = 4 << 20;
@@ -105,7 +105,7 @@ KBENCH(vm_map_4m)
 	vm_unused(v, n);
 	kbench_report("vm_map_unused_4m_pse", total - zeroing, 4, "insn/4MiB");
 
-	/* The page-table work alone: a 4 MiB run taken from the frame
+	/* The page-table work alone: a 4 MiB slot taken from the frame
 	 * allocator, one PDE written, then cleared (and its TLB entry
 	 * invalidated) and the run given back. */
 	uint64_t t0 = rdtsc();

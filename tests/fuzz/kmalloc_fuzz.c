@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/kmalloc_fuzz.c - kmalloc under arbitrary call sequences.
  *
- * An input is read as a sequence of operations on 64 slots: allocate
+ * An input is read as a sequence of operations on 64 cells: allocate
  * (kmalloc, kcalloc, kmemalign) with sizes from 0 to 2 MiB and some that
  * cannot be had, resize (krealloc), free, and three kinds of bad free -
  * an interior pointer of a live block, a pointer freed before and not
@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SLOTS 64
+#define CELLS 64
 
 struct block {
 	uint8_t *p;
@@ -37,7 +37,7 @@ struct input {
 	size_t left;
 };
 
-static struct block slots[SLOTS];
+static struct block cells[CELLS];
 static unsigned problems;
 static uint8_t not_heap[64]; /* memory the heap never owned */
 
@@ -118,10 +118,10 @@ static void release(struct block *b)
 	b->p = NULL;
 }
 
-static bool held_by_a_slot(const void *p)
+static bool held_by_a_cell(const void *p)
 {
-	for (unsigned i = 0; i < SLOTS; i++)
-		if (slots[i].p == p)
+	for (unsigned i = 0; i < CELLS; i++)
+		if (cells[i].p == p)
 			return true;
 	return false;
 }
@@ -135,7 +135,7 @@ static void take(struct block *b, uint8_t *p, size_t size, size_t align, uint8_t
 	EXPECT(size < KMALLOC_ALIGN || (uintptr_t)p % KMALLOC_ALIGN == 0, "%p of %zu bytes",
 	       (void *)p, size);
 	EXPECT(ksize(p) >= size, "ksize(%p) %zu for %zu bytes", (void *)p, ksize(p), size);
-	EXPECT(!held_by_a_slot(p), "%p handed out twice", (void *)p);
+	EXPECT(!held_by_a_cell(p), "%p handed out twice", (void *)p);
 	b->p = p;
 	b->size = size;
 	b->tag = tag;
@@ -153,7 +153,7 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 	uint8_t *freed = NULL; /* the last block freed, for a double free */
 	while (in.left) {
 		uint8_t op = next_byte(&in), tag = next_byte(&in);
-		struct block *b = &slots[next_byte(&in) % SLOTS];
+		struct block *b = &cells[next_byte(&in) % CELLS];
 		switch (op % 10) {
 		case 0:
 		case 1:
@@ -210,7 +210,7 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 			size_t keep = old.size < n ? old.size : n;
 			if (old.p)
 				check_moved(&old, q, keep, "after krealloc");
-			b->p = NULL; /* take() checks q against the other slots */
+			b->p = NULL; /* take() checks q against the other cells */
 			take(b, q, n, 1, tag);
 			break;
 		}
@@ -238,8 +238,8 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 				check(b, "after kfree of an interior pointer");
 			}
 			break;
-		case 8: /* a block freed before, when no slot holds it again */
-			if (freed && !held_by_a_slot(freed)) {
+		case 8: /* a block freed before, when no cell holds it again */
+			if (freed && !held_by_a_cell(freed)) {
 				kfree(freed);
 				bad_frees++;
 			}
@@ -250,8 +250,8 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 			break;
 		}
 	}
-	for (unsigned i = 0; i < SLOTS; i++)
-		release(&slots[i]);
+	for (unsigned i = 0; i < CELLS; i++)
+		release(&cells[i]);
 	EXPECT(kheap_check() == 0, "the heap's invariants");
 	kmalloc_stats(&after);
 	EXPECT(after.in_use_bytes == before.in_use_bytes, "in use %llu, %llu before",

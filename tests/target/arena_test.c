@@ -700,12 +700,12 @@ static void random_spans_keep_their_contents(struct ktest *t)
 	ASSERT_EQ(t, ph_suite_heap(), 0);
 	heap.scavenge_threshold_pages = 1 * MiB / PAGE_SIZE;
 	heap.hold_frees = heap.frees_left = 64; /* periods end within the run */
-	enum { SLOTS = 64 };
-	struct span *held[SLOTS] = { 0 };
+	enum { CELLS = 64 };
+	struct span *held[CELLS] = { 0 };
 	rng_state = (uint32_t)t->seed * 2654435761u + 1;
 	unsigned corrupt = 0, not_zero = 0, grown = 0;
 	for (unsigned step = 0; step < 3000; step++) {
-		unsigned i = rng() % SLOTS;
+		unsigned i = rng() % CELLS;
 		struct span *s = held[i];
 		if (s && rng() % 4 == 0) {
 			uint32_t old = s->npages;
@@ -742,7 +742,7 @@ static void random_spans_keep_their_contents(struct ktest *t)
 		if (step % 250 == 0)
 			EXPECT_EQ(t, ph_check(&heap), 0);
 	}
-	for (unsigned i = 0; i < SLOTS; i++)
+	for (unsigned i = 0; i < CELLS; i++)
 		if (held[i])
 			ph_free(&heap, held[i]);
 	EXPECT_EQ(t, corrupt, 0);

@@ -16,7 +16,7 @@ static struct span *spans[MAX_SPANS];
 
 static void heap_grows_until_memory_or_limit_runs_out(struct ktest *t)
 {
-	struct pageheap *h = &kheap;
+	struct pageheap *h = &kernel_pageheap;
 	uint64_t free_bytes = (uint64_t)boot_free_frames * PAGE_SIZE;
 	static const uint32_t sizes[] = { 256, 16, 1 }; /* 1 MiB, then smaller */
 	unsigned n = 0;

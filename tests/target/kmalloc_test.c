@@ -68,7 +68,7 @@ static uint64_t heap_budget(void)
 	uint64_t free = test_free_bytes();
 	if (free < UINT64_MAX - s.idle_bytes)
 		free += s.idle_bytes;
-	uint64_t half_arena = kheap.arena.limit / 2;
+	uint64_t half_arena = kernel_pageheap.arena.limit / 2;
 	return free < half_arena ? free : half_arena;
 }
 
@@ -200,7 +200,7 @@ static void impossible_sizes_return_null(struct ktest *t)
 	kmalloc_stats(&s0);
 	EXPECT_EQ(t, (uintptr_t)kmalloc(SIZE_MAX), 0);
 	EXPECT_EQ(t, (uintptr_t)kmalloc(SIZE_MAX - 100), 0);
-	EXPECT_EQ(t, (uintptr_t)kmalloc((size_t)kheap.arena.limit + 1), 0);
+	EXPECT_EQ(t, (uintptr_t)kmalloc((size_t)kernel_pageheap.arena.limit + 1), 0);
 	EXPECT_EQ(t, (uintptr_t)kcalloc(SIZE_MAX / 2, 3), 0); /* overflows */
 	EXPECT_EQ(t, (uintptr_t)kcalloc(3, SIZE_MAX / 2), 0);
 	EXPECT_EQ(t, (uintptr_t)kmemalign(64, SIZE_MAX - 10), 0);
@@ -446,7 +446,7 @@ static void heap_check_finds_broken_metadata(struct ktest *t)
 {
 	void *p = kmalloc(40);
 	ASSERT_NE(t, (uintptr_t)p, 0);
-	struct arena *a = &kheap.arena;
+	struct arena *a = &kernel_pageheap.arena;
 	struct arena_page *page = &a->pages[((uintptr_t)p - a->start) / PAGE_SIZE];
 	struct cpu_list *saved = page->cpu_list;
 	EXPECT_NE(t, (uintptr_t)saved, 0);
@@ -546,54 +546,54 @@ static size_t random_size(void)
 
 static void million_random_operations(struct ktest *t)
 {
-	enum { MAX_SLOTS = 4096, OPS = 1000000, SLOT_BYTES = 3072 };
-	static uint8_t *slot[MAX_SLOTS];
-	static uint32_t slot_size[MAX_SLOTS];
-	/* Half the slots are full on average, and a full slot holds 1.4 KiB
-	 * on average: 3 KiB of budget per slot leaves room for the peaks. */
-	if (kheap.arena.limit < 16 * MiB)
+	enum { MAX_CELLS = 4096, OPS = 1000000, CELL_BYTES = 3072 };
+	static uint8_t *cell[MAX_CELLS];
+	static uint32_t cell_size[MAX_CELLS];
+	/* Half the cells are full on average, and a full cell holds 1.4 KiB
+	 * on average: 3 KiB of budget per cell leaves room for the peaks. */
+	if (kernel_pageheap.arena.limit < 16 * MiB)
 		ktest_skip(t,
 		           "an arena of %llu MiB is too small for blocks up to 288 KiB among "
 		           "thousands of small ones (needs 16 MiB)",
-		           (unsigned long long)(kheap.arena.limit >> 20));
+		           (unsigned long long)(kernel_pageheap.arena.limit >> 20));
 	uint64_t budget = heap_budget();
-	unsigned SLOTS =
-	        budget / SLOT_BYTES < MAX_SLOTS ? (unsigned)(budget / SLOT_BYTES) : MAX_SLOTS;
-	if (SLOTS < 256)
+	unsigned CELLS =
+	        budget / CELL_BYTES < MAX_CELLS ? (unsigned)(budget / CELL_BYTES) : MAX_CELLS;
+	if (CELLS < 256)
 		ktest_skip(t, "needs %u KiB of heap budget, %llu KiB to be had",
-		           256 * SLOT_BYTES / 1024, (unsigned long long)(budget >> 10));
+		           256 * CELL_BYTES / 1024, (unsigned long long)(budget >> 10));
 	rng_state = t->seed * 0x9e3779b97f4a7c15ull + 1;
-	ktest_note(t, "seed %llu, %u slots", (unsigned long long)t->seed, SLOTS);
+	ktest_note(t, "seed %llu, %u cells", (unsigned long long)t->seed, CELLS);
 	kmalloc_stats(&s0);
 	unsigned corrupt = 0, failed = 0, checks = 0;
 	for (unsigned op = 0; op < OPS; op++) {
-		unsigned i = rng() % SLOTS;
-		if (slot[i]) {
+		unsigned i = rng() % CELLS;
+		if (cell[i]) {
 			/* Check the whole block before it goes. */
-			corrupt += check_fill(slot[i], slot_size[i], i) != 0;
+			corrupt += check_fill(cell[i], cell_size[i], i) != 0;
 			if (rng() % 8 == 0) {
 				size_t n = random_size();
-				uint8_t *q = krealloc(slot[i], n);
+				uint8_t *q = krealloc(cell[i], n);
 				if (n == 0) {
-					slot[i] = NULL;
+					cell[i] = NULL;
 					continue;
 				}
 				if (!q) {
 					failed++;
 					continue;
 				}
-				size_t keep = n < slot_size[i] ? n : slot_size[i];
+				size_t keep = n < cell_size[i] ? n : cell_size[i];
 				/* the kept prefix was tagged at the old address */
 				for (size_t j = 0; j < keep; j++)
 					corrupt += q[j] !=
-					           (uint8_t)(((uintptr_t)slot[i] >> 3) + j * 7 + i);
-				slot[i] = q;
-				slot_size[i] = (uint32_t)n;
+					           (uint8_t)(((uintptr_t)cell[i] >> 3) + j * 7 + i);
+				cell[i] = q;
+				cell_size[i] = (uint32_t)n;
 				fill(q, n, i);
 				continue;
 			}
-			kfree(slot[i]);
-			slot[i] = NULL;
+			kfree(cell[i]);
+			cell[i] = NULL;
 		} else {
 			size_t n = random_size();
 			uint8_t *p = rng() % 16 == 0 ? kcalloc(1, n) : kmalloc(n);
@@ -601,8 +601,8 @@ static void million_random_operations(struct ktest *t)
 				failed++;
 				continue;
 			}
-			slot[i] = p;
-			slot_size[i] = (uint32_t)n;
+			cell[i] = p;
+			cell_size[i] = (uint32_t)n;
 			fill(p, n, i);
 		}
 		if (op % 200000 == 199999) {
@@ -610,11 +610,11 @@ static void million_random_operations(struct ktest *t)
 			EXPECT_EQ(t, kheap_check(), 0);
 		}
 	}
-	for (unsigned i = 0; i < SLOTS; i++)
-		if (slot[i]) {
-			corrupt += check_fill(slot[i], slot_size[i], i) != 0;
-			kfree(slot[i]);
-			slot[i] = NULL;
+	for (unsigned i = 0; i < CELLS; i++)
+		if (cell[i]) {
+			corrupt += check_fill(cell[i], cell_size[i], i) != 0;
+			kfree(cell[i]);
+			cell[i] = NULL;
 		}
 	kmalloc_stats(&s1);
 	EXPECT_EQ(t, corrupt, 0);
@@ -645,7 +645,7 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	}
 	free_held_blocks(&held_held);
 	/* No free page heap span to take instead: all their frames go back. */
-	ph_scavenge_all(&kheap);
+	ph_scavenge_all(&kernel_pageheap);
 	kmalloc_stats(&s0);
 	ktest_note(t, "%llu KiB idle in the classes", (unsigned long long)(s0.idle_bytes >> 10));
 	ASSERT_GE(t, s0.idle_bytes, 2 * LARGE);
@@ -663,7 +663,7 @@ static void idle_memory_serves_a_request_when_frames_run_out(struct ktest *t)
 	/* Nothing idle is left to give back: a larger request fails, and the
 	 * heap is intact. */
 	kmalloc_drain();
-	ph_scavenge_all(&kheap);
+	ph_scavenge_all(&kernel_pageheap);
 	test_give_back_frames(&test_hoard);
 	test_hoard_frames(&test_hoard, 0);
 	EXPECT_EQ(t, (uintptr_t)kmalloc(4 * LARGE), 0);
@@ -686,10 +686,10 @@ static void trim_gives_back_what_the_recent_peak_keeps(struct ktest *t)
 	kmalloc_stats(&s0);
 	for (unsigned i = 0; i < BLOCKS; i++)
 		ASSERT_NE(t, (uintptr_t)(held[i] = kmalloc(SIZE)), 0);
-	uint64_t scavenged = kheap.stats.scavenged_pages;
+	uint64_t scavenged = kernel_pageheap.stats.scavenged_pages;
 	free_held_blocks(&held_held);
 	kmalloc_stats(&s1);
-	EXPECT_EQ(t, kheap.stats.scavenged_pages, scavenged); /* kept: the recent peak */
+	EXPECT_EQ(t, kernel_pageheap.stats.scavenged_pages, scavenged); /* kept: the recent peak */
 	EXPECT_GE(t, s1.idle_bytes, s0.idle_bytes + (uint64_t)BLOCKS * SIZE);
 	uint64_t given = kmalloc_trim();
 	EXPECT_GE(t, given, (uint64_t)BLOCKS * SIZE);

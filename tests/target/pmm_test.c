@@ -49,19 +49,19 @@ static void init_counts_ram_and_withheld(struct ktest *t)
 	EXPECT_EQ(t, s.total_frames, 159 + (15 + 47) * 256);
 	EXPECT_EQ(t, s.reserved_frames, 159 + 50);
 	EXPECT_EQ(t, s.free_frames, s.total_frames - s.reserved_frames);
-	/* chunks 0 (low memory), 4 (the hole) are partial; 1-3 and 5-15 whole */
-	EXPECT_EQ(t, s.whole_chunks, 14);
+	/* slots 0 (low memory), 4 (the hole) are partial; 1-3 and 5-15 whole */
+	EXPECT_EQ(t, s.whole_slots, 14);
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
 
-static void frames_come_from_partial_chunks_first(struct ktest *t)
+static void frames_come_from_partial_slots_first(struct ktest *t)
 {
 	maps_setup(t);
 	paddr_t f = pmm_alloc_frame(&maps_pmm);
-	EXPECT_TRUE(t, f >= 1 * MAPS_MiB + 200 * 1024 && f < 4 * MAPS_MiB); /* chunk 0 */
+	EXPECT_TRUE(t, f >= 1 * MAPS_MiB + 200 * 1024 && f < 4 * MAPS_MiB); /* slot 0 */
 	struct pmm_stats s;
 	pmm_get_stats(&maps_pmm, &s);
-	EXPECT_EQ(t, s.whole_chunks, 14);
+	EXPECT_EQ(t, s.whole_slots, 14);
 	EXPECT_TRUE(t, pmm_free_frame(&maps_pmm, f));
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
@@ -84,34 +84,34 @@ static void exhaustion_and_full_return(struct ktest *t)
 	for (paddr_t f; n < MAX && (f = pmm_alloc_frame(&maps_pmm)) != 0;)
 		got[n++] = f;
 	EXPECT_EQ(t, n, before.free_frames);
-	EXPECT_EQ(t, pmm_alloc_chunk(&maps_pmm), 0);
+	EXPECT_EQ(t, pmm_alloc_slot(&maps_pmm), 0);
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 	for (uint32_t i = 0; i < n; i++)
 		EXPECT_TRUE(t, pmm_free_frame(&maps_pmm, got[i]));
 	pmm_drain_cache(&maps_pmm);
 	pmm_get_stats(&maps_pmm, &after);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
 
-static void chunks_are_aligned_and_exclusive(struct ktest *t)
+static void slots_are_aligned_and_exclusive(struct ktest *t)
 {
 	maps_setup(t);
-	paddr_t runs[16];
+	paddr_t slots[16];
 	unsigned n = 0;
-	for (paddr_t r; n < 16 && (r = pmm_alloc_chunk(&maps_pmm)) != 0;)
-		runs[n++] = r;
+	for (paddr_t r; n < 16 && (r = pmm_alloc_slot(&maps_pmm)) != 0;)
+		slots[n++] = r;
 	ASSERT_EQ(t, n, 14);
 	for (unsigned i = 0; i < n; i++) {
-		EXPECT_EQ(t, runs[i] % (4 * MAPS_MiB), 0);
-		EXPECT_TRUE(t, runs[i] != 0 && runs[i] != 16 * MAPS_MiB); /* the partial chunks */
+		EXPECT_EQ(t, slots[i] % (4 * MAPS_MiB), 0);
+		EXPECT_TRUE(t, slots[i] != 0 && slots[i] != 16 * MAPS_MiB); /* the partial slots */
 	}
-	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, runs[0] + 4096)); /* part of a run */
-	EXPECT_FALSE(t, pmm_free_chunk(&maps_pmm, runs[0] + 4096)); /* unaligned */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, slots[0] + 4096)); /* part of a slot */
+	EXPECT_FALSE(t, pmm_free_slot(&maps_pmm, slots[0] + 4096));  /* unaligned */
 	for (unsigned i = 0; i < n; i++)
-		EXPECT_TRUE(t, pmm_free_chunk(&maps_pmm, runs[i]));
-	EXPECT_FALSE(t, pmm_free_chunk(&maps_pmm, runs[0])); /* double free */
+		EXPECT_TRUE(t, pmm_free_slot(&maps_pmm, slots[i]));
+	EXPECT_FALSE(t, pmm_free_slot(&maps_pmm, slots[0])); /* double free */
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
 
@@ -132,12 +132,12 @@ static void bad_frees_change_nothing(struct ktest *t)
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
 
-/* A random mix of frame and run operations against a shadow set. */
+/* A random mix of frame and slot operations against a shadow set. */
 static void random_workload_matches_model(struct ktest *t)
 {
 	enum { SLOTS = 4096 };
 	static paddr_t held[SLOTS];
-	static bool is_run[SLOTS];
+	static bool is_slot[SLOTS];
 	maps_setup(t);
 	uint32_t x = (uint32_t)t->seed * 2654435761u + 12345;
 	ktest_note(t, "seed %llu", (unsigned long long)t->seed);
@@ -148,42 +148,42 @@ static void random_workload_matches_model(struct ktest *t)
 		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
 		unsigned i = x % SLOTS, r = x >> 12;
 		if (held[i]) {
-			bad += !(is_run[i] ? pmm_free_chunk(&maps_pmm, held[i])
-			                   : pmm_free_frame(&maps_pmm, held[i]));
+			bad += !(is_slot[i] ? pmm_free_slot(&maps_pmm, held[i])
+			                    : pmm_free_frame(&maps_pmm, held[i]));
 			held[i] = 0;
 		} else if (r % 64 == 0) {
-			held[i] = pmm_alloc_chunk(&maps_pmm);
-			is_run[i] = true;
+			held[i] = pmm_alloc_slot(&maps_pmm);
+			is_slot[i] = true;
 		} else if (r % 8 == 1 && i + 8 <= SLOTS && !held[i + 1]) {
 			/* a batch of two into neighbouring slots */
 			paddr_t two[2];
 			unsigned got = pmm_alloc_frames(&maps_pmm, two, 2);
 			held[i] = got > 0 ? two[0] : 0;
 			held[i + 1] = got > 1 ? two[1] : 0;
-			is_run[i] = is_run[i + 1] = false;
+			is_slot[i] = is_slot[i + 1] = false;
 		} else {
 			held[i] = pmm_alloc_frame(&maps_pmm);
-			is_run[i] = false;
+			is_slot[i] = false;
 		}
 		if (step % 20000 == 0)
 			EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 	}
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (held[i])
-			bad += !(is_run[i] ? pmm_free_chunk(&maps_pmm, held[i])
-			                   : pmm_free_frame(&maps_pmm, held[i]));
+			bad += !(is_slot[i] ? pmm_free_slot(&maps_pmm, held[i])
+			                    : pmm_free_frame(&maps_pmm, held[i]));
 	EXPECT_EQ(t, bad, 0);
 	pmm_drain_cache(&maps_pmm);
 	struct pmm_stats s;
 	pmm_get_stats(&maps_pmm, &s);
-	EXPECT_EQ(t, s.whole_chunks, 14);
+	EXPECT_EQ(t, s.whole_slots, 14);
 	EXPECT_EQ(t, s.bad_frees, 0);
 	EXPECT_EQ(t, pmm_check(&maps_pmm), 0);
 }
 
 static const struct ktest_case pmm_maps_cases[] = {
-	KTEST_CASE(init_counts_ram_and_withheld), KTEST_CASE(frames_come_from_partial_chunks_first),
-	KTEST_CASE(exhaustion_and_full_return),   KTEST_CASE(chunks_are_aligned_and_exclusive),
+	KTEST_CASE(init_counts_ram_and_withheld), KTEST_CASE(frames_come_from_partial_slots_first),
+	KTEST_CASE(exhaustion_and_full_return),   KTEST_CASE(slots_are_aligned_and_exclusive),
 	KTEST_CASE(bad_frees_change_nothing),     KTEST_CASE(random_workload_matches_model),
 };
 KTEST_SUITE(pmm_maps, pmm_maps_cases, NULL, NULL);
@@ -196,7 +196,7 @@ KTEST_SUITE(pmm_maps, pmm_maps_cases, NULL, NULL);
 extern char _kernel_start[], _kernel_end[];
 
 /* Allocation state before an exhaustion, one bit per frame (4 GiB max). */
-static uint32_t before_bits[PMM_MAX_CHUNKS * PMM_FRAMES_PER_CHUNK / 32];
+static uint32_t before_bits[PMM_MAX_SLOTS * PMM_FRAMES_PER_SLOT / 32];
 
 static void check_consistent(struct ktest *t)
 {
@@ -252,10 +252,10 @@ static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
 	pmm_get_stats(&kernel_pmm, &empty);
 	EXPECT_EQ(t, got, before.free_frames);
 	EXPECT_EQ(t, empty.free_frames, 0);
-	EXPECT_EQ(t, empty.whole_chunks, 0);
+	EXPECT_EQ(t, empty.whole_slots, 0);
 	EXPECT_EQ(t, forbidden, 0);
 	EXPECT_EQ(t, pmm_alloc_frame(&kernel_pmm), 0);
-	EXPECT_EQ(t, pmm_alloc_chunk(&kernel_pmm), 0);
+	EXPECT_EQ(t, pmm_alloc_slot(&kernel_pmm), 0);
 	ktest_note(t, "%u frames (%u MiB) allocated before exhaustion", got, got / 256);
 
 	uint32_t freed = 0;
@@ -267,65 +267,65 @@ static void exhaustion_fails_cleanly_and_everything_comes_back(struct ktest *t)
 	pmm_get_stats(&kernel_pmm, &after);
 	EXPECT_EQ(t, freed, got);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	EXPECT_EQ(t, after.total_frames,
 	          after.free_frames + after.reserved_frames +
 	                  (before.total_frames - before.free_frames - before.reserved_frames));
 	check_consistent(t);
 }
 
-static void runs_are_aligned_and_whole(struct ktest *t)
+static void slots_are_aligned_and_whole(struct ktest *t)
 {
 	struct pmm_stats before, after;
 	pmm_get_stats(&kernel_pmm, &before);
-	if (before.whole_chunks == 0)
-		ktest_skip(t, "no free 4 MiB run of frames on this machine");
-	paddr_t run = pmm_alloc_chunk(&kernel_pmm);
-	ASSERT_NE(t, run, 0);
-	EXPECT_TRUE(t, IS_ALIGNED(run, PMM_CHUNK_SIZE));
+	if (before.whole_slots == 0)
+		ktest_skip(t, "no free 4 MiB slot of frames on this machine");
+	paddr_t slot = pmm_alloc_slot(&kernel_pmm);
+	ASSERT_NE(t, slot, 0);
+	EXPECT_TRUE(t, IS_ALIGNED(slot, SLOT_SIZE));
 	unsigned allocated = 0;
-	for (paddr_t f = run; f < run + PMM_CHUNK_SIZE; f += PAGE_SIZE)
+	for (paddr_t f = slot; f < slot + SLOT_SIZE; f += PAGE_SIZE)
 		allocated += pmm_frame_allocated(&kernel_pmm, f);
-	EXPECT_EQ(t, allocated, PMM_FRAMES_PER_CHUNK);
-	/* A frame of the run cannot be freed on its own. */
-	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, run + PAGE_SIZE));
-	EXPECT_TRUE(t, pmm_free_chunk(&kernel_pmm, run));
+	EXPECT_EQ(t, allocated, PMM_FRAMES_PER_SLOT);
+	/* A frame of the slot cannot be freed on its own. */
+	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, slot + PAGE_SIZE));
+	EXPECT_TRUE(t, pmm_free_slot(&kernel_pmm, slot));
 	pmm_get_stats(&kernel_pmm, &after);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
 	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 1);
 	check_consistent(t);
 }
 
-static void split_run_frees_frame_by_frame(struct ktest *t)
+static void split_slot_frees_frame_by_frame(struct ktest *t)
 {
 	struct pmm_stats before, after;
 	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &before);
-	if (before.whole_chunks == 0)
-		ktest_skip(t, "no free 4 MiB run of frames on this machine");
-	paddr_t run = pmm_alloc_chunk(&kernel_pmm);
-	ASSERT_NE(t, run, 0);
-	pmm_split_chunk(&kernel_pmm, run);
-	for (paddr_t f = run + PMM_CHUNK_SIZE; f > run;)
+	if (before.whole_slots == 0)
+		ktest_skip(t, "no free 4 MiB slot of frames on this machine");
+	paddr_t slot = pmm_alloc_slot(&kernel_pmm);
+	ASSERT_NE(t, slot, 0);
+	pmm_split_slot(&kernel_pmm, slot);
+	for (paddr_t f = slot + SLOT_SIZE; f > slot;)
 		EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f -= PAGE_SIZE));
 	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &after);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks); /* whole again */
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots); /* whole again */
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
 	check_consistent(t);
 }
 
-static void single_frames_spare_whole_runs(struct ktest *t)
+static void single_frames_spare_whole_slots(struct ktest *t)
 {
-	/* With a partly used chunk around, a single frame never breaks a run. */
+	/* With a partly used slot around, a single frame never breaks a slot. */
 	paddr_t first = pmm_alloc_frame(&kernel_pmm);
 	ASSERT_NE(t, first, 0);
 	struct pmm_stats before, after;
 	pmm_get_stats(&kernel_pmm, &before);
 	paddr_t second = pmm_alloc_frame(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &after);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	pmm_free_frame(&kernel_pmm, second);
 	pmm_free_frame(&kernel_pmm, first);
 	check_consistent(t);
@@ -349,7 +349,7 @@ static void batches_round_trip(struct ktest *t)
 	pmm_drain_cache(&kernel_pmm);
 	pmm_get_stats(&kernel_pmm, &after);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 1);
 	check_consistent(t);
 }
@@ -364,13 +364,13 @@ static void bad_frees_are_refused_and_harmless(struct ktest *t)
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0x000b8000));               /* VGA: not RAM */
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, 0xfffff000));               /* beyond RAM */
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, (uintptr_t)_kernel_start)); /* withheld */
-	EXPECT_FALSE(t, pmm_free_chunk(&kernel_pmm, f));                        /* not a run */
+	EXPECT_FALSE(t, pmm_free_slot(&kernel_pmm, f));                         /* not a slot */
 	EXPECT_TRUE(t, pmm_free_frame(&kernel_pmm, f));
 	EXPECT_FALSE(t, pmm_free_frame(&kernel_pmm, f)); /* double free */
 	pmm_get_stats(&kernel_pmm, &after);
 	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 6);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
-	EXPECT_EQ(t, after.whole_chunks, before.whole_chunks);
+	EXPECT_EQ(t, after.whole_slots, before.whole_slots);
 	check_consistent(t);
 }
 
@@ -398,9 +398,9 @@ static void counts_agree_with_the_memory_map(struct ktest *t)
 static const struct ktest_case pmm_cases[] = {
 	KTEST_CASE(frame_round_trip),
 	KTEST_CASE(exhaustion_fails_cleanly_and_everything_comes_back),
-	KTEST_CASE(runs_are_aligned_and_whole),
-	KTEST_CASE(split_run_frees_frame_by_frame),
-	KTEST_CASE(single_frames_spare_whole_runs),
+	KTEST_CASE(slots_are_aligned_and_whole),
+	KTEST_CASE(split_slot_frees_frame_by_frame),
+	KTEST_CASE(single_frames_spare_whole_slots),
 	KTEST_CASE(batches_round_trip),
 	KTEST_CASE(bad_frees_are_refused_and_harmless),
 	KTEST_CASE(counts_agree_with_the_memory_map),

@@ -35,10 +35,10 @@ static inline unsigned test_nonzero_words(uintptr_t p, size_t bytes)
  * for whatever a failed case left behind. */
 static inline void test_free_test_reservations(void)
 {
-	for (uint64_t off = 0; off < VM_SPACE_SIZE; off += PDE_SPAN) {
+	for (uint64_t off = 0; off < VM_SPACE_SIZE; off += SLOT_SIZE) {
 		uintptr_t slot = vm_space_base() + (uintptr_t)off;
 		if (vm_owner_at(slot) == VM_TEST)
-			vm_free(slot, PDE_SPAN);
+			vm_free(slot, SLOT_SIZE);
 	}
 }
 
@@ -48,7 +48,7 @@ static inline uintptr_t test_free_region(size_t size)
 {
 	uintptr_t v = vm_reserve(0, size, VM_TEST);
 	if (v)
-		vm_free(v, ALIGN_UP(size, (size_t)PDE_SPAN));
+		vm_free(v, ALIGN_UP(size, (size_t)SLOT_SIZE));
 	return v;
 }
 
@@ -125,8 +125,8 @@ static inline void test_hoard_frames(struct frame_hoard *h, unsigned leave)
 	h->run_count = h->frame_count = 0;
 	/* Whole runs first while that leaves enough, then single frames. */
 	for (paddr_t r; h->run_count < 1024 &&
-	                kernel_pmm.stats.free_frames >= leave + PMM_FRAMES_PER_CHUNK &&
-	                (r = pmm_alloc_chunk(&kernel_pmm)) != 0;)
+	                kernel_pmm.stats.free_frames >= leave + PMM_FRAMES_PER_SLOT &&
+	                (r = pmm_alloc_slot(&kernel_pmm)) != 0;)
 		h->runs[h->run_count++] = r;
 	while (kernel_pmm.stats.free_frames > leave && h->frame_count < 16384)
 		h->frames[h->frame_count++] = pmm_alloc_frame(&kernel_pmm);
@@ -135,7 +135,7 @@ static inline void test_hoard_frames(struct frame_hoard *h, unsigned leave)
 static inline void test_give_back_frames(struct frame_hoard *h)
 {
 	for (unsigned i = 0; i < h->run_count; i++)
-		pmm_free_chunk(&kernel_pmm, h->runs[i]);
+		pmm_free_slot(&kernel_pmm, h->runs[i]);
 	pmm_free_frames(&kernel_pmm, h->frames, h->frame_count);
 	h->run_count = h->frame_count = 0;
 }

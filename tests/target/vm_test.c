@@ -4,7 +4,7 @@
  * backend (under ASan and UBSan, and again at -O2 as libmm.a is built, where
  * a compiler bug once showed: see ownership_follows_reserve_and_free).  The
  * cases about i386 paging itself (4 MiB pages, the NULL and guard pages, a
- * stack overflow) run on the target only.
+ * stack overflow) slot on the target only.
  */
 #include "arch/i386/trap.h"
 #include "mm/vm.h"
@@ -82,7 +82,7 @@ static void reserve_at_taken_hint_lands_above(struct ktest *t)
 	ASSERT_EQ(t, a, SCRATCH);
 	ASSERT_EQ(t, gap, SCRATCH + 8 * MiB);
 	/* 8 MiB wanted at a taken hint: the 4 MiB hole between does not fit,
-	 * so the lowest free run above the hint is used. */
+	 * so the lowest free slot above the hint is used. */
 	uintptr_t b = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
 	EXPECT_EQ(t, b, SCRATCH + 12 * MiB);
 	/* 4 MiB does fit in the hole. */
@@ -99,7 +99,7 @@ static void reserve_with_no_room_above_wraps_to_lowest(struct ktest *t)
 {
 	/* The highest free slot (just below the MMIO window, unless the
 	 * kernel's arena was placed there), then the hint there again: no room
-	 * above, so the lowest free run is chosen. */
+	 * above, so the lowest free slot is chosen. */
 	uintptr_t top = AT(MMIO_WINDOW_BASE - 4 * MiB);
 	while (top >= AT(KERNEL_SPACE_END) && vm_owner_at(top) != VM_FREE)
 		top -= 4 * MiB;
@@ -166,8 +166,8 @@ static void large_pages_used_when_possible(struct ktest *t)
 {
 	if (!paging_has_pse())
 		ktest_skip(t, "CPU without PSE: 4 KiB pages only");
-	if (kernel_pmm.stats.whole_chunks < 2)
-		ktest_skip(t, "fewer than 2 free 4 MiB runs of frames");
+	if (kernel_pmm.stats.whole_slots < 2)
+		ktest_skip(t, "fewer than 2 free 4 MiB slots of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 12 * MiB, VM_TEST);
 	/* [v, v + 8 MiB) is two aligned 4 MiB pages; the last 4 KiB is small. */
@@ -189,24 +189,24 @@ static void large_pages_used_when_possible(struct ktest *t)
 	expect_restored(t, &before);
 }
 
-/* Free 4 MiB runs a case took to make the frame allocator run out of them. */
-static paddr_t runs[PMM_MAX_CHUNKS];
-static unsigned runs_taken;
+/* Free 4 MiB slots a case took to make the frame allocator slot out of them. */
+static paddr_t slots[PMM_MAX_SLOTS];
+static unsigned slots_taken;
 
 static void give_back_runs(void)
 {
-	while (runs_taken)
-		pmm_free_chunk(&kernel_pmm, runs[--runs_taken]);
+	while (slots_taken)
+		pmm_free_slot(&kernel_pmm, slots[--slots_taken]);
 }
 
 /* Exactly one aligned 4 MiB, the arena's usual request, takes paging's path
- * for a single large page both ways; with no free 4 MiB run it still maps,
+ * for a single large page both ways; with no free 4 MiB slot it still maps,
  * with small pages. */
 static void one_large_page_round_trip_and_fallback(struct ktest *t)
 {
-	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
+	if (!paging_has_pse() || kernel_pmm.stats.whole_slots < 1)
 		ktest_skip(t, "%s",
-		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
+		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB slot of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	struct snapshot reserved = snap();
@@ -214,7 +214,7 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 	struct snapshot during = snap();
 	EXPECT_EQ(t, during.paging.large_pages, before.paging.large_pages + 1);
 	EXPECT_EQ(t, during.paging.small_pages, before.paging.small_pages);
-	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_CHUNK);
+	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_SLOT);
 	*(volatile uint32_t *)(v + 4 * MiB - 4) = 0xfeedface;
 	EXPECT_EQ(t, *(volatile uint32_t *)(v + 4 * MiB - 4), 0xfeedface);
 	ASSERT_TRUE(t, vm_unused(v, 4 * MiB));
@@ -222,12 +222,12 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 	                   (void *)(v + 4 * MiB - 4));
 	expect_restored(t, &reserved);
 
-	/* Every free run taken: the same call maps 1024 small pages. */
-	while (runs_taken < PMM_MAX_CHUNKS &&
-	       (runs[runs_taken] = pmm_alloc_chunk(&kernel_pmm)) != 0)
-		runs_taken++;
+	/* Every free slot taken: the same call maps 1024 small pages. */
+	while (slots_taken < PMM_MAX_SLOTS &&
+	       (slots[slots_taken] = pmm_alloc_slot(&kernel_pmm)) != 0)
+		slots_taken++;
 	struct snapshot no_runs = snap();
-	if (no_runs.free_frames >= PMM_FRAMES_PER_CHUNK + 16) {
+	if (no_runs.free_frames >= PMM_FRAMES_PER_SLOT + 16) {
 		ASSERT_TRUE(t, vm_map(v, 4 * MiB));
 		struct snapshot small = snap();
 		EXPECT_EQ(t, small.paging.large_pages, no_runs.paging.large_pages);
@@ -245,9 +245,9 @@ static void one_large_page_round_trip_and_fallback(struct ktest *t)
 
 static void unused_inside_a_large_page_splits_it(struct ktest *t)
 {
-	if (!paging_has_pse() || kernel_pmm.stats.whole_chunks < 1)
+	if (!paging_has_pse() || kernel_pmm.stats.whole_slots < 1)
 		ktest_skip(t, "%s",
-		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB run of frames");
+		           !paging_has_pse() ? "CPU without PSE" : "no free 4 MiB slot of frames");
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 4 * MiB, VM_TEST);
 	ASSERT_TRUE(t, vm_map(v, 4 * MiB));
@@ -264,7 +264,7 @@ static void unused_inside_a_large_page_splits_it(struct ktest *t)
 			mismatched += *(volatile uint32_t *)p != (uint32_t)p;
 	EXPECT_EQ(t, mismatched, 0);
 	/* One frame became the page table; one went back. */
-	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_CHUNK + 1);
+	EXPECT_EQ(t, during.free_frames, before.free_frames - PMM_FRAMES_PER_SLOT + 1);
 	vm_free(v, 4 * MiB);
 	expect_restored(t, &before);
 }
@@ -276,7 +276,7 @@ static void map_out_of_frames_rolls_back(struct ktest *t)
 	struct snapshot before = snap();
 	uintptr_t v = vm_reserve(SCRATCH, 8 * MiB, VM_TEST);
 	ASSERT_NE(t, v, 0);
-	/* Leave 100 frames: a 1 MiB map (256 pages) runs out halfway. */
+	/* Leave 100 frames: a 1 MiB map (256 pages) slots out halfway. */
 	test_hoard_frames(&test_hoard, 100);
 	struct snapshot starved = snap();
 	EXPECT_FALSE(t, vm_map(v, 1 * MiB));
@@ -296,7 +296,7 @@ static void map_out_of_frames_rolls_back(struct ktest *t)
 /* A range of mixed pages, as a heap's free memory is: the gaps are mapped
  * (zeroed) and the mapped pages kept with their contents, then only mapped
  * pages are released; across a slot boundary, and rolled back whole when
- * frames run out. */
+ * frames slot out. */
 static void gaps_are_mapped_and_mapped_pages_released(struct ktest *t)
 {
 	struct snapshot before = snap();
@@ -426,7 +426,7 @@ static void kernel_stack_overflow_is_caught_at_the_guard(struct ktest *t)
 
 static void address_space_map_names_owners(struct ktest *t)
 {
-	EXPECT_EQ(t, vm_space_base() % PDE_SPAN, 0);
+	EXPECT_EQ(t, vm_space_base() % SLOT_SIZE, 0);
 	EXPECT_EQ(t, vm_owner_at(AT(0x00100000)), VM_KERNEL);
 	EXPECT_EQ(t, vm_owner_at(AT(KERNEL_SPACE_END - 1)), VM_KERNEL);
 	EXPECT_EQ(t, vm_owner_at(AT(MMIO_WINDOW_BASE)), VM_MMIO);
@@ -441,9 +441,9 @@ static void address_space_map_names_owners(struct ktest *t)
 /* Ownership follows every reserve and free: a freed slot refuses maps at
  * once, even right after calls that were accepted there, and a slot
  * reserved again takes them again; a range reaching past a reservation is
- * refused.  Accepted calls are answered by each slot's run of owners that
+ * refused.  Accepted calls are answered by each slot's slot of owners that
  * may map, with no walk over the slots (vm_stats.ownership_walks): GCC 12
- * for x86_64 once deleted the calls that keep the runs, and only this count
+ * for x86_64 once deleted the calls that keep the slots, and only this count
  * showed it (commit af9174f). */
 static void ownership_follows_reserve_and_free(struct ktest *t)
 {
@@ -549,10 +549,10 @@ static void refused_calls_leave_every_page_as_it_was(struct ktest *t)
 		{ 139, 200, true },  /* its first */
 		{ 60, 1988, true },  /* whole words, then a mapped one */
 		{ 1000, 40, true },  /* across the slot boundary */
-		{ 100, 41, false },  /* one page past the run */
+		{ 100, 41, false },  /* one page past the slot */
 		{ 99, 41, false },   /* one page before it */
 		{ 100, 930, false }, /* whole words of holes */
-		{ 1020, 11, false }, /* past the run, in the next slot */
+		{ 1020, 11, false }, /* past the slot, in the next slot */
 	};
 	enum { CALLS = sizeof(calls) / sizeof(calls[0]) };
 	struct vm_stats before, after;

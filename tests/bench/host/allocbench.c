@@ -84,18 +84,18 @@ static void *do_realloc(void *p, size_t old, size_t n)
 	return q;
 }
 
-struct slot {
+struct cell {
 	void *p;
 	size_t n;
 };
 
-/* A pool of 'slots' blocks; each step frees a random occupied slot or
+/* A pool of 'cells' blocks; each step frees a random occupied cell or
  * fills a random empty one with a block of size_fn() bytes. */
-static void random_lifetimes(unsigned slots, unsigned steps, size_t (*size_fn)(void))
+static void random_lifetimes(unsigned cells, unsigned steps, size_t (*size_fn)(void))
 {
-	struct slot *s = calloc(slots, sizeof(*s));
+	struct cell *s = calloc(cells, sizeof(*s));
 	for (unsigned i = 0; i < steps; i++) {
-		struct slot *x = &s[rng() % slots];
+		struct cell *x = &s[rng() % cells];
 		if (x->p) {
 			do_free(x->p, x->n);
 			x->p = NULL;
@@ -104,7 +104,7 @@ static void random_lifetimes(unsigned slots, unsigned steps, size_t (*size_fn)(v
 			x->p = do_malloc(x->n);
 		}
 	}
-	for (unsigned i = 0; i < slots; i++)
+	for (unsigned i = 0; i < cells; i++)
 		if (s[i].p)
 			do_free(s[i].p, s[i].n);
 	free(s);
@@ -132,7 +132,7 @@ static void workload_churn32(void)
 
 static void workload_mixed(void)
 {
-	/* fill to about half the 100,000 slots, then churn */
+	/* fill to about half the 100,000 cells, then churn */
 	random_lifetimes(100000, 2000000, size_mixed);
 }
 
@@ -144,7 +144,7 @@ static void workload_large(void)
 static void workload_grow256(void)
 {
 	enum { MAX_BLOCKS = 8192 };
-	static struct slot b[MAX_BLOCKS];
+	static struct cell b[MAX_BLOCKS];
 	for (int round = 0; round < 3; round++) {
 		unsigned n = 0;
 		uint64_t total = 0;
