@@ -26,7 +26,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
 void kmalloc_drain(void);
 
 /* Gives every frame the heap holds idle back to the frame pool: the
- * per-CPU lists and empty spans (kmalloc_drain), then every free page
+ * CPU lists and empty spans (kmalloc_drain), then every free page
  * still mapped, whatever the scavenger would keep (the recent peak, the
  * rule of thirds).  For the kernel's own memory pressure (the heap does
  * it itself before an allocation fails); returns the bytes given back. */

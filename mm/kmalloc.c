@@ -37,8 +37,8 @@
  *   1. the class: a table indexed by n itself up to 4 KiB (8 KiB of
  *      table: kernel objects are mostly below a page), then by n in
  *      128-byte units (every class above 1 KiB is a multiple of 128); the
- *      tables hold the byte offset of the class's per-CPU list;
- *   2. interrupts off; pop the class's per-CPU list; set the live bit;
+ *      tables hold the byte offset of the class's CPU list;
+ *   2. interrupts off; pop the class's CPU list; set the live bit;
  *      interrupts back.  That is all on the fast path;
  *   3. an empty list is refilled with a batch (about 16 KiB, 4 to 32
  *      objects) from the class's spans, at most three of them; a class
@@ -47,20 +47,20 @@
  *      object goes to the caller and the next three to the list: setting a
  *      span up is the costliest step of any call, so that call does little
  *      else.  When the page heap cannot serve a request for want of frames,
- *      the memory held idle (per-CPU lists, kept empty spans, free mapped
+ *      the memory held idle (CPU lists, kept empty spans, free mapped
  *      pages) goes back to the frame pool and the request is tried once
  *      more.
  * kfree(p):
  *   1. p's offset in the arena, rotated right by the quantum's bits, must
  *      be below the arena's size in quanta: one comparison rules out
  *      pointers outside [start, used) and pointers off the quantum;
- *   2. the page's word in the arena's page table names the per-CPU list of
+ *   2. the page's word in the arena's page table names the CPU list of
  *      the class whose span holds it (NULL for every other page);
  *   3. the live bit of p is tested and cleared at once.  It is set exactly
  *      while an object starting at p is held by a caller, so this single
  *      test checks the object boundary (an interior pointer's bit is clear)
  *      and catches a second kfree;
- *   4. the object is pushed on the per-CPU list; a list grown past its
+ *   4. the object is pushed on the CPU list; a list grown past its
  *      limit gives half of its objects back to their spans, within a
  *      budget of work (FLUSH_BUDGET) that bounds the call.  A span left
  *      with no object in use is kept for reuse while its class holds less
@@ -221,7 +221,7 @@ void *kmalloc(size_t size)
 }
 
 /* Everything kfree's fast path does not take: NULL, a large block, a full
- * per-CPU list, or a bad pointer to name.  Interrupts are off on entry and
+ * CPU list, or a bad pointer to name.  Interrupts are off on entry and
  * restored on return. */
 static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags)
 {
@@ -248,7 +248,7 @@ void kfree(void *ptr)
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
 	struct cpu_list *list;
-	/* Only the pages of a small span in use name a per-CPU list, so ptr
+	/* Only the pages of a small span in use name a CPU list, so ptr
 	 * lies in one, whose live bits are mapped.  Its bit is set exactly
 	 * while an object starting at ptr is held by a caller: tested and
 	 * cleared at once, it checks both the object boundary and a double

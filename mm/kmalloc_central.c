@@ -1,5 +1,5 @@
 /* mm/kmalloc_central.c - the spans of each size class (the central lists):
- * setting spans up, refilling the per-CPU lists from them, flushing back,
+ * setting spans up, refilling the CPU lists from them, flushing back,
  * giving empty spans to the page heap, and reclaiming idle memory when
  * frames run out (see the essay in kmalloc.c). */
 #include "mm/kmalloc_internal.h"
@@ -27,7 +27,7 @@ static void central_del(struct central *c, struct span *s)
 }
 
 /* The page heap could not serve a request: memory held idle - objects on
- * the per-CPU lists, the empty spans each class keeps, free pages still
+ * the CPU lists, the empty spans each class keeps, free pages still
  * mapped - goes back to the frame pool, so that one retry can use it.
  * True when anything came back.  (Linux's slab shrinkers do the same under
  * memory pressure.) */
@@ -65,7 +65,7 @@ static struct span *new_class_span(unsigned cls)
 		return NULL;
 	}
 	/* Every page names the span (for flush) and, in its page word, the
-	 * per-CPU list (for kfree: one lookup).  No other page names a list. */
+	 * CPU list (for kfree: one lookup).  No other page names a list. */
 	ph_mark_all(&kernel_pageheap, s, &cache[cls]);
 	s->small.size_class = (uint8_t)cls;
 	s->small.cpu_list = &cache[cls];
@@ -80,7 +80,7 @@ static struct span *new_class_span(unsigned cls)
 	return s;
 }
 
-/* Fills the per-CPU list of 'cls' with up to a batch, from the free lists
+/* Fills the CPU list of 'cls' with up to a batch, from the free lists
  * of the class's spans (which must have one) first and then from their
  * uncarved ends.  The spans visited are always the head of the class list
  * (one that is left full is unlinked), and at most REFILL_SPANS of them:
@@ -146,12 +146,12 @@ static void release_class_span(struct central *c, struct span *s)
 	ph_free(&kernel_pageheap, s); /* clears the page words: kfree no longer takes it */
 }
 
-/* Gives up to 'n' objects of the per-CPU list of 'cls' back to their
+/* Gives up to 'n' objects of the CPU list of 'cls' back to their
  * spans, within 'budget' (FLUSH_BUDGET for kfree; kmalloc_drain has no
  * limit).  A span left with nothing in use is kept while the class has
  * fewer than keep_empty empty spans, and otherwise goes back to the page
  * heap at once.  An object that would empty a span whose release the
- * budget no longer covers stays in the per-CPU list for a later flush, so
+ * budget no longer covers stays in the CPU list for a later flush, so
  * that no span is left empty beyond keep_empty for want of budget. */
 static void flush(unsigned cls, uint32_t n, int32_t budget)
 {
@@ -221,7 +221,7 @@ uint64_t kmalloc_trim(void)
 
 /* A class with no span to take from: a new span, whose first object goes
  * to the caller and the next few (NEW_SPAN_BATCH in all) to the empty
- * per-CPU list.  Setting the span up is the costly part of the call, so
+ * CPU list.  Setting the span up is the costly part of the call, so
  * it carves little at once; later refills carve the rest. */
 static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags_t flags)
 {
@@ -283,7 +283,7 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
 	return obj;
 }
 
-/* An empty per-CPU list: refill it, then take from it; with nothing to
+/* An empty CPU list: refill it, then take from it; with nothing to
  * refill from, borrow (when 'may_borrow': not for kmemalign, whose class
  * was chosen for its alignment) or set up a span.  Its two forms below are
  * kept out of line so that the fast path needs few registers. */
@@ -314,7 +314,7 @@ __attribute__((noinline)) void *alloc_slow_no_borrow(struct cpu_list *list, mm_i
 	return alloc_slow_common(list, flags, false);
 }
 
-/* A full per-CPU list: half of it goes back to its spans. */
+/* A full CPU list: half of it goes back to its spans. */
 __attribute__((noinline)) void kfree_flush(struct cpu_list *list, mm_irq_flags_t flags)
 {
 	unsigned cls = (unsigned)(list - cache);

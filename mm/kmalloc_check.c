@@ -121,7 +121,7 @@ int kheap_check(void)
 		uint32_t n = 0;
 		for (void **o = cache[cls].head; o; o = *o) {
 			if (++n > cached(cls)) {
-				bad += problem("class %u: per-CPU list longer than its count %u",
+				bad += problem("class %u: CPU list longer than its count %u",
 				               classes[cls].size, cached(cls));
 				break;
 			}
@@ -152,7 +152,7 @@ int kheap_check(void)
 		struct span *s = page->span;
 		if (!s || s->start != p) {
 			if (page->cpu_list)
-				bad += problem("page %p outside any span names a per-CPU list",
+				bad += problem("page %p outside any span names a CPU list",
 				               (void *)p);
 			p += PAGE_SIZE;
 			continue;
@@ -162,12 +162,12 @@ int kheap_check(void)
 		                                : NULL;
 		for (uint32_t i = 0; i < s->npages; i++)
 			if (page[i].cpu_list != list) {
-				bad += problem("span %p: page %u names per-CPU list %p, not %p",
+				bad += problem("span %p: page %u names CPU list %p, not %p",
 				               (void *)s->start, i, page[i].cpu_list, (void *)list);
 				break;
 			}
 		if (s->state == SPAN_IN_USE && !s->small.size_class && s->small.cpu_list)
-			bad += problem("large span %p names a per-CPU list", (void *)s->start);
+			bad += problem("large span %p names a CPU list", (void *)s->start);
 		if (s->state == SPAN_IN_USE && s->small.size_class) {
 			bad += check_span(s);
 			spans[s->small.size_class]++;

@@ -44,10 +44,10 @@ struct class_info {
 	uint32_t pages;     /* per span */
 	uint32_t objects;   /* per span */
 	uint32_t batch;     /* objects moved per refill */
-	uint32_t cache_max; /* per-CPU list length that triggers a flush */
+	uint32_t cache_max; /* CPU list length that triggers a flush */
 };
 
-/* One class's list in the per-CPU cache.  'room' counts down as kfree
+/* A CPU list: one class's free objects in the per-CPU cache.  'room' counts down as kfree
  * pushes and up as kmalloc pops, so that the flush test is one decrement;
  * the list holds cache_max - room objects.  Only kfree counts calls: the
  * mallocs of a class are its frees plus its objects in use. */
@@ -76,7 +76,7 @@ extern unsigned class_count;
  * every class size above LOOKUP_MAX. */
 #define COARSE_SHIFT 7
 extern struct cpu_list cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
-/* The lookups give the class as the byte offset of its per-CPU list in
+/* The lookups give the class as the byte offset of its CPU list in
  * cache[], which the fast path adds without scaling. */
 typedef uint16_t cpu_list_offset_t;
 _Static_assert(sizeof(struct cpu_list) * (KMALLOC_MAX_CLASSES + 1) <= UINT16_MAX, "offsets fit");
@@ -99,7 +99,7 @@ extern struct kmalloc_totals totals;
  * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
 extern uintptr_t live_origin;
 
-/* Objects on the per-CPU list of a class. */
+/* Objects on the CPU list of a class. */
 static inline uint32_t cached(unsigned cls)
 {
 	return (uint32_t)((int32_t)classes[cls].cache_max - cache[cls].room);
@@ -118,7 +118,7 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
  * unname, then coalescing in the page heap).  This is what bounds the worst
  * kfree. */
 #define FLUSH_BUDGET 12
-/* Objects a new span gives the empty per-CPU list at once (alloc_new_span):
+/* Objects a new span gives the empty CPU list at once (alloc_new_span):
  * setting the span up is the costly part of that call, so it carves little;
  * later refills carve the rest. */
 #define NEW_SPAN_BATCH 4
@@ -129,7 +129,7 @@ void build_classes(void);
 /* kmalloc_central.c: heap_alloc's second attempt, after reclaiming. */
 struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed);
 
-/* Pops the head of a non-empty per-CPU list, marks it live, and restores
+/* Pops the head of a non-empty CPU list, marks it live, and restores
  * the interrupt flag. */
 static inline void *take_object(struct cpu_list *list, mm_irq_flags_t flags)
 {
