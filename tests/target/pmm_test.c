@@ -7,10 +7,10 @@
 #include "mm/kmalloc.h"
 #include "mm/pmm.h"
 #include "tests/ktest.h"
+#include "tests/target/test_util.h"
 
 /* ---- suite pmm_maps: an allocator of its own over a synthetic map ---- */
 
-#define MAPS_MiB (1024ull * 1024)
 
 static struct pmm maps_pmm;
 static void *maps_meta; /* from the kernel heap: not kept in the image */
@@ -28,11 +28,11 @@ static void free_maps_meta(void *unused)
 static void maps_setup(struct ktest *t)
 {
 	static const struct pmm_range usable[] = { { 0, 0x9fc00 },
-		                                   { 1 * MAPS_MiB, 15 * MAPS_MiB },
-		                                   { 17 * MAPS_MiB, 47 * MAPS_MiB },
-		                                   { 5ull << 32, 1 * MAPS_MiB } };
-	static const struct pmm_range withheld[] = { { 0, 1 * MAPS_MiB },
-		                                     { 1 * MAPS_MiB, 200 * 1024 } };
+		                                   { 1 * MiB, 15 * MiB },
+		                                   { 17 * MiB, 47 * MiB },
+		                                   { 5ull << 32, 1 * MiB } };
+	static const struct pmm_range withheld[] = { { 0, 1 * MiB },
+		                                     { 1 * MiB, 200 * 1024 } };
 	uint32_t frames = pmm_frames_spanned(usable, 4);
 	maps_meta = kmalloc(pmm_metadata_size(frames));
 	ASSERT_NE(t, (uintptr_t)maps_meta, 0);
@@ -45,7 +45,7 @@ static void init_counts_ram_and_withheld(struct ktest *t)
 	maps_setup(t);
 	struct pmm_stats s;
 	pmm_get_stats(&maps_pmm, &s);
-	EXPECT_EQ(t, maps_pmm.frame_count, 64 * MAPS_MiB / 4096); /* above 4 GiB ignored */
+	EXPECT_EQ(t, maps_pmm.frame_count, 64 * MiB / 4096); /* above 4 GiB ignored */
 	EXPECT_EQ(t, s.total_frames, 159 + (15 + 47) * 256);
 	EXPECT_EQ(t, s.reserved_frames, 159 + 50);
 	EXPECT_EQ(t, s.free_frames, s.total_frames - s.reserved_frames);
@@ -58,7 +58,7 @@ static void frames_come_from_partial_slots_first(struct ktest *t)
 {
 	maps_setup(t);
 	paddr_t f = pmm_alloc_frame(&maps_pmm);
-	EXPECT_TRUE(t, f >= 1 * MAPS_MiB + 200 * 1024 && f < 4 * MAPS_MiB); /* slot 0 */
+	EXPECT_TRUE(t, f >= 1 * MiB + 200 * 1024 && f < 4 * MiB); /* slot 0 */
 	struct pmm_stats s;
 	pmm_get_stats(&maps_pmm, &s);
 	EXPECT_EQ(t, s.whole_slots, 14);
@@ -73,7 +73,7 @@ static void free_block(void *p)
 
 static void exhaustion_and_full_return(struct ktest *t)
 {
-	enum { MAX = 64 * MAPS_MiB / 4096 };
+	enum { MAX = 64 * MiB / 4096 };
 	maps_setup(t);
 	paddr_t *got = kmalloc(MAX * sizeof(*got));
 	ASSERT_NE(t, (uintptr_t)got, 0);
@@ -104,8 +104,8 @@ static void slots_are_aligned_and_exclusive(struct ktest *t)
 		slots[n++] = r;
 	ASSERT_EQ(t, n, 14);
 	for (unsigned i = 0; i < n; i++) {
-		EXPECT_EQ(t, slots[i] % (4 * MAPS_MiB), 0);
-		EXPECT_TRUE(t, slots[i] != 0 && slots[i] != 16 * MAPS_MiB); /* the partial slots */
+		EXPECT_EQ(t, slots[i] % (4 * MiB), 0);
+		EXPECT_TRUE(t, slots[i] != 0 && slots[i] != 16 * MiB); /* the partial slots */
 	}
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, slots[0] + 4096)); /* part of a slot */
 	EXPECT_FALSE(t, pmm_free_slot(&maps_pmm, slots[0] + 4096));  /* unaligned */
@@ -122,8 +122,8 @@ static void bad_frees_change_nothing(struct ktest *t)
 	struct pmm_stats before, after;
 	pmm_get_stats(&maps_pmm, &before);
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 1));
-	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 16 * MAPS_MiB + 4096)); /* the hole */
-	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 1 * MAPS_MiB));         /* withheld */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 16 * MiB + 4096)); /* the hole */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 1 * MiB));         /* withheld */
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 0xfffff000));           /* beyond RAM */
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 4096 * 2));         /* never allocated */
 	pmm_get_stats(&maps_pmm, &after);
