@@ -6,7 +6,11 @@
 #define KERNEL_KERNEL_H
 
 #include "kernel/bootinfo.h"
+#include "kernel/topology.h"
 
 extern struct bootinfo boot_info;
+
+/* The CPUs the firmware lists (kmain, after memory_init). */
+extern struct topology boot_topology;
 
 #endif

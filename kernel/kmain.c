@@ -21,6 +21,7 @@
 #include "tests/ktest.h"
 
 struct bootinfo boot_info;
+struct topology boot_topology;
 
 static struct {
 	char test[128];    /* suites to run: see ktest_run_all */
@@ -180,6 +181,8 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 		            (unsigned long long)(boot_info.usable_bytes >> 10),
 		            MEMORY_MIN_USABLE >> 10);
 	memory_init(&boot_info);
+	topology_find(&boot_topology);
+	topology_print(&boot_topology);
 	memory_print();
 	heap_print();
 	crash_if_asked();

@@ -36,9 +36,15 @@ static struct {
 } vm;
 
 static const char *const owner_names[VM_OWNER_COUNT] = {
-	[VM_FREE] = "free", [VM_KERNEL] = "kernel", [VM_PAGE_TABLES] = "page tables",
-	[VM_MMIO] = "mmio", [VM_ARENA] = "arena",   [VM_HEAP_META] = "heap metadata",
-	[VM_TEST] = "test", [VM_OTHER] = "other",
+	[VM_FREE] = "free",
+	[VM_KERNEL] = "kernel",
+	[VM_PAGE_TABLES] = "page tables",
+	[VM_MMIO] = "mmio",
+	[VM_ARENA] = "arena",
+	[VM_HEAP_META] = "heap metadata",
+	[VM_TEST] = "test",
+	[VM_FIRMWARE] = "firmware tables",
+	[VM_OTHER] = "other",
 };
 
 const char *vm_owner_name(enum vm_owner owner)

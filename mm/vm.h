@@ -44,6 +44,7 @@ enum vm_owner {
 	VM_ARENA,       /* the heap arena */
 	VM_HEAP_META,   /* heap metadata that grows with the arena */
 	VM_TEST,        /* self-tests: obstacles, scratch */
+	VM_FIRMWARE,    /* firmware tables the kernel maps for a while (ACPI, MP) */
 	VM_OTHER,
 	VM_OWNER_COUNT,
 };

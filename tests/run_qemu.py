@@ -211,8 +211,8 @@ def check_args(args):
         raise UsageError(f"{image}: no such file (run make first)")
     if shutil.which(args.qemu) is None:
         raise UsageError(f"--qemu {args.qemu}: no such program")
-    if args.smp is not None and args.smp < 1:
-        raise UsageError(f"--smp {args.smp}: needs at least one CPU")
+    if args.smp is not None and not re.fullmatch(r"[1-9]\d*(,[a-z]+=\d+)*", args.smp):
+        raise UsageError(f"--smp {args.smp}: needs a CPU count, as QEMU takes it (4, 4,sockets=4)")
 
 
 def open_log(path):
@@ -227,6 +227,8 @@ def qemu_command(args):
     cmd = [args.qemu, "-m", args.mem, "-display", "none", "-monitor", "none",
            "-serial", "stdio", "-no-reboot",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if args.machine:
+        cmd += ["-machine", args.machine]
     if args.cpu:
         cmd += ["-cpu", args.cpu]
     if args.smp is not None:
@@ -305,7 +307,8 @@ def parser():
     p.add_argument("--quiet", action="store_true", help="do not echo the console")
     p.add_argument("--icount", action="store_true", help="-icount shift=0: rdtsc counts instructions")
     p.add_argument("--cpu", help="CPU model (QEMU -cpu), e.g. 486 or pentium,-pse")
-    p.add_argument("--smp", type=int, help="number of CPUs (QEMU -smp)")
+    p.add_argument("--smp", help="CPUs (QEMU -smp), e.g. 4 or 4,sockets=4")
+    p.add_argument("--machine", help="machine type and options (QEMU -machine), e.g. pc,acpi=off")
     p.add_argument("--qemu", default="qemu-system-i386")
     return p
 

@@ -17,8 +17,10 @@
  *              | the arena (grows upward,  |
  *              | one 4 MiB PDE at a time)  |
  *              |            ...            |
- *   0xFF800000 +---------------------------+  MMIO_WINDOW_BASE
- *              | fixed MMIO window (4 MiB) |
+ *   0xFEC00000 +---------------------------+  MMIO_WINDOW_BASE
+ *              | fixed MMIO window (16 MiB)|  I/O APIC at 0xFEC00000 and
+ *              | devices, identity-mapped  |  local APIC at 0xFEE00000, at
+ *              | where they sit            |  their physical addresses
  *   0xFFC00000 +---------------------------+  PT_WINDOW_BASE
  *              | page tables (recursive    |  PDE 1023 points at the page
  *              | page-directory entry)     |  directory itself
@@ -28,7 +30,7 @@
  * arena is the point of this kernel and Go's 32-bit heap may grow to 3.5 GiB
  * and beyond; a higher-half kernel at 0xC0000000 would cut the largest
  * contiguous run of address space to 3 GiB.  Keeping the kernel in the first
- * 8 MiB leaves [8 MiB, 4 GiB - 8 MiB) as one contiguous free range.
+ * 8 MiB leaves [8 MiB, 4 GiB - 20 MiB) as one contiguous free range.
  *
  * A virtual address splits 10/10/12: page-directory index, page-table index,
  * byte offset.
@@ -52,8 +54,10 @@
 
 #define ARENA_DEFAULT_BASE 0x10000000
 
-#define MMIO_WINDOW_BASE 0xFF800000
-#define MMIO_WINDOW_END  0xFFC00000
+#define MMIO_WINDOW_BASE    0xFEC00000
+#define MMIO_WINDOW_END     0xFFC00000
+#define IOAPIC_DEFAULT_BASE 0xFEC00000 /* where firmware puts them: the tables say */
+#define LAPIC_DEFAULT_BASE  0xFEE00000
 
 #define PT_WINDOW_PDI  1023
 #define PT_WINDOW_BASE 0xFFC00000 /* PT_WINDOW_PDI << SLOT_SHIFT */

@@ -268,6 +268,33 @@ void paging_unmap(uintptr_t va, size_t n)
 		unmap_entries(va, n);
 }
 
+bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached)
+{
+	uint32_t flags = PTE_PRESENT | PTE_WRITE | (uncached ? PTE_PCD | PTE_PWT : 0);
+	for (size_t done = 0; done < n; done += PAGE_SIZE) {
+		uintptr_t v = va + done;
+		if (!(*pde_at(v) & PTE_PRESENT) && !install_table(v)) {
+			paging_unmap_physical(va, done);
+			return false;
+		}
+		*pte_at(v) = (pa + (paddr_t)done) | flags;
+		table_use[v >> SLOT_SHIFT]++;
+		stats.physical_pages++;
+	}
+	return true;
+}
+
+void paging_unmap_physical(uintptr_t va, size_t n)
+{
+	for (uintptr_t v = va; v < va + n; v += PAGE_SIZE) {
+		*pte_at(v) = 0;
+		invlpg(v);
+		stats.physical_pages--;
+		if (--table_use[v >> SLOT_SHIFT] == 0)
+			remove_table(v);
+	}
+}
+
 bool paging_translate(uintptr_t va, paddr_t *pa, bool *large)
 {
 	uint32_t pde = *pde_at(va);

@@ -28,6 +28,8 @@
 #define PTE_PRESENT          0x001u
 #define PTE_WRITE            0x002u
 #define PTE_USER             0x004u
+#define PTE_PWT              0x008u /* write-through */
+#define PTE_PCD              0x010u /* cache disabled: device registers */
 #define PTE_LARGE            0x080u /* in a PDE: maps 4 MiB (PSE) */
 #define PTE_FRAME_MASK       0xfffff000u
 #define PDE_LARGE_FRAME_MASK 0xffc00000u
@@ -51,10 +53,11 @@ struct frame_ops {
 };
 
 struct paging_stats {
-	uint32_t small_pages;  /* 4 KiB mappings made by paging_map, live */
-	uint32_t large_pages;  /* 4 MiB mappings, live */
-	uint32_t page_tables;  /* tables allocated by paging_map, live */
-	uint32_t large_splits; /* large pages split by a partial unmap, ever */
+	uint32_t small_pages;    /* 4 KiB mappings made by paging_map, live */
+	uint32_t large_pages;    /* 4 MiB mappings, live */
+	uint32_t page_tables;    /* tables allocated by paging_map, live */
+	uint32_t large_splits;   /* large pages split by a partial unmap, ever */
+	uint32_t physical_pages; /* pages of given physical ranges, live */
 };
 
 /*
@@ -81,6 +84,19 @@ bool paging_map(uintptr_t va, size_t n);
  * partly inside the range is split first (the table reuses one of the freed
  * frames, so an unmap never needs memory).  Cannot fail. */
 void paging_unmap(uintptr_t va, size_t n);
+
+/*
+ * Maps [va, va + n) to the physical range [pa, pa + n) that is not the
+ * frame source's (device registers, firmware tables), uncached when asked.
+ * Preconditions as paging_map's, and [va, va + n) within slots no large
+ * page maps.  False, with nothing left behind, when no frame can be had
+ * for a page table.
+ */
+bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached);
+
+/* Undoes paging_map_physical: the entries go, the physical range is left
+ * alone (it was never the frame source's), empty tables go back. */
+void paging_unmap_physical(uintptr_t va, size_t n);
 
 /* The physical address behind 'va'; false if not mapped.  *large tells
  * whether a 4 MiB page maps it. */

@@ -196,11 +196,15 @@ class LayerCheck(unittest.TestCase):
         self.assertEqual(check_layers.main(["--root", root]), 1)
 
 
-def boot(append, timeout=60, mem="64M", cpu=None):
+def boot(append, timeout=60, mem="64M", cpu=None, smp=None, machine=None):
     argv = ["--kernel", os.path.join(BUILD, "kernel.elf"), "--mem", mem, "--append", append,
             "--timeout", str(timeout), "--quiet"]
     if cpu:
         argv += ["--cpu", cpu]
+    if smp:
+        argv += ["--smp", smp]
+    if machine:
+        argv += ["--machine", machine]
     return run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
 
 
@@ -281,6 +285,20 @@ class RealKernelRuns(unittest.TestCase):
         v, _ = boot("crash=hang", timeout=3)
         self.assertFalse(v.ok)
         self.assertIn("timeout: no exit after 3 s", v.problems)
+
+    def test_cpus_are_found_in_the_madt_and_the_mp_table(self):
+        for smp, machine, says in (("1", None, "cpus: 1 in the ACPI MADT, APIC ids 0"),
+                                   ("2", None, "cpus: 2 in the ACPI MADT, APIC ids 0 1"),
+                                   ("4", None, "cpus: 4 in the ACPI MADT, APIC ids 0 1 2 3"),
+                                   ("4,sockets=4", None, "cpus: 4 in the ACPI MADT"),
+                                   # SeaBIOS's MP table lists one CPU per package.
+                                   ("4", "pc,acpi=off", "cpus: 1 in the MP table"),
+                                   ("4,sockets=4", "pc,acpi=off",
+                                    "cpus: 4 in the MP table, APIC ids 0 1 2 3")):
+            with self.subTest(smp=smp, machine=machine):
+                v, lines = boot("test=topology", smp=smp, machine=machine)
+                self.assertTrue(v.ok, v.problems)
+                self.assertIn(says, "\n".join(lines))
 
     def test_heap_used_before_set_up_is_a_panic_that_says_so(self):
         v, lines = boot("crash=early_kmalloc")

@@ -11,7 +11,6 @@
 
 /* ---- suite pmm_maps: an allocator of its own over a synthetic map ---- */
 
-
 static struct pmm maps_pmm;
 static void *maps_meta; /* from the kernel heap: not kept in the image */
 
@@ -31,8 +30,7 @@ static void maps_setup(struct ktest *t)
 		                                   { 1 * MiB, 15 * MiB },
 		                                   { 17 * MiB, 47 * MiB },
 		                                   { 5ull << 32, 1 * MiB } };
-	static const struct pmm_range withheld[] = { { 0, 1 * MiB },
-		                                     { 1 * MiB, 200 * 1024 } };
+	static const struct pmm_range withheld[] = { { 0, 1 * MiB }, { 1 * MiB, 200 * 1024 } };
 	uint32_t frames = pmm_frames_spanned(usable, 4);
 	maps_meta = kmalloc(pmm_metadata_size(frames));
 	ASSERT_NE(t, (uintptr_t)maps_meta, 0);
@@ -124,8 +122,8 @@ static void bad_frees_change_nothing(struct ktest *t)
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 1));
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 16 * MiB + 4096)); /* the hole */
 	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 1 * MiB));         /* withheld */
-	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 0xfffff000));           /* beyond RAM */
-	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 4096 * 2));         /* never allocated */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, 0xfffff000));      /* beyond RAM */
+	EXPECT_FALSE(t, pmm_free_frame(&maps_pmm, f + 4096 * 2));    /* never allocated */
 	pmm_get_stats(&maps_pmm, &after);
 	EXPECT_EQ(t, after.bad_frees, before.bad_frees + 5);
 	EXPECT_EQ(t, after.free_frames, before.free_frames);
