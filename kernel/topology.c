@@ -229,7 +229,8 @@ static unsigned search_areas(struct area areas[3])
 
 bool topology_find(struct topology *out)
 {
-	*out = (struct topology){ .source = "none", .cpu_count = 1,
+	*out = (struct topology){ .source = "none",
+		                  .cpu_count = 1,
 		                  .lapic_base = LAPIC_DEFAULT_BASE };
 	window.base = vm_reserve(0, SLOT_SIZE, VM_FIRMWARE);
 	if (!window.base)
@@ -241,7 +242,7 @@ bool topology_find(struct topology *out)
 	for (unsigned pass = 0; pass < 2 && !found; pass++)
 		for (unsigned i = 0; i < n && !found; i++) {
 			const uint8_t *p = map_physical(areas[i].base, areas[i].length);
-			long at = !p ? -1
+			long at = !p          ? -1
 			          : pass == 0 ? topology_scan_rsdp(p, areas[i].length)
 			                      : topology_scan_mp(p, areas[i].length);
 			uint8_t pointer[20];

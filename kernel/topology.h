@@ -18,10 +18,10 @@
 #define TOPOLOGY_MAX_CPUS 32
 
 struct topology {
-	const char *source;   /* "ACPI MADT", "MP table", or "none" */
-	unsigned cpu_count;   /* enabled CPUs */
-	unsigned disabled;    /* listed but not usable (flags clear) */
-	unsigned dropped;     /* enabled past TOPOLOGY_MAX_CPUS */
+	const char *source; /* "ACPI MADT", "MP table", or "none" */
+	unsigned cpu_count; /* enabled CPUs */
+	unsigned disabled;  /* listed but not usable (flags clear) */
+	unsigned dropped;   /* enabled past TOPOLOGY_MAX_CPUS */
 	uint8_t apic_ids[TOPOLOGY_MAX_CPUS];
 	uint32_t lapic_base;  /* the local APIC's registers */
 	uint32_t ioapic_base; /* the first I/O APIC's, 0 when none is listed */

@@ -1,17 +1,22 @@
-/* arch/i386/gdt.c - segment descriptors and task-state segments. */
+/* arch/i386/gdt.c - segment descriptors and task-state segments, per CPU. */
 #include "arch/i386/gdt.h"
-#include "arch/i386/layout.h"
+#include "arch/i386/percpu.h"
 
 enum {
-	ACCESS_CODE = 0x9a, /* present, ring 0, code, readable */
-	ACCESS_DATA = 0x92, /* present, ring 0, data, writable */
-	ACCESS_TSS = 0x89,  /* present, ring 0, available 32-bit TSS */
-	FLAGS_4K_32 = 0xc,  /* 4 KiB granularity, 32-bit */
-	GDT_ENTRIES = 5,
+	ACCESS_CODE = 0x9a,  /* present, ring 0, code, readable */
+	ACCESS_DATA = 0x92,  /* present, ring 0, data, writable */
+	ACCESS_TSS = 0x89,   /* present, ring 0, available 32-bit TSS */
+	FLAGS_4K_32 = 0xc,   /* 4 KiB granularity, 32-bit */
+	FLAGS_BYTE_32 = 0x4, /* byte granularity, 32-bit */
 };
 
-struct tss main_tss, double_fault_tss;
-static uint64_t gdt[GDT_ENTRIES];
+_Static_assert(GDT_PERCPU / 8 < GDT_ENTRIES, "every selector has its entry");
+_Static_assert(__builtin_offsetof(struct percpu, double_fault_stack_top) ==
+                       PERCPU_DOUBLE_FAULT_STACK_TOP,
+               "trap_entry.S finds the fault stack there");
+
+struct percpu percpu_areas[MAX_CPUS];
+static uint32_t task_cr3;
 
 static uint64_t descriptor(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
 {
@@ -20,25 +25,31 @@ static uint64_t descriptor(uint32_t base, uint32_t limit, uint8_t access, uint8_
 	       (uint64_t)(flags & 0xf) << 52 | (uint64_t)(base >> 24) << 56;
 }
 
-void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top)
+void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void))
 {
+	uint64_t *gdt = cpu->gdt;
+	cpu->self = cpu;
+	cpu->double_fault_stack_top = (uintptr_t)cpu->double_fault_stack + FAULT_STACK_SIZE;
 	gdt[GDT_KERNEL_CODE / 8] = descriptor(0, 0xfffff, ACCESS_CODE, FLAGS_4K_32);
 	gdt[GDT_KERNEL_DATA / 8] = descriptor(0, 0xfffff, ACCESS_DATA, FLAGS_4K_32);
 	gdt[GDT_MAIN_TSS / 8] =
-	        descriptor((uintptr_t)&main_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
-	gdt[GDT_DOUBLE_FAULT_TSS / 8] =
-	        descriptor((uintptr_t)&double_fault_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
+	        descriptor((uintptr_t)&cpu->main_tss, sizeof(struct tss) - 1, ACCESS_TSS, 0);
+	gdt[GDT_DOUBLE_FAULT_TSS / 8] = descriptor((uintptr_t)&cpu->double_fault_tss,
+	                                           sizeof(struct tss) - 1, ACCESS_TSS, 0);
+	gdt[GDT_PERCPU / 8] =
+	        descriptor((uintptr_t)cpu, sizeof(struct percpu) - 1, ACCESS_DATA, FLAGS_BYTE_32);
 
-	main_tss.iomap_base = sizeof(struct tss); /* no I/O bitmap */
-	double_fault_tss = (struct tss){
+	cpu->main_tss = (struct tss){ .cr3 = task_cr3, .iomap_base = sizeof(struct tss) };
+	cpu->double_fault_tss = (struct tss){
+		.cr3 = task_cr3,
 		.eip = (uintptr_t)double_fault_eip,
-		.esp = double_fault_stack_top,
+		.esp = cpu->double_fault_stack_top,
 		.eflags = 0x2, /* interrupts off */
 		.cs = GDT_KERNEL_CODE,
 		.ss = GDT_KERNEL_DATA,
 		.ds = GDT_KERNEL_DATA,
 		.es = GDT_KERNEL_DATA,
-		.fs = GDT_KERNEL_DATA,
+		.fs = GDT_PERCPU,
 		.gs = GDT_KERNEL_DATA,
 		.iomap_base = sizeof(struct tss),
 	};
@@ -46,7 +57,7 @@ void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top)
 	struct {
 		uint16_t limit;
 		uint32_t base;
-	} __attribute__((packed)) gdtr = { sizeof(gdt) - 1, (uintptr_t)gdt };
+	} __attribute__((packed)) gdtr = { sizeof(cpu->gdt) - 1, (uintptr_t)gdt };
 
 	__asm__ volatile("lgdt %0\n\t"
 	                 "ljmp %1, $1f\n"
@@ -54,17 +65,21 @@ void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top)
 	                 "movw %w2, %%ax\n\t"
 	                 "movw %%ax, %%ds\n\t"
 	                 "movw %%ax, %%es\n\t"
-	                 "movw %%ax, %%fs\n\t"
 	                 "movw %%ax, %%gs\n\t"
 	                 "movw %%ax, %%ss\n\t"
+	                 "movw %w4, %%fs\n\t"
 	                 "ltr %w3"
 	                 :
-	                 : "m"(gdtr), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(GDT_MAIN_TSS)
+	                 : "m"(gdtr), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(GDT_MAIN_TSS),
+	                   "r"(GDT_PERCPU)
 	                 : "eax", "memory");
 }
 
 void gdt_set_task_cr3(uint32_t cr3)
 {
-	main_tss.cr3 = cr3;
-	double_fault_tss.cr3 = cr3;
+	task_cr3 = cr3;
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		percpu_areas[i].main_tss.cr3 = cr3;
+		percpu_areas[i].double_fault_tss.cr3 = cr3;
+	}
 }

@@ -1,11 +1,16 @@
 /*
- * arch/i386/gdt.h - the kernel's GDT: flat 4 GiB code and data segments and
- * two task-state segments, the main task's and the double-fault task's.
+ * arch/i386/gdt.h - the kernel's GDTs, one per CPU (in its struct percpu,
+ * arch/i386/percpu.h) with the same selectors: flat 4 GiB code and data
+ * segments, two task-state segments (the main task's and the double-fault
+ * task's) and the per-CPU data segment for %fs.
  */
 #ifndef ARCH_I386_GDT_H
 #define ARCH_I386_GDT_H
 
+#include "arch/i386/layout.h"
 #include <stdint.h>
+
+#define GDT_ENTRIES 6
 
 struct tss {
 	uint32_t link;
@@ -19,16 +24,18 @@ struct tss {
 
 _Static_assert(sizeof(struct tss) == 104, "i386 TSS is 104 bytes");
 
-/* The task the kernel runs in, and the one the double fault switches to.
- * The CPU saves the interrupted task's registers in main_tss. */
-extern struct tss main_tss, double_fault_tss;
+struct percpu;
 
-/* Loads the GDT, reloads the segment registers and the task register.
- * 'double_fault_eip' and its stack top start the double-fault task. */
-void gdt_init(void (*double_fault_eip)(void), uintptr_t double_fault_stack_top);
+/* Builds the GDT of CPU 'cpu' (its two TSSs: the main task's, in which the
+ * CPU saves the interrupted task's registers on a double fault, and the
+ * double-fault task's, which starts at 'double_fault_eip' on the CPU's own
+ * fault stack), loads it, reloads every segment register (%fs: the CPU's
+ * struct percpu) and the task register.  Run on that CPU. */
+void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void));
 
-/* A task switch loads CR3 from the TSS of the task switched to: both tasks
- * must name the current page directory.  Call whenever CR3 changes. */
+/* A task switch loads CR3 from the TSS of the task switched to: every
+ * task must name the current page directory.  Call whenever CR3 changes;
+ * CPUs set up later take it from here. */
 void gdt_set_task_cr3(uint32_t cr3);
 
 #endif

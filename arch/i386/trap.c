@@ -4,6 +4,7 @@
 #include "arch/i386/gdt.h"
 #include "arch/i386/layout.h"
 #include "arch/i386/linkage.h"
+#include "arch/i386/percpu.h"
 
 enum {
 	GATE_INTERRUPT_32 = 0x8e, /* present, ring 0, interrupts off on entry */
@@ -19,7 +20,6 @@ struct idt_gate {
 } __attribute__((packed));
 
 extern const uint32_t trap_stub_table[TRAP_EXCEPTION_COUNT];
-extern char double_fault_stack_top[];
 void double_fault_entry(void);
 ASMLINKAGE void trap_dispatch(struct trap_frame *frame);
 ASMLINKAGE void double_fault_dispatch(void);
@@ -65,7 +65,7 @@ const char *trap_vector_name(uint32_t vector)
 void trap_init(trap_handler_fn handler)
 {
 	trap_handler = handler;
-	gdt_init(double_fault_entry, (uintptr_t)double_fault_stack_top);
+	gdt_init(&percpu_areas[0], double_fault_entry);
 
 	for (unsigned v = 0; v < TRAP_EXCEPTION_COUNT; v++) {
 		uint32_t offset = trap_stub_table[v];
@@ -104,7 +104,7 @@ ASMLINKAGE void trap_dispatch(struct trap_frame *frame)
  */
 ASMLINKAGE void double_fault_dispatch(void)
 {
-	struct tss *t = &main_tss;
+	struct tss *t = &this_cpu()->main_tss;
 	struct trap_frame frame = {
 		.gs = t->gs,
 		.fs = t->fs,
@@ -136,5 +136,6 @@ ASMLINKAGE void double_fault_dispatch(void)
 	t->eflags = resume->eflags;
 	t->eax = 1; /* cpu_setjmp returns 1 */
 	t->cs = GDT_KERNEL_CODE;
-	t->ss = t->ds = t->es = t->fs = t->gs = GDT_KERNEL_DATA;
+	t->ss = t->ds = t->es = t->gs = GDT_KERNEL_DATA;
+	t->fs = GDT_PERCPU;
 }

@@ -64,8 +64,9 @@ trap_common:
 	movl $GDT_KERNEL_DATA, %eax
 	movw %ax, %ds
 	movw %ax, %es
-	movw %ax, %fs
 	movw %ax, %gs
+	movw $GDT_PERCPU, %ax         /* this CPU's, whatever was in %fs */
+	movw %ax, %fs
 	pushl %esp                    /* struct trap_frame * */
 	call trap_dispatch
 	addl $4, %esp
@@ -86,7 +87,7 @@ trap_common:
  */
 	.global double_fault_entry
 double_fault_entry:
-	movl $double_fault_stack_top, %esp
+	movl %fs:PERCPU_DOUBLE_FAULT_STACK_TOP, %esp /* this CPU's fault stack */
 	call double_fault_dispatch
 	iret
 	jmp double_fault_entry
@@ -99,9 +100,3 @@ trap_stub_table:
 	.long trap_stub_\n
 	.endr
 
-	.section .bss
-	.align 16
-double_fault_stack:
-	.skip FAULT_STACK_SIZE
-double_fault_stack_top:
-	.global double_fault_stack_top

@@ -83,7 +83,7 @@ static void bad_madts_are_refused(struct ktest *t)
 	EXPECT_FALSE(t, topology_from_madt(table, length, &topo));
 	length = build_madt();
 	EXPECT_FALSE(t, topology_from_madt(table, length - 1, &topo)); /* length field */
-	EXPECT_EQ(t, topo.cpu_count, 99); /* untouched */
+	EXPECT_EQ(t, topo.cpu_count, 99);                              /* untouched */
 }
 
 /* An MP configuration table: processors 0 (the BSP) and 1, one disabled,

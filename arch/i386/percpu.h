@@ -1,0 +1,46 @@
+/*
+ * arch/i386/percpu.h - each CPU's own data, reached through %fs.
+ *
+ * Every CPU has a struct percpu: its GDT (the same selectors on every CPU,
+ * so that one IDT serves all: the double-fault task gate names "this CPU's
+ * double-fault TSS"), its two task-state segments, its stacks, and whatever
+ * the layers above keep per CPU.  GDT_PERCPU, loaded in %fs, is a data
+ * segment whose base is the CPU's struct percpu, and the struct's first
+ * word points at itself: this_cpu() is one load, %fs:0, and a field of it
+ * is reached with no instruction beyond the access.
+ */
+#ifndef ARCH_I386_PERCPU_H
+#define ARCH_I386_PERCPU_H
+
+#include "arch/i386/gdt.h"
+#include "arch/i386/layout.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_CPUS 8
+
+struct percpu {
+	struct percpu *self; /* at offset 0: this_cpu() reads it */
+	uint32_t double_fault_stack_top; /* at offset 4: trap_entry.S reads it */
+	unsigned index;      /* 0: the boot CPU; then in the order started */
+	uint8_t apic_id;
+	volatile bool online;
+	uintptr_t stack_guard;  /* the unmapped page below the kernel stack */
+	uintptr_t stack_bottom; /* the stack's lowest mapped byte */
+	uint64_t gdt[GDT_ENTRIES];
+	struct tss main_tss, double_fault_tss;
+	uint8_t double_fault_stack[FAULT_STACK_SIZE] __attribute__((aligned(16)));
+};
+
+
+
+extern struct percpu percpu_areas[MAX_CPUS];
+
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *self;
+	__asm__("movl %%fs:0, %0" : "=r"(self));
+	return self;
+}
+
+#endif
