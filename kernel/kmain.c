@@ -7,6 +7,7 @@
 #include "arch/i386/cpuid.h"
 #include "arch/i386/linkage.h"
 #include "arch/i386/machine.h"
+#include "arch/i386/percpu.h"
 #include "arch/i386/serial.h"
 #include "boot/multiboot.h"
 #include "kernel/bootinfo.h"
@@ -15,6 +16,7 @@
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
+#include "kernel/smp.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"
 #include "tests/kbench.h"
@@ -27,8 +29,9 @@ static struct {
 	char test[128];    /* suites to run: see ktest_run_all */
 	char bench[128];   /* benchmarks to run after the tests: see kbench_run */
 	uint64_t seed;     /* for randomized tests */
+	uint64_t cpus;     /* at most this many CPUs online */
 	const char *crash; /* deliberate failure, for testing the host runner */
-} options = { .test = "all", .seed = 1, .crash = "" };
+} options = { .test = "all", .seed = 1, .cpus = MAX_CPUS, .crash = "" };
 
 static bool set_string(char *dst, size_t size, const char *value, size_t len)
 {
@@ -52,6 +55,17 @@ static bool set_bench(const char *value, size_t len)
 static bool set_seed(const char *value, size_t len)
 {
 	return cmdline_parse_u64(value, len, &options.seed);
+}
+
+static bool set_cpus(const char *value, size_t len)
+{
+	uint64_t n;
+	if (!cmdline_parse_u64(value, len, &n) || n < 1 || n > MAX_CPUS) {
+		kprintf("cpus=%.*s: between 1 and %u\n", (int)len, value, MAX_CPUS);
+		return false;
+	}
+	options.cpus = n;
+	return true;
 }
 
 static bool set_arena_limit(const char *value, size_t len)
@@ -93,6 +107,7 @@ static const struct cmdline_option kernel_options[] = {
 	{ "test", set_test },
 	{ "bench", set_bench },
 	{ "seed", set_seed },
+	{ "cpus", set_cpus },
 	{ "crash", set_crash },
 	{ "arena_limit", set_arena_limit },
 	{ "arena_step", set_arena_step },
@@ -183,6 +198,7 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	memory_init(&boot_info);
 	topology_find(&boot_topology);
 	topology_print(&boot_topology);
+	smp_start(&boot_topology, (unsigned)options.cpus);
 	memory_print();
 	heap_print();
 	crash_if_asked();

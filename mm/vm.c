@@ -44,6 +44,7 @@ static const char *const owner_names[VM_OWNER_COUNT] = {
 	[VM_HEAP_META] = "heap metadata",
 	[VM_TEST] = "test",
 	[VM_FIRMWARE] = "firmware tables",
+	[VM_CPU_STACKS] = "cpu stacks",
 	[VM_OTHER] = "other",
 };
 

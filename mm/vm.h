@@ -45,6 +45,7 @@ enum vm_owner {
 	VM_HEAP_META,   /* heap metadata that grows with the arena */
 	VM_TEST,        /* self-tests: obstacles, scratch */
 	VM_FIRMWARE,    /* firmware tables the kernel maps for a while (ACPI, MP) */
+	VM_CPU_STACKS,  /* the other CPUs' kernel stacks, each below a guard page */
 	VM_OTHER,
 	VM_OWNER_COUNT,
 };

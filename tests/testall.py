@@ -6,7 +6,8 @@ Stages, in order:
   2. the host runner's own tests (tests/host/test_runner.py), and the
      layers' one direction on every #include (tests/check_layers.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
-     (8 MiB), 12 MiB, 16 MiB, 256 MiB, 3 GiB and 8 GiB (RAM above 4 GiB),
+     (8 MiB), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs), 3 GiB and 8 GiB
+     (RAM above 4 GiB),
      the oldest supported CPU (486) and one without PSE, a 4 MiB arena, and
      the GRUB ISO at 256 MiB.
 --sweep runs the long sweep instead (make sweep): every size from 8 MiB to
@@ -29,19 +30,20 @@ import run_qemu  # noqa: E402
 
 SUMMARY_RE = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
 
-# (name, memory, command line or None for the ISO, CPU model or None)
+# (name, memory, command line or None for the ISO, CPU model or None, -smp or None)
 TARGET_RUNS = [
-    ("target-8M-smallest", "8M", "", None),
-    ("target-12M", "12M", "", None),
-    ("target-16M", "16M", "", None),
-    ("target-256M", "256M", "", None),
-    ("target-256M-cpu486", "256M", "", "486"),
-    ("target-256M-nopse", "256M", "", "pentium,-pse"),
-    ("target-256M-arena4M", "256M", "arena_limit=4M", None),
-    ("target-3G", "3G", "", None),
-    ("target-3G-arena3584M", "3G", "arena_limit=3584M", None),
-    ("target-8G-above4G", "8G", "", None),
-    ("iso-256M", "256M", None, None),
+    ("target-8M-smallest", "8M", "", None, None),
+    ("target-12M", "12M", "", None, None),
+    ("target-16M", "16M", "", None, None),
+    ("target-256M", "256M", "", None, None),
+    ("target-256M-smp4", "256M", "", None, "4"),
+    ("target-256M-cpu486", "256M", "", "486", None),
+    ("target-256M-nopse", "256M", "", "pentium,-pse", None),
+    ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
+    ("target-3G", "3G", "", None, None),
+    ("target-3G-arena3584M", "3G", "arena_limit=3584M", None, None),
+    ("target-8G-above4G", "8G", "", None, None),
+    ("iso-256M", "256M", None, None, None),
 ]
 
 
@@ -51,16 +53,17 @@ def sweep_runs():
     the 486 on, RAM above 4 GiB, and the arena options that squeeze the
     self-tests."""
     sizes = list(range(8, 65)) + list(range(96, 1024, 32)) + list(range(1024, 3073, 256))
-    runs = [(f"sweep-{m}M", f"{m}M", "", None) for m in sizes]
-    runs += [(f"sweep-cpu-{c}", "64M", "", c) for c in
+    runs = [(f"sweep-{m}M", f"{m}M", "", None, None) for m in sizes]
+    runs += [(f"sweep-smp{n}", "256M", "", None, n) for n in ("2", "4", "4,sockets=4", "8")]
+    runs += [(f"sweep-cpu-{c}", "64M", "", c, None) for c in
              ("486", "pentium", "pentium,-pse", "pentium2", "pentium3", "qemu32", "qemu32,-pse",
               "coreduo", "n270", "athlon", "kvm32")]
-    runs += [(f"sweep-{m}", m, "", None) for m in ("3584M", "4G", "8G")]
+    runs += [(f"sweep-{m}", m, "", None, None) for m in ("3584M", "4G", "8G")]
     options = ["arena_limit=4M", "arena_limit=8M", "arena_limit=12M", "arena_base=8M",
                "arena_base=16M", "arena_base=0xF0000000", "arena_base=0xFF400000",
                "arena_limit=4G arena_step=4G", "arena_step=4M", "arena_limit=3584M"]
-    runs += [(f"sweep-256M-{o.replace(' ', ',')}", "256M", o, None) for o in options]
-    runs += [(f"sweep-8M-{o.replace(' ', ',')}", "8M", o, None) for o in options[:4]]
+    runs += [(f"sweep-256M-{o.replace(' ', ',')}", "256M", o, None, None) for o in options]
+    runs += [(f"sweep-8M-{o.replace(' ', ',')}", "8M", o, None, None) for o in options[:4]]
     return runs
 
 
@@ -132,7 +135,7 @@ def main():
         if failed:
             failures.append(name)
 
-    for name, mem, append, cpu in target_runs:
+    for name, mem, append, cpu, smp in target_runs:
         if args.only and not name.startswith(args.only):
             continue
         argv = ["--mem", mem, "--timeout", "600", "--quiet",
@@ -143,6 +146,8 @@ def main():
             argv += ["--kernel", os.path.join(args.build, "kernel.elf"), "--append", append]
         if cpu:
             argv += ["--cpu", cpu]
+        if smp:
+            argv += ["--smp", smp]
         start = time.monotonic()
         try:
             verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)

@@ -50,7 +50,10 @@
 #define PTE_COUNT  1024
 
 #define KERNEL_LOAD_ADDR 0x00100000
-#define KERNEL_SPACE_END 0x00800000 /* first address past the kernel's region */
+/* Where the other CPUs start, in real mode: a page of low memory, which the
+ * frame allocator never hands out (the first MiB is withheld). */
+#define AP_TRAMPOLINE_ADDR 0x00008000
+#define KERNEL_SPACE_END   0x00800000 /* first address past the kernel's region */
 
 #define ARENA_DEFAULT_BASE 0x10000000
 

@@ -20,9 +20,9 @@
 #define MAX_CPUS 8
 
 struct percpu {
-	struct percpu *self; /* at offset 0: this_cpu() reads it */
+	struct percpu *self;             /* at offset 0: this_cpu() reads it */
 	uint32_t double_fault_stack_top; /* at offset 4: trap_entry.S reads it */
-	unsigned index;      /* 0: the boot CPU; then in the order started */
+	unsigned index;                  /* 0: the boot CPU; then in the order started */
 	uint8_t apic_id;
 	volatile bool online;
 	uintptr_t stack_guard;  /* the unmapped page below the kernel stack */
@@ -31,8 +31,6 @@ struct percpu {
 	struct tss main_tss, double_fault_tss;
 	uint8_t double_fault_stack[FAULT_STACK_SIZE] __attribute__((aligned(16)));
 };
-
-
 
 extern struct percpu percpu_areas[MAX_CPUS];
 

@@ -62,6 +62,15 @@ const char *trap_vector_name(uint32_t vector)
 	return vector < TRAP_EXCEPTION_COUNT ? vector_names[vector] : "Reserved";
 }
 
+static void load_idt(void)
+{
+	struct {
+		uint16_t limit;
+		uint32_t base;
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
 void trap_init(trap_handler_fn handler)
 {
 	trap_handler = handler;
@@ -81,11 +90,13 @@ void trap_init(trap_handler_fn handler)
 		.type = GATE_TASK,
 	};
 
-	struct {
-		uint16_t limit;
-		uint32_t base;
-	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	load_idt();
+}
+
+void trap_init_cpu(struct percpu *cpu)
+{
+	gdt_init(cpu, double_fault_entry);
+	load_idt();
 }
 
 ASMLINKAGE void trap_dispatch(struct trap_frame *frame)

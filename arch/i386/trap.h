@@ -53,6 +53,11 @@ typedef const struct cpu_jmpbuf *(*trap_handler_fn)(const struct trap_frame *fra
  * gate.  Call once, after gdt_init(). */
 void trap_init(trap_handler_fn handler);
 
+/* The same for another CPU, on that CPU: its own GDT and tasks (cpu), and
+ * the IDT and handler trap_init set up. */
+struct percpu;
+void trap_init_cpu(struct percpu *cpu);
+
 /* "Page Fault" and so on; "Reserved" for unnamed vectors. */
 const char *trap_vector_name(uint32_t vector);
 

@@ -300,6 +300,18 @@ class RealKernelRuns(unittest.TestCase):
                 self.assertTrue(v.ok, v.problems)
                 self.assertIn(says, "\n".join(lines))
 
+    def test_every_listed_cpu_comes_online_up_to_cpus(self):
+        for smp, append, says in (("1", "", "smp: 1 of 1 CPUs online"),
+                                  ("2", "", "smp: 2 of 2 CPUs online"),
+                                  ("4", "", "smp: 4 of 4 CPUs online"),
+                                  ("4,sockets=4", "", "smp: 4 of 4 CPUs online"),
+                                  ("4", "cpus=2", "smp: 2 of 4 CPUs online")):
+            with self.subTest(smp=smp, append=append):
+                v, lines = boot("test=smp " + append, smp=smp)
+                self.assertTrue(v.ok, v.problems)
+                self.assertTrue(any(l.startswith(says) for l in lines), lines[-12:])
+                self.assertFalse(any("did not start" in l for l in lines))
+
     def test_heap_used_before_set_up_is_a_panic_that_says_so(self):
         v, lines = boot("crash=early_kmalloc")
         self.assertFalse(v.ok)

@@ -1,0 +1,35 @@
+/*
+ * arch/i386/apic.h - the local APIC: this CPU's APIC id, and the
+ * interprocessor interrupts that start the other CPUs.
+ *
+ * The registers are a 4 KiB page at the physical address the firmware
+ * names (0xFEE00000 everywhere in practice), identity-mapped uncached in
+ * the fixed MMIO window; every CPU sees its own APIC at that address.
+ */
+#ifndef ARCH_I386_APIC_H
+#define ARCH_I386_APIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Maps the registers at 'phys' and enables this CPU's APIC; false, with a
+ * message, on a CPU without one (CPUID.01H:EDX.APIC) or an address outside
+ * the MMIO window. */
+bool apic_init(uint32_t phys);
+
+/* Enables the APIC of the CPU that runs it (an application processor, once
+ * apic_init has run on the boot CPU). */
+void apic_enable_this_cpu(void);
+
+bool apic_present(void);
+
+/* This CPU's APIC id. */
+uint8_t apic_id(void);
+
+/* The INIT and STARTUP IPIs of the universal start-up algorithm: the target
+ * resets, then starts in real mode at 'vector' << 12.  True when the APIC
+ * reports the IPI delivered. */
+bool apic_send_init(uint8_t target);
+bool apic_send_startup(uint8_t target, uint8_t vector);
+
+#endif
