@@ -2,18 +2,25 @@
 #include "kernel/fault.h"
 #include "arch/i386/cpu.h"
 #include "arch/i386/machine.h"
+#include "arch/i386/percpu.h"
 #include "arch/i386/serial.h"
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
 #include "lib/format.h"
 
-extern char kernel_stack_guard[], kernel_stack_bottom[];
+extern char kernel_stack_guard[];
 
-static struct {
+/* One catcher per CPU: each catches the faults of what it runs. */
+static struct catcher {
 	bool armed;
 	struct cpu_jmpbuf resume;
 	struct fault_record record;
-} catcher;
+} catchers[MAX_CPUS];
+
+static struct catcher *this_catcher(void)
+{
+	return &catchers[this_cpu()->index];
+}
 
 void fault_describe_page_error(uint32_t error, char *buf, unsigned size)
 {
@@ -41,10 +48,11 @@ static void report(const struct trap_frame *f)
 		fault_describe_page_error(f->error, bits, sizeof(bits));
 		kprintf("  page fault at %08x: %s\n", f->cr2, bits);
 	}
-	uintptr_t guard = (uintptr_t)kernel_stack_guard;
+	const struct percpu *cpu = this_cpu();
+	uintptr_t guard = cpu->stack_guard ? cpu->stack_guard : (uintptr_t)kernel_stack_guard;
 	if (f->vector == TRAP_DOUBLE_FAULT && f->cr2 >= guard && f->cr2 < guard + 4096)
-		kprintf("  kernel stack overflow: fault on the guard page [%p, %p)\n",
-		        (void *)guard, (void *)kernel_stack_bottom);
+		kprintf("  kernel stack overflow on cpu %u: fault on the guard page [%p, %p)\n",
+		        cpu->index, (void *)guard, (void *)(guard + 4096));
 	print_backtrace(f->ebp, 16);
 }
 
@@ -89,10 +97,11 @@ static const struct cpu_jmpbuf *kernel_trap(const struct trap_frame *f)
 {
 	if (reporting != NO_REPORT)
 		nested_fault(f);
-	if (catcher.armed) {
-		catcher.armed = false;
-		catcher.record = (struct fault_record){ f->vector, f->error, f->eip, f->cr2 };
-		return &catcher.resume;
+	struct catcher *catcher = this_catcher();
+	if (catcher->armed) {
+		catcher->armed = false;
+		catcher->record = (struct fault_record){ f->vector, f->error, f->eip, f->cr2 };
+		return &catcher->resume;
 	}
 	reporting = f->vector;
 	report(f);
@@ -106,14 +115,15 @@ void fault_init(void)
 
 bool fault_catch(void (*fn)(void *arg), void *arg, struct fault_record *out)
 {
-	if (catcher.armed)
+	struct catcher *catcher = this_catcher();
+	if (catcher->armed)
 		panic("fault_catch: nested call (fn %p)", (void *)fn);
-	if (cpu_setjmp(&catcher.resume)) {
-		*out = catcher.record;
+	if (cpu_setjmp(&catcher->resume)) {
+		*out = catcher->record;
 		return true;
 	}
-	catcher.armed = true;
+	catcher->armed = true;
 	fn(arg);
-	catcher.armed = false;
+	catcher->armed = false;
 	return false;
 }

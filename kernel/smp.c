@@ -2,6 +2,7 @@
 #include "kernel/smp.h"
 #include "arch/i386/apic.h"
 #include "arch/i386/cpu.h"
+#include "arch/i386/ipi.h"
 #include "arch/i386/linkage.h"
 #include "arch/i386/percpu.h"
 #include "arch/i386/pit.h"
@@ -18,9 +19,9 @@ struct ap_params {
 	uint32_t cr3, cr4, stack_top, entry, index;
 };
 
-#define STACK_STRIDE (KERNEL_STACK_SIZE + PAGE_SIZE) /* the guard page, then the stack */
+#define STACK_STRIDE  (KERNEL_STACK_SIZE + PAGE_SIZE) /* the guard page, then the stack */
 #define START_WAIT_US 100000
-_Static_assert(MAX_CPUS * STACK_STRIDE <= SLOT_SIZE, "the stacks fit one slot");
+_Static_assert(MAX_CPUS *STACK_STRIDE <= SLOT_SIZE, "the stacks fit one slot");
 
 static unsigned online = 1, limit = 1;
 static uintptr_t stacks; /* the VM_CPU_STACKS reservation */
@@ -44,8 +45,10 @@ ASMLINKAGE void ap_main(unsigned index)
 	apic_enable_this_cpu();
 	cpu->apic_id = apic_id();
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
+	/* Parked until another CPU posts work (arch/i386/ipi.h): an interrupt
+	 * wakes the halt, runs the call, and the loop halts again. */
 	for (;;)
-		__asm__ volatile("cli; hlt");
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
 }
 
 static bool wait_online(struct percpu *cpu, unsigned us)
@@ -68,10 +71,12 @@ static bool start_cpu(unsigned index, uint8_t target)
 		kprintf("smp: cpu %u (APIC id %u): no memory for its stack\n", index, target);
 		return false;
 	}
-	*cpu = (struct percpu){ .index = index, .apic_id = target, .stack_guard = guard,
+	*cpu = (struct percpu){ .index = index,
+		                .apic_id = target,
+		                .stack_guard = guard,
 		                .stack_bottom = guard + PAGE_SIZE };
-	struct ap_params *params =
-	        (struct ap_params *)(AP_TRAMPOLINE_ADDR + (ap_trampoline_params - ap_trampoline_start));
+	struct ap_params *params = (struct ap_params *)(AP_TRAMPOLINE_ADDR + (ap_trampoline_params -
+	                                                                      ap_trampoline_start));
 	*params = (struct ap_params){
 		.cr3 = read_cr3(),
 		.cr4 = read_cr4(),
@@ -117,9 +122,10 @@ unsigned smp_start(const struct topology *t, unsigned max_cpus)
 		memcpy((void *)AP_TRAMPOLINE_ADDR, ap_trampoline_start,
 		       (size_t)(ap_trampoline_end - ap_trampoline_start));
 	}
+	ipi_init();
 	for (unsigned i = 0; i < t->cpu_count && online < max_cpus && stacks; i++)
 		if (t->apic_ids[i] != boot->apic_id && start_cpu(online, t->apic_ids[i]))
-			online++;
+			ipi_cpus_online = ++online;
 	unsigned listed = t->cpu_count;
 	kprintf("smp: %u of %u CPUs online (the boot CPU has APIC id %u)%s\n", online, listed,
 	        boot->apic_id, listed > max_cpus ? "; cpus= left the others out" : "");

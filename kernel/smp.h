@@ -11,8 +11,8 @@
  * directory and IDT.  A CPU that does not report online within 100 ms is
  * named and left out; the kernel goes on with the others.
  *
- * The CPUs started are parked (interrupts off, halted) until the kernel
- * has work for them.
+ * The CPUs started wait halted, interrupts on, for work posted with the
+ * call-function primitive (arch/i386/ipi.h).
  */
 #ifndef KERNEL_SMP_H
 #define KERNEL_SMP_H

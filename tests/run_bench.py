@@ -35,6 +35,14 @@ def main():
             "--timeout", "1200", "--log", os.path.join(args.build, "logs", "bench.log")]
     os.makedirs(os.path.join(args.build, "logs"), exist_ok=True)
     verdict, lines = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
+    # The SMP figures need other CPUs: the same kernel at -smp 4.
+    if args.filter == "all":
+        smp_argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", "256M",
+                    "--append", "test=none bench=ipi", "--icount", "--quiet", "--smp", "4",
+                    "--timeout", "600", "--log", os.path.join(args.build, "logs", "bench-smp4.log")]
+        smp_verdict, smp_lines = run_qemu.run(run_qemu.parser().parse_args(smp_argv), echo=None)
+        lines += smp_lines
+        verdict.problems += smp_verdict.problems
     for line in lines:
         if line.startswith("bench "):
             fields = line.split()

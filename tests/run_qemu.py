@@ -229,6 +229,8 @@ def qemu_command(args):
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if args.machine:
         cmd += ["-machine", args.machine]
+    if args.accel:
+        cmd += ["-accel", args.accel]
     if args.cpu:
         cmd += ["-cpu", args.cpu]
     if args.smp is not None:
@@ -309,6 +311,7 @@ def parser():
     p.add_argument("--cpu", help="CPU model (QEMU -cpu), e.g. 486 or pentium,-pse")
     p.add_argument("--smp", help="CPUs (QEMU -smp), e.g. 4 or 4,sockets=4")
     p.add_argument("--machine", help="machine type and options (QEMU -machine), e.g. pc,acpi=off")
+    p.add_argument("--accel", help="accelerator (QEMU -accel), e.g. tcg,thread=multi: CPUs in parallel")
     p.add_argument("--qemu", default="qemu-system-i386")
     return p
 

@@ -30,13 +30,15 @@ import run_qemu  # noqa: E402
 
 SUMMARY_RE = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
 
-# (name, memory, command line or None for the ISO, CPU model or None, -smp or None)
+# (name, memory, command line or None for the ISO, CPU model or None, -smp or None);
+# a name ending in -mttcg runs under multi-threaded TCG (the CPUs in parallel)
 TARGET_RUNS = [
     ("target-8M-smallest", "8M", "", None, None),
     ("target-12M", "12M", "", None, None),
     ("target-16M", "16M", "", None, None),
     ("target-256M", "256M", "", None, None),
     ("target-256M-smp4", "256M", "", None, "4"),
+    ("target-256M-smp4-mttcg", "256M", "test=smp,topology", None, "4"),
     ("target-256M-cpu486", "256M", "", "486", None),
     ("target-256M-nopse", "256M", "", "pentium,-pse", None),
     ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
@@ -55,6 +57,7 @@ def sweep_runs():
     sizes = list(range(8, 65)) + list(range(96, 1024, 32)) + list(range(1024, 3073, 256))
     runs = [(f"sweep-{m}M", f"{m}M", "", None, None) for m in sizes]
     runs += [(f"sweep-smp{n}", "256M", "", None, n) for n in ("2", "4", "4,sockets=4", "8")]
+    runs += [(f"sweep-smp{n}-mttcg", "256M", "", None, n) for n in ("2", "4", "8")]
     runs += [(f"sweep-cpu-{c}", "64M", "", c, None) for c in
              ("486", "pentium", "pentium,-pse", "pentium2", "pentium3", "qemu32", "qemu32,-pse",
               "coreduo", "n270", "athlon", "kvm32")]
@@ -148,6 +151,8 @@ def main():
             argv += ["--cpu", cpu]
         if smp:
             argv += ["--smp", smp]
+        if name.endswith("-mttcg"):
+            argv += ["--accel", "tcg,thread=multi"]
         start = time.monotonic()
         try:
             verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)

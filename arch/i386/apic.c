@@ -8,18 +8,19 @@
 
 enum {
 	REG_ID = 0x020,
+	REG_EOI = 0x0b0,
 	REG_SPURIOUS = 0x0f0,
 	REG_ERROR = 0x280,
 	REG_ICR_LOW = 0x300,
 	REG_ICR_HIGH = 0x310,
 };
 
-#define SPURIOUS_ENABLE 0x100u
-#define SPURIOUS_VECTOR 0xffu
-#define ICR_PENDING     (1u << 12)
+#define SPURIOUS_ENABLE  0x100u
+#define SPURIOUS_VECTOR  APIC_SPURIOUS_VECTOR
+#define ICR_PENDING      (1u << 12)
 #define ICR_LEVEL_ASSERT (1u << 14)
-#define ICR_INIT        (5u << 8)
-#define ICR_STARTUP     (6u << 8)
+#define ICR_INIT         (5u << 8)
+#define ICR_STARTUP      (6u << 8)
 
 static volatile uint32_t *regs;
 
@@ -82,4 +83,14 @@ bool apic_send_init(uint8_t target)
 bool apic_send_startup(uint8_t target, uint8_t vector)
 {
 	return send_ipi(target, ICR_STARTUP | vector);
+}
+
+bool apic_send_ipi(uint8_t target, uint8_t vector)
+{
+	return send_ipi(target, vector); /* fixed delivery, physical destination */
+}
+
+void apic_eoi(void)
+{
+	write_reg(REG_EOI, 0);
 }

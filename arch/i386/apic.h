@@ -32,4 +32,14 @@ uint8_t apic_id(void);
 bool apic_send_init(uint8_t target);
 bool apic_send_startup(uint8_t target, uint8_t vector);
 
+/* A fixed interrupt on 'vector' to the CPU with APIC id 'target'. */
+bool apic_send_ipi(uint8_t target, uint8_t vector);
+
+/* Ends the interrupt being handled (every vector but the spurious one). */
+void apic_eoi(void);
+
+/* The vector the APIC raises for a spurious interrupt: its entry only
+ * returns. */
+#define APIC_SPURIOUS_VECTOR 0xff
+
 #endif

@@ -27,6 +27,13 @@ struct percpu {
 	volatile bool online;
 	uintptr_t stack_guard;  /* the unmapped page below the kernel stack */
 	uintptr_t stack_bottom; /* the stack's lowest mapped byte */
+	/* A function another CPU asked this one to run (arch/i386/ipi.h). */
+	struct {
+		volatile uint32_t busy; /* a sender holds the mailbox */
+		void (*fn)(void *arg);
+		void *arg;
+		volatile uint32_t requested, done; /* sequence numbers */
+	} call;
 	uint64_t gdt[GDT_ENTRIES];
 	struct tss main_tss, double_fault_tss;
 	uint8_t double_fault_stack[FAULT_STACK_SIZE] __attribute__((aligned(16)));

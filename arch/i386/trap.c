@@ -24,7 +24,7 @@ void double_fault_entry(void);
 ASMLINKAGE void trap_dispatch(struct trap_frame *frame);
 ASMLINKAGE void double_fault_dispatch(void);
 
-static struct idt_gate idt[TRAP_EXCEPTION_COUNT];
+static struct idt_gate idt[256];
 static trap_handler_fn trap_handler;
 
 static const char *const vector_names[TRAP_EXCEPTION_COUNT] = {
@@ -60,6 +60,17 @@ static const char *const vector_names[TRAP_EXCEPTION_COUNT] = {
 const char *trap_vector_name(uint32_t vector)
 {
 	return vector < TRAP_EXCEPTION_COUNT ? vector_names[vector] : "Reserved";
+}
+
+void trap_set_interrupt(unsigned vector, void (*entry)(void))
+{
+	uint32_t offset = (uintptr_t)entry;
+	idt[vector] = (struct idt_gate){
+		.offset_low = offset & 0xffff,
+		.selector = GDT_KERNEL_CODE,
+		.type = GATE_INTERRUPT_32,
+		.offset_high = offset >> 16,
+	};
 }
 
 static void load_idt(void)

@@ -53,6 +53,10 @@ typedef const struct cpu_jmpbuf *(*trap_handler_fn)(const struct trap_frame *fra
  * gate.  Call once, after gdt_init(). */
 void trap_init(trap_handler_fn handler);
 
+/* Installs 'entry' (an assembly stub that ends in iret) for interrupt
+ * 'vector' (32-255), with interrupts off on entry; every CPU shares it. */
+void trap_set_interrupt(unsigned vector, void (*entry)(void));
+
 /* The same for another CPU, on that CPU: its own GDT and tasks (cpu), and
  * the IDT and handler trap_init set up. */
 struct percpu;

@@ -100,3 +100,33 @@ trap_stub_table:
 	.long trap_stub_\n
 	.endr
 
+
+/*
+ * Interrupts: the call-function IPI (arch/i386/ipi.c) and the APIC's
+ * spurious interrupt, which needs no EOI and only returns.
+ */
+	.text
+	.global ipi_call_entry, ipi_spurious_entry
+ipi_call_entry:
+	pushal
+	pushl %ds
+	pushl %es
+	pushl %fs
+	pushl %gs
+	movw $GDT_KERNEL_DATA, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %gs
+	movw $GDT_PERCPU, %ax
+	movw %ax, %fs
+	cld
+	call ipi_call_interrupt
+	popl %gs
+	popl %fs
+	popl %es
+	popl %ds
+	popal
+	iret
+
+ipi_spurious_entry:
+	iret

@@ -5,8 +5,11 @@
  * page.
  */
 #include "arch/i386/apic.h"
+#include "arch/i386/cpu.h"
+#include "arch/i386/ipi.h"
 #include "arch/i386/percpu.h"
 #include "arch/i386/trap.h"
+#include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/smp.h"
 #include "mm/vm.h"
@@ -18,8 +21,7 @@ static void as_many_cpus_online_as_listed_or_allowed(struct ktest *t)
 	if (!apic_present())
 		ktest_skip(t, "no local APIC: the boot CPU alone");
 	EXPECT_EQ(t, smp_cpus_online(), listed < limit ? listed : limit);
-	ktest_note(t, "%u online, %u listed, at most %u allowed", smp_cpus_online(), listed,
-	           limit);
+	ktest_note(t, "%u online, %u listed, at most %u allowed", smp_cpus_online(), listed, limit);
 }
 
 static void each_cpu_has_its_own_area(struct ktest *t)
@@ -63,9 +65,120 @@ static void each_stack_lies_above_an_unmapped_guard(struct ktest *t)
 	}
 }
 
+struct where {
+	unsigned index;
+	uint8_t apic_id;
+	uint32_t eflags;
+};
+
+static void note_where(void *arg)
+{
+	struct where *w = arg;
+	w->index = this_cpu()->index;
+	w->apic_id = apic_id();
+	w->eflags = read_eflags();
+}
+
+static void calls_run_on_the_cpu_asked(struct ktest *t)
+{
+	if (smp_cpus_online() < 2)
+		ktest_skip(t, "one CPU online");
+	for (unsigned i = 1; i < smp_cpus_online(); i++) {
+		struct where w = { .index = 99 };
+		ASSERT_TRUE(t, ipi_call(i, note_where, &w));
+		EXPECT_EQ(t, w.index, i);
+		EXPECT_EQ(t, w.apic_id, percpu_areas[i].apic_id);
+		EXPECT_EQ(t, w.eflags & EFLAGS_IF, 0); /* run with interrupts off */
+	}
+	EXPECT_FALSE(t, ipi_call(0, note_where, NULL));                 /* the caller */
+	EXPECT_FALSE(t, ipi_call(smp_cpus_online(), note_where, NULL)); /* not online */
+}
+
+static void count_once(void *arg)
+{
+	__atomic_fetch_add(&((unsigned *)arg)[this_cpu()->index], 1, __ATOMIC_RELAXED);
+}
+
+static void call_others_runs_on_each_other_cpu_once(struct ktest *t)
+{
+	if (smp_cpus_online() < 2)
+		ktest_skip(t, "one CPU online");
+	unsigned counts[MAX_CPUS] = { 0 };
+	for (unsigned round = 0; round < 100; round++)
+		EXPECT_EQ(t, ipi_call_others(count_once, counts), smp_cpus_online() - 1);
+	for (unsigned i = 0; i < MAX_CPUS; i++)
+		EXPECT_EQ(t, counts[i], i == 0 || i >= smp_cpus_online() ? 0 : 100);
+}
+
+struct probe {
+	struct fault_record rec;
+	bool caught;
+	uintptr_t guard;
+};
+
+static void touch_own_guard(void *arg)
+{
+	struct probe *p = arg;
+	p->guard = this_cpu()->stack_guard;
+	p->caught = fault_catch(ktest_write_byte, (void *)(p->guard + 8), &p->rec);
+}
+
+static volatile unsigned recursion_limit = 0xffffffffu;
+
+static unsigned __attribute__((noinline)) recurse(unsigned depth)
+{
+	volatile char frame[128];
+	frame[0] = (char)depth;
+	if (depth >= recursion_limit)
+		return frame[0];
+	return recurse(depth + 1) + frame[0];
+}
+
+static void run_away(void *arg)
+{
+	(void)arg;
+	recurse(0);
+}
+
+static void overflow_own_stack(void *arg)
+{
+	struct probe *p = arg;
+	p->guard = this_cpu()->stack_guard;
+	p->caught = fault_catch(run_away, NULL, &p->rec);
+}
+
+/* Each CPU faults on its own guard page, and a runaway recursion there
+ * is a double fault on that CPU's own fault task, caught and survived. */
+static void each_cpu_faults_at_its_own_guard_page(struct ktest *t)
+{
+	if (smp_cpus_online() < 2)
+		ktest_skip(t, "one CPU online");
+	for (unsigned i = 1; i < smp_cpus_online(); i++) {
+		struct probe p = { 0 };
+		ASSERT_TRUE(t, ipi_call(i, touch_own_guard, &p));
+		EXPECT_TRUE(t, p.caught);
+		EXPECT_EQ(t, p.guard, percpu_areas[i].stack_guard);
+		EXPECT_EQ(t, p.rec.vector, TRAP_PAGE_FAULT);
+		EXPECT_EQ(t, p.rec.cr2, p.guard + 8);
+		p = (struct probe){ 0 };
+		ASSERT_TRUE(t, ipi_call(i, overflow_own_stack, &p));
+		EXPECT_TRUE(t, p.caught);
+		EXPECT_EQ(t, p.rec.vector, TRAP_DOUBLE_FAULT);
+		EXPECT_GE(t, p.rec.cr2, p.guard);
+		EXPECT_LT(t, p.rec.cr2, p.guard + PAGE_SIZE);
+	}
+	/* The CPUs still answer afterwards. */
+	struct where w;
+	for (unsigned i = 1; i < smp_cpus_online(); i++)
+		EXPECT_TRUE(t, ipi_call(i, note_where, &w));
+}
+
 static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(as_many_cpus_online_as_listed_or_allowed),
 	KTEST_CASE(each_cpu_has_its_own_area),
 	KTEST_CASE(each_stack_lies_above_an_unmapped_guard),
+	KTEST_CASE(calls_run_on_the_cpu_asked),
+	KTEST_CASE(call_others_runs_on_each_other_cpu_once),
+	KTEST_CASE(each_cpu_faults_at_its_own_guard_page),
 };
 KTEST_SUITE(smp, smp_cases, NULL, NULL);

@@ -1,0 +1,88 @@
+/* arch/i386/ipi.c - the call-function primitive (ipi.h). */
+#include "arch/i386/ipi.h"
+#include "arch/i386/apic.h"
+#include "arch/i386/cpu.h"
+#include "arch/i386/linkage.h"
+#include "arch/i386/percpu.h"
+#include "arch/i386/trap.h"
+
+void ipi_call_entry(void);
+void ipi_spurious_entry(void);
+ASMLINKAGE void ipi_call_interrupt(void);
+
+unsigned ipi_cpus_online = 1;
+
+void ipi_init(void)
+{
+	trap_set_interrupt(IPI_CALL_VECTOR, ipi_call_entry);
+	trap_set_interrupt(APIC_SPURIOUS_VECTOR, ipi_spurious_entry);
+}
+
+void ipi_run_pending(void)
+{
+	struct percpu *self = this_cpu();
+	uint32_t flags = irq_save(); /* not again from the interrupt meanwhile */
+	uint32_t requested = __atomic_load_n(&self->call.requested, __ATOMIC_ACQUIRE);
+	if (requested != self->call.done) {
+		self->call.fn(self->call.arg);
+		__atomic_store_n(&self->call.done, requested, __ATOMIC_RELEASE);
+	}
+	irq_restore(flags);
+}
+
+ASMLINKAGE void ipi_call_interrupt(void)
+{
+	apic_eoi();
+	ipi_run_pending();
+}
+
+/* Claims 'target's mailbox and posts fn(arg); returns its sequence number. */
+static uint32_t post(struct percpu *target, void (*fn)(void *arg), void *arg)
+{
+	uint32_t free_box = 0;
+	while (!__atomic_compare_exchange_n(&target->call.busy, &free_box, 1, false,
+	                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		free_box = 0;
+		ipi_run_pending();
+		__asm__ volatile("pause");
+	}
+	target->call.fn = fn;
+	target->call.arg = arg;
+	uint32_t seq = target->call.requested + 1;
+	__atomic_store_n(&target->call.requested, seq, __ATOMIC_RELEASE);
+	apic_send_ipi(target->apic_id, IPI_CALL_VECTOR);
+	return seq;
+}
+
+static void wait_done(struct percpu *target, uint32_t seq)
+{
+	while (__atomic_load_n(&target->call.done, __ATOMIC_ACQUIRE) != seq) {
+		ipi_run_pending();
+		__asm__ volatile("pause");
+	}
+	__atomic_store_n(&target->call.busy, 0, __ATOMIC_RELEASE);
+}
+
+bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg)
+{
+	if (cpu >= ipi_cpus_online || cpu == this_cpu()->index || !percpu_areas[cpu].online)
+		return false;
+	struct percpu *target = &percpu_areas[cpu];
+	wait_done(target, post(target, fn, arg));
+	return true;
+}
+
+unsigned ipi_call_others(void (*fn)(void *arg), void *arg)
+{
+	uint32_t seq[MAX_CPUS];
+	unsigned self = this_cpu()->index, ran = 0;
+	for (unsigned i = 0; i < ipi_cpus_online; i++)
+		if (i != self && percpu_areas[i].online)
+			seq[i] = post(&percpu_areas[i], fn, arg);
+	for (unsigned i = 0; i < ipi_cpus_online; i++)
+		if (i != self && percpu_areas[i].online) {
+			wait_done(&percpu_areas[i], seq[i]);
+			ran++;
+		}
+	return ran;
+}

@@ -1,0 +1,42 @@
+/*
+ * arch/i386/ipi.h - running a function on other CPUs: the call-function
+ * primitive the SMP code is built on.
+ *
+ * Each CPU has a mailbox in its struct percpu.  A sender claims the
+ * target's mailbox, posts the function and its argument with a new
+ * sequence number, raises IPI_CALL_VECTOR there, and waits until the
+ * target reports that sequence number done.  The function runs on the
+ * target in interrupt context (interrupts off), or, when the target is
+ * itself waiting in ipi_call, from that wait loop.
+ *
+ * No deadlock with interrupts off: a CPU that waits - to claim a mailbox
+ * or for a call to finish - runs the calls posted to its own mailbox as it
+ * spins, so two CPUs calling each other with interrupts off both finish.
+ * A function run this way must not wait for the CPU that called it.
+ */
+#ifndef ARCH_I386_IPI_H
+#define ARCH_I386_IPI_H
+
+#include <stdbool.h>
+
+#define IPI_CALL_VECTOR 0xf0
+
+/* Installs the interrupt entries (once, on the boot CPU). */
+void ipi_init(void);
+
+/* Runs fn(arg) on online CPU 'cpu' (not the caller) and waits for it to
+ * return; false when 'cpu' is not online or is the caller. */
+bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg);
+
+/* Runs fn(arg) on every other online CPU, all at once, and waits for all
+ * of them; returns how many ran it. */
+unsigned ipi_call_others(void (*fn)(void *arg), void *arg);
+
+/* Runs what was posted to this CPU's mailbox, if anything (the wait loops
+ * and the interrupt entry call it). */
+void ipi_run_pending(void);
+
+/* CPUs online (kernel/smp.c counts them as they start). */
+extern unsigned ipi_cpus_online;
+
+#endif
