@@ -4,6 +4,7 @@
 #include "arch/i386/cpu.h"
 #include "arch/i386/linkage.h"
 #include "arch/i386/percpu.h"
+#include "arch/i386/spinlock.h"
 #include "arch/i386/trap.h"
 
 void ipi_call_entry(void);
@@ -23,7 +24,8 @@ void ipi_run_pending(void)
 	struct percpu *self = this_cpu();
 	uint32_t flags = irq_save(); /* not again from the interrupt meanwhile */
 	uint32_t requested = __atomic_load_n(&self->call.requested, __ATOMIC_ACQUIRE);
-	if (requested != self->call.done) {
+	if (requested != self->call.taken) {
+		self->call.taken = requested;
 		self->call.fn(self->call.arg);
 		__atomic_store_n(&self->call.done, requested, __ATOMIC_RELEASE);
 	}
@@ -85,4 +87,12 @@ unsigned ipi_call_others(void (*fn)(void *arg), void *arg)
 			ran++;
 		}
 	return ran;
+}
+
+void spin_wait(spinlock_t *lock, uint16_t ticket)
+{
+	while (__atomic_load_n(&lock->owner, __ATOMIC_ACQUIRE) != ticket) {
+		ipi_run_pending();
+		__asm__ volatile("pause");
+	}
 }

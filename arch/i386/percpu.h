@@ -33,6 +33,8 @@ struct percpu {
 		void (*fn)(void *arg);
 		void *arg;
 		volatile uint32_t requested, done; /* sequence numbers */
+		uint32_t taken;                    /* the last one this CPU began: a call that spins
+		                                    * (for a lock) is not begun again from its spin */
 	} call;
 	uint64_t gdt[GDT_ENTRIES];
 	struct tss main_tss, double_fault_tss;

@@ -6,9 +6,10 @@
  */
 #include "arch/i386/cpu.h"
 #include "arch/i386/ipi.h"
+#include "arch/i386/spinlock.h"
 #include "kernel/console.h"
-#include "lib/format.h"
 #include "kernel/smp.h"
+#include "lib/format.h"
 #include "tests/kbench.h"
 
 static void nothing(void *arg)
@@ -37,4 +38,17 @@ KBENCH(ipi)
 	char name[32];
 	ksnprintf(name, sizeof(name), "ipi_round_to_%u_cpus", cpus - 1);
 	kbench_report(name, all, ROUNDS, "insn/round");
+}
+
+KBENCH(spinlock)
+{
+	enum { ROUNDS = 10000 };
+	spinlock_t lock = SPINLOCK_INIT;
+	uint64_t t0 = rdtsc();
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		uint32_t flags = spin_lock_irqsave(&lock);
+		spin_unlock_irqrestore(&lock, flags);
+	}
+	uint64_t total = rdtsc() - t0 - kbench_empty_loop(ROUNDS);
+	kbench_report("spinlock_round_trip", total, ROUNDS, "insn");
 }
