@@ -46,9 +46,14 @@ ASMLINKAGE void ap_main(unsigned index)
 	cpu->apic_id = apic_id();
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
 	/* Parked until another CPU posts work (arch/i386/ipi.h): an interrupt
-	 * wakes the halt, runs the call, and the loop halts again. */
-	for (;;)
+	 * wakes the halt, runs the call, and the loop halts again.  Before each
+	 * halt the CPU drops every translation and says so, so that TLB
+	 * shootdowns pass it by while it sleeps (arch/i386/paging.c). */
+	for (;;) {
+		write_cr3(read_cr3());
+		__atomic_store_n(&cpu->tlb_clean, 1, __ATOMIC_SEQ_CST);
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
+	}
 }
 
 static bool wait_online(struct percpu *cpu, unsigned us)

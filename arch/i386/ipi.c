@@ -25,8 +25,14 @@ void ipi_run_pending(void)
 	uint32_t flags = irq_save(); /* not again from the interrupt meanwhile */
 	uint32_t requested = __atomic_load_n(&self->call.requested, __ATOMIC_ACQUIRE);
 	if (requested != self->call.taken) {
+		/* Taken: the mailbox is free for the next call as this one runs,
+		 * which may take long (and enable interrupts to let it in). */
+		void (*fn)(void *arg) = self->call.fn;
+		void *arg = self->call.arg;
 		self->call.taken = requested;
-		self->call.fn(self->call.arg);
+		__atomic_store_n(&self->tlb_clean, 0, __ATOMIC_SEQ_CST); /* before any access */
+		__atomic_store_n(&self->call.busy, 0, __ATOMIC_RELEASE);
+		fn(arg);
 		__atomic_store_n(&self->call.done, requested, __ATOMIC_RELEASE);
 	}
 	irq_restore(flags);
@@ -51,6 +57,8 @@ static uint32_t post(struct percpu *target, void (*fn)(void *arg), void *arg)
 	target->call.fn = fn;
 	target->call.arg = arg;
 	uint32_t seq = target->call.requested + 1;
+	if (seq == 0)
+		seq = 1; /* 0 stands for "not posted" */
 	__atomic_store_n(&target->call.requested, seq, __ATOMIC_RELEASE);
 	apic_send_ipi(target->apic_id, IPI_CALL_VECTOR);
 	return seq;
@@ -62,31 +70,47 @@ static void wait_done(struct percpu *target, uint32_t seq)
 		ipi_run_pending();
 		__asm__ volatile("pause");
 	}
-	__atomic_store_n(&target->call.busy, 0, __ATOMIC_RELEASE);
+}
+
+uint32_t ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg)
+{
+	if (cpu >= ipi_cpus_online || cpu == this_cpu()->index || !percpu_areas[cpu].online)
+		return 0;
+	return post(&percpu_areas[cpu], fn, arg);
+}
+
+void ipi_wait(unsigned cpu, uint32_t ticket)
+{
+	if (ticket)
+		wait_done(&percpu_areas[cpu], ticket);
 }
 
 bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg)
 {
-	if (cpu >= ipi_cpus_online || cpu == this_cpu()->index || !percpu_areas[cpu].online)
-		return false;
-	struct percpu *target = &percpu_areas[cpu];
-	wait_done(target, post(target, fn, arg));
-	return true;
+	uint32_t ticket = ipi_post(cpu, fn, arg);
+	ipi_wait(cpu, ticket);
+	return ticket != 0;
 }
 
-unsigned ipi_call_others(void (*fn)(void *arg), void *arg)
+unsigned ipi_call_many(uint32_t cpus, void (*fn)(void *arg), void *arg)
 {
 	uint32_t seq[MAX_CPUS];
 	unsigned self = this_cpu()->index, ran = 0;
+	cpus &= ~(1u << self);
 	for (unsigned i = 0; i < ipi_cpus_online; i++)
-		if (i != self && percpu_areas[i].online)
+		if ((cpus & (1u << i)) && percpu_areas[i].online)
 			seq[i] = post(&percpu_areas[i], fn, arg);
 	for (unsigned i = 0; i < ipi_cpus_online; i++)
-		if (i != self && percpu_areas[i].online) {
+		if ((cpus & (1u << i)) && percpu_areas[i].online) {
 			wait_done(&percpu_areas[i], seq[i]);
 			ran++;
 		}
 	return ran;
+}
+
+unsigned ipi_call_others(void (*fn)(void *arg), void *arg)
+{
+	return ipi_call_many(UINT32_MAX, fn, arg);
 }
 
 void spin_wait(spinlock_t *lock, uint16_t ticket)

@@ -18,6 +18,7 @@
 #define ARCH_I386_IPI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define IPI_CALL_VECTOR 0xf0
 
@@ -28,9 +29,21 @@ void ipi_init(void);
  * return; false when 'cpu' is not online or is the caller. */
 bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg);
 
+/* ipi_call in two halves, for a caller that works while 'cpu' runs fn:
+ * ipi_post returns a ticket (0: not posted, as ipi_call's false), and
+ * ipi_wait waits for it.  The mailbox is free again as soon as the target
+ * takes the call: a call that runs long, calling ipi_run_pending as it
+ * goes, lets later calls to its CPU (a TLB shootdown) run meanwhile. */
+uint32_t ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg);
+void ipi_wait(unsigned cpu, uint32_t ticket);
+
 /* Runs fn(arg) on every other online CPU, all at once, and waits for all
  * of them; returns how many ran it. */
 unsigned ipi_call_others(void (*fn)(void *arg), void *arg);
+
+/* The same for the CPUs whose bits are set in 'cpus' (bit i: CPU i),
+ * the caller left out. */
+unsigned ipi_call_many(uint32_t cpus, void (*fn)(void *arg), void *arg);
 
 /* Runs what was posted to this CPU's mailbox, if anything (the wait loops
  * and the interrupt entry call it). */

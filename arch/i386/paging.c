@@ -3,7 +3,9 @@
 #include "arch/i386/cpu.h"
 #include "arch/i386/cpuid.h"
 #include "arch/i386/gdt.h"
+#include "arch/i386/ipi.h"
 #include "arch/i386/layout.h"
+#include "arch/i386/percpu.h"
 #include "lib/align.h"
 #include "lib/string.h"
 
@@ -178,6 +180,9 @@ bool paging_map(uintptr_t va, size_t n)
 /* Replaces the large page at 'va' by a table of 4 KiB PTEs mapping the same
  * frames, except the frame of 'spare' (a page about to be unmapped), which
  * becomes the table itself. */
+static bool split_into_fresh_table(uintptr_t va, uintptr_t spare);
+static void unmap_physical_here(uintptr_t va, size_t n);
+
 static void split_slot(uintptr_t va, uintptr_t spare)
 {
 	uint32_t *pde = pde_at(va);
@@ -185,6 +190,8 @@ static void split_slot(uintptr_t va, uintptr_t spare)
 	unsigned pdi = va >> SLOT_SHIFT;
 	paddr_t table = slot + (spare - ALIGN_DOWN(va, SLOT_SIZE));
 
+	if (split_into_fresh_table(va, spare))
+		return;
 	frames->split_slot(frames->ctx, slot);
 	/* Build the table in the spare frame while the large page still maps
 	 * it: its virtual address is 'spare'. */
@@ -259,10 +266,194 @@ static __attribute__((noinline)) void unmap_entries(uintptr_t va, size_t n)
 	unmap_range(va, n);
 }
 
+/* ---- other CPUs' TLBs ----
+ *
+ * With other CPUs online, a translation this CPU drops may still sit in
+ * their TLBs: a frame must not go back to the frame source (and be handed
+ * to someone else) before every CPU has dropped it.  So an unmap then runs
+ * against a frame source that only records what it is given; once the
+ * entries are gone here, one call to every other CPU (arch/i386/ipi.h)
+ * invalidates the range there (reloading CR3 beyond
+ * PAGING_FLUSH_THRESHOLD pages), and only then are the recorded frames
+ * freed.  The invalidation takes no lock and waits for nothing, so it runs
+ * even on a CPU that spins for a lock with interrupts off (spinlock.h).
+ * One round per call, unless the record fills up (DEFERRED_FRAMES), when
+ * a round frees what it holds and the unmap goes on.
+ */
+#define DEFERRED_FRAMES 1024
+#define DEFERRED_SLOTS  16
+
+static struct {
+	const struct frame_ops *real;
+	uintptr_t va;
+	size_t n;
+	unsigned frame_count, slot_count;
+	paddr_t frames[DEFERRED_FRAMES];
+	paddr_t slots[DEFERRED_SLOTS];
+	uint32_t rounds; /* shootdown rounds, ever */
+} deferred;
+
+struct shootdown {
+	uintptr_t va;
+	size_t n;
+};
+
+static void invalidate_here(void *arg)
+{
+	const struct shootdown *s = arg;
+	if (s->n / PAGE_SIZE > PAGING_FLUSH_THRESHOLD)
+		write_cr3(read_cr3());
+	else
+		for (uintptr_t v = s->va; v < s->va + s->n; v += PAGE_SIZE)
+			invlpg(v);
+}
+
+/* One round: every other CPU drops [va, va + n); then what was recorded
+ * goes back to the frame source. */
+static void shoot_down_and_free(void)
+{
+	struct shootdown s = { deferred.va, deferred.n };
+	/* The entries are gone; a CPU that reads "clean" after this fence
+	 * flushed its whole TLB since, and reads the entries afresh. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint32_t busy = 0;
+	for (unsigned i = 0; i < ipi_cpus_online; i++)
+		if (!__atomic_load_n(&percpu_areas[i].tlb_clean, __ATOMIC_SEQ_CST))
+			busy |= 1u << i;
+	if (busy & ~(1u << this_cpu()->index))
+		ipi_call_many(busy, invalidate_here, &s);
+	deferred.rounds++;
+	const struct frame_ops *real = deferred.real;
+	real->free_entries(real->ctx, deferred.frames, deferred.frame_count);
+	for (unsigned i = 0; i < deferred.slot_count; i++)
+		real->free_slot(real->ctx, deferred.slots[i]);
+	deferred.frame_count = deferred.slot_count = 0;
+}
+
+static void defer_frame(paddr_t frame)
+{
+	if (deferred.frame_count == DEFERRED_FRAMES)
+		shoot_down_and_free();
+	deferred.frames[deferred.frame_count++] = frame & PTE_FRAME_MASK;
+}
+
+static paddr_t deferring_alloc(void *ctx)
+{
+	(void)ctx;
+	return deferred.real->alloc(deferred.real->ctx);
+}
+
+static void deferring_free(void *ctx, paddr_t frame)
+{
+	(void)ctx;
+	defer_frame(frame);
+}
+
+static void deferring_free_entries(void *ctx, const paddr_t *entries, unsigned n)
+{
+	(void)ctx;
+	for (unsigned i = 0; i < n; i++)
+		defer_frame(entries[i]);
+}
+
+static void deferring_free_slot(void *ctx, paddr_t base)
+{
+	(void)ctx;
+	if (deferred.slot_count == DEFERRED_SLOTS)
+		shoot_down_and_free();
+	deferred.slots[deferred.slot_count++] = base;
+}
+
+static void deferring_split_slot(void *ctx, paddr_t base)
+{
+	(void)ctx;
+	deferred.real->split_slot(deferred.real->ctx, base);
+}
+
+/* Only what an unmap calls. */
+static const struct frame_ops deferring_ops = {
+	.ctx = NULL,
+	.alloc = deferring_alloc,
+	.free = deferring_free,
+	.free_entries = deferring_free_entries,
+	.free_slot = deferring_free_slot,
+	.split_slot = deferring_split_slot,
+};
+
+/*
+ * A large page only partly unmapped, while other CPUs may still use it
+ * through their TLBs: the table that replaces it goes in a fresh frame
+ * rather than in the frame of the page being unmapped (which a stale
+ * translation elsewhere still reaches until the round), and the frame of
+ * 'spare' is recorded with the others.  False when not deferring, or no
+ * frame is to be had (then the spare is used, as on one CPU).
+ */
+static bool split_into_fresh_table(uintptr_t va, uintptr_t spare)
+{
+	if (frames != &deferring_ops)
+		return false;
+	paddr_t table = deferred.real->alloc(deferred.real->ctx);
+	if (!table)
+		return false;
+	uint32_t *pde = pde_at(va);
+	paddr_t slot = *pde & PDE_LARGE_FRAME_MASK;
+	unsigned pdi = va >> SLOT_SHIFT;
+	deferred.real->split_slot(deferred.real->ctx, slot);
+	/* The large page still translates here until the CR3 reload below:
+	 * the table is filled through the window meanwhile. */
+	*pde = table | PTE_PRESENT | PTE_WRITE;
+	invlpg((uintptr_t)table_window(pdi));
+	uint32_t *entries = table_window(pdi);
+	for (unsigned i = 0; i < PTE_COUNT; i++)
+		entries[i] = (slot + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITE;
+	entries[(spare >> PAGE_SHIFT) % PTE_COUNT] = 0;
+	write_cr3(read_cr3());
+	defer_frame(slot + (spare - ALIGN_DOWN(va, SLOT_SIZE)));
+	table_use[pdi] = PTE_COUNT - 1;
+	stats.large_pages--;
+	stats.small_pages += PTE_COUNT - 1;
+	stats.page_tables++;
+	stats.large_splits++;
+	return true;
+}
+
+static __attribute__((noinline)) void unmap_with_other_cpus(uintptr_t va, size_t n)
+{
+	deferred.real = frames;
+	deferred.va = va;
+	deferred.n = n;
+	frames = &deferring_ops;
+	unmap_entries(va, n);
+	frames = deferred.real;
+	shoot_down_and_free();
+}
+
+void paging_unmap_physical(uintptr_t va, size_t n)
+{
+	if (__builtin_expect(ipi_cpus_online > 1, 0)) {
+		deferred.real = frames;
+		deferred.va = va;
+		deferred.n = n;
+		frames = &deferring_ops; /* an emptied table waits for the round too */
+		unmap_physical_here(va, n);
+		frames = deferred.real;
+		shoot_down_and_free();
+	} else {
+		unmap_physical_here(va, n);
+	}
+}
+
+uint32_t paging_shootdown_rounds(void)
+{
+	return deferred.rounds;
+}
+
 /* One large page, the counterpart of paging_map's own path. */
 void paging_unmap(uintptr_t va, size_t n)
 {
-	if (n == SLOT_SIZE && IS_ALIGNED(va, SLOT_SIZE) && (*pde_at(va) & PTE_LARGE))
+	if (__builtin_expect(ipi_cpus_online > 1, 0))
+		unmap_with_other_cpus(va, n);
+	else if (n == SLOT_SIZE && IS_ALIGNED(va, SLOT_SIZE) && (*pde_at(va) & PTE_LARGE))
 		unmap_large(va);
 	else
 		unmap_entries(va, n);
@@ -284,7 +475,7 @@ bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached)
 	return true;
 }
 
-void paging_unmap_physical(uintptr_t va, size_t n)
+static void unmap_physical_here(uintptr_t va, size_t n)
 {
 	for (uintptr_t v = va; v < va + n; v += PAGE_SIZE) {
 		*pte_at(v) = 0;

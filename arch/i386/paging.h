@@ -14,7 +14,9 @@
  * frame source has a free aligned slot; otherwise 4 KiB pages.
  *
  * TLB: every PTE change is followed by invlpg of that page; an unmap of more
- * than PAGING_FLUSH_THRESHOLD pages reloads CR3 once instead.
+ * than PAGING_FLUSH_THRESHOLD pages reloads CR3 once instead.  With other
+ * CPUs online an unmap also invalidates their TLBs, in one round of calls,
+ * before any frame it frees goes back (a TLB shootdown; see paging.c).
  * None of these functions may be called with the page tables shared with
  * another CPU (one CPU today); they may be called with interrupts off.
  */
@@ -97,6 +99,10 @@ bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached);
 /* Undoes paging_map_physical: the entries go, the physical range is left
  * alone (it was never the frame source's), empty tables go back. */
 void paging_unmap_physical(uintptr_t va, size_t n);
+
+/* TLB shootdown rounds run by unmaps while other CPUs were online (see
+ * paging.c: one per unmap call, or more for very large ones). */
+uint32_t paging_shootdown_rounds(void);
 
 /* The physical address behind 'va'; false if not mapped.  *large tells
  * whether a 4 MiB page maps it. */

@@ -27,9 +27,13 @@ struct percpu {
 	volatile bool online;
 	uintptr_t stack_guard;  /* the unmapped page below the kernel stack */
 	uintptr_t stack_bottom; /* the stack's lowest mapped byte */
+	/* Set by an idle CPU once it has flushed its whole TLB, cleared before
+	 * it runs anything: a TLB shootdown skips the CPUs that hold no
+	 * translation (arch/i386/paging.c). */
+	volatile uint32_t tlb_clean;
 	/* A function another CPU asked this one to run (arch/i386/ipi.h). */
 	struct {
-		volatile uint32_t busy; /* a sender holds the mailbox */
+		volatile uint32_t busy; /* posted, not yet taken by this CPU */
 		void (*fn)(void *arg);
 		void *arg;
 		volatile uint32_t requested, done; /* sequence numbers */
