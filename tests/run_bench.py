@@ -38,7 +38,7 @@ def main():
     # The SMP figures need other CPUs: the same kernel at -smp 4.
     if args.filter == "all":
         smp_argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", "256M",
-                    "--append", "test=none bench=ipi", "--icount", "--quiet", "--smp", "4",
+                    "--append", "test=none bench=ipi,spinlock,shootdown", "--icount", "--quiet", "--smp", "4",
                     "--timeout", "600", "--log", os.path.join(args.build, "logs", "bench-smp4.log")]
         smp_verdict, smp_lines = run_qemu.run(run_qemu.parser().parse_args(smp_argv), echo=None)
         lines += smp_lines
