@@ -124,6 +124,25 @@ void ktest_write_byte(void *addr)
 	*(volatile uint8_t *)addr = 0x5a;
 }
 
+/* Deep enough for any stack; volatile so that the compiler can neither
+ * bound nor flatten the recursion. */
+static volatile unsigned recursion_limit = 0xffffffffu;
+
+static unsigned __attribute__((noinline)) recurse(unsigned depth)
+{
+	volatile char frame[128];
+	frame[0] = (char)depth;
+	if (depth >= recursion_limit)
+		return frame[0];
+	return recurse(depth + 1) + frame[0];
+}
+
+void ktest_overflow_stack(void *unused)
+{
+	(void)unused;
+	recurse(0);
+}
+
 static bool item_selects_suite(const char *item, size_t len, const void *entry)
 {
 	const struct ktest_suite *s = entry;

@@ -168,9 +168,11 @@ struct fault_record ktest_expect_fault_at(struct ktest *t, const char *file, int
                                           uint32_t vector, uintptr_t fault_addr, void (*fn)(void *),
                                           void *arg);
 
-/* Helpers for fault tests: one volatile access at 'addr'. */
+/* Helpers for fault tests: one volatile access at 'addr'; a recursion
+ * that runs until the stack overflows (arg unused). */
 void ktest_read_byte(void *addr);
 void ktest_write_byte(void *addr);
+void ktest_overflow_stack(void *unused);
 
 /*
  * Runs the suites that 'filter' selects (tests/select.h: "all" selects

@@ -124,28 +124,11 @@ static void touch_own_guard(void *arg)
 	p->caught = fault_catch(ktest_write_byte, (void *)(p->guard + 8), &p->rec);
 }
 
-static volatile unsigned recursion_limit = 0xffffffffu;
-
-static unsigned __attribute__((noinline)) recurse(unsigned depth)
-{
-	volatile char frame[128];
-	frame[0] = (char)depth;
-	if (depth >= recursion_limit)
-		return frame[0];
-	return recurse(depth + 1) + frame[0];
-}
-
-static void run_away(void *arg)
-{
-	(void)arg;
-	recurse(0);
-}
-
 static void overflow_own_stack(void *arg)
 {
 	struct probe *p = arg;
 	p->guard = this_cpu()->stack_guard;
-	p->caught = fault_catch(run_away, NULL, &p->rec);
+	p->caught = fault_catch(ktest_overflow_stack, NULL, &p->rec);
 }
 
 /* Each CPU faults on its own guard page, and a runaway recursion there

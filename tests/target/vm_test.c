@@ -394,30 +394,13 @@ static void stack_guard_page_faults(struct ktest *t)
 	ktest_expect_fault(t, TRAP_PAGE_FAULT, guard + 8, ktest_write_byte, (void *)(guard + 8));
 }
 
-static volatile unsigned recursion_limit = 0xffffffffu;
-
-static unsigned __attribute__((noinline)) recurse(unsigned depth)
-{
-	volatile char frame[128];
-	frame[0] = (char)depth;
-	if (depth >= recursion_limit)
-		return frame[0];
-	return recurse(depth + 1) + frame[0];
-}
-
-static void run_away(void *arg)
-{
-	(void)arg;
-	recurse(0);
-}
-
 static void kernel_stack_overflow_is_caught_at_the_guard(struct ktest *t)
 {
 	uintptr_t guard = (uintptr_t)kernel_stack_guard;
 	/* The page fault on the guard cannot push its frame: it becomes a
 	 * double fault, handled on its own stack, with CR2 in the guard. */
-	struct fault_record r =
-	        ktest_expect_fault(t, TRAP_DOUBLE_FAULT, KTEST_ANY_ADDR, run_away, NULL);
+	struct fault_record r = ktest_expect_fault(t, TRAP_DOUBLE_FAULT, KTEST_ANY_ADDR,
+	                                           ktest_overflow_stack, NULL);
 	EXPECT_GE(t, r.cr2, guard);
 	EXPECT_LT(t, r.cr2, guard + PAGE_SIZE);
 }
