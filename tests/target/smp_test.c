@@ -161,7 +161,7 @@ static void each_cpu_faults_at_its_own_guard_page(struct ktest *t)
 struct reader {
 	volatile uint32_t *page;
 	uint32_t original;
-	volatile bool started, stop, saw_other;
+	volatile bool started, stop, saw_other, finished;
 	volatile uint32_t other;
 	bool faulted;
 	struct fault_record rec;
@@ -189,6 +189,7 @@ static void read_until_stopped(void *arg)
 {
 	struct reader *r = arg;
 	r->faulted = fault_catch(read_loop, r, &r->rec);
+	r->finished = true;
 }
 
 static void free_scratch(void *base)
@@ -217,8 +218,17 @@ static void a_freed_page_is_never_read_through_a_stale_translation(struct ktest 
 	struct reader r = { .page = (volatile uint32_t *)v, .original = 0x0a0a0a0a };
 	uint32_t ticket = ipi_post(1, read_until_stopped, &r);
 	ASSERT_NE(t, ticket, 0);
-	while (!r.started)
-		__asm__ volatile("pause"); /* its TLB holds the translation now */
+	/* Once it has read the page, its TLB holds the translation. */
+	for (unsigned spins = 0; !r.started && !r.finished && spins < 10000000; spins++)
+		__asm__ volatile("pause");
+	if (!r.started) {
+		r.stop = true;
+		ipi_wait(1, ticket);
+		ktest_fail_msg(t, __FILE__, __LINE__, true,
+		               "the reader never read the page: faulted %d (vector %u at eip %#x, "
+		               "cr2 %p)",
+		               r.faulted, r.rec.vector, r.rec.eip, (void *)r.rec.cr2);
+	}
 	uint32_t rounds = paging_shootdown_rounds();
 	ASSERT_TRUE(t, vm_unused(v, PAGE_SIZE));
 	EXPECT_EQ(t, paging_shootdown_rounds(), rounds + 1); /* one round for the call */
