@@ -26,14 +26,17 @@ void ipi_run_pending(void)
 	uint32_t requested = __atomic_load_n(&self->call.requested, __ATOMIC_ACQUIRE);
 	if (requested != self->call.taken) {
 		/* Taken: the mailbox is free for the next call as this one runs,
-		 * which may take long (and enable interrupts to let it in). */
+		 * which may take long (and run later calls from its loop: their
+		 * completions are their senders' own, so the order in which
+		 * nested calls finish does not matter). */
 		void (*fn)(void *arg) = self->call.fn;
 		void *arg = self->call.arg;
+		volatile uint32_t *completion = self->call.completion;
 		self->call.taken = requested;
 		__atomic_store_n(&self->tlb_clean, 0, __ATOMIC_SEQ_CST); /* before any access */
 		__atomic_store_n(&self->call.busy, 0, __ATOMIC_RELEASE);
 		fn(arg);
-		__atomic_store_n(&self->call.done, requested, __ATOMIC_RELEASE);
+		__atomic_store_n(completion, 1, __ATOMIC_RELEASE);
 	}
 	irq_restore(flags);
 }
@@ -44,8 +47,10 @@ ASMLINKAGE void ipi_call_interrupt(void)
 	ipi_run_pending();
 }
 
-/* Claims 'target's mailbox and posts fn(arg); returns its sequence number. */
-static uint32_t post(struct percpu *target, void (*fn)(void *arg), void *arg)
+/* Claims 'target's mailbox and posts fn(arg); *completion becomes 1 when
+ * fn has returned there. */
+static void post(struct percpu *target, void (*fn)(void *arg), void *arg,
+                 volatile uint32_t *completion)
 {
 	uint32_t free_box = 0;
 	while (!__atomic_compare_exchange_n(&target->call.busy, &free_box, 1, false,
@@ -54,55 +59,56 @@ static uint32_t post(struct percpu *target, void (*fn)(void *arg), void *arg)
 		ipi_run_pending();
 		__asm__ volatile("pause");
 	}
+	*completion = 0;
 	target->call.fn = fn;
 	target->call.arg = arg;
-	uint32_t seq = target->call.requested + 1;
-	if (seq == 0)
-		seq = 1; /* 0 stands for "not posted" */
-	__atomic_store_n(&target->call.requested, seq, __ATOMIC_RELEASE);
+	target->call.completion = completion;
+	__atomic_store_n(&target->call.requested, target->call.requested + 1, __ATOMIC_RELEASE);
 	apic_send_ipi(target->apic_id, IPI_CALL_VECTOR);
-	return seq;
 }
 
-static void wait_done(struct percpu *target, uint32_t seq)
+/* Waits for a completion, running this CPU's own calls as it spins. */
+static void wait_done(volatile uint32_t *completion)
 {
-	while (__atomic_load_n(&target->call.done, __ATOMIC_ACQUIRE) != seq) {
+	while (!__atomic_load_n(completion, __ATOMIC_ACQUIRE)) {
 		ipi_run_pending();
 		__asm__ volatile("pause");
 	}
 }
 
-uint32_t ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg)
+bool ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg, struct ipi_ticket *ticket)
 {
+	ticket->done = 1; /* waiting for a call that was not posted returns at once */
 	if (cpu >= ipi_cpus_online || cpu == this_cpu()->index || !percpu_areas[cpu].online)
-		return 0;
-	return post(&percpu_areas[cpu], fn, arg);
+		return false;
+	post(&percpu_areas[cpu], fn, arg, &ticket->done);
+	return true;
 }
 
-void ipi_wait(unsigned cpu, uint32_t ticket)
+void ipi_wait(struct ipi_ticket *ticket)
 {
-	if (ticket)
-		wait_done(&percpu_areas[cpu], ticket);
+	wait_done(&ticket->done);
 }
 
 bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg)
 {
-	uint32_t ticket = ipi_post(cpu, fn, arg);
-	ipi_wait(cpu, ticket);
-	return ticket != 0;
+	struct ipi_ticket ticket;
+	bool posted = ipi_post(cpu, fn, arg, &ticket);
+	ipi_wait(&ticket);
+	return posted;
 }
 
 unsigned ipi_call_many(uint32_t cpus, void (*fn)(void *arg), void *arg)
 {
-	uint32_t seq[MAX_CPUS];
+	volatile uint32_t done[MAX_CPUS];
 	unsigned self = this_cpu()->index, ran = 0;
 	cpus &= ~(1u << self);
 	for (unsigned i = 0; i < ipi_cpus_online; i++)
 		if ((cpus & (1u << i)) && percpu_areas[i].online)
-			seq[i] = post(&percpu_areas[i], fn, arg);
+			post(&percpu_areas[i], fn, arg, &done[i]);
 	for (unsigned i = 0; i < ipi_cpus_online; i++)
 		if ((cpus & (1u << i)) && percpu_areas[i].online) {
-			wait_done(&percpu_areas[i], seq[i]);
+			wait_done(&done[i]);
 			ran++;
 		}
 	return ran;

@@ -30,12 +30,16 @@ void ipi_init(void);
 bool ipi_call(unsigned cpu, void (*fn)(void *arg), void *arg);
 
 /* ipi_call in two halves, for a caller that works while 'cpu' runs fn:
- * ipi_post returns a ticket (0: not posted, as ipi_call's false), and
- * ipi_wait waits for it.  The mailbox is free again as soon as the target
- * takes the call: a call that runs long, calling ipi_run_pending as it
- * goes, lets later calls to its CPU (a TLB shootdown) run meanwhile. */
-uint32_t ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg);
-void ipi_wait(unsigned cpu, uint32_t ticket);
+ * ipi_post (false: not posted, as ipi_call's) and ipi_wait on the caller's
+ * ticket, which lives until the wait returns.  The mailbox is free again as
+ * soon as the target takes the call: a call that runs long, calling
+ * ipi_run_pending as it goes, lets later calls to its CPU (a TLB shootdown)
+ * run meanwhile, each completing its own sender's ticket. */
+struct ipi_ticket {
+	volatile uint32_t done;
+};
+bool ipi_post(unsigned cpu, void (*fn)(void *arg), void *arg, struct ipi_ticket *ticket);
+void ipi_wait(struct ipi_ticket *ticket);
 
 /* Runs fn(arg) on every other online CPU, all at once, and waits for all
  * of them; returns how many ran it. */

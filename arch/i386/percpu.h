@@ -36,9 +36,11 @@ struct percpu {
 		volatile uint32_t busy; /* posted, not yet taken by this CPU */
 		void (*fn)(void *arg);
 		void *arg;
-		volatile uint32_t requested, done; /* sequence numbers */
-		uint32_t taken;                    /* the last one this CPU began: a call that spins
-		                                    * (for a lock) is not begun again from its spin */
+		volatile uint32_t *completion; /* the sender's: set when fn returns */
+		volatile uint32_t requested;   /* sequence number of the last posted */
+		/* The last one this CPU began: a call that spins (for a lock) is
+		 * not begun again from its spin. */
+		uint32_t taken;
 	} call;
 	uint64_t gdt[GDT_ENTRIES];
 	struct tss main_tss, double_fault_tss;

@@ -79,10 +79,10 @@ KBENCH(shootdown)
 		return;
 	}
 	uintptr_t v = vm_reserve(0, SLOT_SIZE, VM_TEST);
-	uint32_t tickets[MAX_CPUS] = { 0 };
+	struct ipi_ticket tickets[MAX_CPUS];
 	stop_polling = false;
 	for (unsigned i = 1; i < cpus; i++)
-		tickets[i] = ipi_post(i, poll_until_stopped, NULL);
+		ipi_post(i, poll_until_stopped, NULL, &tickets[i]);
 	static const unsigned sizes[] = { 1, 64 };
 	for (unsigned k = 0; k < 2; k++) {
 		uint64_t total = 0;
@@ -99,6 +99,6 @@ KBENCH(shootdown)
 	}
 	stop_polling = true;
 	for (unsigned i = 1; i < cpus; i++)
-		ipi_wait(i, tickets[i]);
+		ipi_wait(&tickets[i]);
 	vm_free(v, SLOT_SIZE);
 }

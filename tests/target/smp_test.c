@@ -216,14 +216,14 @@ static void a_freed_page_is_never_read_through_a_stale_translation(struct ktest 
 	ASSERT_TRUE(t, paging_translate(v, &old_frame, &large));
 
 	struct reader r = { .page = (volatile uint32_t *)v, .original = 0x0a0a0a0a };
-	uint32_t ticket = ipi_post(1, read_until_stopped, &r);
-	ASSERT_NE(t, ticket, 0);
+	struct ipi_ticket ticket;
+	ASSERT_TRUE(t, ipi_post(1, read_until_stopped, &r, &ticket));
 	/* Once it has read the page, its TLB holds the translation. */
 	for (unsigned spins = 0; !r.started && !r.finished && spins < 10000000; spins++)
 		__asm__ volatile("pause");
 	if (!r.started) {
 		r.stop = true;
-		ipi_wait(1, ticket);
+		ipi_wait(&ticket);
 		ktest_fail_msg(t, __FILE__, __LINE__, true,
 		               "the reader never read the page: faulted %d (vector %u at eip %#x, "
 		               "cr2 %p)",
@@ -240,7 +240,7 @@ static void a_freed_page_is_never_read_through_a_stale_translation(struct ktest 
 	for (unsigned i = 0; i < 2000 && !r.faulted; i++)
 		__asm__ volatile("pause");
 	r.stop = true;
-	ipi_wait(1, ticket);
+	ipi_wait(&ticket);
 
 	EXPECT_EQ(t, new_frame, old_frame); /* the frame was indeed reused */
 	EXPECT_TRUE(t, r.faulted);
