@@ -185,7 +185,7 @@ run: deps all
 test: deps all iso host-tests
 	$(PYTHON) tests/testall.py --build $(BUILD)
 
-# The long sweep (about 12 minutes): every RAM size from 8 MiB to 3 GiB, CPU
+# The long sweep (about 15 minutes): every RAM size from 8 MiB to 3 GiB, CPU
 # models from the 486 on, RAM above 4 GiB, the arena options.
 sweep: deps all
 	$(PYTHON) tests/testall.py --build $(BUILD) --sweep
