@@ -114,19 +114,6 @@ static const struct cmdline_option kernel_options[] = {
 	{ "arena_base", set_arena_base },
 };
 
-/* Deep enough to overflow any kernel stack; volatile so that the compiler
- * can neither bound nor flatten the recursion. */
-static volatile unsigned recursion_limit = 0xffffffffu;
-
-static unsigned __attribute__((noinline)) recurse_deeply(unsigned depth)
-{
-	volatile char frame[256];
-	frame[0] = (char)depth;
-	if (depth >= recursion_limit)
-		return frame[0];
-	return recurse_deeply(depth + 1) + frame[0];
-}
-
 /* Volatile, so that the compiler cannot see the NULL store and replace it
  * with a trap instruction of its own. */
 static volatile int *volatile null_page;
@@ -144,7 +131,7 @@ static void crash_if_asked(void)
 	if (!strcmp(options.crash, "fault"))
 		*null_page = 1; /* the NULL page is never mapped */
 	if (!strcmp(options.crash, "overflow"))
-		recurse_deeply(0);
+		ktest_overflow_stack(NULL); /* the recursion the fault tests use */
 	if (!strcmp(options.crash, "nested")) {
 		/* An invalid opcode whose report then faults: its backtrace
 		 * follows %ebp into the stack's unmapped guard page. */

@@ -23,12 +23,13 @@ struct ap_params {
 #define START_WAIT_US 100000
 _Static_assert(MAX_CPUS *STACK_STRIDE <= SLOT_SIZE, "the stacks fit one slot");
 
-static unsigned online = 1, limit = 1;
+static unsigned limit = 1;
 static uintptr_t stacks; /* the VM_CPU_STACKS reservation */
 
+/* Counted in one place: ipi_cpus_online, which the calls need too. */
 unsigned smp_cpus_online(void)
 {
-	return online;
+	return ipi_cpus_online;
 }
 
 unsigned smp_cpu_limit(void)
@@ -116,7 +117,7 @@ unsigned smp_start(const struct topology *t, unsigned max_cpus)
 	boot->online = true;
 	if (!apic_init(t->lapic_base)) {
 		kprintf("smp: no local APIC: the boot CPU alone\n");
-		return online;
+		return ipi_cpus_online;
 	}
 	boot->apic_id = apic_id();
 	if (max_cpus > MAX_CPUS)
@@ -128,11 +129,11 @@ unsigned smp_start(const struct topology *t, unsigned max_cpus)
 		       (size_t)(ap_trampoline_end - ap_trampoline_start));
 	}
 	ipi_init();
-	for (unsigned i = 0; i < t->cpu_count && online < max_cpus && stacks; i++)
-		if (t->apic_ids[i] != boot->apic_id && start_cpu(online, t->apic_ids[i]))
-			ipi_cpus_online = ++online;
+	for (unsigned i = 0; i < t->cpu_count && ipi_cpus_online < max_cpus && stacks; i++)
+		if (t->apic_ids[i] != boot->apic_id && start_cpu(ipi_cpus_online, t->apic_ids[i]))
+			ipi_cpus_online++;
 	unsigned listed = t->cpu_count;
-	kprintf("smp: %u of %u CPUs online (the boot CPU has APIC id %u)%s\n", online, listed,
-	        boot->apic_id, listed > max_cpus ? "; cpus= left the others out" : "");
-	return online;
+	kprintf("smp: %u of %u CPUs online (the boot CPU has APIC id %u)%s\n", ipi_cpus_online,
+	        listed, boot->apic_id, listed > max_cpus ? "; cpus= left the others out" : "");
+	return ipi_cpus_online;
 }

@@ -1,12 +1,11 @@
 /* tests/select.c - checking and applying test= and bench= (select.h). */
 #include "tests/select.h"
 #include "lib/console.h"
+#include "lib/string.h"
 
 bool select_is(const char *value, const char *word)
 {
-	while (*word && *value == *word)
-		value++, word++;
-	return *value == *word;
+	return strcmp(value, word) == 0;
 }
 
 static bool is_name_char(char c)
