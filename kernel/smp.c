@@ -9,6 +9,7 @@
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
 #include "lib/string.h"
+#include "mm/kheap.h"
 #include "mm/vm.h"
 
 extern const char ap_trampoline_start[], ap_trampoline_end[], ap_trampoline_params[];
@@ -45,6 +46,7 @@ ASMLINKAGE void ap_main(unsigned index)
 	trap_init_cpu(cpu);
 	apic_enable_this_cpu();
 	cpu->apic_id = apic_id();
+	kmalloc_cpu_init(); /* its CPU lists, before anything it runs allocates */
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
 	/* Parked until another CPU posts work (arch/i386/ipi.h): an interrupt
 	 * wakes the halt, runs the call, and the loop halts again.  Before each

@@ -38,7 +38,7 @@
  * beside them (arena_meta_alloc) hands out never-freed metadata, such as
  * span records.
  *
- * Not thread-safe: the heap serializes calls.
+ * Not thread-safe: the page heap above it calls it under its lock.
  */
 #ifndef MM_ARENA_H
 #define MM_ARENA_H
@@ -61,7 +61,9 @@ struct span;
  * small objects), and a word for the layer above the page heap. */
 struct arena_page {
 	struct span *span;
-	struct cpu_list *cpu_list; /* kmalloc's, for its small spans: see mm/kmalloc.c */
+	/* kmalloc's, for its small spans: the offset of the class's CPU list in
+	 * any CPU's area, 0 for none (see mm/kmalloc.c). */
+	uintptr_t cpu_list;
 };
 
 struct arena_stats {
@@ -137,11 +139,19 @@ static inline struct arena_page *arena_page_of(const struct arena *a, uintptr_t 
  * they are not mapped yet; they read 0 at first.  False when frames run
  * out. */
 bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n);
+
+/* Whether the live bits of [p, p + n) lie in the prefix of the bitmap that
+ * is mapped already: the common case, as spans reuse memory.  The prefix
+ * only grows, so a caller may ask without the heap's lock. */
+static inline bool arena_live_covered(const struct arena *a, uintptr_t p, size_t n)
+{
+	const uint32_t *end = &a->live_bits[(p + n - 1 - a->start) / ARENA_QUANTUM / 32 + 1];
+	return (uintptr_t)end <= __atomic_load_n(&a->live_prefix_end, __ATOMIC_ACQUIRE);
+}
+
 static inline bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
 {
-	/* The common case, inline: spans reuse memory whose bits are mapped. */
-	const uint32_t *end = &a->live_bits[(p + n - 1 - a->start) / ARENA_QUANTUM / 32 + 1];
-	return (uintptr_t)end <= a->live_prefix_end || arena_cover_live_slow(a, p, n);
+	return arena_live_covered(a, p, n) || arena_cover_live_slow(a, p, n);
 }
 
 /* Never-freed, zeroed metadata from the persistent area, aligned to 16;

@@ -1,7 +1,12 @@
 /*
  * mm/bitops.h - single bits of a bitmap of any length, in one instruction
  * on x86 (bts/btr take the bit number from a register and address the
- * whole bitmap), in plain C elsewhere.  Not atomic: callers serialize.
+ * whole bitmap).  Setting and clearing are atomic (a lock prefix: the same
+ * instruction count), because the bitmaps they serve are shared by every
+ * CPU: the live bitmap, where two CPUs free neighbouring objects (or the
+ * same object twice: exactly one test-and-clear wins), and the frame
+ * bitmap, behind the per-CPU frame caches.  Elsewhere than x86, the
+ * compiler's atomic builtins.
  */
 #ifndef MM_BITOPS_H
 #define MM_BITOPS_H
@@ -27,18 +32,18 @@ static inline bool mm_bit_test(const uint32_t *bits, uint32_t n)
 static inline void mm_bit_set(uint32_t *bits, uint32_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
-	__asm__ volatile("btsl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
+	__asm__ volatile("lock btsl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
 #else
-	bits[n / 32] |= 1u << (n % 32);
+	__atomic_fetch_or(&bits[n / 32], 1u << (n % 32), __ATOMIC_SEQ_CST);
 #endif
 }
 
 static inline void mm_bit_clear(uint32_t *bits, uint32_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
-	__asm__ volatile("btrl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
+	__asm__ volatile("lock btrl %1, %0" : "+m"(*bits) : "r"(n) : "memory", "cc");
 #else
-	bits[n / 32] &= ~(1u << (n % 32));
+	__atomic_fetch_and(&bits[n / 32], ~(1u << (n % 32)), __ATOMIC_SEQ_CST);
 #endif
 }
 
@@ -50,9 +55,9 @@ static inline void mm_bit_clear(uint32_t *bits, uint32_t n)
 static inline void mm_bit_set_at(uintptr_t origin, uintptr_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
-	__asm__ volatile("bts %1, (%0)" : : "r"(origin), "r"(n) : "memory", "cc");
+	__asm__ volatile("lock bts %1, (%0)" : : "r"(origin), "r"(n) : "memory", "cc");
 #else
-	*(uint32_t *)(origin + n / 32 * 4) |= 1u << (n % 32);
+	__atomic_fetch_or((uint32_t *)(origin + n / 32 * 4), 1u << (n % 32), __ATOMIC_SEQ_CST);
 #endif
 }
 
@@ -61,12 +66,11 @@ static inline bool mm_bit_test_clear(uint32_t *bits, uint32_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
 	bool was;
-	__asm__ volatile("btrl %2, %1" : "=@ccc"(was), "+m"(*bits) : "r"(n) : "memory");
+	__asm__ volatile("lock btrl %2, %1" : "=@ccc"(was), "+m"(*bits) : "r"(n) : "memory");
 	return was;
 #else
-	bool was = mm_bit_test(bits, n);
-	bits[n / 32] &= ~(1u << (n % 32));
-	return was;
+	uint32_t bit = 1u << (n % 32);
+	return __atomic_fetch_and(&bits[n / 32], ~bit, __ATOMIC_SEQ_CST) & bit;
 #endif
 }
 

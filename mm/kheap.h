@@ -21,8 +21,13 @@ extern struct pageheap kernel_pageheap;
  */
 bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
 
-/* Returns every cached free object to its span and every empty span to
- * the page heap (for tests and memory pressure). */
+/* Sets up the running CPU's lists (kmalloc_init does the calling CPU's):
+ * every other CPU calls it once, before its first allocation. */
+void kmalloc_cpu_init(void);
+
+/* Returns every cached free object, on every CPU's lists (each CPU is
+ * asked to hand its lists over), to its span and every empty span to the
+ * page heap (for tests and memory pressure).  Call with no lock held. */
 void kmalloc_drain(void);
 
 /* Gives every frame the heap holds idle back to the frame pool: the

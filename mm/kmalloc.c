@@ -75,20 +75,24 @@
  * Zeroing: kcalloc zeroes small blocks itself; large blocks come from the
  * page heap, which zeroes only pages that may hold old data.
  *
- * Locking: every path runs with interrupts off (one CPU).  For SMP the
- * per-CPU cache stays lock-free and a lock per class would guard the
- * central lists and the page heap: refill() and flush() are the only
- * entries to them from the fast paths.  Two things name this CPU's lists
- * directly and would become offsets added to the running CPU's cache base
- * (a segment-relative access on x86, no more instructions): the size
- * lookups, which hold offsets already, and the arena's page words.  The
- * live bitmap would need an atomic bit operation (lock bts/btr), the one
- * cost SMP adds to the fast paths.
+ * Several CPUs: each CPU has its own CPU lists, in its per-CPU area, and
+ * the fast paths reach them through the per-CPU segment: the size lookups
+ * and the arena's page words hold the list's offset in any CPU's area, not
+ * a pointer, so that a block freed on another CPU goes to that CPU's list
+ * of the same class, at no cost in instructions.  The fast paths take no
+ * lock: interrupts off keep this CPU's lists to itself, and the live bit,
+ * shared by all CPUs, is set and cleared atomically (lock bts / lock btr:
+ * of two CPUs freeing one block, one clears the bit and the other is told
+ * it was free).  A lock per class guards its spans, the page heap has its
+ * own, and so do the vm map and the frame allocator: their order is at the
+ * top of kmalloc_central.c.  The slow paths look at this CPU's lists only
+ * after taking a lock: its wait answers other CPUs' calls, one of which
+ * (kmalloc_drain, from any CPU) takes the lists away.
  */
 #include "mm/kmalloc_internal.h"
 
 struct pageheap kernel_pageheap;
-struct cpu_list cache[KMALLOC_MAX_CLASSES + 1];
+uint32_t cpus_with_lists;
 struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
 struct kmalloc_totals totals;
 uintptr_t live_origin;
@@ -103,7 +107,6 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	}
 	build_classes();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		cache[cls] = (struct cpu_list){ NULL, (int32_t)classes[cls].cache_max, 0 };
 		uint32_t keep = EMPTY_KEEP_PAGES / classes[cls].pages;
 		central[cls].keep_empty = keep ? keep : 1;
 	}
@@ -111,7 +114,18 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		return false;
 	live_origin = (uintptr_t)kernel_pageheap.arena.live_bits -
 	              (kernel_pageheap.arena.start >> QSHIFT) / 8;
+	kmalloc_cpu_init();
 	return true;
+}
+
+void kmalloc_cpu_init(void)
+{
+	unsigned cpu = mm_cpu_index();
+	struct kmalloc_cpu *mine = cpu_lists(cpu);
+	memset(mine, 0, sizeof(*mine));
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		mine->lists[cls].room = (int32_t)classes[cls].cache_max;
+	__atomic_fetch_or(&cpus_with_lists, 1u << cpu, __ATOMIC_RELEASE);
 }
 
 /* Before kmalloc_init every table is empty, so that a request of any size
@@ -126,14 +140,13 @@ __attribute__((noinline, cold)) void used_before_set_up(const char *call)
 static __attribute__((noinline, cold)) void bad_pointer(const char *call, const void *ptr,
                                                         const char *why)
 {
-	totals.bad_frees++;
+	COUNT(totals.bad_frees);
 	kprintf_ratelimited("kmalloc: bad pointers", "%s(%p): %s; ignored\n", call, ptr, why);
 }
 
 /*
  * The span of a live small or large block starting at 'ptr', or NULL with
- * the reason in *why.  Re-derives everything from the pointer.  Interrupts
- * must be off.
+ * the reason in *why.  Re-derives everything from the pointer.
  */
 static struct span *block_span(uintptr_t p, const char **why)
 {
@@ -172,51 +185,62 @@ static struct span *block_span(uintptr_t p, const char **why)
 
 /* ---- large blocks ---- */
 
+/* Counts a large block of 'bytes' allocated (sign 1) or freed (-1) on
+ * this CPU. */
+static void count_large(int sign, uint64_t bytes)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	struct kmalloc_cpu *mine = cpu_lists(mm_cpu_index());
+	if (sign > 0)
+		mine->large.mallocs++;
+	else
+		mine->large.frees++;
+	mine->large.bytes += sign * (int64_t)bytes;
+	mm_irq_restore(flags);
+}
+
 static void *large_alloc(size_t size, size_t align, bool zeroed)
 {
 	if (__builtin_expect(!kernel_pageheap.arena.limit, 0))
 		used_before_set_up("kmalloc");
 	if (size > kernel_pageheap.arena.limit || size > SIZE_MAX - PAGE_SIZE) {
-		totals.failures++;
+		COUNT(totals.failures);
 		return NULL;
 	}
 	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 	if (npages == 0)
 		npages = 1;
-	mm_irq_flags_t flags = mm_irq_save();
 	struct span *s = heap_alloc(npages, (uint32_t)(align / PAGE_SIZE), zeroed);
-	if (s) {
-		s->small.size_class = 0;
-		s->small.cpu_list = NULL;
-		totals.large_mallocs++;
-		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE;
-	} else {
-		totals.failures++;
+	if (!s) {
+		COUNT(totals.failures);
+		return NULL;
 	}
-	mm_irq_restore(flags);
-	return s ? (void *)s->start : NULL;
+	/* A fresh span is the page heap's "size_class 0, no CPU list". */
+	count_large(1, (uint64_t)npages * PAGE_SIZE);
+	return (void *)s->start;
 }
 
 /* ---- the API ---- */
 
 /* The fast path of every small allocation: an object of the class of
  * 'list' (or, when 'may_borrow', of one of the next few classes). */
-static inline void *alloc_from(struct cpu_list *list, bool may_borrow)
+static inline void *alloc_from(uintptr_t offset, bool may_borrow)
 {
-	/* One register for the list, rather than an index and a base. */
-	__asm__("" : "+r"(list));
+	/* One register for the offset, rather than an index and a base. */
+	__asm__("" : "+r"(offset));
 	mm_irq_flags_t flags = mm_irq_save();
+	struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
 	if (__builtin_expect(!list->head, 0))
-		return may_borrow ? alloc_slow(list, flags) : alloc_slow_no_borrow(list, flags);
+		return may_borrow ? alloc_slow(offset, flags) : alloc_slow_no_borrow(offset, flags);
 	return take_object(list, flags);
 }
 
 void *kmalloc(size_t size)
 {
 	if (__builtin_expect(size <= LOOKUP_MAX, 1))
-		return alloc_from(cpu_list_at(lookup[size]), true);
+		return alloc_from(lookup[size], true);
 	if (size <= KMALLOC_MAX_SMALL)
-		return alloc_from(cpu_list_at(cpu_list_offset_of(size)), true);
+		return alloc_from(cpu_list_offset_of(size), true);
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
@@ -225,17 +249,25 @@ void *kmalloc(size_t size)
  * restored on return. */
 static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags)
 {
-	const char *why;
-	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	if (!ptr) {
-		/* kfree(NULL) does nothing */
-	} else if (s && s->small.size_class == 0) {
-		totals.large_frees++;
-		totals.large_in_use_bytes -= (uint64_t)s->npages * PAGE_SIZE;
-		ph_free(&kernel_pageheap, s);
-	} else {
-		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
+		mm_irq_restore(flags); /* kfree(NULL) does nothing */
+		return;
 	}
+	/* Looked up and freed under the page heap's lock: of two CPUs freeing
+	 * one large block, the second finds it free. */
+	const char *why;
+	mm_irq_flags_t held = ph_lock(&kernel_pageheap);
+	struct span *s = block_span((uintptr_t)ptr, &why);
+	uint64_t bytes = 0;
+	if (s && s->small.size_class == 0) {
+		bytes = (uint64_t)s->npages * PAGE_SIZE;
+		ph_free_locked(&kernel_pageheap, s);
+	}
+	ph_unlock(&kernel_pageheap, held);
+	if (bytes)
+		count_large(-1, bytes);
+	else
+		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
 	mm_irq_restore(flags);
 }
 
@@ -247,20 +279,21 @@ void kfree(void *ptr)
 	 * comes out huge: one comparison checks range and alignment. */
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
-	struct cpu_list *list;
+	uintptr_t offset;
 	/* Only the pages of a small span in use name a CPU list, so ptr
 	 * lies in one, whose live bits are mapped.  Its bit is set exactly
 	 * while an object starting at ptr is held by a caller: tested and
-	 * cleared at once, it checks both the object boundary and a double
-	 * free. */
+	 * cleared at once, atomically, it checks both the object boundary and
+	 * a double free, on any CPU. */
 	if (__builtin_expect(q < a->used_quanta, 1) &&
-	    __builtin_expect((list = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != NULL, 1) &&
+	    __builtin_expect((offset = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != 0, 1) &&
 	    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)q), 1)) {
+		struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
 		*(void **)ptr = list->head;
 		list->head = ptr;
 		list->frees++;
 		if (__builtin_expect(--list->room < 0, 0))
-			return kfree_flush(list, flags);
+			return kfree_flush(offset, flags);
 		mm_irq_restore(flags);
 		return;
 	}
@@ -270,7 +303,6 @@ void kfree(void *ptr)
 size_t ksize(const void *ptr)
 {
 	const char *why;
-	mm_irq_flags_t flags = mm_irq_save();
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	size_t size = 0;
 	if (s)
@@ -278,7 +310,6 @@ size_t ksize(const void *ptr)
 		                           : (size_t)s->npages * PAGE_SIZE;
 	else if (ptr)
 		bad_pointer("ksize", ptr, why);
-	mm_irq_restore(flags);
 	return size;
 }
 
@@ -286,7 +317,7 @@ void *kcalloc(size_t nmemb, size_t size)
 {
 	size_t total;
 	if (__builtin_mul_overflow(nmemb, size, &total)) {
-		totals.failures++;
+		COUNT(totals.failures);
 		return NULL;
 	}
 	if (total > KMALLOC_MAX_SMALL)
@@ -304,12 +335,14 @@ static bool grow_large(void *p, size_t old, size_t size)
 	if (size > kernel_pageheap.arena.limit)
 		return false;
 	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
-	mm_irq_flags_t flags = mm_irq_save();
 	struct span *s = ph_lookup(&kernel_pageheap, (uintptr_t)p);
 	bool grown = s && s->small.size_class == 0 && ph_grow(&kernel_pageheap, s, npages);
-	if (grown)
-		totals.large_in_use_bytes += (uint64_t)npages * PAGE_SIZE - old;
-	mm_irq_restore(flags);
+	if (grown) {
+		mm_irq_flags_t flags = mm_irq_save();
+		cpu_lists(mm_cpu_index())->large.bytes +=
+		        (int64_t)npages * PAGE_SIZE - (int64_t)old;
+		mm_irq_restore(flags);
+	}
 	return grown;
 }
 
@@ -358,7 +391,7 @@ void *kmemalign(size_t alignment, size_t size)
 		 * multiple of it and spans start on a page. */
 		for (unsigned cls = kmalloc_class_of(size); cls <= class_count; cls++)
 			if (classes[cls].size % alignment == 0)
-				return alloc_from(&cache[cls], false);
+				return alloc_from(cpu_list_offset(cls), false);
 	}
 	return large_alloc(size, alignment < PAGE_SIZE ? PAGE_SIZE : alignment, false);
 }

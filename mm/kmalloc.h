@@ -32,9 +32,10 @@
  * loop, no division and no lock beyond saving and restoring the interrupt
  * flag; callable with interrupts on or off, but not from NMI context.
  * Larger blocks come from the page heap (O(1) in free spans, O(pages) to
- * mark them).  One CPU today: the per-CPU cache is the only state the fast
- * paths touch, so SMP adds a lock only around the refill and flush paths
- * (and atomic live-bit updates; see mm/kmalloc.c).
+ * mark them).  Safe on every CPU: the fast paths touch only the running
+ * CPU's lists (and the live bit, atomically), and a block may be freed on
+ * any CPU; locks guard the refills, flushes and larger blocks (see
+ * mm/kmalloc.c).
  *
  * On the host (libmm.a), a constructor sets the heap up before main: no
  * init call.  The host library is for one thread: interrupt masking, its
@@ -72,7 +73,7 @@ struct kmalloc_class_stats {
 	uint64_t mallocs;    /* ever */
 	uint64_t frees;      /* ever */
 	uint64_t in_use;     /* objects held by callers now */
-	uint64_t cached;     /* free objects in the per-CPU cache */
+	uint64_t cached;     /* free objects on the CPU lists, all CPUs */
 	uint32_t spans;      /* spans of this class now */
 };
 

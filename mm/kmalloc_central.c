@@ -1,7 +1,23 @@
-/* mm/kmalloc_central.c - the spans of each size class (the central lists):
+/*
+ * mm/kmalloc_central.c - the spans of each size class (the central lists):
  * setting spans up, refilling the CPU lists from them, flushing back,
  * giving empty spans to the page heap, and reclaiming idle memory when
- * frames run out (see the essay in kmalloc.c). */
+ * frames run out (see the essay in kmalloc.c).
+ *
+ * Locks, in the order they are taken (mm/ as a whole):
+ *   1. drain_lock, held by kmalloc_drain while it gathers every CPU's lists;
+ *   2. the class locks (struct central), in increasing class order: a
+ *      class that borrows takes a larger class's lock, never holding its
+ *      own; nothing takes two class locks but the checker, in order;
+ *   3. the page heap's (ph_*), taken inside its calls, also under a class
+ *      lock (an emptied span goes back);
+ *   4. the vm map's, inside the arena's calls to vm_*;
+ *   5. the frame allocator's, inside the page tables' need for frames.
+ * A CPU list is touched only by its CPU with interrupts off, or by a call
+ * that CPU answers (detach_here).  Every wait for a lock answers calls, so a
+ * CPU that code run this way can reach must hold no pointer into its lists
+ * across a lock: the code below rereads the list after each lock it takes.
+ */
 #include "mm/kmalloc_internal.h"
 
 static void central_add(struct central *c, struct span *s)
@@ -30,17 +46,18 @@ static void central_del(struct central *c, struct span *s)
  * the CPU lists, the empty spans each class keeps, free pages still
  * mapped - goes back to the frame pool, so that one retry can use it.
  * True when anything came back.  (Linux's slab shrinkers do the same under
- * memory pressure.) */
+ * memory pressure.)  Called with no lock held. */
 static bool reclaim_idle(size_t wanted)
 {
 	uint64_t freed = kmalloc_trim();
-	totals.reclaims += freed != 0;
-	if (freed)
+	if (freed) {
+		COUNT(totals.reclaims);
 		kprintf_ratelimited(
 		        "kmalloc: reclaims",
 		        "kmalloc: %zu bytes not available: gave %llu KiB held idle back, "
 		        "retrying\n",
 		        wanted, (unsigned long long)(freed >> 10));
+	}
 	return freed != 0;
 }
 
@@ -54,45 +71,47 @@ __attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages, uint32_
 	return ph_alloc_aligned(&kernel_pageheap, npages, align_pages, zeroed);
 }
 
+/* A span for class 'cls', set up but not yet listed (the caller lists it
+ * under the class lock); taken with no lock held. */
 static struct span *new_class_span(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct span *s = heap_alloc(ci->pages, 1, false);
 	if (!s)
 		return NULL;
-	if (!arena_cover_live(&kernel_pageheap.arena, s->start, (size_t)ci->pages * PAGE_SIZE)) {
+	if (!ph_cover_live(&kernel_pageheap, s)) {
 		ph_free(&kernel_pageheap, s);
 		return NULL;
 	}
 	/* Every page names the span (for flush) and, in its page word, the
-	 * CPU list (for kfree: one lookup).  No other page names a list. */
-	ph_mark_all(&kernel_pageheap, s, &cache[cls]);
+	 * class's CPU list (for kfree: one lookup).  No other page names a
+	 * list.  Nobody holds a pointer into the span yet. */
+	ph_mark_all(&kernel_pageheap, s, cpu_list_offset(cls));
 	s->small.size_class = (uint8_t)cls;
-	s->small.cpu_list = &cache[cls];
+	s->small.cpu_list = cpu_list_offset(cls);
 	s->small.object_size = ci->size;
 	s->small.magic = ci->magic;
 	s->small.free_objects = NULL;
 	s->small.objects_in_use = 0;
 	s->small.object_count = ci->objects;
 	s->small.carved = 0;
-	central_add(&central[cls], s);
-	central[cls].spans++;
+	s->small.listed = 0;
 	return s;
 }
 
-/* Fills the CPU list of 'cls' with up to a batch, from the free lists
+/* Fills this CPU's list of 'cls' with up to a batch, from the free lists
  * of the class's spans (which must have one) first and then from their
  * uncarved ends.  The spans visited are always the head of the class list
  * (one that is left full is unlinked), and at most REFILL_SPANS of them:
  * spans given back a single object each would otherwise make one refill
- * long.  Counters are updated once per span and once per batch. */
+ * long.  Counters are updated once per span and once per batch.  With the
+ * class lock held. */
 #define REFILL_SPANS 3
 #define RELEASE_COST 8 /* a flush's cost of releasing a span: see FLUSH_BUDGET */
-static __attribute__((noinline)) void refill(unsigned cls)
+static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list)
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
-	struct cpu_list *list = &cache[cls];
 	struct span *s = c->partial;
 	uint32_t batch = ci->batch;
 	void *head = list->head;
@@ -142,98 +161,166 @@ static void release_class_span(struct central *c, struct span *s)
 {
 	central_del(c, s);
 	c->spans--;
-	s->small.cpu_list = NULL;     /* no longer a small span */
+	s->small.cpu_list = 0;        /* no longer a small span */
 	ph_free(&kernel_pageheap, s); /* clears the page words: kfree no longer takes it */
 }
 
-/* Gives up to 'n' objects of the CPU list of 'cls' back to their
- * spans, within 'budget' (FLUSH_BUDGET for kfree; kmalloc_drain has no
- * limit).  A span left with nothing in use is kept while the class has
- * fewer than keep_empty empty spans, and otherwise goes back to the page
- * heap at once.  An object that would empty a span whose release the
- * budget no longer covers stays in the CPU list for a later flush, so
- * that no span is left empty beyond keep_empty for want of budget. */
-static void flush(unsigned cls, uint32_t n, int32_t budget)
+/* Whether giving 'obj' back to its span would empty a span that then has
+ * to go to the page heap. */
+static inline bool would_release(const struct central *c, const void *obj)
 {
-	struct central *c = &central[cls];
-	struct cpu_list *list = &cache[cls];
+	const struct arena *a = &kernel_pageheap.arena;
+	const struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
+	return s->small.objects_in_use == 1 && c->empty >= c->keep_empty;
+}
+
+/* Gives one object of class 'c' back to its span; returns the work done
+ * beyond the object itself (listing the span again, releasing it: see
+ * FLUSH_BUDGET).  A span left with nothing in use is kept while the class
+ * has fewer than keep_empty empty spans, and otherwise goes back to the
+ * page heap at once.  With the class lock held. */
+static int32_t give_back(struct central *c, void **obj)
+{
 	struct arena *a = &kernel_pageheap.arena;
-	void **obj = list->head;
-	uint32_t moved = 0;
-	for (; obj && moved < n && budget > 0; moved++, budget--) {
-		void **next = *obj;
-		struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
-		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
-		                             c->empty >= c->keep_empty,
-		                     0))
-			break;
-		*obj = s->small.free_objects;
-		s->small.free_objects = obj;
-		obj = next;
-		if (__builtin_expect(--s->small.objects_in_use == 0 || !s->small.listed, 0)) {
-			if (!s->small.listed) {
-				central_add(c, s);
-				budget--; /* listing costs about as much as an object */
-			}
-			if (s->small.objects_in_use == 0) {
-				if (c->empty < c->keep_empty) {
-					c->empty++;
-				} else {
-					release_class_span(c, s);
-					budget -= RELEASE_COST;
-				}
+	struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
+	int32_t work = 0;
+	*obj = s->small.free_objects;
+	s->small.free_objects = obj;
+	c->out--;
+	if (__builtin_expect(--s->small.objects_in_use == 0 || !s->small.listed, 0)) {
+		if (!s->small.listed) {
+			central_add(c, s);
+			work++; /* listing costs about as much as an object */
+		}
+		if (s->small.objects_in_use == 0) {
+			if (c->empty < c->keep_empty) {
+				c->empty++;
+			} else {
+				release_class_span(c, s);
+				work += RELEASE_COST;
 			}
 		}
 	}
-	list->head = obj;
-	list->room += (int32_t)moved;
-	c->out -= moved;
+	return work;
+}
+
+/* Gives up to 'n' objects of this CPU's list of 'cls' back to their spans,
+ * within 'budget' (FLUSH_BUDGET for kfree).  An object that would empty a
+ * span whose release the budget no longer covers stays in the list for a
+ * later flush, so that no span is left empty beyond keep_empty for want of
+ * budget.  Each object leaves the list before it is given back (releasing
+ * a span waits for the page heap's lock, and a call answered meanwhile may
+ * take the list).  With the class lock held. */
+static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budget)
+{
+	struct central *c = &central[cls];
+	for (uint32_t moved = 0; moved < n && budget > 0; moved++, budget--) {
+		void **obj = list->head;
+		if (!obj || (budget <= RELEASE_COST && would_release(c, obj)))
+			break;
+		list->head = *obj;
+		list->room++;
+		budget -= give_back(c, obj);
+	}
+}
+
+/* ---- draining every CPU's lists ---- */
+
+/* Every CPU's lists, taken whole by kmalloc_drain (under drain_lock). */
+static mm_lock_t drain_lock = MM_LOCK_INIT;
+static void *detached[MM_MAX_CPUS][KMALLOC_MAX_CLASSES + 1];
+
+/* On each CPU, asked by kmalloc_drain: its lists are handed over whole.
+ * No lock: it may run while this CPU waits for one. */
+static void detach_here(void *unused)
+{
+	(void)unused;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct kmalloc_cpu *mine = cpu_lists(mm_cpu_index());
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		detached[mm_cpu_index()][cls] = mine->lists[cls].head;
+		mine->lists[cls].head = NULL;
+		mine->lists[cls].room = (int32_t)classes[cls].cache_max;
+	}
+	mm_irq_restore(flags);
 }
 
 void kmalloc_drain(void)
 {
-	mm_irq_flags_t flags = mm_irq_save();
+	mm_irq_flags_t flags = mm_lock(&drain_lock);
+	memset(detached, 0, sizeof(detached));
+	detach_here(NULL);
+	mm_call_other_cpus(detach_here, NULL);
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		flush(cls, cached(cls), INT32_MAX);
 		struct central *c = &central[cls];
+		mm_irq_flags_t held = mm_lock(&c->lock);
+		for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+			for (void **obj = detached[cpu][cls], **next; obj; obj = next) {
+				next = *obj;
+				give_back(c, obj);
+			}
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
 			if (s->small.objects_in_use == 0)
 				release_class_span(c, s);
 		}
 		c->empty = 0;
+		mm_unlock(&c->lock, held);
 	}
-	mm_irq_restore(flags);
+	mm_unlock(&drain_lock, flags);
+}
+
+/* The arena's mapped bytes, read under the page heap's lock (64 bits: no
+ * atomic load on an i486). */
+static uint64_t mapped_bytes(void)
+{
+	mm_irq_flags_t held = ph_lock(&kernel_pageheap);
+	uint64_t bytes = kernel_pageheap.arena.stats.mapped_bytes;
+	ph_unlock(&kernel_pageheap, held);
+	return bytes;
 }
 
 uint64_t kmalloc_trim(void)
 {
-	mm_irq_flags_t flags = mm_irq_save();
-	uint64_t before = kernel_pageheap.arena.stats.mapped_bytes;
+	uint64_t before = mapped_bytes();
 	kmalloc_drain();
 	ph_scavenge_all(&kernel_pageheap);
-	uint64_t freed = before - kernel_pageheap.arena.stats.mapped_bytes;
-	mm_irq_restore(flags);
-	return freed;
+	uint64_t after = mapped_bytes();
+	return before > after ? before - after : 0; /* others may have mapped meanwhile */
 }
 
 /* ---- the slow paths of kmalloc and kfree ---- */
 
+/* Pops the head of this CPU's non-empty list (a plain pointer: the slow
+ * paths' view), marks it live, and restores the interrupt flag. */
+static inline void *take_from(struct cpu_list *list, mm_irq_flags_t flags)
+{
+	void **p = list->head;
+	list->head = *p;
+	list->room++;
+	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
+	mm_irq_restore(flags);
+	return p;
+}
+
 /* A class with no span to take from: a new span, whose first object goes
- * to the caller and the next few (NEW_SPAN_BATCH in all) to the empty
- * CPU list.  Setting the span up is the costly part of the call, so
- * it carves little at once; later refills carve the rest. */
+ * to the caller and the next few (NEW_SPAN_BATCH in all) to this CPU's
+ * empty list.  Setting the span up is the costly part of the call, so it
+ * carves little at once; later refills carve the rest.  No lock is held
+ * while the page heap sets the span up. */
 static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags_t flags)
 {
 	const struct class_info *ci = &classes[cls];
 	struct span *s = new_class_span(cls);
 	if (!s) {
-		totals.failures++;
+		COUNT(totals.failures);
 		mm_irq_restore(flags);
 		return NULL;
 	}
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
-	struct cpu_list *list = &cache[cls];
+	struct central *c = &central[cls];
+	mm_irq_flags_t held = mm_lock(&c->lock);
+	struct cpu_list *list = my_list(cls);
 	void *head = list->head;
 	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size) {
 		*(void **)p = head;
@@ -242,44 +329,41 @@ static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags
 	list->head = head;
 	list->room -= (int32_t)(n - 1);
 	s->small.carved = s->small.objects_in_use = n;
-	central[cls].out += n;
-	if (n == s->small.object_count)
-		central_del(&central[cls], s); /* full already */
+	c->out += n;
+	c->spans++;
+	if (n < s->small.object_count)
+		central_add(c, s);
 	mm_bit_set_at(live_origin, s->start >> QSHIFT);
+	mm_unlock(&c->lock, held);
 	mm_irq_restore(flags);
 	return (void *)s->start;
 }
 
-/* Which of the next BORROW_CLASSES classes after that of 'c' has a listed
- * span (1 for the next), or 0 if none has.  Spelled out: this is on the
- * way to setting up a span, the slowest kmalloc there is. */
-static inline unsigned lender(const struct central *c)
-{
-	_Static_assert(BORROW_CLASSES == 4, "lender looks four classes ahead");
-	return c[1].partial ? 1 : c[2].partial ? 2 : c[3].partial ? 3 : c[4].partial ? 4 : 0;
-}
-
 /* One object for a caller of a smaller class (see alloc_slow_common), from the
- * first listed span of 'cls'.  It is an object of 'cls' in every respect:
- * its kfree returns it to this class. */
-static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_t flags)
+ * first listed span of 'cls', or NULL when it has none (any more).  It is an
+ * object of 'cls' in every respect: its kfree returns it to this class. */
+static __attribute__((noinline)) void *borrow_object(unsigned cls)
 {
 	struct central *c = &central[cls];
+	mm_irq_flags_t held = mm_lock(&c->lock);
 	struct span *s = c->partial;
-	void **obj = s->small.free_objects;
-	if (obj) {
-		s->small.free_objects = *obj;
-	} else {
-		obj = (void **)(s->start + (uintptr_t)s->small.carved * classes[cls].size);
-		s->small.carved++;
+	void **obj = NULL;
+	if (s) {
+		obj = s->small.free_objects;
+		if (obj) {
+			s->small.free_objects = *obj;
+		} else {
+			obj = (void **)(s->start + (uintptr_t)s->small.carved * classes[cls].size);
+			s->small.carved++;
+		}
+		if (s->small.objects_in_use++ == 0)
+			c->empty--;
+		c->out++;
+		if (!s->small.free_objects && s->small.carved == s->small.object_count)
+			central_del(c, s);
+		mm_bit_set_at(live_origin, (uintptr_t)obj >> QSHIFT);
 	}
-	if (s->small.objects_in_use++ == 0)
-		c->empty--;
-	c->out++;
-	if (!s->small.free_objects && s->small.carved == s->small.object_count)
-		central_del(c, s);
-	mm_bit_set_at(live_origin, (uintptr_t)obj >> QSHIFT);
-	mm_irq_restore(flags);
+	mm_unlock(&c->lock, held);
 	return obj;
 }
 
@@ -288,36 +372,54 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls, mm_irq_flags_
  * was chosen for its alignment) or set up a span.  Its two forms below are
  * kept out of line so that the fast path needs few registers. */
 static inline __attribute__((always_inline)) void *
-alloc_slow_common(struct cpu_list *list, mm_irq_flags_t flags, bool may_borrow)
+alloc_slow_common(uintptr_t offset, mm_irq_flags_t flags, bool may_borrow)
 {
-	if (__builtin_expect(list == &cache[0], 0)) /* no class: no tables yet */
+	if (__builtin_expect(offset == 0, 0)) /* no class: no tables yet */
 		used_before_set_up("kmalloc");
-	unsigned cls = (unsigned)(list - cache);
-	const struct central *c = &central[cls];
-	if (__builtin_expect(!c->partial, 0)) {
-		unsigned k = may_borrow ? lender(c) : 0;
-		if (k)
-			return borrow_object(cls + k, flags);
-		return alloc_new_span(cls, flags);
+	unsigned cls = class_at(offset);
+	struct central *c = &central[cls];
+	mm_irq_flags_t held = mm_lock(&c->lock);
+	struct cpu_list *list = my_list(cls);
+	if (__builtin_expect(c->partial != NULL, 1)) {
+		refill(cls, list);
+		mm_unlock(&c->lock, held);
+		return take_from(list, flags);
 	}
-	refill(cls);
-	return take_object(list, flags);
+	mm_unlock(&c->lock, held);
+	/* A look at the lenders without their locks: borrow_object looks
+	 * again under the lock.  Classes past the last have no spans. */
+	_Static_assert(BORROW_CLASSES == 4, "four classes ahead");
+	for (unsigned k = 1; may_borrow && k <= BORROW_CLASSES; k++) {
+		if (!__atomic_load_n(&central[cls + k].partial, __ATOMIC_RELAXED))
+			continue;
+		void *p = borrow_object(cls + k);
+		if (p) {
+			mm_irq_restore(flags);
+			return p;
+		}
+	}
+	return alloc_new_span(cls, flags);
 }
 
-__attribute__((noinline)) void *alloc_slow(struct cpu_list *list, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow(uintptr_t offset, mm_irq_flags_t flags)
 {
-	return alloc_slow_common(list, flags, true);
+	return alloc_slow_common(offset, flags, true);
 }
 
-__attribute__((noinline)) void *alloc_slow_no_borrow(struct cpu_list *list, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset, mm_irq_flags_t flags)
 {
-	return alloc_slow_common(list, flags, false);
+	return alloc_slow_common(offset, flags, false);
 }
 
-/* A full CPU list: half of it goes back to its spans. */
-__attribute__((noinline)) void kfree_flush(struct cpu_list *list, mm_irq_flags_t flags)
+/* A full CPU list: half of it goes back to its spans (half of what it
+ * holds once the lock is had: a drain may have emptied it meanwhile). */
+__attribute__((noinline)) void kfree_flush(uintptr_t offset, mm_irq_flags_t flags)
 {
-	unsigned cls = (unsigned)(list - cache);
-	flush(cls, cached(cls) / 2, FLUSH_BUDGET);
+	unsigned cls = class_at(offset);
+	struct central *c = &central[cls];
+	mm_irq_flags_t held = mm_lock(&c->lock);
+	struct cpu_list *list = my_list(cls);
+	flush(cls, list, cached_on(list, cls) / 2, FLUSH_BUDGET);
+	mm_unlock(&c->lock, held);
 	mm_irq_restore(flags);
 }

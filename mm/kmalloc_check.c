@@ -1,36 +1,81 @@
 /* mm/kmalloc_check.c - kmalloc_stats and kheap_check: the whole heap
- * counted, and every invariant of its metadata verified. */
+ * counted, and every invariant of its metadata verified, on every CPU. */
 #include "mm/kmalloc_internal.h"
+
+/*
+ * Holds the whole heap still: every class lock in order, then the page
+ * heap's, then the other CPUs stopped where they stand.  With those locks
+ * held no other CPU is inside the shared structures, or waiting for them
+ * with work half done (it would hold a lower lock: all are ours); what is
+ * left moving is each CPU's own lists, which the stop freezes.  Callers
+ * serialize through the locks themselves.
+ */
+static mm_irq_flags_t held_flags[KMALLOC_MAX_CLASSES + 2];
+
+static void hold_heap(void)
+{
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		held_flags[cls] = mm_lock(&central[cls].lock);
+	held_flags[0] = ph_lock(&kernel_pageheap);
+	mm_stop_other_cpus();
+}
+
+static void release_heap(void)
+{
+	mm_resume_other_cpus();
+	ph_unlock(&kernel_pageheap, held_flags[0]);
+	for (unsigned cls = class_count; cls >= 1; cls--)
+		mm_unlock(&central[cls].lock, held_flags[cls]);
+}
+
+/* The CPUs whose lists are set up, in turn. */
+#define for_each_cpu_with_lists(cpu)                     \
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) \
+		if (__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & (1u << cpu))
+
+/* Objects of 'cls' on every CPU's list. */
+static uint64_t cached_everywhere(unsigned cls)
+{
+	uint64_t n = 0;
+	for_each_cpu_with_lists(cpu) n += cached_on(&cpu_lists(cpu)->lists[cls], cls);
+	return n;
+}
 
 void kmalloc_stats(struct kmalloc_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	mm_irq_flags_t flags = mm_irq_save();
+	hold_heap();
 	out->class_count = class_count;
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		struct kmalloc_class_stats *c = &out->classes[cls - 1];
 		c->size = classes[cls].size;
 		c->span_pages = classes[cls].pages;
-		c->in_use = central[cls].out - cached(cls);
-		c->frees = cache[cls].frees;
+		c->cached = cached_everywhere(cls);
+		c->in_use = central[cls].out - c->cached;
+		for_each_cpu_with_lists(cpu) c->frees += cpu_lists(cpu)->lists[cls].frees;
 		c->mallocs = c->frees + c->in_use;
-		c->cached = cached(cls);
 		c->spans = central[cls].spans;
 		out->in_use_bytes += c->in_use * c->size;
 		out->mallocs += c->mallocs;
 		out->frees += c->frees;
 	}
-	out->large_in_use_bytes = totals.large_in_use_bytes;
-	out->in_use_bytes += totals.large_in_use_bytes;
-	out->mallocs += totals.large_mallocs;
-	out->frees += totals.large_frees;
+	int64_t large_bytes = 0;
+	for_each_cpu_with_lists(cpu)
+	{
+		const struct kmalloc_cpu *k = cpu_lists(cpu);
+		large_bytes += k->large.bytes;
+		out->mallocs += k->large.mallocs;
+		out->frees += k->large.frees;
+	}
+	out->large_in_use_bytes = (uint64_t)large_bytes;
+	out->in_use_bytes += out->large_in_use_bytes;
 	out->bad_frees = totals.bad_frees;
 	out->failures = totals.failures;
 	out->reclaims = totals.reclaims;
 	out->mapped_bytes = kernel_pageheap.arena.stats.mapped_bytes;
 	out->released_bytes = kernel_pageheap.arena.stats.released_bytes;
 	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
-	mm_irq_restore(flags);
+	release_heap();
 }
 
 static unsigned problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,8 +101,8 @@ static unsigned check_span(struct span *s)
 {
 	const struct class_info *ci = &classes[s->small.size_class];
 	unsigned bad = 0;
-	if (s->small.cpu_list != &cache[s->small.size_class] || s->small.object_size != ci->size ||
-	    s->small.magic != ci->magic)
+	if (s->small.cpu_list != cpu_list_offset(s->small.size_class) ||
+	    s->small.object_size != ci->size || s->small.magic != ci->magic)
 		return problem("span %p: class %u, but its cache, size or reciprocal is another's",
 		               (void *)s->start, ci->size);
 	if (s->small.object_count != ci->objects || s->small.carved > s->small.object_count)
@@ -105,9 +150,38 @@ static unsigned check_span(struct span *s)
 	return bad;
 }
 
+/* One CPU's list of 'cls': each object in a span of the class, not live,
+ * tallied in its span; the count matching the list. */
+static unsigned check_list(unsigned cpu, unsigned cls)
+{
+	const struct arena *a = &kernel_pageheap.arena;
+	const struct cpu_list *list = &cpu_lists(cpu)->lists[cls];
+	uint32_t n = 0, count = cached_on(list, cls);
+	unsigned bad = 0;
+	for (void **o = list->head; o; o = *o) {
+		if (++n > count)
+			return bad + problem("CPU %u, class %u: list longer than its count %u", cpu,
+			                     classes[cls].size, count);
+		uintptr_t off = (uintptr_t)o - a->start;
+		struct span *s = off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
+		if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls)
+			return bad + problem("CPU %u, class %u: cached object %p not in a span of "
+			                     "the class",
+			                     cpu, classes[cls].size, (void *)o);
+		if (live((uintptr_t)o))
+			bad += problem("CPU %u, class %u: cached object %p is live", cpu,
+			               classes[cls].size, (void *)o);
+		s->small.check_scratch++;
+	}
+	if (n != count)
+		bad += problem("CPU %u, class %u: %u objects cached, count says %u", cpu,
+		               classes[cls].size, n, count);
+	return bad;
+}
+
 int kheap_check(void)
 {
-	mm_irq_flags_t flags = mm_irq_save();
+	hold_heap();
 	struct arena *a = &kernel_pageheap.arena;
 	unsigned bad = ph_check(&kernel_pageheap);
 
@@ -117,32 +191,8 @@ int kheap_check(void)
 		if (s && s->state == SPAN_IN_USE)
 			s->small.check_scratch = 0;
 	}
-	for (unsigned cls = 1; cls <= class_count; cls++) {
-		uint32_t n = 0;
-		for (void **o = cache[cls].head; o; o = *o) {
-			if (++n > cached(cls)) {
-				bad += problem("class %u: CPU list longer than its count %u",
-				               classes[cls].size, cached(cls));
-				break;
-			}
-			uintptr_t off = (uintptr_t)o - a->start;
-			struct span *s =
-			        off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
-			if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls) {
-				bad += problem(
-				        "class %u: cached object %p not in a span of the class",
-				        classes[cls].size, (void *)o);
-				break;
-			}
-			if (live((uintptr_t)o))
-				bad += problem("class %u: cached object %p is live",
-				               classes[cls].size, (void *)o);
-			s->small.check_scratch++;
-		}
-		if (n != cached(cls))
-			bad += problem("class %u: %u objects cached, count says %u",
-			               classes[cls].size, n, cached(cls));
-	}
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		for_each_cpu_with_lists(cpu) bad += check_list(cpu, cls);
 
 	/* Every small span; the central lists hold exactly the listed ones. */
 	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };
@@ -157,13 +207,14 @@ int kheap_check(void)
 			p += PAGE_SIZE;
 			continue;
 		}
-		struct cpu_list *list = s->state == SPAN_IN_USE && s->small.size_class
-		                                ? &cache[s->small.size_class]
-		                                : NULL;
+		uintptr_t list = s->state == SPAN_IN_USE && s->small.size_class
+		                         ? cpu_list_offset(s->small.size_class)
+		                         : 0;
 		for (uint32_t i = 0; i < s->npages; i++)
 			if (page[i].cpu_list != list) {
-				bad += problem("span %p: page %u names CPU list %p, not %p",
-				               (void *)s->start, i, page[i].cpu_list, (void *)list);
+				bad += problem("span %p: page %u names CPU list %#lx, not %#lx",
+				               (void *)s->start, i, (unsigned long)page[i].cpu_list,
+				               (unsigned long)list);
 				break;
 			}
 		if (s->state == SPAN_IN_USE && !s->small.size_class && s->small.cpu_list)
@@ -194,11 +245,11 @@ int kheap_check(void)
 			bad += problem("class %u: %u empty spans listed, %u counted (at most %u)",
 			               classes[cls].size, empty, central[cls].empty,
 			               central[cls].keep_empty);
-		counted_in_use += central[cls].out - cached(cls);
+		counted_in_use += central[cls].out - cached_everywhere(cls);
 	}
 	if (counted_in_use != live_total)
 		bad += problem("%llu objects live by the spans, %llu by the counters",
 		               (unsigned long long)live_total, (unsigned long long)counted_in_use);
-	mm_irq_restore(flags);
+	release_heap();
 	return (int)bad;
 }

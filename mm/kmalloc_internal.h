@@ -59,13 +59,28 @@ struct cpu_list {
 _Static_assert((sizeof(struct cpu_list) & (sizeof(struct cpu_list) - 1)) == 0,
                "indexed by a shift");
 
+/* A class's spans, shared by every CPU, under the class's lock. */
 struct central {
+	mm_lock_t lock;
 	struct span *partial; /* spans of the class with free objects */
 	uint32_t spans;       /* all spans of the class */
 	uint32_t empty;       /* listed spans with nothing in use, at most keep_empty */
 	uint32_t keep_empty;  /* EMPTY_KEEP_PAGES in this class's spans, at least 1 */
 	uint64_t out;         /* objects the spans have handed out (sum of objects_in_use) */
 };
+
+/* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
+ * (mm/mm_env.h).  Only that CPU touches them, with interrupts off; another
+ * CPU reads them only while this one is stopped, or empties them by
+ * asking it (detach_lists). */
+struct kmalloc_cpu {
+	struct cpu_list lists[KMALLOC_MAX_CLASSES + 1];
+	struct {
+		uint64_t mallocs, frees;
+		int64_t bytes; /* allocated here less freed here: either CPU may free */
+	} large;
+};
+_Static_assert(sizeof(struct kmalloc_cpu) <= MM_CPU_AREA_BYTES, "the CPU lists fit the area");
 
 /* Class 0 stands for large objects: small classes are 1..class_count
  * (kmalloc_classes.c). */
@@ -75,34 +90,65 @@ extern unsigned class_count;
  * the fast path), then by the size in units of COARSE bytes, which divides
  * every class size above LOOKUP_MAX. */
 #define COARSE_SHIFT 7
-extern struct cpu_list cache[KMALLOC_MAX_CLASSES + 1]; /* the per-CPU cache */
 /* The lookups give the class as the byte offset of its CPU list in
- * cache[], which the fast path adds without scaling. */
+ * struct kmalloc_cpu (0 for class 0: no class), which the fast path adds to
+ * the running CPU's area without scaling. */
 typedef uint16_t cpu_list_offset_t;
-_Static_assert(sizeof(struct cpu_list) * (KMALLOC_MAX_CLASSES + 1) <= UINT16_MAX, "offsets fit");
+_Static_assert(sizeof(struct kmalloc_cpu) <= UINT16_MAX, "offsets fit");
 extern cpu_list_offset_t lookup[LOOKUP_MAX + 1];
 extern cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
+#define CPU_LIST_SHIFT (sizeof(void *) == 4 ? 4 : 5) /* log2 sizeof(struct cpu_list) */
+_Static_assert(sizeof(struct cpu_list) == 1u << CPU_LIST_SHIFT, "CPU_LIST_SHIFT");
 
-static inline struct cpu_list *cpu_list_at(cpu_list_offset_t offset)
+static inline uintptr_t cpu_list_offset(unsigned cls)
 {
-	return (struct cpu_list *)((char *)cache + offset);
+	return (uintptr_t)cls << CPU_LIST_SHIFT;
 }
+
+static inline unsigned class_at(uintptr_t offset)
+{
+	return (unsigned)(offset >> CPU_LIST_SHIFT);
+}
+
+/* The running CPU's list at 'offset', for the fast paths. */
+static inline struct cpu_list MM_CPU_LOCAL *cpu_list_here(uintptr_t offset)
+{
+	return (struct cpu_list MM_CPU_LOCAL *)(MM_CPU_LOCAL_BASE() + offset);
+}
+
+/* CPU 'cpu's lists as plain memory, for the slow paths and the checker. */
+static inline struct kmalloc_cpu *cpu_lists(unsigned cpu)
+{
+	return (struct kmalloc_cpu *)mm_cpu_area(cpu);
+}
+
+static inline struct cpu_list *my_list(unsigned cls)
+{
+	return &cpu_lists(mm_cpu_index())->lists[cls];
+}
+
+/* CPUs that have set their lists up (kmalloc_cpu_init), bit i for CPU i. */
+extern uint32_t cpus_with_lists;
+
 /* Classes past the last have no spans: a class looks BORROW_CLASSES ahead
  * without a bound check. */
 extern struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
+/* Counters of rare events, counted atomically (32 bits, which an i486
+ * adds in one locked instruction); the large blocks are counted per CPU
+ * (struct kmalloc_cpu). */
 struct kmalloc_totals {
-	uint64_t bad_frees, failures, reclaims;
-	uint64_t large_mallocs, large_frees, large_in_use_bytes;
+	uint32_t bad_frees, failures, reclaims;
 };
+#define COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 extern struct kmalloc_totals totals;
 /* The live bitmap's origin for absolute indexes: the bit of the object at
  * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
 extern uintptr_t live_origin;
 
-/* Objects on the CPU list of a class. */
-static inline uint32_t cached(unsigned cls)
+/* Objects on a CPU list of class 'cls'. */
+static inline uint32_t cached_on(const struct cpu_list *list, unsigned cls)
 {
-	return (uint32_t)((int32_t)classes[cls].cache_max - cache[cls].room);
+	return (uint32_t)((int32_t)classes[cls].cache_max - list->room);
 }
 
 static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
@@ -126,12 +172,13 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
 /* kmalloc_classes.c: fills classes[] and the lookup tables. */
 void build_classes(void);
 
-/* kmalloc_central.c: heap_alloc's second attempt, after reclaiming. */
+/* kmalloc_central.c: heap_alloc's second attempt, after reclaiming; with
+ * no lock held. */
 struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed);
 
-/* Pops the head of a non-empty CPU list, marks it live, and restores
- * the interrupt flag. */
-static inline void *take_object(struct cpu_list *list, mm_irq_flags_t flags)
+/* Pops the head of the running CPU's non-empty list, marks it live, and
+ * restores the interrupt flag. */
+static inline void *take_object(struct cpu_list MM_CPU_LOCAL *list, mm_irq_flags_t flags)
 {
 	void **p = list->head;
 	list->head = *p;
@@ -141,12 +188,13 @@ static inline void *take_object(struct cpu_list *list, mm_irq_flags_t flags)
 	return p;
 }
 
-/* The slow paths of kmalloc and kfree (kmalloc_central.c): out of line, so
- * that the fast paths need few registers.  Interrupts are off on entry
- * ('flags' restores them) and restored on return. */
-void *alloc_slow(struct cpu_list *list, mm_irq_flags_t flags);
-void *alloc_slow_no_borrow(struct cpu_list *list, mm_irq_flags_t flags);
-void kfree_flush(struct cpu_list *list, mm_irq_flags_t flags);
+/* The slow paths of kmalloc and kfree (kmalloc_central.c), for the class
+ * whose CPU list is at 'offset': out of line, so that the fast paths need
+ * few registers.  Interrupts are off on entry ('flags' restores them) and
+ * restored on return. */
+void *alloc_slow(uintptr_t offset, mm_irq_flags_t flags);
+void *alloc_slow_no_borrow(uintptr_t offset, mm_irq_flags_t flags);
+void kfree_flush(uintptr_t offset, mm_irq_flags_t flags);
 
 /* kmalloc.c: a panic, for a call before kmalloc_init. */
 __attribute__((noreturn)) void used_before_set_up(const char *call);

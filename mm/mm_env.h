@@ -11,8 +11,25 @@
  *   - PAGE_SIZE, PAGE_SHIFT, SLOT_SIZE, SLOT_SHIFT, PDE_COUNT and the layout of
  *     the address space as offsets from its base (the KERNEL_SPACE_END,
  *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
- *   - mm_irq_save() / mm_irq_restore(), around the allocator's short
- *     critical sections;
+ *   - mm_irq_save() / mm_irq_restore(), around the per-CPU fast paths;
+ *   - mm_lock_t, MM_LOCK_INIT, mm_lock(&l) (returns the interrupt flags,
+ *     interrupts off) and mm_unlock(&l, flags): a spinlock that masks
+ *     interrupts (a ticket lock on target; nothing yet on the host, which
+ *     is single-threaded).  Its wait must answer other CPUs' calls (below),
+ *     or a CPU that holds one lock and calls the others could wait forever
+ *     for one spinning on that lock;
+ *   - the per-CPU area: MM_MAX_CPUS, MM_CPU_AREA_BYTES reserved for mm/ in
+ *     each CPU's data, mm_cpu_index() (0 .. MM_MAX_CPUS - 1) and
+ *     mm_cpu_area(i) (CPU i's area as a plain pointer); MM_CPU_LOCAL, an
+ *     address-space qualifier under which MM_CPU_LOCAL_BASE() + offset
+ *     reaches the running CPU's area at that offset (%fs-relative on
+ *     target, so that the fast paths pay nothing for being per CPU; empty
+ *     on the host, where the base is the one CPU's area);
+ *   - mm_call_other_cpus(fn, arg): fn(arg) on every other CPU online,
+ *     waiting for all (0 on the host); fn runs wherever that CPU stands, so
+ *     it takes no lock;
+ *   - mm_stop_other_cpus() / mm_resume_other_cpus(): hold every other CPU
+ *     still (arch/i386/ipi.h), for the checker.
  * and, linked in, the two machine operations of mm/vm_backend.h.
  *
  * From lib/, the freestanding library below every layer: ALIGN_UP,

@@ -302,11 +302,6 @@ static void scavenge(struct pageheap *ph, uint32_t target_pages)
 	}
 }
 
-void ph_scavenge_all(struct pageheap *ph)
-{
-	scavenge(ph, 0);
-}
-
 /* ---- allocation and free ---- */
 
 static __attribute__((noinline, cold)) struct span *out_of_frames(struct pageheap *ph,
@@ -388,7 +383,7 @@ static inline struct span *hand_out(struct pageheap *ph, struct span *s, uint32_
 	s->released_pages = 0;
 	s->zeroed = s->all_marked = 0;
 	s->small.size_class = 0;
-	s->small.cpu_list = NULL;
+	s->small.cpu_list = 0;
 	s->next = s->prev = NULL;
 	name_ends(ph, s);
 	ph->stats.in_use_pages += npages;
@@ -397,7 +392,7 @@ static inline struct span *hand_out(struct pageheap *ph, struct span *s, uint32_
 	return s;
 }
 
-struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
+static struct span *alloc_locked(struct pageheap *ph, uint32_t npages, bool zeroed)
 {
 	if (npages == 0 || npages > ph->max_pages) {
 		kprintf_ratelimited("pageheap: refusals",
@@ -428,16 +423,16 @@ struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
 	return hand_out(ph, s, npages, zeroed);
 }
 
-struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
-                              bool zeroed)
+static struct span *alloc_aligned_locked(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
+                                         bool zeroed)
 {
 	if (align_pages <= 1)
-		return ph_alloc(ph, npages, zeroed);
+		return alloc_locked(ph, npages, zeroed);
 	if (npages > UINT32_MAX - align_pages) {
 		ph->stats.failures++;
 		return NULL;
 	}
-	struct span *s = ph_alloc(ph, npages + align_pages - 1, zeroed);
+	struct span *s = alloc_locked(ph, npages + align_pages - 1, zeroed);
 	if (!s)
 		return NULL;
 	uintptr_t aligned = ALIGN_UP(s->start, (uintptr_t)align_pages * PAGE_SIZE);
@@ -450,7 +445,7 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 			drop_span(ph, h);
 		if (t)
 			drop_span(ph, t);
-		ph_free(ph, s);
+		ph_free_locked(ph, s);
 		ph->stats.failures++;
 		return NULL;
 	}
@@ -471,12 +466,12 @@ struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t ali
 		parts[i]->state = SPAN_IN_USE;
 		name_ends(ph, parts[i]);
 		ph->stats.in_use_spans++;
-		ph_free(ph, parts[i]);
+		ph_free_locked(ph, parts[i]);
 	}
 	return s;
 }
 
-bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
+static bool grow_locked(struct pageheap *ph, struct span *s, uint32_t npages)
 {
 	MM_ASSERT(s && s->state == SPAN_IN_USE && !s->all_marked && npages > s->npages,
 	          "ph_grow(%p, %u): not an in-use span to grow", (void *)s, npages);
@@ -537,20 +532,20 @@ set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
 	}
 }
 
-void ph_mark_all(struct pageheap *ph, struct span *s, struct cpu_list *cpu_list)
+void ph_mark_all(struct pageheap *ph, struct span *s, uintptr_t cpu_list)
 {
 	set_pages(ph, s, (struct arena_page){ s, cpu_list });
 	s->all_marked = 1;
 }
 
-void ph_free(struct pageheap *ph, struct span *s)
+void ph_free_locked(struct pageheap *ph, struct span *s)
 {
 	MM_ASSERT(s && s->state == SPAN_IN_USE && page_at(ph, s->start)->span == s,
 	          "ph_free(%p): not an in-use span", (void *)s);
 	ph->stats.in_use_pages -= s->npages;
 	ph->stats.in_use_spans--;
 	if (s->all_marked)
-		set_pages(ph, s, (struct arena_page){ NULL, NULL });
+		set_pages(ph, s, (struct arena_page){ NULL, 0 });
 	s->all_marked = 0;
 	s->released_pages = 0;
 	s->zeroed = 0; /* the caller may have written anything */
@@ -576,6 +571,68 @@ void ph_free(struct pageheap *ph, struct span *s)
 	uint32_t peak = recent_peak(ph, in_use);
 	if (ph->stats.free_mapped_pages + in_use > peak + keep)
 		scavenge(ph, peak - in_use + keep / 2);
+}
+
+/* ---- the locked entries ---- */
+
+mm_irq_flags_t ph_lock(struct pageheap *ph)
+{
+	return mm_lock(&ph->lock);
+}
+
+void ph_unlock(struct pageheap *ph, mm_irq_flags_t flags)
+{
+	mm_unlock(&ph->lock, flags);
+}
+
+struct span *ph_alloc(struct pageheap *ph, uint32_t npages, bool zeroed)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	struct span *s = alloc_locked(ph, npages, zeroed);
+	mm_unlock(&ph->lock, flags);
+	return s;
+}
+
+struct span *ph_alloc_aligned(struct pageheap *ph, uint32_t npages, uint32_t align_pages,
+                              bool zeroed)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	struct span *s = alloc_aligned_locked(ph, npages, align_pages, zeroed);
+	mm_unlock(&ph->lock, flags);
+	return s;
+}
+
+bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	bool grown = grow_locked(ph, s, npages);
+	mm_unlock(&ph->lock, flags);
+	return grown;
+}
+
+void ph_free(struct pageheap *ph, struct span *s)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	ph_free_locked(ph, s);
+	mm_unlock(&ph->lock, flags);
+}
+
+void ph_scavenge_all(struct pageheap *ph)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	scavenge(ph, 0);
+	mm_unlock(&ph->lock, flags);
+}
+
+bool ph_cover_live(struct pageheap *ph, const struct span *s)
+{
+	size_t n = (size_t)s->npages * PAGE_SIZE;
+	if (arena_live_covered(&ph->arena, s->start, n))
+		return true;
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	bool covered = arena_cover_live(&ph->arena, s->start, n);
+	mm_unlock(&ph->lock, flags);
+	return covered;
 }
 
 void ph_print(const struct pageheap *ph, const char *name)

@@ -64,18 +64,16 @@
 
 enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
 
-struct cpu_list;
-
 /*
  * A span that kmalloc cuts into objects of one size class (mm/kmalloc.c):
  * its part of the record, which the page heap never reads.  The page heap
- * hands out every span with size_class 0 and cpu_list NULL (a page-level
+ * hands out every span with size_class 0 and cpu_list 0 (a page-level
  * span: a large block) and leaves the rest to kmalloc, which sets it.
  */
 struct span_small {
-	uint8_t size_class;        /* 0 for page-level spans */
-	uint8_t listed;            /* on its class's list of spans with free objects */
-	struct cpu_list *cpu_list; /* its class's; non-NULL <=> an in-use small span */
+	uint8_t size_class; /* 0 for page-level spans */
+	uint8_t listed;     /* on its class's list of spans with free objects */
+	uintptr_t cpu_list; /* its class's offset; non-zero <=> an in-use small span */
 	uint32_t object_size;
 	uint32_t magic;          /* ceil(2^32 / object_size), to divide by multiplying */
 	void *free_objects;      /* freed objects, linked through their first word */
@@ -113,6 +111,9 @@ struct pageheap_stats {
 };
 
 struct pageheap {
+	/* Guards everything below and the arena: taken inside each call that
+	 * changes the heap (zero-initialized: unlocked). */
+	mm_lock_t lock;
 	struct arena arena;
 	uint32_t fl_bitmap;
 	uint32_t sl_bitmap[PH_FL_COUNT];
@@ -157,7 +158,7 @@ bool ph_grow(struct pageheap *ph, struct span *s, uint32_t npages);
 /* Names 's' (in use) at every one of its pages, for a span of small
  * objects, and stores its size class's CPU list in every page's word for
  * kfree (struct arena_page); ph_free clears both.  O(npages). */
-void ph_mark_all(struct pageheap *ph, struct span *s, struct cpu_list *cpu_list);
+void ph_mark_all(struct pageheap *ph, struct span *s, uintptr_t cpu_list);
 
 /* Returns an in-use span.  O(1), or O(npages) after ph_mark_all.  Every
  * page word is NULL outside marked spans. */
@@ -174,6 +175,18 @@ static inline struct span *ph_lookup(const struct pageheap *ph, uintptr_t p)
 
 /* Releases the frames of every free span now. */
 void ph_scavenge_all(struct pageheap *ph);
+
+/* Maps the live bits of the arena under span 's' (arena_cover_live);
+ * false when frames run out. */
+bool ph_cover_live(struct pageheap *ph, const struct span *s);
+
+/* The heap's lock, for a caller that must look a span up and free it in
+ * one step (kmalloc's large blocks: two CPUs freeing one block must not
+ * both see it in use) or hold the heap still (kheap_check); with it held,
+ * ph_free_locked stands for ph_free. */
+mm_irq_flags_t ph_lock(struct pageheap *ph);
+void ph_unlock(struct pageheap *ph, mm_irq_flags_t flags);
+void ph_free_locked(struct pageheap *ph, struct span *s);
 
 /*
  * Checks every invariant: each span where the page table says, free spans

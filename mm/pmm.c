@@ -6,11 +6,11 @@
  *     stack and bump are meaningless then;
  *   - slot.list == LIST_PARTIAL <=> 0 < free_count, not whole; the slot's
  *     free frames are exactly its stack plus [bump, 1024) plus those of its
- *     frames sitting in the cache (which free_count does not count);
+ *     frames sitting in the CPUs' caches (which free_count does not count);
  *   - slot.list == LIST_TAKEN: allocated as one 4 MiB slot;
  *   - slot.list == LIST_NONE: free_count == 0;
  *   - frame_bits set <=> allocated as a single frame (never in a RUN slot);
- *   - stats.free_frames == sum of free_count + cache_count.
+ *   - stats.free_frames == sum of free_count + every CPU's cache count.
  */
 #include "mm/pmm.h"
 
@@ -197,60 +197,97 @@ static inline __attribute__((always_inline)) void give_to_slot(struct pmm *pmm, 
 	}
 }
 
-paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm, mm_irq_flags_t flags)
 {
 	/* Refill half the cache in one go, so that the next allocations are
-	 * fast again. */
-	while (pmm->cache_count < PMM_CACHE_SIZE / 2) {
+	 * fast again.  The cache is read under the lock: a drain may have
+	 * emptied it while this CPU waited. */
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	while (cache->count < PMM_CACHE_SIZE / 2) {
 		uint32_t f = take_from_slots(pmm);
 		if (f == UINT32_MAX)
 			break;
-		pmm->cache[pmm->cache_count++] = (paddr_t)f << PAGE_SHIFT;
+		cache->frames[cache->count++] = (paddr_t)f << PAGE_SHIFT;
 	}
-	return pmm->cache_count ? pmm_alloc_frame(pmm) : 0;
+	paddr_t frame = 0;
+	if (cache->count) {
+		frame = cache->frames[--cache->count];
+		mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
+		pmm_count_free(pmm, -1);
+	}
+	mm_unlock(&pmm->lock, held);
+	mm_irq_restore(flags);
+	return frame;
 }
 
 static __attribute__((noinline, cold)) bool refuse(struct pmm *pmm, const char *what, paddr_t frame,
                                                    const char *why)
 {
-	pmm->stats.bad_frees++;
+	__atomic_fetch_add(&pmm->stats.bad_frees, 1, __ATOMIC_RELAXED);
 	kprintf_ratelimited("pmm: refused frees", "pmm: %s(%#x) refused: %s\n", what,
 	                    (unsigned)frame, why);
 	return false;
 }
 
-bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
+/* Why 'frame' cannot be freed singly, or NULL. */
+static const char *free_problem(const struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
 	if (!IS_ALIGNED(frame, PAGE_SIZE))
-		return refuse(pmm, "pmm_free_frame", frame, "not page-aligned");
+		return "not page-aligned";
 	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
-		return refuse(
-		        pmm, "pmm_free_frame", frame,
-		        "not RAM managed by the allocator (hole, device or withheld at boot)");
+		return "not RAM managed by the allocator (hole, device or withheld at boot)";
 	if (pmm->slots[slot_of(f)].list == LIST_TAKEN)
-		return refuse(pmm, "pmm_free_frame", frame, "part of a 4 MiB slot");
+		return "part of a 4 MiB slot";
 	if (!mm_bit_test(pmm->frame_bits, f))
-		return refuse(pmm, "pmm_free_frame", frame, "not allocated (double free?)");
-	/* The cache is full: spill its older half to the slots. */
-	for (uint32_t i = 0; i < PMM_CACHE_SIZE / 2; i++)
-		give_to_slot(pmm, pmm->cache[i] >> PAGE_SHIFT);
-	memmove(pmm->cache, pmm->cache + PMM_CACHE_SIZE / 2,
-	        (PMM_CACHE_SIZE - PMM_CACHE_SIZE / 2) * sizeof(paddr_t));
-	pmm->cache_count -= PMM_CACHE_SIZE / 2;
-	return pmm_free_frame(pmm, frame);
+		return "not allocated (double free?)";
+	return NULL;
 }
 
-unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t flags)
+/* Spills the older half of this CPU's full cache to the slots; with the
+ * lock held. */
+static void spill_half(struct pmm *pmm, struct pmm_cache *cache)
 {
-	uint32_t count = pmm->cache_count;
+	for (uint32_t i = 0; i < PMM_CACHE_SIZE / 2; i++)
+		give_to_slot(pmm, cache->frames[i] >> PAGE_SHIFT);
+	memmove(cache->frames, cache->frames + PMM_CACHE_SIZE / 2,
+	        (cache->count - PMM_CACHE_SIZE / 2) * sizeof(paddr_t));
+	cache->count -= PMM_CACHE_SIZE / 2;
+}
+
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame, mm_irq_flags_t flags)
+{
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	const char *why = free_problem(pmm, frame);
+	bool freed = false;
+	if (!why && mm_bit_test_clear(pmm->frame_bits, frame >> PAGE_SHIFT)) {
+		/* The cache was full (unless a drain emptied it meanwhile). */
+		struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+		if (cache->count == PMM_CACHE_SIZE)
+			spill_half(pmm, cache);
+		cache->frames[cache->count++] = frame;
+		pmm_count_free(pmm, 1);
+		freed = true;
+	}
+	mm_unlock(&pmm->lock, held);
+	if (!freed)
+		refuse(pmm, "pmm_free_frame", frame, why ? why : "not allocated (double free?)");
+	mm_irq_restore(flags);
+	return freed;
+}
+
+static unsigned alloc_entries_locked(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t flags)
+{
+	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	uint32_t count = cache->count;
 	unsigned got = n < count ? n : count;
 	for (unsigned i = 0; i < got; i++) {
-		paddr_t frame = pmm->cache[count - 1 - i];
+		paddr_t frame = cache->frames[count - 1 - i];
 		mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
 		out[i] = frame | flags;
 	}
-	pmm->cache_count = count - got;
+	cache->count = count - got;
 	/* Then slot by slot: a freshly broken slot's bump range hands out
 	 * consecutive frames, its stack the rest. */
 	while (got < n) {
@@ -279,7 +316,15 @@ unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t f
 		if (ch->free_count == 0)
 			list_remove(pmm, &pmm->partial_head, c);
 	}
-	pmm->stats.free_frames -= got;
+	pmm_count_free(pmm, -(int32_t)got);
+	return got;
+}
+
+unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t flags)
+{
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	unsigned got = alloc_entries_locked(pmm, out, n, flags);
+	mm_unlock(&pmm->lock, held);
 	return got;
 }
 
@@ -293,31 +338,33 @@ unsigned pmm_alloc_frames(struct pmm *pmm, paddr_t *out, unsigned n)
 static inline __attribute__((always_inline)) unsigned
 free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 {
-	/* Into the cache while it has room (what a batch frees, the next batch
-	 * usually takes), then straight to the slots. */
-	unsigned freed = 0, fast = 0;
-	uint32_t count = pmm->cache_count;
+	/* Into this CPU's cache while it has room (what a batch frees, the
+	 * next batch usually takes), then straight to the slots. */
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	unsigned fast = 0;
+	uint32_t count = cache->count;
 	for (unsigned i = 0; i < n; i++) {
 		paddr_t frame = entries ? frames[i] & ~(paddr_t)(PAGE_SIZE - 1) : frames[i];
 		uint32_t f = frame >> PAGE_SHIFT;
 		if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
 		                             !mm_bit_test_clear(pmm->frame_bits, f),
 		                     0)) {
-			/* Names the problem; counts what it frees itself. */
-			pmm->cache_count = count;
-			freed += pmm_free_frame_slow(pmm, frame);
-			count = pmm->cache_count;
+			const char *why = free_problem(pmm, frame);
+			refuse(pmm, "pmm_free_frame", frame,
+			       why ? why : "not allocated (double free?)");
 			continue;
 		}
 		if (count < PMM_CACHE_SIZE)
-			pmm->cache[count++] = frame;
+			cache->frames[count++] = frame;
 		else
 			give_to_slot(pmm, f);
 		fast++;
 	}
-	pmm->cache_count = count;
-	pmm->stats.free_frames += fast;
-	return freed + fast;
+	cache->count = count;
+	pmm_count_free(pmm, (int32_t)fast);
+	mm_unlock(&pmm->lock, held);
+	return fast;
 }
 
 unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n)
@@ -330,24 +377,51 @@ unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n)
 	return free_batch(pmm, entries, n, true);
 }
 
+/* Gives a cache's frames to their slots, on behalf of a lock holder. */
+static void drain_one(struct pmm *pmm, struct pmm_cache *cache)
+{
+	while (cache->count)
+		give_to_slot(pmm, cache->frames[--cache->count] >> PAGE_SHIFT);
+}
+
+/* On another CPU, asked by pmm_drain_cache, whose caller holds the lock
+ * and waits: this CPU's cache goes to the slots.  The CPUs so asked run
+ * at once, hence drain_lock among them (taken by nothing else). */
+static void drain_here(void *arg)
+{
+	struct pmm *pmm = arg;
+	mm_irq_flags_t flags = mm_lock(&pmm->drain_lock);
+	drain_one(pmm, &pmm->cache[mm_cpu_index()]);
+	mm_unlock(&pmm->drain_lock, flags);
+}
+
+static void drain_all_locked(struct pmm *pmm)
+{
+	drain_one(pmm, &pmm->cache[mm_cpu_index()]);
+	mm_call_other_cpus(drain_here, pmm);
+}
+
 void pmm_drain_cache(struct pmm *pmm)
 {
-	while (pmm->cache_count)
-		give_to_slot(pmm, pmm->cache[--pmm->cache_count] >> PAGE_SHIFT);
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	drain_all_locked(pmm);
+	mm_unlock(&pmm->lock, held);
 }
 
 paddr_t pmm_alloc_slot(struct pmm *pmm)
 {
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
 	if (pmm->whole_head == PMM_NONE)
-		pmm_drain_cache(pmm);
+		drain_all_locked(pmm);
 	uint16_t c = whole_pop(pmm);
-	if (c == PMM_NONE)
-		return 0;
-	pmm->slots[c].list = LIST_TAKEN;
-	pmm->slots[c].free_count = 0;
-	pmm->stats.whole_slots--;
-	pmm->stats.free_frames -= PMM_FRAMES_PER_SLOT;
-	return (paddr_t)c * SLOT_SIZE;
+	if (c != PMM_NONE) {
+		pmm->slots[c].list = LIST_TAKEN;
+		pmm->slots[c].free_count = 0;
+		pmm->stats.whole_slots--;
+		pmm_count_free(pmm, -(int32_t)PMM_FRAMES_PER_SLOT);
+	}
+	mm_unlock(&pmm->lock, held);
+	return c != PMM_NONE ? (paddr_t)c * SLOT_SIZE : 0;
 }
 
 /* pmm_free_slot's refusal, out of line: names the reason. */
@@ -364,20 +438,23 @@ bool pmm_free_slot(struct pmm *pmm, paddr_t base)
 	 * zeroed: LIST_NONE), and with 32-bit physical addresses every slot
 	 * number is in the array, so the range test costs nothing there. */
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
-	if (__builtin_expect(!IS_ALIGNED(base, SLOT_SIZE) || c >= PMM_MAX_SLOTS ||
-	                             pmm->slots[c].list != LIST_TAKEN,
-	                     0))
-		return refuse_slot(pmm, base);
-	pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
-	whole_push(pmm, (uint16_t)c);
-	pmm->stats.whole_slots++;
-	pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
-	return true;
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	bool taken = IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
+	             pmm->slots[c].list == LIST_TAKEN;
+	if (taken) {
+		pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
+		whole_push(pmm, (uint16_t)c);
+		pmm->stats.whole_slots++;
+		pmm_count_free(pmm, PMM_FRAMES_PER_SLOT);
+	}
+	mm_unlock(&pmm->lock, held);
+	return taken || refuse_slot(pmm, base);
 }
 
 void pmm_split_slot(struct pmm *pmm, paddr_t base)
 {
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
+	mm_irq_flags_t held = mm_lock(&pmm->lock);
 	MM_ASSERT(IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
 	                  pmm->slots[c].list == LIST_TAKEN,
 	          "pmm_split_slot(%#x): not a slot allocated whole", (unsigned)base);
@@ -386,6 +463,7 @@ void pmm_split_slot(struct pmm *pmm, paddr_t base)
 	ch->free_head = PMM_NONE;
 	ch->bump = PMM_FRAMES_PER_SLOT;
 	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_SLOT / 32)], 0xff, PMM_FRAMES_PER_SLOT / 8);
+	mm_unlock(&pmm->lock, held);
 }
 
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
@@ -473,15 +551,18 @@ unsigned pmm_check(const struct pmm *pmm)
 	static uint16_t cached[PMM_MAX_SLOTS];
 	unsigned bad = 0;
 	memset(cached, 0, sizeof(cached));
-	for (uint32_t i = 0; i < pmm->cache_count; i++) {
-		uint32_t f = pmm->cache[i] >> PAGE_SHIFT;
-		if (f >= pmm->frame_count || !frame_is_free(pmm, f)) {
-			kprintf("pmm_check: cached frame %#x is not free\n",
-			        (unsigned)pmm->cache[i]);
-			bad++;
-			continue;
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
+		const struct pmm_cache *cache = &pmm->cache[cpu];
+		for (uint32_t i = 0; i < cache->count; i++) {
+			uint32_t f = cache->frames[i] >> PAGE_SHIFT;
+			if (f >= pmm->frame_count || !frame_is_free(pmm, f)) {
+				kprintf("pmm_check: frame %#x cached by CPU %u is not free\n",
+				        (unsigned)cache->frames[i], cpu);
+				bad++;
+				continue;
+			}
+			cached[slot_of(f)]++;
 		}
-		cached[slot_of(f)]++;
 	}
 	uint32_t free_total = 0, whole = 0, partial = 0;
 	uint32_t slot_count = (pmm->frame_count + PMM_FRAMES_PER_SLOT - 1) / PMM_FRAMES_PER_SLOT;

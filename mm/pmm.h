@@ -10,11 +10,11 @@
  *     broken from the whole list, so breaking one costs O(1));
  *   - single frames come from partial slots first, so whole slots survive
  *     for large pages as long as possible;
- *   - in front of the slots sits a small cache of free frames (per CPU when
- *     there is more than one), so that the common alloc and free are a few
- *     inline instructions; a full cache spills half to the slots, an empty
- *     one is refilled in a batch.  pmm_drain_cache() empties it, which lets
- *     free frames re-form whole slots.
+ *   - in front of the slots sits a cache of free frames per CPU, so that
+ *     the common alloc and free are a few inline instructions with no
+ *     lock; a full cache spills half to the slots, an empty one is refilled
+ *     in a batch.  pmm_drain_cache() empties them all, which lets free
+ *     frames re-form whole slots.
  * Every operation is O(1) (batches: O(1) per frame): no scan of memory or of
  * the map.
  *
@@ -26,7 +26,9 @@
  * Frame 0 is never handed out (the first MiB is always withheld), so a
  * physical address of 0 means failure.
  *
- * Not thread-safe; callers serialize (one CPU, interrupts off).
+ * Safe on every CPU: the caches are per CPU, everything else is under the
+ * allocator's lock (struct pmm).  pmm_check reads every CPU's cache: call
+ * it while the other CPUs leave this allocator alone.
  */
 #ifndef MM_PMM_H
 #define MM_PMM_H
@@ -63,16 +65,29 @@ struct pmm_slot {
 
 #define PMM_CACHE_SIZE 512
 
+/* A CPU's cache of free frames: only that CPU touches it, with interrupts
+ * off (or, while that CPU answers a call, on its behalf: pmm_drain_cache). */
+struct pmm_cache {
+	uint32_t count;
+	paddr_t frames[PMM_CACHE_SIZE];
+};
+
 struct pmm {
-	uint32_t frame_count; /* frames covered by the metadata */
-	uint16_t *link;       /* per frame: next on its slot's free stack */
-	uint32_t *ram_bits;   /* per frame: RAM this allocator manages */
-	uint32_t *frame_bits; /* per frame: allocated as a single frame */
-	uint32_t cache_count; /* free frames in cache[] */
-	paddr_t cache[PMM_CACHE_SIZE];
+	/* Guards the slots, their lists and the bitmaps' slot-wide changes;
+	 * the caches are per CPU and lock-free (zero-initialized: unlocked).
+	 * The last lock in mm/'s order: nothing is taken while it is held. */
+	mm_lock_t lock;
+	mm_lock_t drain_lock;  /* serializes other CPUs giving their caches back */
+	uint32_t frame_count;  /* frames covered by the metadata */
+	uint16_t *link;        /* per frame: next on its slot's free stack */
+	uint32_t *ram_bits;    /* per frame: RAM this allocator manages */
+	uint32_t *frame_bits;  /* per frame: allocated as a single frame (atomic bits) */
 	uint16_t partial_head; /* slots with some free frames */
 	uint16_t whole_head;   /* slots entirely free */
+	/* free_frames counts the caches' frames too; it changes on every
+	 * CPU's fast path, so atomically. */
 	struct pmm_stats stats;
+	struct pmm_cache cache[MM_MAX_CPUS];
 	struct pmm_slot slots[PMM_MAX_SLOTS];
 };
 
@@ -94,19 +109,27 @@ uint32_t pmm_frames_spanned(const struct pmm_range *usable, unsigned count);
 void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
               unsigned usable_count, const struct pmm_range *withheld, unsigned withheld_count);
 
-paddr_t pmm_alloc_frame_slow(struct pmm *pmm);
-bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame);
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm, mm_irq_flags_t flags);
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame, mm_irq_flags_t flags);
+
+static inline void pmm_count_free(struct pmm *pmm, int32_t n)
+{
+	__atomic_fetch_add(&pmm->stats.free_frames, (uint32_t)n, __ATOMIC_RELAXED);
+}
 
 /* One 4 KiB frame, not zeroed; 0 when none is free.  O(1). */
 static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 {
-	uint32_t n = pmm->cache_count;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	uint32_t n = cache->count;
 	if (__builtin_expect(n == 0, 0))
-		return pmm_alloc_frame_slow(pmm);
-	paddr_t frame = pmm->cache[--n];
-	pmm->cache_count = n;
+		return pmm_alloc_frame_slow(pmm, flags);
+	paddr_t frame = cache->frames[--n];
+	cache->count = n;
 	mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
-	pmm->stats.free_frames--;
+	pmm_count_free(pmm, -1);
+	mm_irq_restore(flags);
 	return frame;
 }
 
@@ -118,18 +141,22 @@ static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
-	uint32_t n = pmm->cache_count;
+	mm_irq_flags_t flags = mm_irq_save();
+	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	uint32_t n = cache->count;
 	/* One bit covers every bad case: only a frame handed out singly has
 	 * it set.  A misaligned frame, or a full cache, takes the slow path,
 	 * which names the problem (or spills the cache); the bit is cleared
-	 * only on the way to the cache. */
+	 * only on the way to the cache, atomically: of two CPUs freeing one
+	 * frame, one wins and the other is told. */
 	if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
 	                             n == PMM_CACHE_SIZE || !mm_bit_test_clear(pmm->frame_bits, f),
 	                     0))
-		return pmm_free_frame_slow(pmm, frame);
-	pmm->cache[n] = frame;
-	pmm->cache_count = n + 1;
-	pmm->stats.free_frames++;
+		return pmm_free_frame_slow(pmm, frame, flags);
+	cache->frames[n] = frame;
+	cache->count = n + 1;
+	pmm_count_free(pmm, 1);
+	mm_irq_restore(flags);
 	return true;
 }
 
@@ -148,7 +175,8 @@ unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n);
 /* pmm_free_frame for each of frames[0..n); returns how many were freed. */
 unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n);
 
-/* Returns every cached frame to its slot (whole slots re-form). */
+/* Returns every CPU's cached frames to their slots (whole slots re-form):
+ * this CPU's itself, the others' by a call to each. */
 void pmm_drain_cache(struct pmm *pmm);
 
 /* A 4 MiB slot of frames aligned to 4 MiB, not zeroed; 0 when no slot is

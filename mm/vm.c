@@ -35,6 +35,10 @@ static struct {
 	struct vm_stats stats;
 } vm;
 
+/* Guards vm, taken by every call that changes it; below the page heap's
+ * lock and above the frame allocator's (the backend takes frames). */
+static mm_lock_t vm_lock = MM_LOCK_INIT;
+
 static const char *const owner_names[VM_OWNER_COUNT] = {
 	[VM_FREE] = "free",
 	[VM_KERNEL] = "kernel",
@@ -355,7 +359,7 @@ static uint32_t first_fit(uint32_t from, uint32_t to, uint32_t count)
 	return VM_SLOTS;
 }
 
-uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
+static uintptr_t reserve_locked(uintptr_t hint, size_t n, enum vm_owner owner)
 {
 	if (n == 0)
 		return refuse("vm_reserve", hint, n, "zero length"), 0;
@@ -423,12 +427,12 @@ static inline __attribute__((always_inline)) bool back_marked(const char *call, 
 	return true;
 }
 
-bool vm_map(uintptr_t v, size_t n)
+static bool map_locked(uintptr_t v, size_t n)
 {
 	return claim_pages("vm_map", v, n, true) && back_marked("vm_map", v, n);
 }
 
-bool vm_unused(uintptr_t v, size_t n)
+static bool unused_locked(uintptr_t v, size_t n)
 {
 	if (!claim_pages("vm_unused", v, n, false))
 		return false;
@@ -437,7 +441,7 @@ bool vm_unused(uintptr_t v, size_t n)
 	return true;
 }
 
-bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
+static bool map_gaps_locked(uintptr_t v, size_t n, size_t *mapped)
 {
 	*mapped = 0;
 	const char *why = held_range_problem(v, n, PAGE_SIZE);
@@ -507,7 +511,7 @@ static size_t unmap_runs(uint32_t first, uint32_t end)
 	return total;
 }
 
-size_t vm_unused_mapped(uintptr_t v, size_t n)
+static size_t unused_mapped_locked(uintptr_t v, size_t n)
 {
 	const char *why = held_range_problem(v, n, PAGE_SIZE);
 	if (why)
@@ -515,7 +519,7 @@ size_t vm_unused_mapped(uintptr_t v, size_t n)
 	return unmap_runs(page_of(v), page_of(v) + (uint32_t)(n / PAGE_SIZE));
 }
 
-bool vm_free(uintptr_t v, size_t n)
+static bool free_locked(uintptr_t v, size_t n)
 {
 	const char *why = held_range_problem(v, n, SLOT_SIZE);
 	if (why)
@@ -535,6 +539,47 @@ bool vm_free(uintptr_t v, size_t n)
 	if (end_slot < VM_SLOTS && vm.slot_owner[end_slot] != VM_FREE)
 		vm.slot_first[end_slot] = true;
 	return true;
+}
+
+/* ---- the locked entries: one lock for the whole map (its users are
+ * the page heap, under its own lock, and set-up code) ---- */
+
+#define LOCKED(type, call)                                 \
+	do {                                               \
+		mm_irq_flags_t flags_ = mm_lock(&vm_lock); \
+		type result_ = call;                       \
+		mm_unlock(&vm_lock, flags_);               \
+		return result_;                            \
+	} while (0)
+
+uintptr_t vm_reserve(uintptr_t hint, size_t n, enum vm_owner owner)
+{
+	LOCKED(uintptr_t, reserve_locked(hint, n, owner));
+}
+
+bool vm_map(uintptr_t v, size_t n)
+{
+	LOCKED(bool, map_locked(v, n));
+}
+
+bool vm_unused(uintptr_t v, size_t n)
+{
+	LOCKED(bool, unused_locked(v, n));
+}
+
+bool vm_map_gaps(uintptr_t v, size_t n, size_t *mapped)
+{
+	LOCKED(bool, map_gaps_locked(v, n, mapped));
+}
+
+size_t vm_unused_mapped(uintptr_t v, size_t n)
+{
+	LOCKED(size_t, unused_mapped_locked(v, n));
+}
+
+bool vm_free(uintptr_t v, size_t n)
+{
+	LOCKED(bool, free_locked(v, n));
 }
 
 enum vm_owner vm_owner_at(uintptr_t va)
@@ -559,7 +604,9 @@ size_t vm_mapped_pages(uintptr_t v, size_t n)
 
 void vm_get_stats(struct vm_stats *out)
 {
+	mm_irq_flags_t flags = mm_lock(&vm_lock);
 	*out = vm.stats;
+	mm_unlock(&vm_lock, flags);
 }
 
 void vm_print_map(void)

@@ -14,9 +14,47 @@
 
 typedef uint32_t paddr_t; /* frames are only numbers here */
 
-/* Single-threaded host tests: nothing to mask. */
+/* Single-threaded host tests: nothing to mask, nothing to lock, one CPU
+ * (a later issue gives threads the CPUs' place). */
 typedef int mm_irq_flags_t;
 #define mm_irq_save()         0
 #define mm_irq_restore(flags) ((void)(flags))
+
+typedef struct {
+	int unused;
+} mm_lock_t;
+#define MM_LOCK_INIT \
+	{            \
+		0    \
+	}
+#define mm_lock(lock)          ((void)(lock), 0)
+#define mm_unlock(lock, flags) ((void)(lock), (void)(flags))
+
+#define MM_MAX_CPUS       1
+#define MM_CPU_AREA_BYTES 8192
+#define MM_CPU_LOCAL
+extern unsigned char host_cpu_area[MM_CPU_AREA_BYTES];
+#define MM_CPU_LOCAL_BASE() ((uintptr_t)host_cpu_area)
+
+static inline unsigned mm_cpu_index(void)
+{
+	return 0;
+}
+
+static inline void *mm_cpu_area(unsigned cpu)
+{
+	(void)cpu;
+	return host_cpu_area;
+}
+
+static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return 0;
+}
+
+#define mm_stop_other_cpus()   ((void)0)
+#define mm_resume_other_cpus() ((void)0)
 
 #endif

@@ -3,7 +3,11 @@
 #define ARCH_I386_ENV_H
 
 #include "arch/i386/cpu.h"
+#include "arch/i386/ipi.h"
 #include "arch/i386/layout.h"
+#include "arch/i386/percpu.h"
+#include "arch/i386/spinlock.h"
+#include <stddef.h>
 #include <stdint.h>
 
 /* Non-PAE i386: physical addresses are 32 bits wide. */
@@ -12,5 +16,40 @@ typedef uint32_t paddr_t;
 typedef uint32_t mm_irq_flags_t;
 #define mm_irq_save()         irq_save()
 #define mm_irq_restore(flags) irq_restore(flags)
+
+/* Ticket spinlocks that mask interrupts (arch/i386/spinlock.h). */
+typedef spinlock_t mm_lock_t;
+#define MM_LOCK_INIT           SPINLOCK_INIT
+#define mm_lock(lock)          spin_lock_irqsave(lock)
+#define mm_unlock(lock, flags) spin_unlock_irqrestore(lock, flags)
+
+/* mm/'s per-CPU data lies in each struct percpu, reached through %fs: an
+ * access through a pointer in MM_CPU_LOCAL space costs no instruction
+ * beyond the access itself. */
+#define MM_MAX_CPUS         MAX_CPUS
+#define MM_CPU_AREA_BYTES   PERCPU_MM_BYTES
+#define MM_CPU_LOCAL        __seg_fs
+#define MM_CPU_LOCAL_BASE() ((uintptr_t)offsetof(struct percpu, mm))
+
+static inline unsigned mm_cpu_index(void)
+{
+	unsigned index;
+	__asm__("movl %%fs:%c1, %0" : "=r"(index) : "i"(offsetof(struct percpu, index)));
+	return index;
+}
+
+static inline void *mm_cpu_area(unsigned cpu)
+{
+	return percpu_areas[cpu].mm;
+}
+
+/* Runs fn(arg) on every other CPU online and waits; fn takes no lock. */
+static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
+{
+	return ipi_call_others(fn, arg);
+}
+
+#define mm_stop_other_cpus()   ipi_stop_others()
+#define mm_resume_other_cpus() ipi_resume_others()
 
 #endif

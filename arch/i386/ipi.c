@@ -6,6 +6,7 @@
 #include "arch/i386/percpu.h"
 #include "arch/i386/spinlock.h"
 #include "arch/i386/trap.h"
+#include <stddef.h>
 
 void ipi_call_entry(void);
 void ipi_spurious_entry(void);
@@ -125,4 +126,49 @@ void spin_wait(spinlock_t *lock, uint16_t ticket)
 		ipi_run_pending();
 		__asm__ volatile("pause");
 	}
+}
+
+/* ---- stopping the other CPUs ---- */
+
+static struct {
+	volatile uint32_t arrived;
+	volatile uint32_t released;
+	volatile uint32_t done[MAX_CPUS];
+	uint32_t stopped; /* the CPUs posted to, bit i for CPU i */
+} stop;
+
+/* Runs on each stopped CPU; deliberately does not run its mailbox while
+ * it spins, so that nothing changes this CPU's data until released. */
+static void stop_here(void *unused)
+{
+	(void)unused;
+	__atomic_fetch_add(&stop.arrived, 1, __ATOMIC_ACQ_REL);
+	while (!__atomic_load_n(&stop.released, __ATOMIC_ACQUIRE))
+		__asm__ volatile("pause");
+}
+
+void ipi_stop_others(void)
+{
+	unsigned self = this_cpu()->index, posted = 0;
+	stop.arrived = 0;
+	stop.released = 0;
+	stop.stopped = 0;
+	for (unsigned i = 0; i < ipi_cpus_online; i++)
+		if (i != self && percpu_areas[i].online) {
+			post(&percpu_areas[i], stop_here, NULL, &stop.done[i]);
+			stop.stopped |= 1u << i;
+			posted++;
+		}
+	while (__atomic_load_n(&stop.arrived, __ATOMIC_ACQUIRE) != posted) {
+		ipi_run_pending();
+		__asm__ volatile("pause");
+	}
+}
+
+void ipi_resume_others(void)
+{
+	__atomic_store_n(&stop.released, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < ipi_cpus_online; i++)
+		if (stop.stopped & (1u << i))
+			wait_done(&stop.done[i]);
 }

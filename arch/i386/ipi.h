@@ -49,6 +49,16 @@ unsigned ipi_call_others(void (*fn)(void *arg), void *arg);
  * the caller left out. */
 unsigned ipi_call_many(uint32_t cpus, void (*fn)(void *arg), void *arg);
 
+/* Stops every other online CPU where it stands: each runs a call that
+ * spins, with interrupts off and without running other calls, until
+ * ipi_resume_others; ipi_stop_others returns once all of them spin.  For a
+ * caller that must read other CPUs' private data at rest (the heap's
+ * checker); it must hold every lock those CPUs could be holding or waiting
+ * to take with work half done, must not call or stop CPUs meanwhile, and
+ * callers serialize. */
+void ipi_stop_others(void);
+void ipi_resume_others(void);
+
 /* Runs what was posted to this CPU's mailbox, if anything (the wait loops
  * and the interrupt entry call it). */
 void ipi_run_pending(void);

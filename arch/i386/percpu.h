@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #define MAX_CPUS 8
+/* Bytes of each CPU's area kept for mm/ (its CPU lists: mm/kmalloc_internal.h). */
+#define PERCPU_MM_BYTES 2560
 
 struct percpu {
 	struct percpu *self;             /* at offset 0: this_cpu() reads it */
@@ -42,6 +44,9 @@ struct percpu {
 		 * not begun again from its spin. */
 		uint32_t taken;
 	} call;
+	/* mm/'s per-CPU data (arch/i386/env.h: MM_CPU_LOCAL_BASE), set up by
+	 * the CPU itself (kmalloc_cpu_init) before it allocates. */
+	uint8_t mm[PERCPU_MM_BYTES] __attribute__((aligned(64)));
 	uint64_t gdt[GDT_ENTRIES];
 	struct tss main_tss, double_fault_tss;
 	uint8_t double_fault_stack[FAULT_STACK_SIZE] __attribute__((aligned(16)));

@@ -448,9 +448,9 @@ static void heap_check_finds_broken_metadata(struct ktest *t)
 	ASSERT_NE(t, (uintptr_t)p, 0);
 	struct arena *a = &kernel_pageheap.arena;
 	struct arena_page *page = &a->pages[((uintptr_t)p - a->start) / PAGE_SIZE];
-	struct cpu_list *saved = page->cpu_list;
-	EXPECT_NE(t, (uintptr_t)saved, 0);
-	page->cpu_list = NULL;
+	uintptr_t saved = page->cpu_list;
+	EXPECT_NE(t, saved, 0);
+	page->cpu_list = 0;
 	EXPECT_GE(t, kheap_check(), 1);
 	page->cpu_list = saved;
 	expect_heap_ok(t);
