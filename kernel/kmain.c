@@ -8,6 +8,7 @@
 #include "arch/i386/linkage.h"
 #include "arch/i386/machine.h"
 #include "arch/i386/percpu.h"
+#include "arch/i386/pic.h"
 #include "arch/i386/serial.h"
 #include "boot/multiboot.h"
 #include "kernel/bootinfo.h"
@@ -161,6 +162,7 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 {
 	console_init();
 	fault_init();
+	pic_disable(); /* before anything enables interrupts */
 	kprintf("\narena386: booting\n");
 	check_cpu();
 

@@ -31,14 +31,16 @@ import run_qemu  # noqa: E402
 SUMMARY_RE = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
 
 # (name, memory, command line or None for the ISO, CPU model or None, -smp or None);
-# a name ending in -mttcg runs under multi-threaded TCG (the CPUs in parallel)
+# a name ending in -mttcg runs under multi-threaded TCG (the CPUs in parallel), one
+# ending in -icount under -icount shift=0 (the CPUs in turn, in an order the seed fixes)
 TARGET_RUNS = [
     ("target-8M-smallest", "8M", "", None, None),
     ("target-12M", "12M", "", None, None),
     ("target-16M", "16M", "", None, None),
     ("target-256M", "256M", "", None, None),
     ("target-256M-smp4", "256M", "", None, "4"),
-    ("target-256M-smp4-mttcg", "256M", "test=smp,topology", None, "4"),
+    ("target-256M-smp4-mttcg", "256M", "test=smp,topology,kmalloc_smp", None, "4"),
+    ("target-256M-smp4-icount", "256M", "test=kmalloc_smp,spinlock seed=2", None, "4"),
     ("target-256M-cpu486", "256M", "", "486", None),
     ("target-256M-nopse", "256M", "", "pentium,-pse", None),
     ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
@@ -153,6 +155,8 @@ def main():
             argv += ["--smp", smp]
         if name.endswith("-mttcg"):
             argv += ["--accel", "tcg,thread=multi"]
+        if name.endswith("-icount"):
+            argv += ["--icount"]
         start = time.monotonic()
         try:
             verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)

@@ -130,3 +130,19 @@ ipi_call_entry:
 
 ipi_spurious_entry:
 	iret
+
+/*
+ * The masked 8259s (arch/i386/pic.c) can still raise a spurious IRQ 7 or
+ * 15.  The master's needs nothing; for the slave's, the master saw a real
+ * IRQ 2 and wants its end of interrupt.
+ */
+	.global pic_master_spurious_entry, pic_slave_spurious_entry
+pic_master_spurious_entry:
+	iret
+
+pic_slave_spurious_entry:
+	pushl %eax
+	movb $0x20, %al
+	outb %al, $0x20
+	popl %eax
+	iret

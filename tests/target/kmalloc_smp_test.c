@@ -1,0 +1,579 @@
+/*
+ * tests/target/kmalloc_smp_test.c - suite "kmalloc_smp": the heap on every
+ * CPU at once (at -smp 1 the same cases run on the boot CPU alone).
+ *
+ * The stress: every CPU online allocates random sizes (8 B to 1 MiB,
+ * weighted to small), tags each block over its whole length with (CPU,
+ * sequence number), checks the tags before it frees, reallocates some
+ * blocks, and passes some through rings to other CPUs, which check and
+ * free them.  A shadow bitmap (one bit per quantum at each block's start)
+ * catches a block handed out twice, or one freed that was not handed out.
+ * The CPUs run with interrupts on, as kernel code does: the shootdowns and
+ * drains other CPUs ask for arrive at any instruction outside the heap's
+ * own critical sections.  The seed is the run's (seed=), printed.
+ */
+#include "arch/i386/cpu.h"
+#include "arch/i386/ipi.h"
+#include "arch/i386/paging.h"
+#include "arch/i386/percpu.h"
+#include "arch/i386/spinlock.h"
+#include "kernel/memory.h"
+#include "kernel/smp.h"
+#include "mm/kheap.h"
+#include "mm/vm.h"
+#include "tests/ktest.h"
+#include "tests/target/test_util.h"
+
+#define HELD_SLOTS 48
+#define RING_SIZE  32
+#define MiB        (1024u * 1024u)
+
+struct block {
+	uint32_t *p;
+	uint32_t words;
+	uint32_t tag;
+};
+
+/* Blocks passed to one CPU, to be checked and freed there. */
+struct ring {
+	spinlock_t lock;
+	uint32_t head, tail; /* head - tail blocks, in items[tail % RING_SIZE].. */
+	struct block items[RING_SIZE];
+};
+
+struct worker {
+	uint32_t rng;
+	uint32_t mallocs, frees, reallocs, passed, received, failures;
+	uint32_t bad_tags, handed_twice, not_handed_out;
+	uint32_t first_bad_word, first_bad_expected; /* of the first bad tag */
+	uintptr_t first_bad_block;
+	struct block held[HELD_SLOTS];
+	unsigned held_count;
+};
+
+static struct {
+	unsigned cpus;
+	uint32_t ops;
+	volatile uint32_t producing; /* workers not yet done with their own blocks */
+	uintptr_t shadow_base;
+	uint32_t shadow_bits;
+	uint32_t *shadow; /* bit (p - shadow_base) / 8: a block starts at p and is held */
+	struct ring rings[MAX_CPUS];
+	struct worker workers[MAX_CPUS];
+} stress;
+
+static uint32_t next_random(struct worker *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 17;
+	w->rng ^= w->rng << 5;
+	return w->rng;
+}
+
+/* 8 B to 1 MiB: 85% up to 256 B, 12% to 8 KiB, 2.5% to 64 KiB, 0.5% larger. */
+static uint32_t random_size(struct worker *w)
+{
+	uint32_t r = next_random(w) % 1000, x = next_random(w);
+	if (r < 850)
+		return 8 + x % 249;
+	if (r < 970)
+		return 257 + x % (8192 - 257);
+	if (r < 995)
+		return 8193 + x % (64 * 1024 - 8193);
+	return 64 * 1024 + 1 + x % (MiB - 64 * 1024);
+}
+
+/* Sets (or clears) p's shadow bit; false when it already was so. */
+static bool shadow_flip(uintptr_t p, bool set)
+{
+	uint32_t n = (uint32_t)((p - stress.shadow_base) / 8);
+	if (p < stress.shadow_base || n >= stress.shadow_bits)
+		return true; /* beyond the shadow: the tags still check it */
+	uint32_t bit = 1u << (n % 32);
+	uint32_t old = set ? __atomic_fetch_or(&stress.shadow[n / 32], bit, __ATOMIC_ACQ_REL)
+	                   : __atomic_fetch_and(&stress.shadow[n / 32], ~bit, __ATOMIC_ACQ_REL);
+	return set ? !(old & bit) : (old & bit);
+}
+
+static void fill(const struct block *b)
+{
+	for (uint32_t i = 0; i < b->words; i++)
+		b->p[i] = b->tag;
+}
+
+/* Every word still holds the block's tag. */
+static void check_tags(struct worker *w, const struct block *b, uint32_t words)
+{
+	for (uint32_t i = 0; i < words; i++)
+		if (b->p[i] != b->tag) {
+			if (w->bad_tags++ == 0) {
+				w->first_bad_block = (uintptr_t)b->p;
+				w->first_bad_word = b->p[i];
+				w->first_bad_expected = b->tag;
+			}
+			return;
+		}
+}
+
+static void release(struct worker *w, const struct block *b)
+{
+	check_tags(w, b, b->words);
+	if (!shadow_flip((uintptr_t)b->p, false))
+		w->not_handed_out++;
+	kfree(b->p);
+	w->frees++;
+}
+
+static bool allocate(struct worker *w, unsigned me, uint32_t seq, struct block *b)
+{
+	uint32_t size = random_size(w);
+	uint32_t *p = (next_random(w) & 7) == 0 ? kcalloc(1, size) : kmalloc(size);
+	if (!p) {
+		w->failures++;
+		return false;
+	}
+	if (!shadow_flip((uintptr_t)p, true))
+		w->handed_twice++;
+	*b = (struct block){ p, size / 4, (uint32_t)me << 24 | (seq & 0xffffff) };
+	fill(b);
+	w->mallocs++;
+	return true;
+}
+
+/* A held block resized: its first words keep their tag, the rest get it. */
+static void reallocate(struct worker *w, struct block *b)
+{
+	uint32_t size = random_size(w);
+	uint32_t keep = size / 4 < b->words ? size / 4 : b->words;
+	check_tags(w, b, b->words);
+	uintptr_t old = (uintptr_t)b->p;
+	shadow_flip(old, false);
+	uint32_t *p = krealloc(b->p, size);
+	if (!p) {
+		shadow_flip(old, true); /* the old block stays held */
+		w->failures++;
+		return;
+	}
+	if (!shadow_flip((uintptr_t)p, true))
+		w->handed_twice++;
+	b->p = p;
+	check_tags(w, b, keep);
+	b->words = size / 4;
+	fill(b);
+	w->reallocs++;
+}
+
+static bool pass(unsigned to, const struct block *b)
+{
+	struct ring *r = &stress.rings[to];
+	uint32_t flags = spin_lock_irqsave(&r->lock);
+	bool room = r->head - r->tail < RING_SIZE;
+	if (room)
+		r->items[r->head++ % RING_SIZE] = *b;
+	spin_unlock_irqrestore(&r->lock, flags);
+	return room;
+}
+
+/* Checks and frees what other CPUs passed here; true when it found any. */
+static bool take_passed(struct worker *w, unsigned me)
+{
+	struct ring *r = &stress.rings[me];
+	bool any = false;
+	for (;;) {
+		struct block b;
+		uint32_t flags = spin_lock_irqsave(&r->lock);
+		bool got = r->head != r->tail;
+		if (got)
+			b = r->items[r->tail++ % RING_SIZE];
+		spin_unlock_irqrestore(&r->lock, flags);
+		if (!got)
+			return any;
+		release(w, &b);
+		w->received++;
+		any = true;
+	}
+}
+
+static void work(void *unused)
+{
+	(void)unused;
+	unsigned me = this_cpu()->index;
+	struct worker *w = &stress.workers[me];
+	/* Interrupts on, as in any kernel code: calls from the other CPUs
+	 * (shootdowns, drains) arrive between any two instructions. */
+	uint32_t flags = irq_save();
+	irq_restore(flags | EFLAGS_IF);
+	for (uint32_t seq = 0; seq < stress.ops; seq++) {
+		take_passed(w, me);
+		uint32_t r = next_random(w) % 100;
+		if (w->held_count < HELD_SLOTS && (w->held_count == 0 || r < 50)) {
+			if (allocate(w, me, seq, &w->held[w->held_count]))
+				w->held_count++;
+			continue;
+		}
+		unsigned i = next_random(w) % w->held_count;
+		struct block *b = &w->held[i];
+		if (r < 56) {
+			reallocate(w, b);
+			continue;
+		}
+		unsigned to = stress.cpus > 1 ? (me + 1 + next_random(w) % (stress.cpus - 1)) %
+		                                        stress.cpus
+		                              : me;
+		if (r < 75 && to != me && pass(to, b))
+			w->passed++;
+		else
+			release(w, b);
+		*b = w->held[--w->held_count];
+	}
+	while (w->held_count)
+		release(w, &w->held[--w->held_count]);
+	__atomic_fetch_sub(&stress.producing, 1, __ATOMIC_ACQ_REL);
+	/* Until every CPU is done, others may still pass blocks here. */
+	while (__atomic_load_n(&stress.producing, __ATOMIC_ACQUIRE) || take_passed(w, me))
+		__asm__ volatile("pause");
+	irq_restore(flags);
+}
+
+/* What "nothing leaked" compares: the heap's and the machine's memory. */
+struct memory_state {
+	uint64_t in_use_bytes, arena_mapped;
+	uint32_t free_frames, page_tables, meta_pages;
+	struct vm_stats vm;
+};
+
+static struct memory_state memory_state(void)
+{
+	const struct arena *a = &kernel_pageheap.arena;
+	kmalloc_trim();
+	pmm_drain_cache(&kernel_pmm);
+	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+	struct memory_state m = { 0 };
+	if (ks) {
+		kmalloc_stats(ks);
+		m.in_use_bytes = ks->in_use_bytes - ksize(ks);
+		kfree(ks);
+	}
+	kmalloc_trim();
+	m.arena_mapped = a->stats.mapped_bytes;
+	m.free_frames = test_free_frames();
+	m.page_tables = test_page_tables();
+	m.meta_pages = (uint32_t)vm_mapped_pages(a->meta_base, a->meta_end - a->meta_base);
+	vm_get_stats(&m.vm);
+	return m;
+}
+
+/* After the stress: the heap's blocks and pages are back where they were,
+ * and every frame the machine lost since is accounted for by the heap's
+ * metadata (the page table and live bits grow with the arena's peak, and
+ * stay) and page tables. */
+static void expect_memory_back(struct ktest *t, const struct memory_state *before)
+{
+	struct memory_state after = memory_state();
+	EXPECT_EQ(t, after.in_use_bytes, before->in_use_bytes);
+	EXPECT_EQ(t, after.arena_mapped, before->arena_mapped);
+	uint32_t grown = after.meta_pages - before->meta_pages;
+	EXPECT_EQ(t, after.vm.mapped_bytes, before->vm.mapped_bytes + (uint64_t)grown * PAGE_SIZE);
+	EXPECT_EQ(t, after.free_frames + grown + (after.page_tables - before->page_tables),
+	          before->free_frames);
+	for (int i = 0; i < VM_OWNER_COUNT; i++)
+		EXPECT_EQ(t, after.vm.reserved_bytes[i], before->vm.reserved_bytes[i]);
+	EXPECT_EQ(t, kheap_check(), 0);
+}
+
+/* Runs work() on every CPU online, this one included, and waits. */
+static unsigned run_on_every_cpu(void (*fn)(void *), void *arg)
+{
+	struct ipi_ticket tickets[MAX_CPUS];
+	unsigned n = smp_cpus_online(), posted = 1;
+	for (unsigned i = 1; i < n; i++)
+		posted += ipi_post(i, fn, arg, &tickets[i]);
+	fn(arg);
+	for (unsigned i = 1; i < n; i++)
+		ipi_wait(&tickets[i]);
+	return posted;
+}
+
+static void stress_every_cpu(struct ktest *t, uint32_t ops)
+{
+	unsigned cpus = smp_cpus_online();
+	test_require_free_bytes(t, 48 * MiB);
+	/* The shadow covers the arena's first 128 MiB, where this RAM puts
+	 * every block. */
+	struct memory_state before = memory_state();
+	uint32_t shadow_bytes = 2 * MiB;
+	uint32_t *shadow = kcalloc(1, shadow_bytes);
+	ASSERT_TRUE(t, shadow != NULL);
+	uint64_t bad_before = 0;
+	{
+		struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+		ASSERT_TRUE(t, ks != NULL);
+		kmalloc_stats(ks);
+		bad_before = ks->bad_frees;
+		kfree(ks);
+	}
+	memset(&stress, 0, sizeof(stress));
+	stress.cpus = cpus;
+	stress.ops = ops;
+	stress.producing = cpus;
+	stress.shadow = shadow;
+	stress.shadow_base = kernel_pageheap.arena.start;
+	stress.shadow_bits = shadow_bytes * 8;
+	for (unsigned i = 0; i < cpus; i++)
+		stress.workers[i].rng = (uint32_t)(t->seed * 2654435761u) ^ (i + 1) * 0x9e3779b9u;
+	ktest_note(t, "seed %llu, %u CPUs, %u operations each", (unsigned long long)t->seed, cpus,
+	           ops);
+
+	uint32_t shootdowns = paging_shootdown_rounds();
+	ASSERT_EQ(t, run_on_every_cpu(work, NULL), cpus);
+
+	uint32_t mallocs = 0, passed = 0, received = 0, bad_tags = 0, twice = 0, unheld = 0;
+	uint32_t failures = 0, reallocs = 0;
+	for (unsigned i = 0; i < cpus; i++) {
+		const struct worker *w = &stress.workers[i];
+		mallocs += w->mallocs;
+		passed += w->passed;
+		received += w->received;
+		bad_tags += w->bad_tags;
+		twice += w->handed_twice;
+		unheld += w->not_handed_out;
+		failures += w->failures;
+		reallocs += w->reallocs;
+		if (w->bad_tags)
+			ktest_note(t, "CPU %u: block %p holds %#x where its tag %#x was", i,
+			           (void *)w->first_bad_block, w->first_bad_word,
+			           w->first_bad_expected);
+	}
+	ktest_note(t, "%u allocations, %u reallocations, %u blocks freed on another CPU, %u "
+	              "shootdown rounds",
+	           mallocs, reallocs, received, paging_shootdown_rounds() - shootdowns);
+	EXPECT_EQ(t, bad_tags, 0);
+	EXPECT_EQ(t, twice, 0);
+	EXPECT_EQ(t, unheld, 0);
+	EXPECT_EQ(t, failures, 0);
+	EXPECT_EQ(t, received, passed);
+	if (cpus > 1)
+		EXPECT_GE(t, received, 1);
+	kfree(shadow);
+	expect_memory_back(t, &before);
+	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+	ASSERT_TRUE(t, ks != NULL);
+	kmalloc_stats(ks);
+	EXPECT_EQ(t, ks->bad_frees, bad_before);
+	kfree(ks);
+}
+
+static void every_cpu_allocates_and_frees_blocks_of_every_size(struct ktest *t)
+{
+	stress_every_cpu(t, 6000);
+}
+
+/* ---- a double free raced on two CPUs ---- */
+
+static struct {
+	void *volatile block;
+	volatile uint32_t go, ready;
+} race;
+
+static void free_at_go(void *unused)
+{
+	(void)unused;
+	__atomic_fetch_add(&race.ready, 1, __ATOMIC_ACQ_REL);
+	while (!__atomic_load_n(&race.go, __ATOMIC_ACQUIRE))
+		__asm__ volatile("pause");
+	kfree(race.block);
+}
+
+/* Every CPU frees the same block at once: exactly one free is taken, and
+ * every other is reported as a bad free; the heap stays whole. */
+static void a_block_freed_on_every_cpu_at_once_is_freed_once(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	if (cpus < 2)
+		ktest_skip(t, "one CPU online");
+	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+	ASSERT_TRUE(t, ks != NULL);
+	for (unsigned round = 0; round < 20; round++) {
+		kmalloc_stats(ks);
+		uint64_t bad = ks->bad_frees, in_use = ks->in_use_bytes;
+		race.block = kmalloc(round < 10 ? 48 : 64 * 1024); /* small, then large */
+		ASSERT_TRUE(t, race.block != NULL);
+		race.go = 0;
+		race.ready = 0;
+		struct ipi_ticket tickets[MAX_CPUS];
+		for (unsigned i = 1; i < cpus; i++)
+			ASSERT_TRUE(t, ipi_post(i, free_at_go, NULL, &tickets[i]));
+		while (__atomic_load_n(&race.ready, __ATOMIC_ACQUIRE) != cpus - 1)
+			__asm__ volatile("pause");
+		__atomic_store_n(&race.go, 1, __ATOMIC_RELEASE);
+		for (unsigned i = 1; i < cpus; i++)
+			ipi_wait(&tickets[i]);
+		kmalloc_stats(ks);
+		EXPECT_EQ(t, ks->bad_frees, bad + cpus - 2);
+		EXPECT_EQ(t, ks->in_use_bytes, in_use);
+	}
+	kfree(ks);
+	EXPECT_EQ(t, kheap_check(), 0);
+}
+
+/* ---- the arena grown from every CPU at once ---- */
+
+static struct pageheap growing;
+static struct {
+	volatile uint32_t go;
+	uint32_t served[MAX_CPUS], refused[MAX_CPUS];
+	struct span *spans[MAX_CPUS][8];
+} growth;
+
+static void grow_at_go(void *unused)
+{
+	(void)unused;
+	unsigned me = this_cpu()->index;
+	while (!__atomic_load_n(&growth.go, __ATOMIC_ACQUIRE))
+		__asm__ volatile("pause");
+	for (unsigned i = 0; i < 8; i++) {
+		/* 1 to 3 MiB each, so that most requests grow the arena. */
+		struct span *s = ph_alloc(&growing, (uint32_t)((1 + (me + i) % 3) * MiB / PAGE_SIZE),
+		                          false);
+		growth.spans[me][i] = s;
+		if (s)
+			growth.served[me]++;
+		else
+			growth.refused[me]++;
+	}
+}
+
+static void go_on_every_cpu(void *unused)
+{
+	(void)unused;
+	if (this_cpu()->index == 0)
+		__atomic_store_n(&growth.go, 1, __ATOMIC_RELEASE);
+	grow_at_go(NULL);
+}
+
+/* Every CPU's span lies in the arena, none overlaps another, and all go
+ * back; false when any request was refused. */
+static void check_and_free_spans(struct ktest *t, unsigned cpus)
+{
+	const struct arena *a = &growing.arena;
+	for (unsigned c = 0; c < cpus; c++)
+		for (unsigned i = 0; i < 8; i++) {
+			struct span *s = growth.spans[c][i];
+			if (!s)
+				continue;
+			EXPECT_GE(t, s->start, a->start);
+			EXPECT_LE(t, s->start + (uintptr_t)s->npages * PAGE_SIZE, a->used);
+			for (unsigned d = 0; d <= c; d++)
+				for (unsigned j = 0; j < (d == c ? i : 8); j++) {
+					struct span *o = growth.spans[d][j];
+					if (o && s->start < o->start + (uintptr_t)o->npages * PAGE_SIZE &&
+					    o->start < s->start + (uintptr_t)s->npages * PAGE_SIZE)
+						ktest_fail_msg(t, __FILE__, __LINE__, false,
+						               "spans %p and %p overlap", (void *)s->start,
+						               (void *)o->start);
+				}
+		}
+	EXPECT_EQ(t, ph_check(&growing), 0);
+	for (unsigned c = 0; c < cpus; c++)
+		for (unsigned i = 0; i < 8; i++)
+			if (growth.spans[c][i])
+				ph_free(&growing, growth.spans[c][i]);
+	EXPECT_EQ(t, ph_check(&growing), 0);
+}
+
+static void grow_from_every_cpu(struct ktest *t, uint64_t limit, uintptr_t *obstacle)
+{
+	memset(&growth, 0, sizeof(growth));
+	ASSERT_TRUE(t, ph_init(&growing, 0, limit, 4 * MiB));
+	if (obstacle) {
+		/* Another owner's reservation right after the first 8 MiB. */
+		*obstacle = vm_reserve(growing.arena.end + 4 * MiB, 4 * MiB, VM_TEST);
+		if (*obstacle != growing.arena.end + 4 * MiB) {
+			if (*obstacle)
+				vm_free(*obstacle, 4 * MiB);
+			ph_destroy(&growing);
+			ktest_skip(t, "the slots after the arena are taken already");
+		}
+	}
+	run_on_every_cpu(go_on_every_cpu, NULL);
+}
+
+static void every_cpu_grows_the_arena_contiguously(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	test_require_free_bytes(t, 8 * 16 * MiB + 16 * MiB);
+	struct vm_stats vm_before;
+	vm_get_stats(&vm_before);
+	uint32_t frames = test_free_frames();
+	grow_from_every_cpu(t, 512 * MiB, NULL);
+	uint32_t served = 0;
+	for (unsigned c = 0; c < cpus; c++) {
+		served += growth.served[c];
+		EXPECT_EQ(t, growth.refused[c], 0);
+	}
+	EXPECT_EQ(t, served, cpus * 8);
+	/* One reservation: every growth extended the last, never moved. */
+	EXPECT_EQ(t, growing.arena.range_count, 1);
+	EXPECT_EQ(t, growing.arena.stats.fallbacks, 0);
+	EXPECT_EQ(t, growing.arena.end - growing.arena.start, growing.arena.stats.reserved_bytes);
+	ktest_note(t, "%u CPUs, %u spans: arena [%p, %p), %u extensions", cpus, served,
+	           (void *)growing.arena.start, (void *)growing.arena.end,
+	           growing.arena.stats.extensions);
+	check_and_free_spans(t, cpus);
+	ph_destroy(&growing);
+	struct vm_stats vm_after;
+	vm_get_stats(&vm_after);
+	EXPECT_EQ(t, vm_after.mapped_bytes, vm_before.mapped_bytes);
+	EXPECT_EQ(t, vm_after.reserved_bytes[VM_ARENA], vm_before.reserved_bytes[VM_ARENA]);
+	pmm_drain_cache(&kernel_pmm);
+	EXPECT_GE(t, test_free_frames() + 8, frames); /* page tables may stay */
+}
+
+static void every_cpu_grows_the_arena_past_an_obstacle(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	test_require_free_bytes(t, 8 * 16 * MiB + 16 * MiB);
+	struct vm_stats vm_before;
+	vm_get_stats(&vm_before);
+	uintptr_t obstacle = 0;
+	/* A limit that the fallback can still serve from, but not every
+	 * request: some are refused, cleanly. */
+	grow_from_every_cpu(t, 48 * MiB, &obstacle);
+	uint32_t served = 0, refused = 0;
+	for (unsigned c = 0; c < cpus; c++) {
+		served += growth.served[c];
+		refused += growth.refused[c];
+	}
+	EXPECT_EQ(t, served + refused, cpus * 8);
+	EXPECT_GE(t, served, 1);
+	ktest_note(t, "%u served, %u refused; %u extensions, %u fallbacks, %u ranges", served,
+	           refused, growing.arena.stats.extensions, growing.arena.stats.fallbacks,
+	           growing.arena.range_count);
+	/* Nothing reaches into the obstacle, nothing lies past the limit. */
+	EXPECT_EQ(t, vm_owner_at(obstacle), VM_TEST);
+	EXPECT_LE(t, growing.arena.end, growing.arena.start + 48 * MiB);
+	for (unsigned c = 0; c < cpus; c++)
+		for (unsigned i = 0; i < 8; i++) {
+			struct span *s = growth.spans[c][i];
+			if (s && s->start < obstacle + 4 * MiB &&
+			    obstacle < s->start + (uintptr_t)s->npages * PAGE_SIZE)
+				ktest_fail_msg(t, __FILE__, __LINE__, false,
+				               "span %p reaches into the obstacle", (void *)s->start);
+		}
+	check_and_free_spans(t, cpus);
+	ph_destroy(&growing);
+	vm_free(obstacle, 4 * MiB);
+	struct vm_stats vm_after;
+	vm_get_stats(&vm_after);
+	EXPECT_EQ(t, vm_after.mapped_bytes, vm_before.mapped_bytes);
+	for (int i = 0; i < VM_OWNER_COUNT; i++)
+		EXPECT_EQ(t, vm_after.reserved_bytes[i], vm_before.reserved_bytes[i]);
+}
+
+static const struct ktest_case kmalloc_smp_cases[] = {
+	KTEST_CASE(every_cpu_allocates_and_frees_blocks_of_every_size),
+	KTEST_CASE(a_block_freed_on_every_cpu_at_once_is_freed_once),
+	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
+	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
+};
+KTEST_SUITE(kmalloc_smp, kmalloc_smp_cases, NULL, NULL);
