@@ -73,7 +73,7 @@ __attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages, uint32_
 
 /* A span for class 'cls', set up but not yet listed (the caller lists it
  * under the class lock); taken with no lock held. */
-static struct span *new_class_span(unsigned cls)
+static inline __attribute__((always_inline)) struct span *new_class_span(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
 	struct span *s = heap_alloc(ci->pages, 1, false);
@@ -92,10 +92,8 @@ static struct span *new_class_span(unsigned cls)
 	s->small.object_size = ci->size;
 	s->small.magic = ci->magic;
 	s->small.free_objects = NULL;
-	s->small.objects_in_use = 0;
 	s->small.object_count = ci->objects;
-	s->small.carved = 0;
-	s->small.listed = 0;
+	s->small.listed = 0; /* the caller sets objects_in_use and carved */
 	return s;
 }
 
@@ -165,40 +163,28 @@ static void release_class_span(struct central *c, struct span *s)
 	ph_free(&kernel_pageheap, s); /* clears the page words: kfree no longer takes it */
 }
 
-/* Whether giving 'obj' back to its span would empty a span that then has
- * to go to the page heap. */
-static inline bool would_release(const struct central *c, const void *obj)
-{
-	const struct arena *a = &kernel_pageheap.arena;
-	const struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
-	return s->small.objects_in_use == 1 && c->empty >= c->keep_empty;
-}
-
-/* Gives one object of class 'c' back to its span; returns the work done
- * beyond the object itself (listing the span again, releasing it: see
+/* Gives one object of class 'c', in span 's', back to it; returns the work
+ * done beyond the object itself (listing the span again: see
  * FLUSH_BUDGET).  A span left with nothing in use is kept while the class
- * has fewer than keep_empty empty spans, and otherwise goes back to the
- * page heap at once.  With the class lock held. */
-static int32_t give_back(struct central *c, void **obj)
+ * has fewer than keep_empty empty spans; otherwise the caller gets it back
+ * to give to the page heap.  c->out is the caller's to count down.  With
+ * the class lock held. */
+static inline __attribute__((always_inline)) int32_t give_back(struct central *c, struct span *s,
+                                                               void **obj, struct span **release)
 {
-	struct arena *a = &kernel_pageheap.arena;
-	struct span *s = a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span;
 	int32_t work = 0;
 	*obj = s->small.free_objects;
 	s->small.free_objects = obj;
-	c->out--;
 	if (__builtin_expect(--s->small.objects_in_use == 0 || !s->small.listed, 0)) {
 		if (!s->small.listed) {
 			central_add(c, s);
 			work++; /* listing costs about as much as an object */
 		}
 		if (s->small.objects_in_use == 0) {
-			if (c->empty < c->keep_empty) {
+			if (c->empty < c->keep_empty)
 				c->empty++;
-			} else {
-				release_class_span(c, s);
-				work += RELEASE_COST;
-			}
+			else
+				*release = s;
 		}
 	}
 	return work;
@@ -208,20 +194,40 @@ static int32_t give_back(struct central *c, void **obj)
  * within 'budget' (FLUSH_BUDGET for kfree).  An object that would empty a
  * span whose release the budget no longer covers stays in the list for a
  * later flush, so that no span is left empty beyond keep_empty for want of
- * budget.  Each object leaves the list before it is given back (releasing
- * a span waits for the page heap's lock, and a call answered meanwhile may
- * take the list).  With the class lock held. */
+ * budget.  Releasing a span waits for the page heap's lock, and a call
+ * answered meanwhile may take the list away (detach_here): the list is
+ * brought up to date before, and read again after.  With the class lock
+ * held. */
 static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budget)
 {
 	struct central *c = &central[cls];
-	for (uint32_t moved = 0; moved < n && budget > 0; moved++, budget--) {
-		void **obj = list->head;
-		if (!obj || (budget <= RELEASE_COST && would_release(c, obj)))
+	const struct arena_page *pages = kernel_pageheap.arena.pages;
+	uintptr_t start = kernel_pageheap.arena.start;
+	void **obj = list->head;
+	uint32_t taken = 0, synced = 0;
+	for (; obj && taken < n && budget > 0; budget--) {
+		struct span *s = pages[((uintptr_t)obj - start) >> PAGE_SHIFT].span;
+		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
+		                             c->empty >= c->keep_empty,
+		                     0))
 			break;
-		list->head = *obj;
-		list->room++;
-		budget -= give_back(c, obj);
+		void **next = *obj;
+		struct span *release = NULL;
+		budget -= give_back(c, s, obj, &release);
+		taken++;
+		obj = next;
+		if (__builtin_expect(release != NULL, 0)) {
+			list->head = obj;
+			list->room += (int32_t)(taken - synced);
+			synced = taken;
+			release_class_span(c, release);
+			budget -= RELEASE_COST;
+			obj = list->head;
+		}
 	}
+	list->head = obj;
+	list->room += (int32_t)(taken - synced);
+	c->out -= taken;
 }
 
 /* ---- draining every CPU's lists ---- */
@@ -254,10 +260,17 @@ void kmalloc_drain(void)
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		struct central *c = &central[cls];
 		mm_irq_flags_t held = mm_lock(&c->lock);
+		const struct arena *a = &kernel_pageheap.arena;
 		for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
 			for (void **obj = detached[cpu][cls], **next; obj; obj = next) {
 				next = *obj;
-				give_back(c, obj);
+				struct span *release = NULL;
+				give_back(c,
+				          a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span,
+				          obj, &release);
+				c->out--;
+				if (release)
+					release_class_span(c, release);
 			}
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
@@ -308,8 +321,10 @@ static inline void *take_from(struct cpu_list *list, mm_irq_flags_t flags)
  * empty list.  Setting the span up is the costly part of the call, so it
  * carves little at once; later refills carve the rest.  No lock is held
  * while the page heap sets the span up. */
-static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags_t flags)
+static inline __attribute__((always_inline)) void *alloc_new_span(uintptr_t offset,
+                                                                  mm_irq_flags_t flags)
 {
+	unsigned cls = class_at(offset);
 	const struct class_info *ci = &classes[cls];
 	struct span *s = new_class_span(cls);
 	if (!s) {
@@ -319,8 +334,9 @@ static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags
 	}
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
 	struct central *c = &central[cls];
-	mm_irq_flags_t held = mm_lock(&c->lock);
-	struct cpu_list *list = my_list(cls);
+	mm_lock_irqs_off(&c->lock);
+	/* Only this function touches the list, through the per-CPU segment. */
+	struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
 	void *head = list->head;
 	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size) {
 		*(void **)p = head;
@@ -334,9 +350,21 @@ static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags
 	if (n < s->small.object_count)
 		central_add(c, s);
 	mm_bit_set_at(live_origin, s->start >> QSHIFT);
-	mm_unlock(&c->lock, held);
+	mm_unlock_irqs_off(&c->lock);
 	mm_irq_restore(flags);
 	return (void *)s->start;
+}
+
+/* Which of the next BORROW_CLASSES classes after that of 'c' has a listed
+ * span (1 for the next), or 0 if none has; read without their locks.
+ * Spelled out: this is on the way to setting up a span, the slowest kmalloc
+ * there is.  Classes past the last have no spans. */
+static inline unsigned lender(const struct central *c)
+{
+	_Static_assert(BORROW_CLASSES == 4, "lender looks four classes ahead");
+#define LISTED(i) (__atomic_load_n(&c[i].partial, __ATOMIC_RELAXED) != NULL)
+	return LISTED(1) ? 1 : LISTED(2) ? 2 : LISTED(3) ? 3 : LISTED(4) ? 4 : 0;
+#undef LISTED
 }
 
 /* One object for a caller of a smaller class (see alloc_slow_common), from the
@@ -345,7 +373,7 @@ static __attribute__((noinline)) void *alloc_new_span(unsigned cls, mm_irq_flags
 static __attribute__((noinline)) void *borrow_object(unsigned cls)
 {
 	struct central *c = &central[cls];
-	mm_irq_flags_t held = mm_lock(&c->lock);
+	mm_lock_irqs_off(&c->lock);
 	struct span *s = c->partial;
 	void **obj = NULL;
 	if (s) {
@@ -363,7 +391,7 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls)
 			central_del(c, s);
 		mm_bit_set_at(live_origin, (uintptr_t)obj >> QSHIFT);
 	}
-	mm_unlock(&c->lock, held);
+	mm_unlock_irqs_off(&c->lock);
 	return obj;
 }
 
@@ -378,27 +406,30 @@ alloc_slow_common(uintptr_t offset, mm_irq_flags_t flags, bool may_borrow)
 		used_before_set_up("kmalloc");
 	unsigned cls = class_at(offset);
 	struct central *c = &central[cls];
-	mm_irq_flags_t held = mm_lock(&c->lock);
-	struct cpu_list *list = my_list(cls);
-	if (__builtin_expect(c->partial != NULL, 1)) {
-		refill(cls, list);
-		mm_unlock(&c->lock, held);
-		return take_from(list, flags);
+	/* A look without the lock first: a class with no span to refill from
+	 * (the way to borrowing or a new span, the slowest kmalloc there is)
+	 * does not pay for it. */
+	if (__builtin_expect(__atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL, 1)) {
+		mm_lock_irqs_off(&c->lock);
+		struct cpu_list *list = my_list(cls);
+		if (__builtin_expect(c->partial != NULL, 1)) {
+			refill(cls, list);
+			mm_unlock_irqs_off(&c->lock);
+			return take_from(list, flags);
+		}
+		mm_unlock_irqs_off(&c->lock);
 	}
-	mm_unlock(&c->lock, held);
 	/* A look at the lenders without their locks: borrow_object looks
-	 * again under the lock.  Classes past the last have no spans. */
-	_Static_assert(BORROW_CLASSES == 4, "four classes ahead");
-	for (unsigned k = 1; may_borrow && k <= BORROW_CLASSES; k++) {
-		if (!__atomic_load_n(&central[cls + k].partial, __ATOMIC_RELAXED))
-			continue;
+	 * again under the lender's lock. */
+	unsigned k = may_borrow ? lender(c) : 0;
+	if (k) {
 		void *p = borrow_object(cls + k);
 		if (p) {
 			mm_irq_restore(flags);
 			return p;
 		}
 	}
-	return alloc_new_span(cls, flags);
+	return alloc_new_span(offset, flags);
 }
 
 __attribute__((noinline)) void *alloc_slow(uintptr_t offset, mm_irq_flags_t flags)
@@ -417,9 +448,9 @@ __attribute__((noinline)) void kfree_flush(uintptr_t offset, mm_irq_flags_t flag
 {
 	unsigned cls = class_at(offset);
 	struct central *c = &central[cls];
-	mm_irq_flags_t held = mm_lock(&c->lock);
+	mm_lock_irqs_off(&c->lock);
 	struct cpu_list *list = my_list(cls);
 	flush(cls, list, cached_on(list, cls) / 2, FLUSH_BUDGET);
-	mm_unlock(&c->lock, held);
+	mm_unlock_irqs_off(&c->lock);
 	mm_irq_restore(flags);
 }

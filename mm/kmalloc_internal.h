@@ -66,8 +66,10 @@ struct central {
 	uint32_t spans;       /* all spans of the class */
 	uint32_t empty;       /* listed spans with nothing in use, at most keep_empty */
 	uint32_t keep_empty;  /* EMPTY_KEEP_PAGES in this class's spans, at least 1 */
-	uint64_t out;         /* objects the spans have handed out (sum of objects_in_use) */
-};
+	/* Objects the spans have handed out (sum of objects_in_use): fewer
+	 * than 2^32, as the arena holds at most 2^29 quanta. */
+	uint32_t out;
+} __attribute__((aligned(32))); /* indexed by a shift */
 
 /* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
  * (mm/mm_env.h).  Only that CPU touches them, with interrupts off; another

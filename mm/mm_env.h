@@ -15,7 +15,9 @@
  *   - mm_lock_t, MM_LOCK_INIT, mm_lock(&l) (returns the interrupt flags,
  *     interrupts off) and mm_unlock(&l, flags): a spinlock that masks
  *     interrupts (a ticket lock on target; nothing yet on the host, which
- *     is single-threaded).  Its wait must answer other CPUs' calls (below),
+ *     is single-threaded); mm_lock_irqs_off / mm_unlock_irqs_off take and
+ *     drop it where interrupts are off already.  Its wait must answer
+ *     other CPUs' calls (below),
  *     or a CPU that holds one lock and calls the others could wait forever
  *     for one spinning on that lock;
  *   - the per-CPU area: MM_MAX_CPUS, MM_CPU_AREA_BYTES reserved for mm/ in

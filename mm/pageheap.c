@@ -43,7 +43,8 @@ static inline __attribute__((always_inline)) void bin_remove(struct pageheap *ph
 }
 
 /* A free span with at least 'npages' pages, or NULL.  Two bit scans. */
-static struct span *bin_find(struct pageheap *ph, uint32_t npages)
+static inline __attribute__((always_inline)) struct span *bin_find(struct pageheap *ph,
+                                                                   uint32_t npages)
 {
 	unsigned bin = search_bin(npages);
 	unsigned fl = bin / PH_SL_COUNT, sl = bin % PH_SL_COUNT;
@@ -64,18 +65,23 @@ static struct span *bin_find(struct pageheap *ph, uint32_t npages)
 
 /* A record whose fields are all the caller's to set (ph_alloc's split sets
  * every page-heap field itself: it is on kmalloc's slowest path). */
-static struct span *new_span(struct pageheap *ph)
+static __attribute__((noinline)) bool refill_spare_spans(struct pageheap *ph)
 {
-	if (!ph->spare_spans) {
-		struct span *batch =
-		        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_REFILL);
-		if (!batch)
-			return NULL;
-		for (unsigned i = 0; i < SPAN_RECORDS_PER_REFILL; i++) {
-			batch[i].next = ph->spare_spans;
-			ph->spare_spans = &batch[i];
-		}
+	struct span *batch =
+	        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_REFILL);
+	if (!batch)
+		return false;
+	for (unsigned i = 0; i < SPAN_RECORDS_PER_REFILL; i++) {
+		batch[i].next = ph->spare_spans;
+		ph->spare_spans = &batch[i];
 	}
+	return true;
+}
+
+static inline __attribute__((always_inline)) struct span *new_span(struct pageheap *ph)
+{
+	if (__builtin_expect(!ph->spare_spans, 0) && !refill_spare_spans(ph))
+		return NULL;
 	struct span *s = ph->spare_spans;
 	ph->spare_spans = s->next;
 	return s;
@@ -392,7 +398,8 @@ static inline struct span *hand_out(struct pageheap *ph, struct span *s, uint32_
 	return s;
 }
 
-static struct span *alloc_locked(struct pageheap *ph, uint32_t npages, bool zeroed)
+static inline __attribute__((always_inline)) struct span *alloc_locked(struct pageheap *ph,
+                                                                       uint32_t npages, bool zeroed)
 {
 	if (npages == 0 || npages > ph->max_pages) {
 		kprintf_ratelimited("pageheap: refusals",
@@ -624,13 +631,10 @@ void ph_scavenge_all(struct pageheap *ph)
 	mm_unlock(&ph->lock, flags);
 }
 
-bool ph_cover_live(struct pageheap *ph, const struct span *s)
+bool ph_cover_live_slow(struct pageheap *ph, const struct span *s)
 {
-	size_t n = (size_t)s->npages * PAGE_SIZE;
-	if (arena_live_covered(&ph->arena, s->start, n))
-		return true;
 	mm_irq_flags_t flags = mm_lock(&ph->lock);
-	bool covered = arena_cover_live(&ph->arena, s->start, n);
+	bool covered = arena_cover_live(&ph->arena, s->start, (size_t)s->npages * PAGE_SIZE);
 	mm_unlock(&ph->lock, flags);
 	return covered;
 }

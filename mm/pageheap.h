@@ -177,8 +177,14 @@ static inline struct span *ph_lookup(const struct pageheap *ph, uintptr_t p)
 void ph_scavenge_all(struct pageheap *ph);
 
 /* Maps the live bits of the arena under span 's' (arena_cover_live);
- * false when frames run out. */
-bool ph_cover_live(struct pageheap *ph, const struct span *s);
+ * false when frames run out.  Most spans reuse memory whose bits are
+ * mapped: that check needs no lock (mm/arena.h). */
+bool ph_cover_live_slow(struct pageheap *ph, const struct span *s);
+static inline bool ph_cover_live(struct pageheap *ph, const struct span *s)
+{
+	return arena_live_covered(&ph->arena, s->start, (size_t)s->npages * PAGE_SIZE) ||
+	       ph_cover_live_slow(ph, s);
+}
 
 /* The heap's lock, for a caller that must look a span up and free it in
  * one step (kmalloc's large blocks: two CPUs freeing one block must not

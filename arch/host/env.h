@@ -27,8 +27,10 @@ typedef struct {
 	{            \
 		0    \
 	}
-#define mm_lock(lock)          ((void)(lock), 0)
-#define mm_unlock(lock, flags) ((void)(lock), (void)(flags))
+#define mm_lock(lock)            ((void)(lock), 0)
+#define mm_unlock(lock, flags)   ((void)(lock), (void)(flags))
+#define mm_lock_irqs_off(lock)   ((void)(lock))
+#define mm_unlock_irqs_off(lock) ((void)(lock))
 
 #define MM_MAX_CPUS       1
 #define MM_CPU_AREA_BYTES 8192

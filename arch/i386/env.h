@@ -19,9 +19,11 @@ typedef uint32_t mm_irq_flags_t;
 
 /* Ticket spinlocks that mask interrupts (arch/i386/spinlock.h). */
 typedef spinlock_t mm_lock_t;
-#define MM_LOCK_INIT           SPINLOCK_INIT
-#define mm_lock(lock)          spin_lock_irqsave(lock)
-#define mm_unlock(lock, flags) spin_unlock_irqrestore(lock, flags)
+#define MM_LOCK_INIT             SPINLOCK_INIT
+#define mm_lock(lock)            spin_lock_irqsave(lock)
+#define mm_unlock(lock, flags)   spin_unlock_irqrestore(lock, flags)
+#define mm_lock_irqs_off(lock)   spin_lock(lock)
+#define mm_unlock_irqs_off(lock) spin_unlock(lock)
 
 /* mm/'s per-CPU data lies in each struct percpu, reached through %fs: an
  * access through a pointer in MM_CPU_LOCAL space costs no instruction
@@ -29,7 +31,7 @@ typedef spinlock_t mm_lock_t;
 #define MM_MAX_CPUS         MAX_CPUS
 #define MM_CPU_AREA_BYTES   PERCPU_MM_BYTES
 #define MM_CPU_LOCAL        __seg_fs
-#define MM_CPU_LOCAL_BASE() ((uintptr_t)offsetof(struct percpu, mm))
+#define MM_CPU_LOCAL_BASE() ((uintptr_t)0) /* struct percpu begins with mm[] */
 
 static inline unsigned mm_cpu_index(void)
 {

@@ -14,6 +14,8 @@ _Static_assert(GDT_PERCPU / 8 < GDT_ENTRIES, "every selector has its entry");
 _Static_assert(__builtin_offsetof(struct percpu, double_fault_stack_top) ==
                        PERCPU_DOUBLE_FAULT_STACK_TOP,
                "trap_entry.S finds the fault stack there");
+_Static_assert(__builtin_offsetof(struct percpu, self) == PERCPU_SELF, "this_cpu() reads there");
+_Static_assert(__builtin_offsetof(struct percpu, mm) == 0, "mm/'s offsets are %fs offsets");
 
 struct percpu percpu_areas[MAX_CPUS];
 static uint32_t task_cr3;

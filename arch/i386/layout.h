@@ -69,11 +69,15 @@
 #define FAULT_STACK_SIZE  (8 * 1024) /* stack of the double-fault task */
 
 /* GDT selectors */
-#define GDT_KERNEL_CODE               0x08
-#define GDT_KERNEL_DATA               0x10
-#define GDT_MAIN_TSS                  0x18
-#define GDT_DOUBLE_FAULT_TSS          0x20
-#define GDT_PERCPU                    0x28 /* %fs: this CPU's struct percpu */
-#define PERCPU_DOUBLE_FAULT_STACK_TOP 4    /* struct percpu's field, for trap_entry.S */
+#define GDT_KERNEL_CODE      0x08
+#define GDT_KERNEL_DATA      0x10
+#define GDT_MAIN_TSS         0x18
+#define GDT_DOUBLE_FAULT_TSS 0x20
+#define GDT_PERCPU           0x28 /* %fs: this CPU's struct percpu */
+/* struct percpu (arch/i386/percpu.h): mm/'s bytes first, then the fields
+ * that assembly reads. */
+#define PERCPU_MM_BYTES               2560
+#define PERCPU_SELF                   PERCPU_MM_BYTES
+#define PERCPU_DOUBLE_FAULT_STACK_TOP (PERCPU_MM_BYTES + 4) /* for trap_entry.S */
 
 #endif

@@ -5,9 +5,9 @@
  * so that one IDT serves all: the double-fault task gate names "this CPU's
  * double-fault TSS"), its two task-state segments, its stacks, and whatever
  * the layers above keep per CPU.  GDT_PERCPU, loaded in %fs, is a data
- * segment whose base is the CPU's struct percpu, and the struct's first
- * word points at itself: this_cpu() is one load, %fs:0, and a field of it
- * is reached with no instruction beyond the access.
+ * segment whose base is the CPU's struct percpu, and a word of the struct
+ * points at itself: this_cpu() is one load, %fs:PERCPU_SELF, and a field
+ * of it is reached with no instruction beyond the access.
  */
 #ifndef ARCH_I386_PERCPU_H
 #define ARCH_I386_PERCPU_H
@@ -18,12 +18,15 @@
 #include <stdint.h>
 
 #define MAX_CPUS 8
-/* Bytes of each CPU's area kept for mm/ (its CPU lists: mm/kmalloc_internal.h). */
-#define PERCPU_MM_BYTES 2560
 
 struct percpu {
-	struct percpu *self;             /* at offset 0: this_cpu() reads it */
-	uint32_t double_fault_stack_top; /* at offset 4: trap_entry.S reads it */
+	/* mm/'s per-CPU data (arch/i386/env.h), set up by the CPU itself
+	 * (kmalloc_cpu_init) before it allocates.  At offset 0, so that the
+	 * offsets mm/ keeps of its CPU lists are their %fs offsets: no
+	 * displacement to add on the fast paths. */
+	uint8_t mm[PERCPU_MM_BYTES] __attribute__((aligned(64)));
+	struct percpu *self;             /* this_cpu() reads it */
+	uint32_t double_fault_stack_top; /* trap_entry.S reads it */
 	unsigned index;                  /* 0: the boot CPU; then in the order started */
 	uint8_t apic_id;
 	volatile bool online;
@@ -44,9 +47,6 @@ struct percpu {
 		 * not begun again from its spin. */
 		uint32_t taken;
 	} call;
-	/* mm/'s per-CPU data (arch/i386/env.h: MM_CPU_LOCAL_BASE), set up by
-	 * the CPU itself (kmalloc_cpu_init) before it allocates. */
-	uint8_t mm[PERCPU_MM_BYTES] __attribute__((aligned(64)));
 	uint64_t gdt[GDT_ENTRIES];
 	struct tss main_tss, double_fault_tss;
 	uint8_t double_fault_stack[FAULT_STACK_SIZE] __attribute__((aligned(16)));
@@ -57,7 +57,7 @@ extern struct percpu percpu_areas[MAX_CPUS];
 static inline struct percpu *this_cpu(void)
 {
 	struct percpu *self;
-	__asm__("movl %%fs:0, %0" : "=r"(self));
+	__asm__("movl %%fs:%c1, %0" : "=r"(self) : "i"(PERCPU_SELF));
 	return self;
 }
 

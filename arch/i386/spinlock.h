@@ -29,18 +29,31 @@ typedef struct spinlock {
 
 void spin_wait(spinlock_t *lock, uint16_t ticket);
 
-static inline uint32_t spin_lock_irqsave(spinlock_t *lock)
+/* spin_lock and spin_unlock are for code that runs with interrupts off
+ * already (the allocator's slow paths, entered from a fast path that
+ * masked them): the same lock, without saving the flag again. */
+static inline void spin_lock(spinlock_t *lock)
 {
-	uint32_t flags = irq_save();
 	uint16_t ticket = __atomic_fetch_add(&lock->next, 1, __ATOMIC_ACQUIRE);
 	if (__builtin_expect(__atomic_load_n(&lock->owner, __ATOMIC_ACQUIRE) != ticket, 0))
 		spin_wait(lock, ticket);
+}
+
+static inline void spin_unlock(spinlock_t *lock)
+{
+	__atomic_store_n(&lock->owner, (uint16_t)(lock->owner + 1), __ATOMIC_RELEASE);
+}
+
+static inline uint32_t spin_lock_irqsave(spinlock_t *lock)
+{
+	uint32_t flags = irq_save();
+	spin_lock(lock);
 	return flags;
 }
 
 static inline void spin_unlock_irqrestore(spinlock_t *lock, uint32_t flags)
 {
-	__atomic_store_n(&lock->owner, (uint16_t)(lock->owner + 1), __ATOMIC_RELEASE);
+	spin_unlock(lock);
 	irq_restore(flags);
 }
 

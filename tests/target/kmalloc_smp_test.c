@@ -217,9 +217,9 @@ static void work(void *unused)
 			reallocate(w, b);
 			continue;
 		}
-		unsigned to = stress.cpus > 1 ? (me + 1 + next_random(w) % (stress.cpus - 1)) %
-		                                        stress.cpus
-		                              : me;
+		unsigned to = stress.cpus > 1
+		                      ? (me + 1 + next_random(w) % (stress.cpus - 1)) % stress.cpus
+		                      : me;
 		if (r < 75 && to != me && pass(to, b))
 			w->passed++;
 		else
@@ -344,8 +344,9 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 			           (void *)w->first_bad_block, w->first_bad_word,
 			           w->first_bad_expected);
 	}
-	ktest_note(t, "%u allocations, %u reallocations, %u blocks freed on another CPU, %u "
-	              "shootdown rounds",
+	ktest_note(t,
+	           "%u allocations, %u reallocations, %u blocks freed on another CPU, %u "
+	           "shootdown rounds",
 	           mallocs, reallocs, received, paging_shootdown_rounds() - shootdowns);
 	EXPECT_EQ(t, bad_tags, 0);
 	EXPECT_EQ(t, twice, 0);
@@ -433,8 +434,8 @@ static void grow_at_go(void *unused)
 		__asm__ volatile("pause");
 	for (unsigned i = 0; i < 8; i++) {
 		/* 1 to 3 MiB each, so that most requests grow the arena. */
-		struct span *s = ph_alloc(&growing, (uint32_t)((1 + (me + i) % 3) * MiB / PAGE_SIZE),
-		                          false);
+		struct span *s =
+		        ph_alloc(&growing, (uint32_t)((1 + (me + i) % 3) * MiB / PAGE_SIZE), false);
 		growth.spans[me][i] = s;
 		if (s)
 			growth.served[me]++;
@@ -466,11 +467,13 @@ static void check_and_free_spans(struct ktest *t, unsigned cpus)
 			for (unsigned d = 0; d <= c; d++)
 				for (unsigned j = 0; j < (d == c ? i : 8); j++) {
 					struct span *o = growth.spans[d][j];
-					if (o && s->start < o->start + (uintptr_t)o->npages * PAGE_SIZE &&
+					if (o &&
+					    s->start <
+					            o->start + (uintptr_t)o->npages * PAGE_SIZE &&
 					    o->start < s->start + (uintptr_t)s->npages * PAGE_SIZE)
 						ktest_fail_msg(t, __FILE__, __LINE__, false,
-						               "spans %p and %p overlap", (void *)s->start,
-						               (void *)o->start);
+						               "spans %p and %p overlap",
+						               (void *)s->start, (void *)o->start);
 				}
 		}
 	EXPECT_EQ(t, ph_check(&growing), 0);
@@ -558,7 +561,8 @@ static void every_cpu_grows_the_arena_past_an_obstacle(struct ktest *t)
 			if (s && s->start < obstacle + 4 * MiB &&
 			    obstacle < s->start + (uintptr_t)s->npages * PAGE_SIZE)
 				ktest_fail_msg(t, __FILE__, __LINE__, false,
-				               "span %p reaches into the obstacle", (void *)s->start);
+				               "span %p reaches into the obstacle",
+				               (void *)s->start);
 		}
 	check_and_free_spans(t, cpus);
 	ph_destroy(&growing);
@@ -576,4 +580,10 @@ static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
 };
-KTEST_SUITE(kmalloc_smp, kmalloc_smp_cases, NULL, NULL);
+/* What the cases leave on the CPUs' lists goes back, for the suites after. */
+static void kmalloc_smp_exit(void)
+{
+	kmalloc_trim();
+}
+
+KTEST_SUITE(kmalloc_smp, kmalloc_smp_cases, NULL, kmalloc_smp_exit);

@@ -809,6 +809,16 @@ static const struct ktest_case kmalloc_cases[] = {
 };
 /* Leave the kernel's heap as the suite found it: nothing cached, every
  * free page given back, so that later suites have the frames. */
+/* Before the suite: nothing idle, on any CPU.  Objects earlier suites left
+ * on CPU lists keep their spans listed, and a class with no span of its
+ * own borrows from such a neighbour: the cases that check each class's
+ * block size must start without them. */
+static int kmalloc_suite_init(void)
+{
+	kmalloc_trim();
+	return 0;
+}
+
 static void kmalloc_suite_exit(void)
 {
 	kmalloc_trim();
@@ -820,4 +830,5 @@ static void kmalloc_case_exit(void)
 	test_give_back_frames(&test_hoard);
 }
 
-KTEST_SUITE_CASE_EXIT(kmalloc, kmalloc_cases, NULL, kmalloc_suite_exit, 0, kmalloc_case_exit);
+KTEST_SUITE_CASE_EXIT(kmalloc, kmalloc_cases, kmalloc_suite_init, kmalloc_suite_exit, 0,
+                      kmalloc_case_exit);
