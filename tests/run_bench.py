@@ -38,7 +38,7 @@ def main():
     # The SMP figures need other CPUs: the same kernel at -smp 4.
     if args.filter == "all":
         smp_argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", "256M",
-                    "--append", "test=none bench=ipi,spinlock,shootdown", "--icount", "--quiet", "--smp", "4",
+                    "--append", "test=none bench=ipi,spinlock,shootdown,kmalloc_smp", "--icount", "--quiet", "--smp", "4",
                     "--timeout", "600", "--log", os.path.join(args.build, "logs", "bench-smp4.log")]
         smp_verdict, smp_lines = run_qemu.run(run_qemu.parser().parse_args(smp_argv), echo=None)
         lines += smp_lines
@@ -55,6 +55,16 @@ def main():
             if target is not None:
                 note = f"  (target <= {target}: {'met' if float(value) <= target else 'MISSED'})"
             print(f"{line}{note}")
+    # The concurrent workload at -smp 4 against the same work at -smp 1.
+    per_op = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == "bench" and fields[1].startswith("kmalloc_concurrent_per_op_"):
+            per_op[fields[1].rsplit("_", 1)[1]] = float(fields[2])
+    if "1cpu" in per_op and "4cpu" in per_op:
+        ratio = per_op["4cpu"] / per_op["1cpu"]
+        print(f"bench kmalloc_concurrent_ratio_4cpu_to_1cpu {ratio:.3f} x"
+              f"  (target <= 1.2: {'met' if ratio <= 1.2 else 'MISSED'})")
     if not verdict.ok:
         print("run_bench: the benchmark run failed: " + "; ".join(verdict.problems))
         return 1

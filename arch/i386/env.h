@@ -17,12 +17,29 @@ typedef uint32_t mm_irq_flags_t;
 #define mm_irq_save()         irq_save()
 #define mm_irq_restore(flags) irq_restore(flags)
 
-/* Ticket spinlocks that mask interrupts (arch/i386/spinlock.h). */
+/* Ticket spinlocks that mask interrupts (arch/i386/spinlock.h), each
+ * acquisition counted in this CPU's mm_locks (one instruction). */
 typedef spinlock_t mm_lock_t;
-#define MM_LOCK_INIT             SPINLOCK_INIT
-#define mm_lock(lock)            spin_lock_irqsave(lock)
+#define MM_LOCK_INIT SPINLOCK_INIT
+
+static inline void mm_count_lock(void)
+{
+	__asm__ volatile("incl %%fs:%c0" : : "i"(offsetof(struct percpu, mm_locks)) : "cc");
+}
+
+static inline mm_irq_flags_t mm_lock(mm_lock_t *lock)
+{
+	mm_count_lock();
+	return spin_lock_irqsave(lock);
+}
+
+static inline void mm_lock_irqs_off(mm_lock_t *lock)
+{
+	mm_count_lock();
+	spin_lock(lock);
+}
+
 #define mm_unlock(lock, flags)   spin_unlock_irqrestore(lock, flags)
-#define mm_lock_irqs_off(lock)   spin_lock(lock)
 #define mm_unlock_irqs_off(lock) spin_unlock(lock)
 
 /* mm/'s per-CPU data lies in each struct percpu, reached through %fs: an

@@ -36,6 +36,9 @@ struct percpu {
 	 * it runs anything: a TLB shootdown skips the CPUs that hold no
 	 * translation (arch/i386/paging.c). */
 	volatile uint32_t tlb_clean;
+	/* mm/'s lock acquisitions on this CPU, ever (arch/i386/env.h): the
+	 * benchmarks' measure of how often the shared layers are entered. */
+	uint32_t mm_locks;
 	/* A function another CPU asked this one to run (arch/i386/ipi.h). */
 	struct {
 		volatile uint32_t busy; /* posted, not yet taken by this CPU */

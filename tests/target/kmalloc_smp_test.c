@@ -298,6 +298,8 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 {
 	unsigned cpus = smp_cpus_online();
 	test_require_free_bytes(t, 48 * MiB);
+	if (kernel_pageheap.arena.limit < 64 * MiB)
+		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
 	/* The shadow covers the arena's first 128 MiB, where this RAM puts
 	 * every block. */
 	struct memory_state before = memory_state();
