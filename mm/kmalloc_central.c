@@ -71,14 +71,23 @@ __attribute__((noinline)) struct span *heap_alloc_again(uint32_t npages, uint32_
 	return ph_alloc_aligned(&kernel_pageheap, npages, align_pages, zeroed);
 }
 
-/* A span for class 'cls', set up but not yet listed (the caller lists it
- * under the class lock); taken with no lock held. */
+/* A span for class 'cls', set up but not yet listed (the caller lists
+ * it).  Called with the class lock held, so that nothing that holds the
+ * heap still (kheap_check) sees a span half set up; the lock is dropped
+ * only to reclaim idle memory, which takes every class lock in turn, and
+ * taken again. */
 static inline __attribute__((always_inline)) struct span *new_class_span(unsigned cls)
 {
 	const struct class_info *ci = &classes[cls];
-	struct span *s = heap_alloc(ci->pages, 1, false);
-	if (!s)
-		return NULL;
+	struct central *c = &central[cls];
+	struct span *s = ph_alloc(&kernel_pageheap, ci->pages, false);
+	if (__builtin_expect(!s, 0)) {
+		mm_unlock_irqs_off(&c->lock);
+		s = heap_alloc_again(ci->pages, 1, false);
+		mm_lock_irqs_off(&c->lock);
+		if (!s)
+			return NULL;
+	}
 	if (!ph_cover_live(&kernel_pageheap, s)) {
 		ph_free(&kernel_pageheap, s);
 		return NULL;
@@ -319,22 +328,22 @@ static inline void *take_from(struct cpu_list *list, mm_irq_flags_t flags)
 /* A class with no span to take from: a new span, whose first object goes
  * to the caller and the next few (NEW_SPAN_BATCH in all) to this CPU's
  * empty list.  Setting the span up is the costly part of the call, so it
- * carves little at once; later refills carve the rest.  No lock is held
- * while the page heap sets the span up. */
+ * carves little at once; later refills carve the rest. */
 static inline __attribute__((always_inline)) void *alloc_new_span(uintptr_t offset,
                                                                   mm_irq_flags_t flags)
 {
 	unsigned cls = class_at(offset);
 	const struct class_info *ci = &classes[cls];
+	struct central *c = &central[cls];
+	mm_lock_irqs_off(&c->lock);
 	struct span *s = new_class_span(cls);
 	if (!s) {
+		mm_unlock_irqs_off(&c->lock);
 		COUNT(totals.failures);
 		mm_irq_restore(flags);
 		return NULL;
 	}
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
-	struct central *c = &central[cls];
-	mm_lock_irqs_off(&c->lock);
 	/* Only this function touches the list, through the per-CPU segment. */
 	struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
 	void *head = list->head;

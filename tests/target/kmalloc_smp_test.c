@@ -52,7 +52,7 @@ struct worker {
 };
 
 static struct {
-	unsigned cpus;
+	unsigned first, cpus; /* the workers are CPUs [first, cpus) */
 	uint32_t ops;
 	volatile uint32_t producing; /* workers not yet done with their own blocks */
 	uintptr_t shadow_base;
@@ -217,9 +217,11 @@ static void work(void *unused)
 			reallocate(w, b);
 			continue;
 		}
-		unsigned to = stress.cpus > 1
-		                      ? (me + 1 + next_random(w) % (stress.cpus - 1)) % stress.cpus
-		                      : me;
+		/* Another worker, of [first, cpus). */
+		unsigned n = stress.cpus - stress.first;
+		unsigned to = n > 1 ? stress.first +
+		                              (me - stress.first + 1 + next_random(w) % (n - 1)) % n
+		                    : me;
 		if (r < 75 && to != me && pass(to, b))
 			w->passed++;
 		else
@@ -294,44 +296,34 @@ static unsigned run_on_every_cpu(void (*fn)(void *), void *arg)
 	return posted;
 }
 
-static void stress_every_cpu(struct ktest *t, uint32_t ops)
+/* Sets the stress up for workers [first, cpus); false when the shadow
+ * cannot be had. */
+static bool stress_setup(struct ktest *t, unsigned first, unsigned cpus, uint32_t ops)
 {
-	unsigned cpus = smp_cpus_online();
-	test_require_free_bytes(t, 48 * MiB);
-	if (kernel_pageheap.arena.limit < 64 * MiB)
-		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
-	/* The shadow covers the arena's first 128 MiB, where this RAM puts
-	 * every block. */
-	struct memory_state before = memory_state();
 	uint32_t shadow_bytes = 2 * MiB;
 	uint32_t *shadow = kcalloc(1, shadow_bytes);
-	ASSERT_TRUE(t, shadow != NULL);
-	uint64_t bad_before = 0;
-	{
-		struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
-		ASSERT_TRUE(t, ks != NULL);
-		kmalloc_stats(ks);
-		bad_before = ks->bad_frees;
-		kfree(ks);
-	}
+	if (!shadow)
+		return false;
 	memset(&stress, 0, sizeof(stress));
+	stress.first = first;
 	stress.cpus = cpus;
 	stress.ops = ops;
-	stress.producing = cpus;
+	stress.producing = cpus - first;
 	stress.shadow = shadow;
 	stress.shadow_base = kernel_pageheap.arena.start;
 	stress.shadow_bits = shadow_bytes * 8;
 	for (unsigned i = 0; i < cpus; i++)
 		stress.workers[i].rng = (uint32_t)(t->seed * 2654435761u) ^ (i + 1) * 0x9e3779b9u;
-	ktest_note(t, "seed %llu, %u CPUs, %u operations each", (unsigned long long)t->seed, cpus,
-	           ops);
+	return true;
+}
 
-	uint32_t shootdowns = paging_shootdown_rounds();
-	ASSERT_EQ(t, run_on_every_cpu(work, NULL), cpus);
-
+/* What the workers found: nothing handed out twice, no tag overwritten,
+ * everything passed freed. */
+static void expect_workers_clean(struct ktest *t)
+{
 	uint32_t mallocs = 0, passed = 0, received = 0, bad_tags = 0, twice = 0, unheld = 0;
 	uint32_t failures = 0, reallocs = 0;
-	for (unsigned i = 0; i < cpus; i++) {
+	for (unsigned i = stress.first; i < stress.cpus; i++) {
 		const struct worker *w = &stress.workers[i];
 		mallocs += w->mallocs;
 		passed += w->passed;
@@ -346,18 +338,46 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 			           (void *)w->first_bad_block, w->first_bad_word,
 			           w->first_bad_expected);
 	}
-	ktest_note(t,
-	           "%u allocations, %u reallocations, %u blocks freed on another CPU, %u "
-	           "shootdown rounds",
-	           mallocs, reallocs, received, paging_shootdown_rounds() - shootdowns);
+	ktest_note(
+	        t,
+	        "%u allocations, %u reallocations, %u blocks passed to another CPU, %u freed there",
+	        mallocs, reallocs, passed, received);
 	EXPECT_EQ(t, bad_tags, 0);
 	EXPECT_EQ(t, twice, 0);
 	EXPECT_EQ(t, unheld, 0);
 	EXPECT_EQ(t, failures, 0);
+	if (received != passed)
+		for (unsigned i = stress.first; i < stress.cpus; i++)
+			ktest_note(t, "CPU %u: passed %u, received %u; ring %u..%u", i,
+			           stress.workers[i].passed, stress.workers[i].received,
+			           stress.rings[i].tail, stress.rings[i].head);
 	EXPECT_EQ(t, received, passed);
-	if (cpus > 1)
+	if (stress.cpus - stress.first > 1)
 		EXPECT_GE(t, received, 1);
-	kfree(shadow);
+}
+
+static void stress_every_cpu(struct ktest *t, uint32_t ops)
+{
+	unsigned cpus = smp_cpus_online();
+	test_require_free_bytes(t, 48 * MiB);
+	if (kernel_pageheap.arena.limit < 64 * MiB)
+		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
+	struct memory_state before = memory_state();
+	uint64_t bad_before = 0;
+	{
+		struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+		ASSERT_TRUE(t, ks != NULL);
+		kmalloc_stats(ks);
+		bad_before = ks->bad_frees;
+		kfree(ks);
+	}
+	ASSERT_TRUE(t, stress_setup(t, 0, cpus, ops));
+	ktest_note(t, "seed %llu, %u CPUs, %u operations each", (unsigned long long)t->seed, cpus,
+	           ops);
+
+	ASSERT_EQ(t, run_on_every_cpu(work, NULL), cpus);
+	expect_workers_clean(t);
+	kfree(stress.shadow);
 	expect_memory_back(t, &before);
 	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
 	ASSERT_TRUE(t, ks != NULL);
@@ -369,6 +389,42 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 static void every_cpu_allocates_and_frees_blocks_of_every_size(struct ktest *t)
 {
 	stress_every_cpu(t, 6000);
+}
+
+/* kheap_check and kmalloc_stats from one CPU while the others allocate:
+ * each holds the heap still and stops the others, and finds it whole. */
+static void the_heap_is_checked_while_other_cpus_allocate(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	if (cpus < 2)
+		ktest_skip(t, "one CPU online");
+	test_require_free_bytes(t, 48 * MiB);
+	if (kernel_pageheap.arena.limit < 64 * MiB)
+		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
+	ASSERT_TRUE(t, stress_setup(t, 1, cpus, 4000));
+	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
+	ASSERT_TRUE(t, ks != NULL);
+	struct ipi_ticket tickets[MAX_CPUS];
+	for (unsigned i = 1; i < cpus; i++)
+		ASSERT_TRUE(t, ipi_post(i, work, NULL, &tickets[i]));
+	unsigned checks = 0, problems = 0;
+	while (__atomic_load_n(&stress.producing, __ATOMIC_ACQUIRE)) {
+		problems += (unsigned)kheap_check();
+		kmalloc_stats(ks);
+		/* Everything counted is somewhere: in use, cached or free. */
+		if (ks->in_use_bytes > ks->mapped_bytes)
+			problems++;
+		checks++;
+	}
+	for (unsigned i = 1; i < cpus; i++)
+		ipi_wait(&tickets[i]);
+	kfree(ks);
+	ktest_note(t, "%u checks while %u CPUs allocated", checks, cpus - 1);
+	EXPECT_EQ(t, problems, 0);
+	EXPECT_GE(t, checks, 1);
+	expect_workers_clean(t);
+	kfree(stress.shadow);
+	EXPECT_EQ(t, kheap_check(), 0);
 }
 
 /* ---- a double free raced on two CPUs ---- */
@@ -578,6 +634,7 @@ static void every_cpu_grows_the_arena_past_an_obstacle(struct ktest *t)
 
 static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_allocates_and_frees_blocks_of_every_size),
+	KTEST_CASE(the_heap_is_checked_while_other_cpus_allocate),
 	KTEST_CASE(a_block_freed_on_every_cpu_at_once_is_freed_once),
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
