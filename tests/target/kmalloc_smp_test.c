@@ -427,6 +427,71 @@ static void the_heap_is_checked_while_other_cpus_allocate(struct ktest *t)
 	EXPECT_EQ(t, kheap_check(), 0);
 }
 
+/* ---- one class churned on every CPU ---- */
+
+#define CHURN_BURST  128 /* past a CPU list's limit: every burst refills and flushes */
+#define CHURN_ROUNDS 300
+
+static void churn(void *unused)
+{
+	(void)unused;
+	unsigned me = this_cpu()->index;
+	struct worker *w = &stress.workers[me];
+	static uint32_t *held[MAX_CPUS][CHURN_BURST];
+	uint32_t flags = irq_save();
+	irq_restore(flags | EFLAGS_IF);
+	for (uint32_t round = 0; round < CHURN_ROUNDS; round++) {
+		uint32_t tag = (uint32_t)me << 24 | round;
+		for (unsigned i = 0; i < CHURN_BURST; i++) {
+			uint32_t *p = kmalloc(48);
+			held[me][i] = p;
+			if (!p) {
+				w->failures++;
+				continue;
+			}
+			if (!shadow_flip((uintptr_t)p, true))
+				w->handed_twice++;
+			for (unsigned k = 0; k < 12; k++)
+				p[k] = tag;
+			w->mallocs++;
+		}
+		for (unsigned i = 0; i < CHURN_BURST; i++) {
+			const struct block b = { held[me][i], 12, tag };
+			if (b.p)
+				release(w, &b);
+		}
+	}
+	irq_restore(flags);
+}
+
+/* Every CPU allocates and frees one size class in bursts past its list's
+ * limit: the class's spans are refilled from and flushed to by all CPUs at
+ * once, under the class's lock.  Without it two CPUs take one object. */
+static void every_cpu_churns_one_class(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	test_require_free_bytes(t, 16 * MiB);
+	kmalloc_trim();
+	ASSERT_TRUE(t, stress_setup(t, 0, cpus, 0));
+	ASSERT_EQ(t, run_on_every_cpu(churn, NULL), cpus);
+	uint32_t twice = 0, bad_tags = 0, unheld = 0, failures = 0, mallocs = 0;
+	for (unsigned i = 0; i < cpus; i++) {
+		twice += stress.workers[i].handed_twice;
+		bad_tags += stress.workers[i].bad_tags;
+		unheld += stress.workers[i].not_handed_out;
+		failures += stress.workers[i].failures;
+		mallocs += stress.workers[i].mallocs;
+	}
+	ktest_note(t, "%u CPUs, %u allocations of 48 bytes", cpus, mallocs);
+	EXPECT_EQ(t, twice, 0);
+	EXPECT_EQ(t, bad_tags, 0);
+	EXPECT_EQ(t, unheld, 0);
+	EXPECT_EQ(t, failures, 0);
+	kfree(stress.shadow);
+	EXPECT_EQ(t, kheap_check(), 0);
+	kmalloc_trim();
+}
+
 /* ---- a double free raced on two CPUs ---- */
 
 static struct {
@@ -635,6 +700,7 @@ static void every_cpu_grows_the_arena_past_an_obstacle(struct ktest *t)
 static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_allocates_and_frees_blocks_of_every_size),
 	KTEST_CASE(the_heap_is_checked_while_other_cpus_allocate),
+	KTEST_CASE(every_cpu_churns_one_class),
 	KTEST_CASE(a_block_freed_on_every_cpu_at_once_is_freed_once),
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
