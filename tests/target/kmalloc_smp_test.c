@@ -19,6 +19,7 @@
 #include "arch/i386/spinlock.h"
 #include "kernel/memory.h"
 #include "kernel/smp.h"
+#include "mm/bitops.h"
 #include "mm/kheap.h"
 #include "mm/vm.h"
 #include "tests/ktest.h"
@@ -492,6 +493,72 @@ static void every_cpu_churns_one_class(struct ktest *t)
 	kmalloc_trim();
 }
 
+/* ---- neighbours freed on every CPU at once ---- */
+
+#define NEIGHBOURS 128
+
+static struct {
+	void *blocks[NEIGHBOURS];
+	unsigned cpus;
+	volatile uint32_t round, arrived;
+} neighbours;
+
+/* Frees every cpus-th block from this CPU's index, once per round, as
+ * soon as the round starts. */
+static void free_my_neighbours(void *rounds_arg)
+{
+	uint32_t rounds = (uint32_t)(uintptr_t)rounds_arg;
+	unsigned me = this_cpu()->index;
+	for (uint32_t round = 1; round <= rounds; round++) {
+		while (__atomic_load_n(&neighbours.round, __ATOMIC_ACQUIRE) < round)
+			__asm__ volatile("pause");
+		for (unsigned i = me; i < NEIGHBOURS; i += neighbours.cpus)
+			kfree(neighbours.blocks[i]);
+		__atomic_fetch_add(&neighbours.arrived, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
+/* Blocks of 8 bytes lie 32 to a word of the live bitmap: CPUs freeing
+ * neighbours at once clear bits of one word at once, which only an atomic
+ * test-and-clear survives (a plain one can put back a bit another CPU has
+ * just cleared, leaving a free block "live").  Real parallelism (-accel
+ * tcg,thread=multi) is what exposes a plain one. */
+static void neighbours_freed_on_every_cpu_at_once_leave_no_live_bit(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	if (cpus < 2)
+		ktest_skip(t, "one CPU online");
+	const uint32_t rounds = 200;
+	const struct arena *a = &kernel_pageheap.arena;
+	memset(&neighbours, 0, sizeof(neighbours));
+	neighbours.cpus = cpus;
+	struct ipi_ticket tickets[MAX_CPUS];
+	for (unsigned i = 1; i < cpus; i++)
+		ASSERT_TRUE(
+		        t, ipi_post(i, free_my_neighbours, (void *)(uintptr_t)rounds, &tickets[i]));
+	unsigned stuck = 0;
+	for (uint32_t round = 1; round <= rounds; round++) {
+		for (unsigned i = 0; i < NEIGHBOURS; i++)
+			neighbours.blocks[i] = kmalloc(8);
+		neighbours.arrived = 0;
+		__atomic_store_n(&neighbours.round, round, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < NEIGHBOURS; i += cpus)
+			kfree(neighbours.blocks[i]);
+		while (__atomic_load_n(&neighbours.arrived, __ATOMIC_ACQUIRE) != cpus - 1)
+			__asm__ volatile("pause");
+		for (unsigned i = 0; i < NEIGHBOURS; i++) {
+			uintptr_t p = (uintptr_t)neighbours.blocks[i];
+			stuck += p && mm_bit_test(a->live_bits, (uint32_t)((p - a->start) >>
+			                                                   ARENA_QUANTUM_SHIFT));
+		}
+	}
+	for (unsigned i = 1; i < cpus; i++)
+		ipi_wait(&tickets[i]);
+	ktest_note(t, "%u rounds of %u blocks freed by %u CPUs", rounds, NEIGHBOURS, cpus);
+	EXPECT_EQ(t, stuck, 0);
+	EXPECT_EQ(t, kheap_check(), 0);
+}
+
 /* ---- a double free raced on two CPUs ---- */
 
 static struct {
@@ -701,6 +768,7 @@ static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_allocates_and_frees_blocks_of_every_size),
 	KTEST_CASE(the_heap_is_checked_while_other_cpus_allocate),
 	KTEST_CASE(every_cpu_churns_one_class),
+	KTEST_CASE(neighbours_freed_on_every_cpu_at_once_leave_no_live_bit),
 	KTEST_CASE(a_block_freed_on_every_cpu_at_once_is_freed_once),
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
