@@ -122,7 +122,7 @@ void memory_init(const struct bootinfo *info)
 	pmm_init(&kernel_pmm, (void *)meta, frames, usable, usable_count, withheld, withheld_count);
 	paging_init(&kernel_frame_ops, (uintptr_t)kernel_stack_guard);
 	vm_init(0);
-	boot_free_frames = kernel_pmm.stats.free_frames;
+	boot_free_frames = pmm_free_count(&kernel_pmm);
 	kprintf("frame metadata: [%p, %p) for %u frames\n", (void *)meta,
 	        (void *)(meta + meta_size), frames);
 

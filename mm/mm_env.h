@@ -11,7 +11,8 @@
  *   - PAGE_SIZE, PAGE_SHIFT, SLOT_SIZE, SLOT_SHIFT, PDE_COUNT and the layout of
  *     the address space as offsets from its base (the KERNEL_SPACE_END,
  *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
- *   - mm_irq_save() / mm_irq_restore(), around the per-CPU fast paths;
+ *   - mm_irq_save() / mm_irq_restore(), around the per-CPU fast paths, and
+ *     mm_irqs_off(), true when interrupts are masked (for checks);
  *   - mm_lock_t, MM_LOCK_INIT, mm_lock(&l) (returns the interrupt flags,
  *     interrupts off) and mm_unlock(&l, flags): a spinlock that masks
  *     interrupts (a ticket lock on target; nothing yet on the host, which

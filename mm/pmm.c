@@ -10,7 +10,7 @@
  *   - slot.list == LIST_TAKEN: allocated as one 4 MiB slot;
  *   - slot.list == LIST_NONE: free_count == 0;
  *   - frame_bits set <=> allocated as a single frame (never in a RUN slot);
- *   - stats.free_frames == sum of free_count + every CPU's cache count.
+ *   - stats.free_frames == sum of free_count (the caches' frames not counted).
  */
 #include "mm/pmm.h"
 
@@ -177,6 +177,7 @@ static inline __attribute__((always_inline)) uint32_t take_from_slots(struct pmm
 		index = ch->bump++;
 	if (--ch->free_count == 0)
 		list_remove(pmm, &pmm->partial_head, c);
+	pmm->stats.free_frames--;
 	return base + index;
 }
 
@@ -188,6 +189,7 @@ static inline __attribute__((always_inline)) void give_to_slot(struct pmm *pmm, 
 	struct pmm_slot *ch = &pmm->slots[c];
 	pmm->link[f] = ch->free_head;
 	ch->free_head = (uint16_t)(f & FRAME_INDEX_MASK);
+	pmm->stats.free_frames++;
 	if (++ch->free_count == 1)
 		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
 	if (__builtin_expect(ch->free_count == PMM_FRAMES_PER_SLOT, 0)) {
@@ -197,12 +199,23 @@ static inline __attribute__((always_inline)) void give_to_slot(struct pmm *pmm, 
 	}
 }
 
-paddr_t pmm_alloc_frame_slow(struct pmm *pmm, mm_irq_flags_t flags)
+/* The caches are safe only with interrupts off (pmm.h): the slow paths,
+ * which every caller reaches within a cache's worth of calls, check. */
+static inline void check_irqs_off(const char *call)
 {
+	MM_ASSERT(mm_irqs_off(),
+	          "%s called with interrupts on (the frame allocator's caches "
+	          "need them off)",
+	          call);
+}
+
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
+{
+	check_irqs_off("pmm_alloc_frame");
 	/* Refill half the cache in one go, so that the next allocations are
 	 * fast again.  The cache is read under the lock: a drain may have
 	 * emptied it while this CPU waited. */
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
 	while (cache->count < PMM_CACHE_SIZE / 2) {
 		uint32_t f = take_from_slots(pmm);
@@ -214,10 +227,8 @@ paddr_t pmm_alloc_frame_slow(struct pmm *pmm, mm_irq_flags_t flags)
 	if (cache->count) {
 		frame = cache->frames[--cache->count];
 		mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
-		pmm_count_free(pmm, -1);
 	}
-	mm_unlock(&pmm->lock, held);
-	mm_irq_restore(flags);
+	mm_unlock_irqs_off(&pmm->lock);
 	return frame;
 }
 
@@ -256,9 +267,10 @@ static void spill_half(struct pmm *pmm, struct pmm_cache *cache)
 	cache->count -= PMM_CACHE_SIZE / 2;
 }
 
-bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame, mm_irq_flags_t flags)
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 {
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	check_irqs_off("pmm_free_frame");
+	mm_lock_irqs_off(&pmm->lock);
 	const char *why = free_problem(pmm, frame);
 	bool freed = false;
 	if (!why && mm_bit_test_clear(pmm->frame_bits, frame >> PAGE_SHIFT)) {
@@ -267,13 +279,11 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame, mm_irq_flags_t flags)
 		if (cache->count == PMM_CACHE_SIZE)
 			spill_half(pmm, cache);
 		cache->frames[cache->count++] = frame;
-		pmm_count_free(pmm, 1);
 		freed = true;
 	}
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 	if (!freed)
 		refuse(pmm, "pmm_free_frame", frame, why ? why : "not allocated (double free?)");
-	mm_irq_restore(flags);
 	return freed;
 }
 
@@ -313,18 +323,18 @@ static unsigned alloc_entries_locked(struct pmm *pmm, paddr_t *out, unsigned n, 
 			out[got++] = (paddr_t)(base + index) << PAGE_SHIFT | flags;
 		}
 		ch->free_count = (uint16_t)(ch->free_count - take);
+		pmm->stats.free_frames -= take;
 		if (ch->free_count == 0)
 			list_remove(pmm, &pmm->partial_head, c);
 	}
-	pmm_count_free(pmm, -(int32_t)got);
 	return got;
 }
 
 unsigned pmm_alloc_entries(struct pmm *pmm, paddr_t *out, unsigned n, uint32_t flags)
 {
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	unsigned got = alloc_entries_locked(pmm, out, n, flags);
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 	return got;
 }
 
@@ -340,7 +350,7 @@ free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 {
 	/* Into this CPU's cache while it has room (what a batch frees, the
 	 * next batch usually takes), then straight to the slots. */
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
 	unsigned fast = 0;
 	uint32_t count = cache->count;
@@ -362,8 +372,7 @@ free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 		fast++;
 	}
 	cache->count = count;
-	pmm_count_free(pmm, (int32_t)fast);
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 	return fast;
 }
 
@@ -403,14 +412,14 @@ static void drain_all_locked(struct pmm *pmm)
 
 void pmm_drain_cache(struct pmm *pmm)
 {
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	drain_all_locked(pmm);
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 }
 
 paddr_t pmm_alloc_slot(struct pmm *pmm)
 {
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	if (pmm->whole_head == PMM_NONE)
 		drain_all_locked(pmm);
 	uint16_t c = whole_pop(pmm);
@@ -418,9 +427,9 @@ paddr_t pmm_alloc_slot(struct pmm *pmm)
 		pmm->slots[c].list = LIST_TAKEN;
 		pmm->slots[c].free_count = 0;
 		pmm->stats.whole_slots--;
-		pmm_count_free(pmm, -(int32_t)PMM_FRAMES_PER_SLOT);
+		pmm->stats.free_frames -= PMM_FRAMES_PER_SLOT;
 	}
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 	return c != PMM_NONE ? (paddr_t)c * SLOT_SIZE : 0;
 }
 
@@ -438,23 +447,23 @@ bool pmm_free_slot(struct pmm *pmm, paddr_t base)
 	 * zeroed: LIST_NONE), and with 32-bit physical addresses every slot
 	 * number is in the array, so the range test costs nothing there. */
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	bool taken = IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
 	             pmm->slots[c].list == LIST_TAKEN;
 	if (taken) {
 		pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
 		whole_push(pmm, (uint16_t)c);
 		pmm->stats.whole_slots++;
-		pmm_count_free(pmm, PMM_FRAMES_PER_SLOT);
+		pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
 	}
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 	return taken || refuse_slot(pmm, base);
 }
 
 void pmm_split_slot(struct pmm *pmm, paddr_t base)
 {
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
-	mm_irq_flags_t held = mm_lock(&pmm->lock);
+	mm_lock_irqs_off(&pmm->lock);
 	MM_ASSERT(IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
 	                  pmm->slots[c].list == LIST_TAKEN,
 	          "pmm_split_slot(%#x): not a slot allocated whole", (unsigned)base);
@@ -463,7 +472,7 @@ void pmm_split_slot(struct pmm *pmm, paddr_t base)
 	ch->free_head = PMM_NONE;
 	ch->bump = PMM_FRAMES_PER_SLOT;
 	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_SLOT / 32)], 0xff, PMM_FRAMES_PER_SLOT / 8);
-	mm_unlock(&pmm->lock, held);
+	mm_unlock_irqs_off(&pmm->lock);
 }
 
 bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
@@ -474,9 +483,18 @@ bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
 	return mm_bit_test(pmm->frame_bits, f) || pmm->slots[slot_of(f)].list == LIST_TAKEN;
 }
 
+uint32_t pmm_free_count(const struct pmm *pmm)
+{
+	uint32_t n = __atomic_load_n(&pmm->stats.free_frames, __ATOMIC_RELAXED);
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+		n += __atomic_load_n(&pmm->cache[cpu].count, __ATOMIC_RELAXED);
+	return n;
+}
+
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
 {
 	*out = pmm->stats;
+	out->free_frames = pmm_free_count(pmm);
 }
 
 static bool frame_is_free(const struct pmm *pmm, uint32_t f)
@@ -578,10 +596,14 @@ unsigned pmm_check(const struct pmm *pmm)
 			kprintf("pmm_check: partial list corrupt at slot %u\n", c);
 			return bad + 1;
 		}
-	if (free_total != pmm->stats.free_frames || whole != pmm->stats.whole_slots) {
+	uint32_t in_caches = 0;
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+		in_caches += pmm->cache[cpu].count;
+	if (free_total != pmm->stats.free_frames + in_caches || whole != pmm->stats.whole_slots) {
 		kprintf("pmm_check: %u free frames and %u whole slots counted, stats say %u and "
 		        "%u\n",
-		        free_total, whole, pmm->stats.free_frames, pmm->stats.whole_slots);
+		        free_total, whole, pmm->stats.free_frames + in_caches,
+		        pmm->stats.whole_slots);
 		bad++;
 	}
 	return bad;

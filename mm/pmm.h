@@ -26,9 +26,13 @@
  * Frame 0 is never handed out (the first MiB is always withheld), so a
  * physical address of 0 means failure.
  *
- * Safe on every CPU: the caches are per CPU, everything else is under the
- * allocator's lock (struct pmm).  pmm_check reads every CPU's cache: call
- * it while the other CPUs leave this allocator alone.
+ * Safe on every CPU, called with interrupts off (in the kernel every caller
+ * holds the vm map's lock, which masks them; the slow paths check): the
+ * caches are per CPU and taken from and given to by their own CPU alone,
+ * or by a call it answers (pmm_drain_cache), so an interrupt must not come
+ * between reading a cache and writing it back.  Everything else is under
+ * the allocator's lock.  pmm_check reads every CPU's cache: call it while
+ * the other CPUs leave this allocator alone.
  */
 #ifndef MM_PMM_H
 #define MM_PMM_H
@@ -63,14 +67,15 @@ struct pmm_slot {
 	uint8_t pad[3];
 };
 
-#define PMM_CACHE_SIZE 512
+#define PMM_CACHE_SIZE 511 /* with its count, 2 KiB: a CPU's cache is found by a shift */
 
-/* A CPU's cache of free frames: only that CPU touches it, with interrupts
- * off (or, while that CPU answers a call, on its behalf: pmm_drain_cache). */
+/* A CPU's cache of free frames: only that CPU touches it (or, while that
+ * CPU answers a call, its caller on its behalf: pmm_drain_cache). */
 struct pmm_cache {
 	uint32_t count;
 	paddr_t frames[PMM_CACHE_SIZE];
 };
+_Static_assert((sizeof(struct pmm_cache) & (sizeof(struct pmm_cache) - 1)) == 0, "a power of two");
 
 struct pmm {
 	/* Guards the slots, their lists and the bitmaps' slot-wide changes;
@@ -84,8 +89,8 @@ struct pmm {
 	uint32_t *frame_bits;  /* per frame: allocated as a single frame (atomic bits) */
 	uint16_t partial_head; /* slots with some free frames */
 	uint16_t whole_head;   /* slots entirely free */
-	/* free_frames counts the caches' frames too; it changes on every
-	 * CPU's fast path, so atomically. */
+	/* stats.free_frames counts the frames free in the slots, under the
+	 * lock; pmm_get_stats and pmm_free_count add the caches'. */
 	struct pmm_stats stats;
 	struct pmm_cache cache[MM_MAX_CPUS];
 	struct pmm_slot slots[PMM_MAX_SLOTS];
@@ -109,27 +114,20 @@ uint32_t pmm_frames_spanned(const struct pmm_range *usable, unsigned count);
 void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
               unsigned usable_count, const struct pmm_range *withheld, unsigned withheld_count);
 
-paddr_t pmm_alloc_frame_slow(struct pmm *pmm, mm_irq_flags_t flags);
-bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame, mm_irq_flags_t flags);
-
-static inline void pmm_count_free(struct pmm *pmm, int32_t n)
-{
-	__atomic_fetch_add(&pmm->stats.free_frames, (uint32_t)n, __ATOMIC_RELAXED);
-}
+paddr_t pmm_alloc_frame_slow(struct pmm *pmm);
+bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame);
 
 /* One 4 KiB frame, not zeroed; 0 when none is free.  O(1). */
 static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 {
-	mm_irq_flags_t flags = mm_irq_save();
 	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	__asm__("" : "+r"(cache)); /* one register for the cache, not index arithmetic */
 	uint32_t n = cache->count;
 	if (__builtin_expect(n == 0, 0))
-		return pmm_alloc_frame_slow(pmm, flags);
+		return pmm_alloc_frame_slow(pmm);
 	paddr_t frame = cache->frames[--n];
 	cache->count = n;
 	mm_bit_set(pmm->frame_bits, frame >> PAGE_SHIFT);
-	pmm_count_free(pmm, -1);
-	mm_irq_restore(flags);
 	return frame;
 }
 
@@ -141,8 +139,8 @@ static inline paddr_t pmm_alloc_frame(struct pmm *pmm)
 static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
 {
 	uint32_t f = frame >> PAGE_SHIFT;
-	mm_irq_flags_t flags = mm_irq_save();
 	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
+	__asm__("" : "+r"(cache));
 	uint32_t n = cache->count;
 	/* One bit covers every bad case: only a frame handed out singly has
 	 * it set.  A misaligned frame, or a full cache, takes the slow path,
@@ -152,13 +150,14 @@ static inline bool pmm_free_frame(struct pmm *pmm, paddr_t frame)
 	if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
 	                             n == PMM_CACHE_SIZE || !mm_bit_test_clear(pmm->frame_bits, f),
 	                     0))
-		return pmm_free_frame_slow(pmm, frame, flags);
+		return pmm_free_frame_slow(pmm, frame);
 	cache->frames[n] = frame;
 	cache->count = n + 1;
-	pmm_count_free(pmm, 1);
-	mm_irq_restore(flags);
 	return true;
 }
+
+/* Frames free now: in the slots and in every CPU's cache. */
+uint32_t pmm_free_count(const struct pmm *pmm);
 
 /* Up to 'n' frames into out[]; returns how many (fewer only when memory
  * runs out).  O(1) per frame. */

@@ -19,6 +19,7 @@ typedef uint32_t paddr_t; /* frames are only numbers here */
 typedef int mm_irq_flags_t;
 #define mm_irq_save()         0
 #define mm_irq_restore(flags) ((void)(flags))
+#define mm_irqs_off()         1
 
 typedef struct {
 	int unused;

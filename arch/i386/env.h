@@ -16,6 +16,7 @@ typedef uint32_t paddr_t;
 typedef uint32_t mm_irq_flags_t;
 #define mm_irq_save()         irq_save()
 #define mm_irq_restore(flags) irq_restore(flags)
+#define mm_irqs_off()         (!(read_eflags() & EFLAGS_IF))
 
 /* Ticket spinlocks that mask interrupts (arch/i386/spinlock.h), each
  * acquisition counted in this CPU's mm_locks (one instruction). */

@@ -340,7 +340,7 @@ static void batches_round_trip(struct ktest *t)
 	for (unsigned i = 1; i < 300; i++)
 		distinct += batch[i] != batch[i - 1];
 	EXPECT_EQ(t, distinct, 300);
-	EXPECT_EQ(t, kernel_pmm.stats.free_frames, before.free_frames - 300);
+	EXPECT_EQ(t, pmm_free_count(&kernel_pmm), before.free_frames - 300);
 	check_consistent(t);
 	EXPECT_EQ(t, pmm_free_frames(&kernel_pmm, batch, 300), 300);
 	EXPECT_EQ(t, pmm_free_frames(&kernel_pmm, batch, 1), 0); /* double free */

@@ -98,12 +98,12 @@ static inline void test_give_back_frames(struct frame_hoard *h)
 
 static inline uint32_t test_free_frames(void)
 {
-	return kernel_pmm.stats.free_frames;
+	return pmm_free_count(&kernel_pmm);
 }
 
 static inline uint64_t test_free_bytes(void)
 {
-	return (uint64_t)kernel_pmm.stats.free_frames * PAGE_SIZE;
+	return (uint64_t)pmm_free_count(&kernel_pmm) * PAGE_SIZE;
 }
 
 static inline uint32_t test_page_tables(void)
@@ -125,10 +125,10 @@ static inline void test_hoard_frames(struct frame_hoard *h, unsigned leave)
 	h->run_count = h->frame_count = 0;
 	/* Whole runs first while that leaves enough, then single frames. */
 	for (paddr_t r; h->run_count < 1024 &&
-	                kernel_pmm.stats.free_frames >= leave + PMM_FRAMES_PER_SLOT &&
+	                pmm_free_count(&kernel_pmm) >= leave + PMM_FRAMES_PER_SLOT &&
 	                (r = pmm_alloc_slot(&kernel_pmm)) != 0;)
 		h->runs[h->run_count++] = r;
-	while (kernel_pmm.stats.free_frames > leave && h->frame_count < 16384)
+	while (pmm_free_count(&kernel_pmm) > leave && h->frame_count < 16384)
 		h->frames[h->frame_count++] = pmm_alloc_frame(&kernel_pmm);
 }
 
