@@ -5,7 +5,9 @@
  */
 #include "kernel/console.h"
 #include "arch/i386/cpu.h"
+#include "arch/i386/ipi.h"
 #include "arch/i386/machine.h"
+#include "arch/i386/percpu.h"
 #include "arch/i386/serial.h"
 #include <stdint.h>
 
@@ -49,10 +51,44 @@ __attribute__((noreturn)) static void kernel_panic_handler(void *caller, int nes
 	machine_exit(MACHINE_EXIT_FAILURE);
 }
 
+/* One CPU's kprintf at a time, once other CPUs run (before that, no lock:
+ * the per-CPU area may not be set up).  A plain test-and-set held for one
+ * kprintf, which waits on nothing, so its spin need not answer calls; the
+ * CPU that holds it may take it again (a fault while it prints, then the
+ * report). */
+#define NO_OWNER 0xffffffffu
+static volatile uint32_t console_owner = NO_OWNER;
+static uint32_t console_depth;
+
+static unsigned long lock_console(void)
+{
+	uint32_t flags = irq_save();
+	if (ipi_cpus_online > 1) {
+		uint32_t me = this_cpu()->index, free_owner = NO_OWNER;
+		if (__atomic_load_n(&console_owner, __ATOMIC_ACQUIRE) != me) {
+			while (!__atomic_compare_exchange_n(&console_owner, &free_owner, me, false,
+			                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+				free_owner = NO_OWNER;
+				__asm__ volatile("pause");
+			}
+		}
+		console_depth++;
+	}
+	return flags;
+}
+
+static void unlock_console(unsigned long flags)
+{
+	if (ipi_cpus_online > 1 && console_owner == this_cpu()->index && --console_depth == 0)
+		__atomic_store_n(&console_owner, NO_OWNER, __ATOMIC_RELEASE);
+	irq_restore((uint32_t)flags);
+}
+
 void console_init(void)
 {
 	serial_init();
 	console_set_output(serial_console_put);
+	console_set_lock(lock_console, unlock_console);
 	console_set_panic_handler(kernel_panic_handler);
 }
 

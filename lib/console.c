@@ -3,12 +3,20 @@
 #include "lib/format.h"
 
 static void (*output)(char c);
+static unsigned long (*lock_output)(void);
+static void (*unlock_output)(unsigned long state);
 static panic_handler_fn panic_handler;
 static unsigned long lines;
 
 void console_set_output(void (*put)(char c))
 {
 	output = put;
+}
+
+void console_set_lock(unsigned long (*lock)(void), void (*unlock)(unsigned long state))
+{
+	lock_output = lock;
+	unlock_output = unlock;
 }
 
 void console_set_panic_handler(panic_handler_fn handler)
@@ -28,7 +36,11 @@ static struct format_sink console_sink = { console_put };
 
 size_t kvprintf(const char *fmt, va_list ap)
 {
-	return kvformat(&console_sink, fmt, ap);
+	unsigned long state = lock_output ? lock_output() : 0;
+	size_t n = kvformat(&console_sink, fmt, ap);
+	if (unlock_output)
+		unlock_output(state);
+	return n;
 }
 
 size_t kprintf(const char *fmt, ...)

@@ -27,6 +27,11 @@ unsigned long console_lines(void);
 /* Where kprintf's characters go ("\n" is passed as it is). */
 void console_set_output(void (*put)(char c));
 
+/* Around each kprintf, so that CPUs printing at once do not mix their
+ * lines: lock returns what unlock is given back.  It must let the CPU that
+ * holds it print again (a fault reported while it prints). */
+void console_set_lock(unsigned long (*lock)(void), void (*unlock)(unsigned long state));
+
 #define panic(...) panic_at(__FILE__, __LINE__, __VA_ARGS__)
 __attribute__((noreturn, format(printf, 3, 4))) void panic_at(const char *file, int line,
                                                               const char *fmt, ...);

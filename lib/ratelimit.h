@@ -12,8 +12,8 @@
  * Linux opens a new burst after an interval of time; this kernel has no
  * clock it can rely on (a 486 has no time-stamp counter), so a burst opens
  * again at ratelimit_flush(), which the self-tests call after every case and
- * the kernel at the end of the run.  Like kprintf, callable from anywhere;
- * callers serialize (interrupts off, or one CPU).
+ * the kernel at the end of the run.  Like kprintf, callable from anywhere
+ * and on several CPUs at once (atomic counts); ratelimit_flush from one.
  */
 #ifndef LIB_RATELIMIT_H
 #define LIB_RATELIMIT_H
@@ -27,7 +27,7 @@ struct ratelimit {
 	const char *what;      /* names the diagnostic in the summary line */
 	uint32_t printed;      /* in this burst */
 	uint32_t suppressed;   /* since the burst filled */
-	uint32_t next_summary; /* suppressed count of the next summary line */
+	uint32_t next_summary; /* suppressed count of the next summary line (0: the first) */
 	bool listed;           /* on the list that ratelimit_flush walks */
 	struct ratelimit *next;
 };

@@ -6,8 +6,9 @@ Stages, in order:
   2. the host runner's own tests (tests/host/test_runner.py), and the
      layers' one direction on every #include (tests/check_layers.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
-     (8 MiB), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs), 3 GiB and 8 GiB
-     (RAM above 4 GiB),
+     (8 MiB), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs: plain, in parallel
+     under multi-threaded TCG, and in turns under -icount with a fixed
+     seed), 3 GiB and 8 GiB (RAM above 4 GiB),
      the oldest supported CPU (486) and one without PSE, a 4 MiB arena, and
      the GRUB ISO at 256 MiB.
 --sweep runs the long sweep instead (make sweep): every size from 8 MiB to
