@@ -48,7 +48,12 @@
  * of small objects; taking part of a span that is partly released maps the
  * part's gaps first (O(npages / 32) to find them).
  *
- * Not thread-safe: callers serialize (kmalloc holds interrupts off).
+ * Locking: each heap has a lock (struct pageheap), taken inside every call
+ * that changes the heap; it covers the heap's arena too.  Lock order, mm/
+ * as a whole: kmalloc's class locks, then this one, then the vm map's
+ * (the arena's vm_* calls), then the frame allocator's; code holding it
+ * takes no class lock.  ph_lookup and ph_mark_all take none: they read or
+ * write the pages of a span the caller owns.
  */
 #ifndef MM_PAGEHEAP_H
 #define MM_PAGEHEAP_H

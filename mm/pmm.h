@@ -31,7 +31,9 @@
  * caches are per CPU and taken from and given to by their own CPU alone,
  * or by a call it answers (pmm_drain_cache), so an interrupt must not come
  * between reading a cache and writing it back.  Everything else is under
- * the allocator's lock.  pmm_check reads every CPU's cache: call it while
+ * the allocator's lock, the last in mm/'s order (kmalloc's class locks,
+ * the page heap's, the vm map's, this one): holding it, nothing else is
+ * taken.  pmm_check reads every CPU's cache: call it while
  * the other CPUs leave this allocator alone.
  */
 #ifndef MM_PMM_H

@@ -24,7 +24,12 @@
  * no call can map, unmap or free.
  *
  * Every refused call prints "vm: <call>(<args>) refused: <reason>", counts in
- * vm_stats.refused, and changes nothing.  Not thread-safe: callers serialize.
+ * vm_stats.refused, and changes nothing.  Safe on every CPU: one lock
+ * guards the map, taken by each call that changes it (lock order, mm/ as a
+ * whole: kmalloc's class locks, the page heap's, this one, the frame
+ * allocator's, which the backend takes for page tables and frames).  The
+ * backend's TLB shootdown runs under it: see arch/i386/paging.c.  The
+ * queries (vm_is_mapped, vm_owner_at) read without it.
  * Costs: reserve O(slots); map and unused O(pages); free O(slots + mapped
  * pages).
  */

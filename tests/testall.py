@@ -73,6 +73,22 @@ def sweep_runs():
     return runs
 
 
+CPUS_RE = re.compile(r"^smp: (\d+) of (\d+) CPUs online")
+
+
+def cpus_online(lines):
+    """The stage's CPU count as the kernel reported it ("4 CPUs"), or a
+    note that it never said (a hang before, or no local APIC)."""
+    for line in lines:
+        m = CPUS_RE.match(line.strip())
+        if m:
+            n = int(m.group(1))
+            return f"{n} CPU" + ("s" if n != 1 else "")
+        if line.startswith("smp: no local APIC"):
+            return "1 CPU (no local APIC)"
+    return "CPUs not reported"
+
+
 def last_summary(output):
     for line in reversed(output.splitlines()):
         m = SUMMARY_RE.match(line.strip())
@@ -159,12 +175,13 @@ def main():
         if name.endswith("-icount"):
             argv += ["--icount"]
         start = time.monotonic()
+        lines = []
         try:
-            verdict, _ = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
+            verdict, lines = run_qemu.run(run_qemu.parser().parse_args(argv), echo=None)
         except run_qemu.UsageError as e:
             verdict = run_qemu.Verdict(failed=1, problems=[str(e)])
         report(name, verdict.passed, verdict.failed, verdict.skipped,
-               time.monotonic() - start, "; ".join(verdict.problems))
+               time.monotonic() - start, "; ".join([cpus_online(lines)] + verdict.problems))
         if not verdict.ok:
             failures.append(name)
 
