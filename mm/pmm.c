@@ -2,19 +2,19 @@
  * mm/pmm.c - the physical frame allocator (see pmm.h for the design).
  *
  * Invariants, checked by pmm_check():
- *   - slot.list == LIST_WHOLE  <=> all 1024 frames are RAM and free; its
+ *   - slot.list == PMM_LIST_WHOLE  <=> all 1024 frames are RAM and free; its
  *     stack and bump are meaningless then;
- *   - slot.list == LIST_PARTIAL <=> 0 < free_count, not whole; the slot's
+ *   - slot.list == PMM_LIST_PARTIAL <=> 0 < free_count, not whole; the slot's
  *     free frames are exactly its stack plus [bump, 1024) plus those of its
  *     frames sitting in the CPUs' caches (which free_count does not count);
- *   - slot.list == LIST_TAKEN: allocated as one 4 MiB slot;
- *   - slot.list == LIST_NONE: free_count == 0;
+ *   - slot.list == PMM_LIST_TAKEN: allocated as one 4 MiB slot;
+ *   - slot.list == PMM_LIST_SPARE <=> some CPU's spare_slot: whole and free,
+ *     on no list (counted in neither stats.free_frames nor whole_slots);
+ *   - slot.list == PMM_LIST_NONE: free_count == 0;
  *   - frame_bits set <=> allocated as a single frame (never in a RUN slot);
  *   - stats.free_frames == sum of free_count (the caches' frames not counted).
  */
 #include "mm/pmm.h"
-
-enum pmm_list { LIST_NONE, LIST_PARTIAL, LIST_WHOLE, LIST_TAKEN };
 
 #define FRAME_INDEX_MASK     (PMM_FRAMES_PER_SLOT - 1)
 #define BITMAP_WORDS(frames) (((frames) + 31) / 32)
@@ -60,7 +60,7 @@ static void list_push(struct pmm *pmm, uint16_t *head, uint16_t c, enum pmm_list
 /* The whole list is a stack: slots join and leave it only at its head. */
 static inline void whole_push(struct pmm *pmm, uint16_t c)
 {
-	pmm->slots[c].list = LIST_WHOLE;
+	pmm->slots[c].list = PMM_LIST_WHOLE;
 	pmm->slots[c].next = pmm->whole_head;
 	pmm->whole_head = c;
 }
@@ -82,7 +82,7 @@ static void list_remove(struct pmm *pmm, uint16_t *head, uint16_t c)
 		*head = ch->next;
 	if (ch->next != PMM_NONE)
 		pmm->slots[ch->next].prev = ch->prev;
-	ch->list = LIST_NONE;
+	ch->list = PMM_LIST_NONE;
 }
 
 void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struct pmm_range *usable,
@@ -98,6 +98,8 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 	                             ALIGN_UP((size_t)frame_count * sizeof(uint16_t), 4));
 	pmm->frame_bits = pmm->ram_bits + BITMAP_WORDS(frame_count);
 	pmm->partial_head = pmm->whole_head = PMM_NONE;
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+		pmm->spare_slot[cpu] = PMM_NONE;
 
 	/* RAM: whole frames inside a usable range. */
 	for (unsigned i = 0; i < usable_count; i++) {
@@ -146,7 +148,7 @@ void pmm_init(struct pmm *pmm, void *metadata, uint32_t frame_count, const struc
 			whole_push(pmm, (uint16_t)c);
 			pmm->stats.whole_slots++;
 		} else if (ch->free_count) {
-			list_push(pmm, &pmm->partial_head, (uint16_t)c, LIST_PARTIAL);
+			list_push(pmm, &pmm->partial_head, (uint16_t)c, PMM_LIST_PARTIAL);
 		}
 	}
 	pmm->stats.reserved_frames = pmm->stats.total_frames - pmm->stats.free_frames;
@@ -166,7 +168,7 @@ static inline __attribute__((always_inline)) uint32_t take_from_slots(struct pmm
 		struct pmm_slot *ch = &pmm->slots[c];
 		ch->free_head = PMM_NONE;
 		ch->bump = 0;
-		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
+		list_push(pmm, &pmm->partial_head, c, PMM_LIST_PARTIAL);
 	}
 	struct pmm_slot *ch = &pmm->slots[c];
 	uint32_t base = (uint32_t)c * PMM_FRAMES_PER_SLOT;
@@ -191,13 +193,15 @@ static inline __attribute__((always_inline)) void give_to_slot(struct pmm *pmm, 
 	ch->free_head = (uint16_t)(f & FRAME_INDEX_MASK);
 	pmm->stats.free_frames++;
 	if (++ch->free_count == 1)
-		list_push(pmm, &pmm->partial_head, c, LIST_PARTIAL);
+		list_push(pmm, &pmm->partial_head, c, PMM_LIST_PARTIAL);
 	if (__builtin_expect(ch->free_count == PMM_FRAMES_PER_SLOT, 0)) {
 		list_remove(pmm, &pmm->partial_head, c);
 		whole_push(pmm, c);
 		pmm->stats.whole_slots++;
 	}
 }
+
+static void drain_all_locked(struct pmm *pmm);
 
 /* The caches are safe only with interrupts off (pmm.h): the slow paths,
  * which every caller reaches within a cache's worth of calls, check. */
@@ -217,10 +221,17 @@ paddr_t pmm_alloc_frame_slow(struct pmm *pmm)
 	 * emptied it while this CPU waited. */
 	mm_lock_irqs_off(&pmm->lock);
 	struct pmm_cache *cache = &pmm->cache[mm_cpu_index()];
-	while (cache->count < PMM_CACHE_SIZE / 2) {
+	for (bool drained = false; cache->count < PMM_CACHE_SIZE / 2;) {
 		uint32_t f = take_from_slots(pmm);
-		if (f == UINT32_MAX)
-			break;
+		if (f == UINT32_MAX) {
+			/* Out: what every CPU holds in its cache and spare slot
+			 * comes back, once, before this call fails. */
+			if (drained || cache->count)
+				break;
+			drain_all_locked(pmm);
+			drained = true;
+			continue;
+		}
 		cache->frames[cache->count++] = (paddr_t)f << PAGE_SHIFT;
 	}
 	paddr_t frame = 0;
@@ -249,7 +260,7 @@ static const char *free_problem(const struct pmm *pmm, paddr_t frame)
 		return "not page-aligned";
 	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
 		return "not RAM managed by the allocator (hole, device or withheld at boot)";
-	if (pmm->slots[slot_of(f)].list == LIST_TAKEN)
+	if (pmm->slots[slot_of(f)].list == PMM_LIST_TAKEN)
 		return "part of a 4 MiB slot";
 	if (!mm_bit_test(pmm->frame_bits, f))
 		return "not allocated (double free?)";
@@ -298,11 +309,17 @@ static unsigned alloc_entries_locked(struct pmm *pmm, paddr_t *out, unsigned n, 
 		out[i] = frame | flags;
 	}
 	cache->count = count - got;
+	bool drained = false;
 	/* Then slot by slot: a freshly broken slot's bump range hands out
 	 * consecutive frames, its stack the rest. */
 	while (got < n) {
 		if (pmm->partial_head == PMM_NONE) {
 			uint32_t f = take_from_slots(pmm); /* breaks a whole slot */
+			if (f == UINT32_MAX && !drained) {
+				drain_all_locked(pmm); /* the caches and spare slots, once */
+				drained = true;
+				continue;
+			}
 			if (f == UINT32_MAX)
 				break;
 			mm_bit_set(pmm->frame_bits, f);
@@ -386,11 +403,21 @@ unsigned pmm_free_entries(struct pmm *pmm, const paddr_t *entries, unsigned n)
 	return free_batch(pmm, entries, n, true);
 }
 
-/* Gives a cache's frames to their slots, on behalf of a lock holder. */
-static void drain_one(struct pmm *pmm, struct pmm_cache *cache)
+/* Gives CPU 'cpu's cached frames to their slots and its spare slot to the
+ * whole list, on behalf of a lock holder. */
+static void drain_one(struct pmm *pmm, unsigned cpu)
 {
+	struct pmm_cache *cache = &pmm->cache[cpu];
 	while (cache->count)
 		give_to_slot(pmm, cache->frames[--cache->count] >> PAGE_SHIFT);
+	uint16_t c = pmm->spare_slot[cpu];
+	if (c != PMM_NONE) {
+		pmm->spare_slot[cpu] = PMM_NONE;
+		pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
+		whole_push(pmm, c);
+		pmm->stats.whole_slots++;
+		pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
+	}
 }
 
 /* On another CPU, asked by pmm_drain_cache, whose caller holds the lock
@@ -400,13 +427,13 @@ static void drain_here(void *arg)
 {
 	struct pmm *pmm = arg;
 	mm_irq_flags_t flags = mm_lock(&pmm->drain_lock);
-	drain_one(pmm, &pmm->cache[mm_cpu_index()]);
+	drain_one(pmm, mm_cpu_index());
 	mm_unlock(&pmm->drain_lock, flags);
 }
 
 static void drain_all_locked(struct pmm *pmm)
 {
-	drain_one(pmm, &pmm->cache[mm_cpu_index()]);
+	drain_one(pmm, mm_cpu_index());
 	mm_call_other_cpus(drain_here, pmm);
 }
 
@@ -417,14 +444,16 @@ void pmm_drain_cache(struct pmm *pmm)
 	mm_unlock_irqs_off(&pmm->lock);
 }
 
-paddr_t pmm_alloc_slot(struct pmm *pmm)
+paddr_t pmm_alloc_slot_slow(struct pmm *pmm)
 {
+	uint16_t c;
+	check_irqs_off("pmm_alloc_slot");
 	mm_lock_irqs_off(&pmm->lock);
 	if (pmm->whole_head == PMM_NONE)
 		drain_all_locked(pmm);
-	uint16_t c = whole_pop(pmm);
+	c = whole_pop(pmm);
 	if (c != PMM_NONE) {
-		pmm->slots[c].list = LIST_TAKEN;
+		pmm->slots[c].list = PMM_LIST_TAKEN;
 		pmm->slots[c].free_count = 0;
 		pmm->stats.whole_slots--;
 		pmm->stats.free_frames -= PMM_FRAMES_PER_SLOT;
@@ -441,23 +470,24 @@ static __attribute__((noinline, cold)) bool refuse_slot(struct pmm *pmm, paddr_t
 	                                          : "not 4 MiB aligned");
 }
 
-bool pmm_free_slot(struct pmm *pmm, paddr_t base)
+bool pmm_free_slot_slow(struct pmm *pmm, paddr_t base)
 {
 	/* A slot past the end of RAM is never taken whole (its record stays
-	 * zeroed: LIST_NONE), and with 32-bit physical addresses every slot
-	 * number is in the array, so the range test costs nothing there. */
+	 * zeroed: PMM_LIST_NONE), and with 32-bit physical addresses every
+	 * slot number is in the array.  A taken slot belongs to its caller:
+	 * its record can be read without the lock. */
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
+	if (!IS_ALIGNED(base, SLOT_SIZE) || c >= PMM_MAX_SLOTS ||
+	    pmm->slots[c].list != PMM_LIST_TAKEN)
+		return refuse_slot(pmm, base);
+	check_irqs_off("pmm_free_slot");
 	mm_lock_irqs_off(&pmm->lock);
-	bool taken = IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
-	             pmm->slots[c].list == LIST_TAKEN;
-	if (taken) {
-		pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
-		whole_push(pmm, (uint16_t)c);
-		pmm->stats.whole_slots++;
-		pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
-	}
+	pmm->slots[c].free_count = PMM_FRAMES_PER_SLOT;
+	whole_push(pmm, (uint16_t)c);
+	pmm->stats.whole_slots++;
+	pmm->stats.free_frames += PMM_FRAMES_PER_SLOT;
 	mm_unlock_irqs_off(&pmm->lock);
-	return taken || refuse_slot(pmm, base);
+	return true;
 }
 
 void pmm_split_slot(struct pmm *pmm, paddr_t base)
@@ -465,10 +495,10 @@ void pmm_split_slot(struct pmm *pmm, paddr_t base)
 	uint32_t c = slot_of(base >> PAGE_SHIFT);
 	mm_lock_irqs_off(&pmm->lock);
 	MM_ASSERT(IS_ALIGNED(base, SLOT_SIZE) && c < PMM_MAX_SLOTS &&
-	                  pmm->slots[c].list == LIST_TAKEN,
+	                  pmm->slots[c].list == PMM_LIST_TAKEN,
 	          "pmm_split_slot(%#x): not a slot allocated whole", (unsigned)base);
 	struct pmm_slot *ch = &pmm->slots[c];
-	ch->list = LIST_NONE; /* every frame allocated singly, none stacked */
+	ch->list = PMM_LIST_NONE; /* every frame allocated singly, none stacked */
 	ch->free_head = PMM_NONE;
 	ch->bump = PMM_FRAMES_PER_SLOT;
 	memset(&pmm->frame_bits[c * (PMM_FRAMES_PER_SLOT / 32)], 0xff, PMM_FRAMES_PER_SLOT / 8);
@@ -480,14 +510,17 @@ bool pmm_frame_allocated(const struct pmm *pmm, paddr_t frame)
 	uint32_t f = frame >> PAGE_SHIFT;
 	if (f >= pmm->frame_count || !mm_bit_test(pmm->ram_bits, f))
 		return false;
-	return mm_bit_test(pmm->frame_bits, f) || pmm->slots[slot_of(f)].list == LIST_TAKEN;
+	return mm_bit_test(pmm->frame_bits, f) || pmm->slots[slot_of(f)].list == PMM_LIST_TAKEN;
 }
 
 uint32_t pmm_free_count(const struct pmm *pmm)
 {
 	uint32_t n = __atomic_load_n(&pmm->stats.free_frames, __ATOMIC_RELAXED);
-	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
 		n += __atomic_load_n(&pmm->cache[cpu].count, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&pmm->spare_slot[cpu], __ATOMIC_RELAXED) != PMM_NONE)
+			n += PMM_FRAMES_PER_SLOT;
+	}
 	return n;
 }
 
@@ -495,12 +528,14 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *out)
 {
 	*out = pmm->stats;
 	out->free_frames = pmm_free_count(pmm);
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+		out->whole_slots += pmm->spare_slot[cpu] != PMM_NONE;
 }
 
 static bool frame_is_free(const struct pmm *pmm, uint32_t f)
 {
 	return mm_bit_test(pmm->ram_bits, f) && !mm_bit_test(pmm->frame_bits, f) &&
-	       pmm->slots[slot_of(f)].list != LIST_TAKEN;
+	       pmm->slots[slot_of(f)].list != PMM_LIST_TAKEN;
 }
 
 static unsigned check_slot(const struct pmm *pmm, uint32_t c, const uint16_t *cached,
@@ -513,7 +548,7 @@ static unsigned check_slot(const struct pmm *pmm, uint32_t c, const uint16_t *ca
 	for (uint32_t i = 0; i < PMM_FRAMES_PER_SLOT && base + i < pmm->frame_count; i++) {
 		ram += mm_bit_test(pmm->ram_bits, base + i);
 		free_frames += frame_is_free(pmm, base + i);
-		if (ch->list == LIST_TAKEN && mm_bit_test(pmm->frame_bits, base + i)) {
+		if (ch->list == PMM_LIST_TAKEN && mm_bit_test(pmm->frame_bits, base + i)) {
 			kprintf("pmm_check: frame %u of slot %u (taken whole) marked single\n", i,
 			        c);
 			bad++;
@@ -524,15 +559,16 @@ static unsigned check_slot(const struct pmm *pmm, uint32_t c, const uint16_t *ca
 		kprintf("pmm_check: slot %u: %u RAM frames, usable says %u\n", c, ram, ch->usable);
 		bad++;
 	}
-	if (ch->list == LIST_WHOLE) {
+	if (ch->list == PMM_LIST_WHOLE || ch->list == PMM_LIST_SPARE) {
 		if (free_frames != PMM_FRAMES_PER_SLOT || cached[c]) {
-			kprintf("pmm_check: whole slot %u: %u free, %u cached\n", c, free_frames,
+			kprintf("pmm_check: %s slot %u: %u free, %u cached\n",
+			        ch->list == PMM_LIST_WHOLE ? "whole" : "spare", c, free_frames,
 			        cached[c]);
 			bad++;
 		}
 		return bad;
 	}
-	if (ch->list == LIST_TAKEN)
+	if (ch->list == PMM_LIST_TAKEN)
 		return bad;
 	/* The stack, the bump range and the cache hold exactly the free frames. */
 	uint32_t counted = PMM_FRAMES_PER_SLOT - ch->bump;
@@ -556,7 +592,7 @@ static unsigned check_slot(const struct pmm *pmm, uint32_t c, const uint16_t *ca
 		        counted, cached[c], free_frames, ch->free_count);
 		bad++;
 	}
-	if ((ch->list == LIST_PARTIAL) != (ch->free_count > 0)) {
+	if ((ch->list == PMM_LIST_PARTIAL) != (ch->free_count > 0)) {
 		kprintf("pmm_check: slot %u on list %u with %u free\n", c, ch->list,
 		        ch->free_count);
 		bad++;
@@ -587,18 +623,36 @@ unsigned pmm_check(const struct pmm *pmm)
 	for (uint32_t c = 0; c < slot_count; c++)
 		bad += check_slot(pmm, c, cached, &free_total);
 	for (uint16_t c = pmm->whole_head; c != PMM_NONE; c = pmm->slots[c].next)
-		if (++whole > slot_count || pmm->slots[c].list != LIST_WHOLE) {
+		if (++whole > slot_count || pmm->slots[c].list != PMM_LIST_WHOLE) {
 			kprintf("pmm_check: whole list corrupt at slot %u\n", c);
 			return bad + 1;
 		}
 	for (uint16_t c = pmm->partial_head; c != PMM_NONE; c = pmm->slots[c].next)
-		if (++partial > slot_count || pmm->slots[c].list != LIST_PARTIAL) {
+		if (++partial > slot_count || pmm->slots[c].list != PMM_LIST_PARTIAL) {
 			kprintf("pmm_check: partial list corrupt at slot %u\n", c);
 			return bad + 1;
 		}
-	uint32_t in_caches = 0;
-	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+	uint32_t in_caches = 0, spares = 0;
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
 		in_caches += pmm->cache[cpu].count;
+		uint16_t c = pmm->spare_slot[cpu];
+		if (c == PMM_NONE)
+			continue;
+		spares++;
+		in_caches += PMM_FRAMES_PER_SLOT;
+		if (c >= slot_count || pmm->slots[c].list != PMM_LIST_SPARE) {
+			kprintf("pmm_check: CPU %u's spare slot %u is not marked spare\n", cpu, c);
+			bad++;
+		}
+	}
+	uint32_t marked_spare = 0;
+	for (uint32_t c = 0; c < slot_count; c++)
+		marked_spare += pmm->slots[c].list == PMM_LIST_SPARE;
+	if (marked_spare != spares) {
+		kprintf("pmm_check: %u slots marked spare, %u held as spares\n", marked_spare,
+		        spares);
+		bad++;
+	}
 	if (free_total != pmm->stats.free_frames + in_caches || whole != pmm->stats.whole_slots) {
 		kprintf("pmm_check: %u free frames and %u whole slots counted, stats say %u and "
 		        "%u\n",

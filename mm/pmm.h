@@ -95,10 +95,23 @@ struct pmm {
 	 * lock; pmm_get_stats and pmm_free_count add the caches'. */
 	struct pmm_stats stats;
 	struct pmm_cache cache[MM_MAX_CPUS];
+	/* Per CPU, one whole slot it freed and may take again without the
+	 * lock (a 4 MiB page unmapped and mapped again: the PSE round trip),
+	 * or PMM_NONE.  Counted free; drained with the caches. */
+	uint16_t spare_slot[MM_MAX_CPUS];
 	struct pmm_slot slots[PMM_MAX_SLOTS];
 };
 
 #define PMM_NONE 0xffff
+
+/* Which list a slot is on (struct pmm_slot.list). */
+enum pmm_list {
+	PMM_LIST_NONE,
+	PMM_LIST_PARTIAL,
+	PMM_LIST_WHOLE,
+	PMM_LIST_TAKEN,
+	PMM_LIST_SPARE, /* whole and free, a CPU's spare slot */
+};
 
 /* Bytes of metadata needed for frames [0, frame_count). */
 size_t pmm_metadata_size(uint32_t frame_count);
@@ -181,11 +194,35 @@ unsigned pmm_free_frames(struct pmm *pmm, const paddr_t *frames, unsigned n);
 void pmm_drain_cache(struct pmm *pmm);
 
 /* A 4 MiB slot of frames aligned to 4 MiB, not zeroed; 0 when no slot is
- * wholly free (after draining the cache).  O(1). */
-paddr_t pmm_alloc_slot(struct pmm *pmm);
+ * wholly free (after draining every CPU's cache).  O(1): this CPU's spare
+ * slot if it has one, inline and with no lock. */
+paddr_t pmm_alloc_slot_slow(struct pmm *pmm);
+static inline paddr_t pmm_alloc_slot(struct pmm *pmm)
+{
+	uint16_t *spare = &pmm->spare_slot[mm_cpu_index()];
+	uint16_t c = *spare;
+	if (__builtin_expect(c == PMM_NONE, 0))
+		return pmm_alloc_slot_slow(pmm);
+	*spare = PMM_NONE;
+	pmm->slots[c].list = PMM_LIST_TAKEN;
+	return (paddr_t)c * SLOT_SIZE;
+}
 
-/* Returns a slot from pmm_alloc_slot, whole; bad calls as pmm_free_frame. */
-bool pmm_free_slot(struct pmm *pmm, paddr_t base);
+/* Returns a slot from pmm_alloc_slot, whole (as this CPU's spare slot when
+ * it has none); bad calls as pmm_free_frame. */
+bool pmm_free_slot_slow(struct pmm *pmm, paddr_t base);
+static inline bool pmm_free_slot(struct pmm *pmm, paddr_t base)
+{
+	uint32_t c = (uint32_t)(base / SLOT_SIZE);
+	uint16_t *spare = &pmm->spare_slot[mm_cpu_index()];
+	if (__builtin_expect(!IS_ALIGNED(base, SLOT_SIZE) || c >= PMM_MAX_SLOTS ||
+	                             pmm->slots[c].list != PMM_LIST_TAKEN || *spare != PMM_NONE,
+	                     0))
+		return pmm_free_slot_slow(pmm, base);
+	pmm->slots[c].list = PMM_LIST_SPARE;
+	*spare = (uint16_t)c;
+	return true;
+}
 
 /* Turns an allocated 4 MiB slot into 1024 separately allocated frames, each
  * to be freed with pmm_free_frame (used when a large page is split).
