@@ -431,7 +431,7 @@ static void the_heap_is_checked_while_other_cpus_allocate(struct ktest *t)
 /* ---- one class churned on every CPU ---- */
 
 #define CHURN_BURST  128 /* past a CPU list's limit: every burst refills and flushes */
-#define CHURN_ROUNDS 300
+#define CHURN_ROUNDS 150
 
 static void churn(void *unused)
 {
@@ -528,7 +528,7 @@ static void neighbours_freed_on_every_cpu_at_once_leave_no_live_bit(struct ktest
 	unsigned cpus = smp_cpus_online();
 	if (cpus < 2)
 		ktest_skip(t, "one CPU online");
-	const uint32_t rounds = 200;
+	const uint32_t rounds = 80;
 	const struct arena *a = &kernel_pageheap.arena;
 	memset(&neighbours, 0, sizeof(neighbours));
 	neighbours.cpus = cpus;
