@@ -61,8 +61,8 @@ struct span;
  * small objects), and a word for the layer above the page heap. */
 struct arena_page {
 	struct span *span;
-	/* kmalloc's, for its small spans: the offset of the class's CPU list in
-	 * any CPU's area, 0 for none (see mm/kmalloc.c). */
+	/* kmalloc's, for its small spans: where the class's CPU list lies in
+	 * any CPU's area (cpu_list_word), 0 for none (see mm/kmalloc.c). */
 	uintptr_t cpu_list;
 };
 

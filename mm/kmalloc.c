@@ -279,21 +279,21 @@ void kfree(void *ptr)
 	 * comes out huge: one comparison checks range and alignment. */
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
-	uintptr_t offset;
+	uintptr_t word;
 	/* Only the pages of a small span in use name a CPU list, so ptr
 	 * lies in one, whose live bits are mapped.  Its bit is set exactly
 	 * while an object starting at ptr is held by a caller: tested and
 	 * cleared at once, atomically, it checks both the object boundary and
 	 * a double free, on any CPU. */
 	if (__builtin_expect(q < a->used_quanta, 1) &&
-	    __builtin_expect((offset = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != 0, 1) &&
+	    __builtin_expect((word = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != 0, 1) &&
 	    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)q), 1)) {
-		struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
+		struct cpu_list MM_CPU_LOCAL *list = cpu_list_of_word(word);
 		*(void **)ptr = list->head;
 		list->head = ptr;
 		list->frees++;
 		if (__builtin_expect(--list->room < 0, 0))
-			return kfree_flush(offset, flags);
+			return kfree_flush(word - MM_CPU_LOCAL_BASE(), flags);
 		mm_irq_restore(flags);
 		return;
 	}

@@ -95,9 +95,9 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
 	/* Every page names the span (for flush) and, in its page word, the
 	 * class's CPU list (for kfree: one lookup).  No other page names a
 	 * list.  Nobody holds a pointer into the span yet. */
-	ph_mark_all(&kernel_pageheap, s, cpu_list_offset(cls));
+	ph_mark_all(&kernel_pageheap, s, cpu_list_word(cls));
 	s->small.size_class = (uint8_t)cls;
-	s->small.cpu_list = cpu_list_offset(cls);
+	s->small.cpu_list = cpu_list_word(cls);
 	s->small.object_size = ci->size;
 	s->small.magic = ci->magic;
 	s->small.free_objects = NULL;
@@ -313,18 +313,6 @@ uint64_t kmalloc_trim(void)
 
 /* ---- the slow paths of kmalloc and kfree ---- */
 
-/* Pops the head of this CPU's non-empty list (a plain pointer: the slow
- * paths' view), marks it live, and restores the interrupt flag. */
-static inline void *take_from(struct cpu_list *list, mm_irq_flags_t flags)
-{
-	void **p = list->head;
-	list->head = *p;
-	list->room++;
-	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
-	mm_irq_restore(flags);
-	return p;
-}
-
 /* A class with no span to take from: a new span, whose first object goes
  * to the caller and the next few (NEW_SPAN_BATCH in all) to this CPU's
  * empty list.  Setting the span up is the costly part of the call, so it
@@ -422,9 +410,9 @@ alloc_slow_common(uintptr_t offset, mm_irq_flags_t flags, bool may_borrow)
 		mm_lock_irqs_off(&c->lock);
 		struct cpu_list *list = my_list(cls);
 		if (__builtin_expect(c->partial != NULL, 1)) {
-			refill(cls, list);
+			refill(cls, list); /* out of line: its writes are done */
 			mm_unlock_irqs_off(&c->lock);
-			return take_from(list, flags);
+			return take_object(cpu_list_here(offset), flags);
 		}
 		mm_unlock_irqs_off(&c->lock);
 	}

@@ -101,7 +101,7 @@ static unsigned check_span(struct span *s)
 {
 	const struct class_info *ci = &classes[s->small.size_class];
 	unsigned bad = 0;
-	if (s->small.cpu_list != cpu_list_offset(s->small.size_class) ||
+	if (s->small.cpu_list != cpu_list_word(s->small.size_class) ||
 	    s->small.object_size != ci->size || s->small.magic != ci->magic)
 		return problem("span %p: class %u, but its cache, size or reciprocal is another's",
 		               (void *)s->start, ci->size);
@@ -208,7 +208,7 @@ int kheap_check(void)
 			continue;
 		}
 		uintptr_t list = s->state == SPAN_IN_USE && s->small.size_class
-		                         ? cpu_list_offset(s->small.size_class)
+		                         ? cpu_list_word(s->small.size_class)
 		                         : 0;
 		for (uint32_t i = 0; i < s->npages; i++)
 			if (page[i].cpu_list != list) {

@@ -112,10 +112,25 @@ static inline unsigned class_at(uintptr_t offset)
 	return (unsigned)(offset >> CPU_LIST_SHIFT);
 }
 
+/* What the arena's page words and span->small.cpu_list hold for class
+ * 'cls': its CPU list's address in MM_CPU_LOCAL space, so that kfree uses
+ * the word as it is.  On target that is the offset itself (the space
+ * starts at the CPU's area); on the host, the one area's address plus the
+ * offset.  Never 0, which stands for "no class". */
+static inline uintptr_t cpu_list_word(unsigned cls)
+{
+	return MM_CPU_LOCAL_BASE() + cpu_list_offset(cls);
+}
+
+static inline struct cpu_list MM_CPU_LOCAL *cpu_list_of_word(uintptr_t word)
+{
+	return (struct cpu_list MM_CPU_LOCAL *)word;
+}
+
 /* The running CPU's list at 'offset', for the fast paths. */
 static inline struct cpu_list MM_CPU_LOCAL *cpu_list_here(uintptr_t offset)
 {
-	return (struct cpu_list MM_CPU_LOCAL *)(MM_CPU_LOCAL_BASE() + offset);
+	return cpu_list_of_word(offset + MM_CPU_LOCAL_BASE());
 }
 
 /* CPU 'cpu's lists as plain memory, for the slow paths and the checker. */

@@ -22,6 +22,7 @@
 #include "lib/format.h"
 #include "mm/kheap.h"
 #include "tests/kbench.h"
+#include "tests/target/test_util.h"
 
 #define WORKERS 4
 #define OPS     20000
@@ -46,10 +47,7 @@ static volatile uint32_t producing;
 
 static uint32_t next_random(struct worker *w)
 {
-	w->rng ^= w->rng << 13;
-	w->rng ^= w->rng >> 17;
-	w->rng ^= w->rng << 5;
-	return w->rng;
+	return test_xorshift32(&w->rng);
 }
 
 /* 90% up to 256 B, 9.5% to 8 KiB, 0.5% to 64 KiB. */

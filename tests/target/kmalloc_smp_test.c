@@ -65,10 +65,7 @@ static struct {
 
 static uint32_t next_random(struct worker *w)
 {
-	w->rng ^= w->rng << 13;
-	w->rng ^= w->rng >> 17;
-	w->rng ^= w->rng << 5;
-	return w->rng;
+	return test_xorshift32(&w->rng);
 }
 
 /* 8 B to 1 MiB: 85% up to 256 B, 12% to 8 KiB, 2.5% to 64 KiB, 0.5% larger. */

@@ -10,6 +10,16 @@
 #define MiB (1024u * 1024u)
 
 /* Whether 'needle' occurs in 'haystack' (for checking messages). */
+/* Marsaglia's xorshift: the next of a seeded sequence (the state never 0). */
+static inline uint32_t test_xorshift32(uint32_t *state)
+{
+	uint32_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *state = x;
+}
+
 static inline bool test_contains(const char *haystack, const char *needle)
 {
 	for (; *haystack; haystack++) {
