@@ -6,7 +6,7 @@ Stages, in order:
   2. the host runner's own tests (tests/host/test_runner.py), and the
      layers' one direction on every #include (tests/check_layers.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
-     (8 MiB), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs: plain, in parallel
+     (8 MiB, also with 4 CPUs), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs: plain, in parallel
      under multi-threaded TCG, and in turns under -icount with a fixed
      seed), 3 GiB and 8 GiB (RAM above 4 GiB),
      the oldest supported CPU (486) and one without PSE, a 4 MiB arena, and
@@ -36,6 +36,7 @@ SUMMARY_RE = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skippe
 # ending in -icount under -icount shift=0 (the CPUs in turn, in an order the seed fixes)
 TARGET_RUNS = [
     ("target-8M-smallest", "8M", "", None, None),
+    ("target-8M-smp4", "8M", "", None, "4"),
     ("target-12M", "12M", "", None, None),
     ("target-16M", "16M", "", None, None),
     ("target-256M", "256M", "", None, None),
@@ -60,6 +61,7 @@ def sweep_runs():
     sizes = list(range(8, 65)) + list(range(96, 1024, 32)) + list(range(1024, 3073, 256))
     runs = [(f"sweep-{m}M", f"{m}M", "", None, None) for m in sizes]
     runs += [(f"sweep-smp{n}", "256M", "", None, n) for n in ("2", "4", "4,sockets=4", "8")]
+    runs += [(f"sweep-{m}-smp4", m, "", None, "4") for m in ("8M", "12M", "16M", "32M")]
     runs += [(f"sweep-smp{n}-mttcg", "256M", "", None, n) for n in ("2", "4", "8")]
     runs += [(f"sweep-cpu-{c}", "64M", "", c, None) for c in
              ("486", "pentium", "pentium,-pse", "pentium2", "pentium3", "qemu32", "qemu32,-pse",
