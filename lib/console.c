@@ -7,6 +7,10 @@ static unsigned long (*lock_output)(void);
 static void (*unlock_output)(unsigned long state);
 static panic_handler_fn panic_handler;
 static unsigned long lines;
+static struct {
+	char *buf;
+	size_t size, len;
+} capture;
 
 void console_set_output(void (*put)(char c))
 {
@@ -28,6 +32,10 @@ static void console_put(struct format_sink *sink, char c)
 {
 	(void)sink;
 	lines += c == '\n';
+	if (capture.buf && capture.len + 1 < capture.size) {
+		capture.buf[capture.len++] = c;
+		capture.buf[capture.len] = '\0';
+	}
 	if (output)
 		output(c);
 }
@@ -55,6 +63,21 @@ size_t kprintf(const char *fmt, ...)
 unsigned long console_lines(void)
 {
 	return lines;
+}
+
+void console_capture_start(char *buf, size_t size)
+{
+	capture.len = 0;
+	if (size)
+		buf[0] = '\0';
+	capture.size = size;
+	capture.buf = size ? buf : NULL;
+}
+
+size_t console_capture_stop(void)
+{
+	capture.buf = NULL;
+	return capture.len;
 }
 
 void panic_at(const char *file, int line, const char *fmt, ...)

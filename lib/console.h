@@ -24,6 +24,13 @@ size_t kvprintf(const char *fmt, va_list ap);
 /* Lines written so far (for tests of what gets printed). */
 unsigned long console_lines(void);
 
+/* For tests of what gets printed: from console_capture_start until
+ * console_capture_stop (which returns the length), everything printed is
+ * also copied into buf, NUL-terminated, as far as 'size' allows.  One
+ * capture at a time, on one CPU. */
+void console_capture_start(char *buf, size_t size);
+size_t console_capture_stop(void);
+
 /* Where kprintf's characters go ("\n" is passed as it is). */
 void console_set_output(void (*put)(char c));
 

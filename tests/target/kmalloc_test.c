@@ -9,10 +9,11 @@
  */
 #include "mm/bitops.h"
 #include "mm/kheap.h"
+#include "mm/kmalloc_internal.h"
 #include "tests/ktest.h"
 #include "tests/target/test_util.h"
 
-#define Q KMALLOC_ALIGN
+_Static_assert(Q == KMALLOC_ALIGN, "the quantum (mm/kmalloc_internal.h) is the alignment");
 
 static uint64_t rng_state;
 static uint32_t rng(void)
@@ -439,30 +440,107 @@ static void interior_pointers_at_every_offset_are_refused(struct ktest *t)
 	expect_heap_ok(t);
 }
 
-/* kheap_check sees what kfree's fast path trusts being broken: a page that
- * no longer names its per-CPU list, a live bit inside a block; the heap is
- * whole again once each is put back. */
-static void heap_check_finds_broken_metadata(struct ktest *t)
+/* kheap_check run with its report captured: the problems it counted, the
+ * report in check_report. */
+static char check_report[4096];
+
+static int check_and_capture(void)
 {
-	void *p = kmalloc(40);
-	ASSERT_NE(t, (uintptr_t)p, 0);
+	console_capture_start(check_report, sizeof(check_report));
+	int problems = kheap_check();
+	console_capture_stop();
+	return problems;
+}
+
+/* The checker finds the corruption and says what it is. */
+#define EXPECT_CHECK_DESCRIBES(t, phrase)                              \
+	do {                                                           \
+		EXPECT_GE(t, check_and_capture(), 1);                  \
+		EXPECT_TRUE(t, test_contains(check_report, phrase));   \
+		if (!test_contains(check_report, phrase))              \
+			ktest_note(t, "report: %.300s", check_report); \
+	} while (0)
+
+/* The first free span in the page heap's bins, or NULL. */
+static struct span *some_free_span(void)
+{
+	for (unsigned fl = 0; fl < PH_FL_COUNT; fl++)
+		for (unsigned sl = 0; sl < PH_SL_COUNT; sl++)
+			if (kernel_pageheap.bins[fl][sl])
+				return kernel_pageheap.bins[fl][sl];
+	return NULL;
+}
+
+/* kheap_check finds each kind of metadata broken and names what it found
+ * (a span's free list, its counters, a page word, a live bit, a CPU list's
+ * count, a page-heap bin); the heap is whole again once each is put back. */
+static void heap_check_describes_each_corruption(struct ktest *t)
+{
 	struct arena *a = &kernel_pageheap.arena;
-	struct arena_page *page = &a->pages[((uintptr_t)p - a->start) / PAGE_SIZE];
-	uintptr_t saved = page->cpu_list;
-	EXPECT_NE(t, saved, 0);
+	kmalloc_trim();
+	/* A span of 40-byte objects with one held and some back on its own
+	 * free list (kmalloc_drain takes them off the CPU lists). */
+	void *held = kmalloc(40), *freed = kmalloc(40);
+	ASSERT_NE(t, (uintptr_t)held, 0);
+	ASSERT_NE(t, (uintptr_t)freed, 0);
+	struct span *s = ph_lookup(&kernel_pageheap, (uintptr_t)held);
+	ASSERT_TRUE(t, s && s == ph_lookup(&kernel_pageheap, (uintptr_t)freed));
+	kfree(freed);
+	kmalloc_drain();
+	void **link = s->small.free_objects;
+	ASSERT_NE(t, (uintptr_t)link, 0);
+	expect_heap_ok(t);
+
+	/* A free-list link off every object boundary. */
+	void *saved_link = *link;
+	*link = (char *)held + 1;
+	EXPECT_CHECK_DESCRIBES(t, "free list holds");
+	*link = saved_link;
+	expect_heap_ok(t);
+
+	/* A span's count of objects in use. */
+	s->small.objects_in_use++;
+	EXPECT_CHECK_DESCRIBES(t, "in use by count");
+	s->small.objects_in_use--;
+	expect_heap_ok(t);
+
+	/* A page that no longer names its CPU list: kfree would refuse the
+	 * block. */
+	struct arena_page *page = &a->pages[((uintptr_t)held - a->start) / PAGE_SIZE];
+	uintptr_t saved_word = page->cpu_list;
+	EXPECT_NE(t, saved_word, 0);
 	page->cpu_list = 0;
-	EXPECT_GE(t, kheap_check(), 1);
-	page->cpu_list = saved;
+	EXPECT_CHECK_DESCRIBES(t, "names CPU list");
+	page->cpu_list = saved_word;
 	expect_heap_ok(t);
 
 	/* A live bit inside the block would let kfree take an interior
 	 * pointer: the check counts the bits against the live objects. */
-	uint32_t stray = (uint32_t)(((uintptr_t)p + Q - a->start) / Q);
+	uint32_t stray = (uint32_t)(((uintptr_t)held + Q - a->start) / Q);
 	mm_bit_set(a->live_bits, stray);
-	EXPECT_GE(t, kheap_check(), 1);
+	EXPECT_CHECK_DESCRIBES(t, "live bits set");
 	mm_bit_clear(a->live_bits, stray);
 	expect_heap_ok(t);
-	kfree(p);
+
+	/* This CPU's list of the class counting an object it does not hold. */
+	struct cpu_list *list = my_list(s->small.size_class);
+	list->room--;
+	EXPECT_CHECK_DESCRIBES(t, "objects cached, count says");
+	list->room++;
+	expect_heap_ok(t);
+
+	/* A free span filed under another bin than its size's. */
+	struct span *f = some_free_span();
+	if (f) {
+		uint16_t bin = f->bin;
+		f->bin = (uint16_t)(bin ^ 1);
+		EXPECT_CHECK_DESCRIBES(t, "belongs in");
+		f->bin = bin;
+		expect_heap_ok(t);
+	} else {
+		ktest_note(t, "no free span in the page heap: its bins left alone");
+	}
+	kfree(held);
 }
 
 static void statistics_add_up(struct ktest *t)
@@ -797,7 +875,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(kmemalign_takes_powers_of_two),
 	KTEST_CASE(bad_frees_are_reported_and_survived),
 	KTEST_CASE(interior_pointers_at_every_offset_are_refused),
-	KTEST_CASE(heap_check_finds_broken_metadata),
+	KTEST_CASE(heap_check_describes_each_corruption),
 	KTEST_CASE(statistics_add_up),
 	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
