@@ -188,6 +188,7 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	topology_find(&boot_topology);
 	topology_print(&boot_topology);
 	smp_start(&boot_topology, (unsigned)options.cpus);
+	memory_boot_done(); /* the other CPUs' stacks are taken */
 	memory_print();
 	heap_print();
 	crash_if_asked();

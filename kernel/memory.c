@@ -10,6 +10,11 @@ extern char _kernel_start[], _kernel_end[], kernel_stack_guard[];
 
 struct pmm kernel_pmm;
 uint32_t boot_free_frames;
+
+void memory_boot_done(void)
+{
+	boot_free_frames = pmm_free_count(&kernel_pmm);
+}
 struct heap_config kernel_heap_config = { ARENA_DEFAULT_BASE, ARENA_DEFAULT_LIMIT,
 	                                  ARENA_DEFAULT_STEP };
 

@@ -32,9 +32,12 @@ struct heap_config {
 };
 extern struct heap_config kernel_heap_config;
 
-/* Free frames right after paging is up, before the heap takes any: the
- * figure the "heap holds 95% of free memory" test measures against. */
+/* Free frames once boot is done (paging up, the other CPUs started with
+ * their stacks), before the heap takes any: the figure the "heap holds 95%
+ * of free memory" test measures against.  memory_init sets it, and
+ * memory_boot_done again after the CPUs have started. */
 extern uint32_t boot_free_frames;
+void memory_boot_done(void);
 
 /* Validates and sets one heap option; false (the default kept) when the
  * value is zero, not a multiple of 4 MiB, or larger than the space. */
