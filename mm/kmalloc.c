@@ -185,17 +185,15 @@ static struct span *block_span(uintptr_t p, const char **why)
 
 /* ---- large blocks ---- */
 
-/* Counts a large block of 'bytes' allocated (sign 1) or freed (-1) on
- * this CPU. */
-static void count_large(int sign, uint64_t bytes)
+/* Counts large blocks on this CPU: allocations, frees, and the bytes they
+ * (or a block grown in place) added. */
+static void count_large(uint64_t mallocs, uint64_t frees, int64_t bytes)
 {
 	mm_irq_flags_t flags = mm_irq_save();
 	struct kmalloc_cpu *mine = cpu_lists(mm_cpu_index());
-	if (sign > 0)
-		mine->large.mallocs++;
-	else
-		mine->large.frees++;
-	mine->large.bytes += sign * (int64_t)bytes;
+	mine->large.mallocs += mallocs;
+	mine->large.frees += frees;
+	mine->large.bytes += bytes;
 	mm_irq_restore(flags);
 }
 
@@ -216,7 +214,7 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 		return NULL;
 	}
 	/* A fresh span is the page heap's "size_class 0, no CPU list". */
-	count_large(1, (uint64_t)npages * PAGE_SIZE);
+	count_large(1, 0, (int64_t)npages * PAGE_SIZE);
 	return (void *)s->start;
 }
 
@@ -265,7 +263,7 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 	}
 	ph_unlock(&kernel_pageheap, held);
 	if (bytes)
-		count_large(-1, bytes);
+		count_large(0, 1, -(int64_t)bytes);
 	else
 		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
 	mm_irq_restore(flags);
@@ -337,12 +335,8 @@ static bool grow_large(void *p, size_t old, size_t size)
 	uint32_t npages = (uint32_t)((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 	struct span *s = ph_lookup(&kernel_pageheap, (uintptr_t)p);
 	bool grown = s && s->small.size_class == 0 && ph_grow(&kernel_pageheap, s, npages);
-	if (grown) {
-		mm_irq_flags_t flags = mm_irq_save();
-		cpu_lists(mm_cpu_index())->large.bytes +=
-		        (int64_t)npages * PAGE_SIZE - (int64_t)old;
-		mm_irq_restore(flags);
-	}
+	if (grown)
+		count_large(0, 0, (int64_t)npages * PAGE_SIZE - (int64_t)old);
 	return grown;
 }
 

@@ -267,6 +267,13 @@ static const char *free_problem(const struct pmm *pmm, paddr_t frame)
 	return NULL;
 }
 
+/* A single frame's free refused: 'why' from free_problem, or NULL when the
+ * frame looked allocated but another free cleared its bit first. */
+static bool refuse_frame(struct pmm *pmm, paddr_t frame, const char *why)
+{
+	return refuse(pmm, "pmm_free_frame", frame, why ? why : "not allocated (double free?)");
+}
+
 /* Spills the older half of this CPU's full cache to the slots; with the
  * lock held. */
 static void spill_half(struct pmm *pmm, struct pmm_cache *cache)
@@ -294,7 +301,7 @@ bool pmm_free_frame_slow(struct pmm *pmm, paddr_t frame)
 	}
 	mm_unlock_irqs_off(&pmm->lock);
 	if (!freed)
-		refuse(pmm, "pmm_free_frame", frame, why ? why : "not allocated (double free?)");
+		refuse_frame(pmm, frame, why);
 	return freed;
 }
 
@@ -377,9 +384,7 @@ free_batch(struct pmm *pmm, const paddr_t *frames, unsigned n, bool entries)
 		if (__builtin_expect((frame & (PAGE_SIZE - 1)) || f >= pmm->frame_count ||
 		                             !mm_bit_test_clear(pmm->frame_bits, f),
 		                     0)) {
-			const char *why = free_problem(pmm, frame);
-			refuse(pmm, "pmm_free_frame", frame,
-			       why ? why : "not allocated (double free?)");
+			refuse_frame(pmm, frame, free_problem(pmm, frame));
 			continue;
 		}
 		if (count < PMM_CACHE_SIZE)

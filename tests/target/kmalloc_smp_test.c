@@ -235,6 +235,32 @@ static void work(void *unused)
 	irq_restore(flags);
 }
 
+/* The heap's statistics now, in a buffer of the test's own: reading them
+ * allocates nothing that they would count. */
+static struct kmalloc_stats stats_buffer;
+
+static const struct kmalloc_stats *heap_stats(void)
+{
+	kmalloc_stats(&stats_buffer);
+	return &stats_buffer;
+}
+
+/* Posts fn(arg) to every other CPU online; returns how many took it.
+ * wait_for_others waits for each. */
+static unsigned post_to_others(void (*fn)(void *), void *arg, struct ipi_ticket *tickets)
+{
+	unsigned posted = 0;
+	for (unsigned i = 1; i < smp_cpus_online(); i++)
+		posted += ipi_post(i, fn, arg, &tickets[i]);
+	return posted;
+}
+
+static void wait_for_others(struct ipi_ticket *tickets)
+{
+	for (unsigned i = 1; i < smp_cpus_online(); i++)
+		ipi_wait(&tickets[i]);
+}
+
 /* What "nothing leaked" compares: the heap's and the machine's memory. */
 struct memory_state {
 	uint64_t in_use_bytes, arena_mapped, arena_reserved;
@@ -247,14 +273,8 @@ static struct memory_state memory_state(void)
 	const struct arena *a = &kernel_pageheap.arena;
 	kmalloc_trim();
 	pmm_drain_cache(&kernel_pmm);
-	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
 	struct memory_state m = { 0 };
-	if (ks) {
-		kmalloc_stats(ks);
-		m.in_use_bytes = ks->in_use_bytes - ksize(ks);
-		kfree(ks);
-	}
-	kmalloc_trim();
+	m.in_use_bytes = heap_stats()->in_use_bytes;
 	m.arena_mapped = a->stats.mapped_bytes;
 	m.arena_reserved = a->stats.reserved_bytes;
 	m.free_frames = test_free_frames();
@@ -296,13 +316,10 @@ static void expect_memory_back(struct ktest *t, const struct memory_state *befor
 static unsigned run_on_every_cpu(void (*fn)(void *), void *arg)
 {
 	struct ipi_ticket tickets[MAX_CPUS];
-	unsigned n = smp_cpus_online(), posted = 1;
-	for (unsigned i = 1; i < n; i++)
-		posted += ipi_post(i, fn, arg, &tickets[i]);
+	unsigned posted = post_to_others(fn, arg, tickets);
 	fn(arg);
-	for (unsigned i = 1; i < n; i++)
-		ipi_wait(&tickets[i]);
-	return posted;
+	wait_for_others(tickets);
+	return posted + 1;
 }
 
 /* Sets the stress up for workers [first, cpus); false when the shadow
@@ -372,14 +389,7 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 	if (kernel_pageheap.arena.limit < 64 * MiB)
 		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
 	struct memory_state before = memory_state();
-	uint64_t bad_before = 0;
-	{
-		struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
-		ASSERT_TRUE(t, ks != NULL);
-		kmalloc_stats(ks);
-		bad_before = ks->bad_frees;
-		kfree(ks);
-	}
+	uint64_t bad_before = heap_stats()->bad_frees;
 	ASSERT_TRUE(t, stress_setup(t, 0, cpus, ops));
 	ktest_note(t, "seed %llu, %u CPUs, %u operations each", (unsigned long long)t->seed, cpus,
 	           ops);
@@ -388,11 +398,7 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 	expect_workers_clean(t);
 	kfree(stress.shadow);
 	expect_memory_back(t, &before);
-	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
-	ASSERT_TRUE(t, ks != NULL);
-	kmalloc_stats(ks);
-	EXPECT_EQ(t, ks->bad_frees, bad_before);
-	kfree(ks);
+	EXPECT_EQ(t, heap_stats()->bad_frees, bad_before);
 }
 
 static void every_cpu_allocates_and_frees_blocks_of_every_size(struct ktest *t)
@@ -411,23 +417,18 @@ static void the_heap_is_checked_while_other_cpus_allocate(struct ktest *t)
 	if (kernel_pageheap.arena.limit < 64 * MiB)
 		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
 	ASSERT_TRUE(t, stress_setup(t, 1, cpus, 4000));
-	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
-	ASSERT_TRUE(t, ks != NULL);
 	struct ipi_ticket tickets[MAX_CPUS];
-	for (unsigned i = 1; i < cpus; i++)
-		ASSERT_TRUE(t, ipi_post(i, work, NULL, &tickets[i]));
+	ASSERT_EQ(t, post_to_others(work, NULL, tickets), cpus - 1);
 	unsigned checks = 0, problems = 0;
 	while (__atomic_load_n(&stress.producing, __ATOMIC_ACQUIRE)) {
 		problems += (unsigned)kheap_check();
-		kmalloc_stats(ks);
 		/* Everything counted is somewhere: in use, cached or free. */
+		const struct kmalloc_stats *ks = heap_stats();
 		if (ks->in_use_bytes > ks->mapped_bytes)
 			problems++;
 		checks++;
 	}
-	for (unsigned i = 1; i < cpus; i++)
-		ipi_wait(&tickets[i]);
-	kfree(ks);
+	wait_for_others(tickets);
 	ktest_note(t, "%u checks while %u CPUs allocated", checks, cpus - 1);
 	EXPECT_EQ(t, problems, 0);
 	EXPECT_GE(t, checks, 1);
@@ -541,9 +542,8 @@ static void neighbours_freed_on_every_cpu_at_once_leave_no_live_bit(struct ktest
 	memset(&neighbours, 0, sizeof(neighbours));
 	neighbours.cpus = cpus;
 	struct ipi_ticket tickets[MAX_CPUS];
-	for (unsigned i = 1; i < cpus; i++)
-		ASSERT_TRUE(
-		        t, ipi_post(i, free_my_neighbours, (void *)(uintptr_t)rounds, &tickets[i]));
+	ASSERT_EQ(t, post_to_others(free_my_neighbours, (void *)(uintptr_t)rounds, tickets),
+	          cpus - 1);
 	unsigned stuck = 0;
 	for (uint32_t round = 1; round <= rounds; round++) {
 		for (unsigned i = 0; i < NEIGHBOURS; i++)
@@ -560,8 +560,7 @@ static void neighbours_freed_on_every_cpu_at_once_leave_no_live_bit(struct ktest
 			                                                   ARENA_QUANTUM_SHIFT));
 		}
 	}
-	for (unsigned i = 1; i < cpus; i++)
-		ipi_wait(&tickets[i]);
+	wait_for_others(tickets);
 	ktest_note(t, "%u rounds of %u blocks freed by %u CPUs", rounds, NEIGHBOURS, cpus);
 	EXPECT_EQ(t, stuck, 0);
 	EXPECT_EQ(t, kheap_check(), 0);
@@ -590,28 +589,21 @@ static void a_block_freed_on_every_cpu_at_once_is_freed_once(struct ktest *t)
 	unsigned cpus = smp_cpus_online();
 	if (cpus < 2)
 		ktest_skip(t, "one CPU online");
-	struct kmalloc_stats *ks = kmalloc(sizeof(*ks));
-	ASSERT_TRUE(t, ks != NULL);
 	for (unsigned round = 0; round < 20; round++) {
-		kmalloc_stats(ks);
-		uint64_t bad = ks->bad_frees, in_use = ks->in_use_bytes;
+		uint64_t bad = heap_stats()->bad_frees, in_use = heap_stats()->in_use_bytes;
 		race.block = kmalloc(round < 10 ? 48 : 64 * 1024); /* small, then large */
 		ASSERT_TRUE(t, race.block != NULL);
 		race.go = 0;
 		race.ready = 0;
 		struct ipi_ticket tickets[MAX_CPUS];
-		for (unsigned i = 1; i < cpus; i++)
-			ASSERT_TRUE(t, ipi_post(i, free_at_go, NULL, &tickets[i]));
+		ASSERT_EQ(t, post_to_others(free_at_go, NULL, tickets), cpus - 1);
 		while (__atomic_load_n(&race.ready, __ATOMIC_ACQUIRE) != cpus - 1)
 			__asm__ volatile("pause");
 		__atomic_store_n(&race.go, 1, __ATOMIC_RELEASE);
-		for (unsigned i = 1; i < cpus; i++)
-			ipi_wait(&tickets[i]);
-		kmalloc_stats(ks);
-		EXPECT_EQ(t, ks->bad_frees, bad + cpus - 2);
-		EXPECT_EQ(t, ks->in_use_bytes, in_use);
+		wait_for_others(tickets);
+		EXPECT_EQ(t, heap_stats()->bad_frees, bad + cpus - 2);
+		EXPECT_EQ(t, heap_stats()->in_use_bytes, in_use);
 	}
-	kfree(ks);
 	EXPECT_EQ(t, kheap_check(), 0);
 }
 
