@@ -38,6 +38,10 @@ static void report(const struct trap_frame *f)
 	kprintf("\nCPU EXCEPTION %u (%s), error code %08x\n", f->vector,
 	        trap_vector_name(f->vector), f->error);
 	kprintf("  eip %08x  cs %04x  eflags %08x\n", f->eip, f->cs & 0xffff, f->eflags);
+	if (f->restarted_from)
+		kprintf("  (interrupted at %08x, inside a restartable sequence: moved to its "
+		        "start)\n",
+		        f->restarted_from);
 	kprintf("  eax %08x  ebx %08x  ecx %08x  edx %08x\n", f->eax, f->ebx, f->ecx, f->edx);
 	kprintf("  esi %08x  edi %08x  ebp %08x  esp %08x\n", f->esi, f->edi, f->ebp, f->esp);
 	kprintf("  ds %04x  es %04x  fs %04x  gs %04x\n", f->ds & 0xffff, f->es & 0xffff,
@@ -93,10 +97,19 @@ __attribute__((noreturn)) static void nested_fault(const struct trap_frame *f)
 	machine_exit(MACHINE_EXIT_FAILURE);
 }
 
-static const struct cpu_jmpbuf *kernel_trap(const struct trap_frame *f)
+static bool (*debug_handler)(struct trap_frame *frame);
+
+void fault_set_debug_handler(bool (*handler)(struct trap_frame *frame))
+{
+	debug_handler = handler;
+}
+
+static const struct cpu_jmpbuf *kernel_trap(struct trap_frame *f)
 {
 	if (reporting != NO_REPORT)
 		nested_fault(f);
+	if (f->vector == TRAP_DEBUG && debug_handler && debug_handler(f))
+		return NULL; /* resume at f->eip */
 	struct catcher *catcher = this_catcher();
 	if (catcher->armed) {
 		catcher->armed = false;

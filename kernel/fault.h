@@ -32,6 +32,13 @@ void fault_init(void);
  */
 bool fault_catch(void (*fn)(void *arg), void *arg, struct fault_record *out);
 
+/* A handler for debug exceptions (#DB: breakpoints in the debug registers,
+ * single steps), for tests that stop code at a chosen instruction: it sees
+ * the frame (after the restartable sequences' rewind) and returns true to
+ * resume there.  NULL (the default): a #DB is reported like any exception. */
+struct trap_frame;
+void fault_set_debug_handler(bool (*handler)(struct trap_frame *frame));
+
 /* Decodes a page-fault error code: "not-present read, kernel mode" etc. */
 void fault_describe_page_error(uint32_t error, char *buf, unsigned size);
 

@@ -46,7 +46,13 @@ ASMLINKAGE void ap_main(unsigned index)
 	trap_init_cpu(cpu);
 	apic_enable_this_cpu();
 	cpu->apic_id = apic_id();
-	kmalloc_cpu_init(); /* its CPU lists, before anything it runs allocates */
+	/* Its CPU lists, before anything it runs allocates. */
+	if (!kmalloc_cpu_init()) {
+		__atomic_store_n(&cpu->refused, "no memory for its heap's CPU lists",
+		                 __ATOMIC_RELEASE);
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	}
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
 	/* Parked until another CPU posts work (arch/i386/ipi.h): an interrupt
 	 * wakes the halt, runs the call, and the loop halts again.  Before each
@@ -64,6 +70,8 @@ static bool wait_online(struct percpu *cpu, unsigned us)
 	for (unsigned waited = 0; waited < us; waited += 100) {
 		if (__atomic_load_n(&cpu->online, __ATOMIC_ACQUIRE))
 			return true;
+		if (__atomic_load_n(&cpu->refused, __ATOMIC_ACQUIRE))
+			return false;
 		pit_delay_us(100);
 	}
 	return __atomic_load_n(&cpu->online, __ATOMIC_ACQUIRE);
@@ -105,8 +113,11 @@ static bool start_cpu(unsigned index, uint8_t target)
 		        (void *)guard);
 		return true;
 	}
+	const char *refused = __atomic_load_n(&cpu->refused, __ATOMIC_ACQUIRE);
 	kprintf("smp: cpu with APIC id %u did not start (%s); going on without it\n", target,
-	        sent ? "not online after 100 ms" : "the IPI was not delivered");
+	        !sent     ? "the IPI was not delivered"
+	        : refused ? refused
+	                  : "not online after 100 ms");
 	vm_unused(guard + PAGE_SIZE, KERNEL_STACK_SIZE);
 	return false;
 }

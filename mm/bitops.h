@@ -61,6 +61,20 @@ static inline void mm_bit_set_at(uintptr_t origin, uintptr_t n)
 #endif
 }
 
+/* Clears bit n of a bitmap indexed from 'origin' (as mm_bit_set_at) and
+ * returns whether it was set. */
+static inline bool mm_bit_test_clear_at(uintptr_t origin, uintptr_t n)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	bool was;
+	__asm__ volatile("lock btr %2, (%1)" : "=@ccc"(was) : "r"(origin), "r"(n) : "memory");
+	return was;
+#else
+	uint32_t bit = 1u << (n % 32);
+	return __atomic_fetch_and((uint32_t *)(origin + n / 32 * 4), ~bit, __ATOMIC_SEQ_CST) & bit;
+#endif
+}
+
 /* Clears bit n and returns whether it was set. */
 static inline bool mm_bit_test_clear(uint32_t *bits, uint32_t n)
 {

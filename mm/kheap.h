@@ -22,8 +22,10 @@ extern struct pageheap kernel_pageheap;
 bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
 
 /* Sets up the running CPU's lists (kmalloc_init does the calling CPU's):
- * every other CPU calls it once, before its first allocation. */
-void kmalloc_cpu_init(void);
+ * every other CPU calls it once, before its first allocation.  False, with
+ * a message, when their slots (slots_per_cpu pointers of persistent
+ * metadata) cannot be had: the CPU must then not allocate. */
+bool kmalloc_cpu_init(void);
 
 /* Returns every cached free object, on every CPU's lists (each CPU is
  * asked to hand its lists over), to its span and every empty span to the

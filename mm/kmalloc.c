@@ -38,8 +38,8 @@
  *      table: kernel objects are mostly below a page), then by n in
  *      128-byte units (every class above 1 KiB is a multiple of 128); the
  *      tables hold the byte offset of the class's CPU list;
- *   2. interrupts off; pop the class's CPU list; set the live bit;
- *      interrupts back.  That is all on the fast path;
+ *   2. pop the class's CPU list and set the live bit, as one restartable
+ *      step (below).  That is all on the fast path;
  *   3. an empty list is refilled with a batch (about 16 KiB, 4 to 32
  *      objects) from the class's spans, at most three of them; a class
  *      with no free object borrows one (above), or else gets a new span
@@ -56,13 +56,14 @@
  *      pointers outside [start, used) and pointers off the quantum;
  *   2. the page's word in the arena's page table names the CPU list of
  *      the class whose span holds it (NULL for every other page);
- *   3. the live bit of p is tested and cleared at once.  It is set exactly
+ *   3. as one restartable step: the live bit of p is tested and cleared
+ *      at once, and p is pushed on the CPU list.  The bit is set exactly
  *      while an object starting at p is held by a caller, so this single
  *      test checks the object boundary (an interior pointer's bit is clear)
  *      and catches a second kfree;
- *   4. the object is pushed on the CPU list; a list grown past its
- *      limit gives half of its objects back to their spans, within a
- *      budget of work (FLUSH_BUDGET) that bounds the call.  A span left
+ *   4. a list found full first gives half of its objects back to their
+ *      spans, within a budget of work (FLUSH_BUDGET) that bounds the call,
+ *      then takes p.  A span left
  *      with no object in use is kept for reuse while its class holds less
  *      than EMPTY_KEEP_PAGES of empty spans, and otherwise goes back to the
  *      page heap at once: freeing a burst of objects gives their memory
@@ -79,15 +80,58 @@
  * the fast paths reach them through the per-CPU segment: the size lookups
  * and the arena's page words hold the list's offset in any CPU's area, not
  * a pointer, so that a block freed on another CPU goes to that CPU's list
- * of the same class, at no cost in instructions.  The fast paths take no
- * lock: interrupts off keep this CPU's lists to itself, and the live bit,
- * shared by all CPUs, is set and cleared atomically (lock bts / lock btr:
- * of two CPUs freeing one block, one clears the bit and the other is told
- * it was free).  A lock per class guards its spans, the page heap has its
- * own, and so do the vm map and the frame allocator: their order is at the
- * top of kmalloc_central.c.  The slow paths look at this CPU's lists only
- * after taking a lock: its wait answers other CPUs' calls, one of which
+ * of the same class, at no cost in instructions.  A CPU list is a stack of
+ * pointers (struct mm_cpu_stack: top, bottom, end; its slots in the
+ * persistent metadata), so that a count, a pop and a push are each one
+ * store to the list's header.  The fast paths take no lock and mask no
+ * interrupt.  The live bit, shared by all CPUs, is set and cleared
+ * atomically (lock bts / lock btr: of two CPUs freeing one block, one
+ * clears the bit and the other is told it was free).  A lock per class
+ * guards its spans, the page heap has its own, and so do the vm map and the
+ * frame allocator: their order is at the top of kmalloc_central.c.  The slow
+ * paths mask interrupts while they touch this CPU's lists, and look at them
+ * only after taking a lock: its wait answers other CPUs' calls, one of which
  * (kmalloc_drain, from any CPU) takes the lists away.
+ *
+ * Interrupts on the fast paths.  An interrupt handler may allocate and free
+ * on the very list a fast path is working on.  Each fast path's work on its
+ * list is one step of the environment (MM_CPU_STACK_TAKE, _GIVE in
+ * mm/mm_env.h); on i386 a restartable sequence (arch/i386/restart.h):
+ *   TAKE: read top; top == bottom: empty, leave; read the object below top;
+ *         lock bts its live bit; commit: top -= 1 (one instruction).
+ *   GIVE: read top; top == end: full, leave; write p in the slot at top
+ *         (above the list: nobody's yet); lock btr p's bit, leave if it was
+ *         clear; commit: top += 1 (one instruction).
+ * Every interrupt and exception entry, before its handler runs, moves an
+ * EIP inside a sequence back to the sequence's start, undoing the bit
+ * operation if it has run (clearing the bit a TAKE set; setting again the
+ * bit a GIVE cleared, when the saved CF says it was set).  Why each order
+ * is safe:
+ *   - a handler on this CPU, at any instruction: before the commit the
+ *     sequence has changed nothing anyone can see - a slot above top, and a
+ *     bit that the entry restores - so the handler finds the list and the
+ *     bits as if the call had not begun, and whatever it pops or pushes, the
+ *     sequence then reads afresh.  After the commit the step is whole.  The
+ *     object a TAKE read is never handed out by both: the handler pops it
+ *     only after the rewind, and the sequence reads again;
+ *   - a neighbour's kfree on another CPU: its bit is another bit of the
+ *     same word, and both operations are locked;
+ *   - a double free racing a free on another CPU: the locked btr lets one
+ *     of them find the bit set.  The loser leaves for the slow path, which
+ *     reports it.  If the winner is interrupted before its commit, the
+ *     undo sets the bit again and the sequence runs again: the other may
+ *     then win instead (and the first is reported), but never both.  A
+ *     kfree that finds the list full goes to kfree_flush before touching
+ *     the bit, so a bit is never cleared for an object that is not pushed;
+ *   - other CPUs never touch this CPU's list but by a call that this CPU
+ *     answers (an interrupt: the same as a handler) or while it is stopped
+ *     (kheap_check, kmalloc_stats), where the rewind has made every list
+ *     and bit whole: no object is ever half way between a list and a
+ *     caller when anyone looks.
+ * Nothing on the fast path pays for this: the test is on the interrupt
+ * entry (a subtraction and a comparison when the interrupted code is
+ * elsewhere), and the live bitmap is reached through %gs, whose base is its
+ * origin, so that kmalloc is 12 instructions and kfree 20.
  */
 #include "mm/kmalloc_internal.h"
 
@@ -114,18 +158,29 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		return false;
 	live_origin = (uintptr_t)kernel_pageheap.arena.live_bits -
 	              (kernel_pageheap.arena.start >> QSHIFT) / 8;
-	kmalloc_cpu_init();
-	return true;
+	mm_set_bit_origin(live_origin);
+	return kmalloc_cpu_init();
 }
 
-void kmalloc_cpu_init(void)
+bool kmalloc_cpu_init(void)
 {
 	unsigned cpu = mm_cpu_index();
+	void **slots = ph_meta_alloc(&kernel_pageheap, slots_per_cpu * sizeof(void *));
+	if (!slots) {
+		kprintf("kmalloc: CPU %u: no memory for the %u slots of its lists\n", cpu,
+		        slots_per_cpu);
+		return false;
+	}
 	struct kmalloc_cpu *mine = cpu_lists(cpu);
 	memset(mine, 0, sizeof(*mine));
-	for (unsigned cls = 1; cls <= class_count; cls++)
-		mine->lists[cls].room = (int32_t)classes[cls].cache_max;
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		struct mm_cpu_stack *stack = &mine->lists[cls].stack;
+		stack->bottom = stack->top = slots;
+		slots += classes[cls].cache_max;
+		stack->end = slots;
+	}
 	__atomic_fetch_or(&cpus_with_lists, 1u << cpu, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* Before kmalloc_init every table is empty, so that a request of any size
@@ -220,17 +275,17 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 
 /* ---- the API ---- */
 
-/* The fast path of every small allocation: an object of the class of
- * 'list' (or, when 'may_borrow', of one of the next few classes). */
-static inline void *alloc_from(uintptr_t offset, bool may_borrow)
+/* The fast path of every small allocation: an object of the class whose
+ * CPU list is at 'offset' (or, when 'may_borrow', of one of the next few
+ * classes).  No interrupt masking: the pop and the live bit are one
+ * restartable step (mm/mm_env.h). */
+static inline __attribute__((always_inline)) void *alloc_from(uintptr_t offset, bool may_borrow)
 {
-	/* One register for the offset, rather than an index and a base. */
-	__asm__("" : "+r"(offset));
-	mm_irq_flags_t flags = mm_irq_save();
-	struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
-	if (__builtin_expect(!list->head, 0))
-		return may_borrow ? alloc_slow(offset, flags) : alloc_slow_no_borrow(offset, flags);
-	return take_object(list, flags);
+	void *obj;
+	MM_CPU_STACK_TAKE(offset + MM_CPU_LOCAL_BASE(), QSHIFT, obj, empty);
+	return obj;
+empty:
+	return may_borrow ? alloc_slow(offset) : alloc_slow_no_borrow(offset);
 }
 
 void *kmalloc(size_t size)
@@ -242,15 +297,10 @@ void *kmalloc(size_t size)
 	return large_alloc(size, PAGE_SIZE, false);
 }
 
-/* Everything kfree's fast path does not take: NULL, a large block, a full
- * CPU list, or a bad pointer to name.  Interrupts are off on entry and
- * restored on return. */
-static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags)
+__attribute__((noinline)) void kfree_slow(void *ptr)
 {
-	if (!ptr) {
-		mm_irq_restore(flags); /* kfree(NULL) does nothing */
-		return;
-	}
+	if (!ptr)
+		return; /* kfree(NULL) does nothing */
 	/* Looked up and freed under the page heap's lock: of two CPUs freeing
 	 * one large block, the second finds it free. */
 	const char *why;
@@ -265,37 +315,34 @@ static __attribute__((noinline)) void kfree_slow(void *ptr, mm_irq_flags_t flags
 	if (bytes)
 		count_large(0, 1, -(int64_t)bytes);
 	else
-		bad_pointer("kfree", ptr, s ? "internal: small block refused" : why);
-	mm_irq_restore(flags);
+		bad_pointer("kfree", ptr,
+		            s ? "in use again meanwhile (a racing double free?)" : why);
 }
 
 void kfree(void *ptr)
 {
-	struct arena *a = &kernel_pageheap.arena;
-	mm_irq_flags_t flags = mm_irq_save();
+	const struct arena *a = &kernel_pageheap.arena;
 	/* The quantum index of ptr, rotated so that a pointer off the quantum
 	 * comes out huge: one comparison checks range and alignment. */
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
-	uintptr_t word;
-	/* Only the pages of a small span in use name a CPU list, so ptr
-	 * lies in one, whose live bits are mapped.  Its bit is set exactly
+	if (__builtin_expect(q >= a->used_quanta, 0))
+		goto slow;
+	/* Only the pages of a small span in use name a CPU list (any other
+	 * page's 0 names class 0's, which is always full), so the live bits of
+	 * ptr are mapped when the push gets that far.  Its bit is set exactly
 	 * while an object starting at ptr is held by a caller: tested and
-	 * cleared at once, atomically, it checks both the object boundary and
-	 * a double free, on any CPU. */
-	if (__builtin_expect(q < a->used_quanta, 1) &&
-	    __builtin_expect((word = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list) != 0, 1) &&
-	    __builtin_expect(mm_bit_test_clear(a->live_bits, (uint32_t)q), 1)) {
-		struct cpu_list MM_CPU_LOCAL *list = cpu_list_of_word(word);
-		*(void **)ptr = list->head;
-		list->head = ptr;
-		list->frees++;
-		if (__builtin_expect(--list->room < 0, 0))
-			return kfree_flush(word - MM_CPU_LOCAL_BASE(), flags);
-		mm_irq_restore(flags);
-		return;
-	}
-	kfree_slow(ptr, flags);
+	 * cleared at once, atomically, it checks both the object boundary and a
+	 * double free, on any CPU. */
+	uintptr_t word = a->pages[q >> (PAGE_SHIFT - QSHIFT)].cpu_list;
+	MM_CPU_STACK_GIVE(word, ptr, QSHIFT, full, slow);
+	cpu_list_of_word(word)->frees++;
+	return;
+full:
+	kfree_flush(word ? word - MM_CPU_LOCAL_BASE() : 0, ptr);
+	return;
+slow:
+	kfree_slow(ptr);
 }
 
 size_t ksize(const void *ptr)

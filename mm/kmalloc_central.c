@@ -13,10 +13,13 @@
  *      lock (an emptied span goes back);
  *   4. the vm map's, inside the arena's calls to vm_*;
  *   5. the frame allocator's, inside the page tables' need for frames.
- * A CPU list is touched only by its CPU with interrupts off, or by a call
- * that CPU answers (detach_here).  Every wait for a lock answers calls, so a
- * CPU that code run this way can reach must hold no pointer into its lists
- * across a lock: the code below rereads the list after each lock it takes.
+ * A CPU list is touched only by its CPU: by the fast paths' restartable
+ * steps, by the slow paths below with interrupts off, or by a call that CPU
+ * answers (detach_here).  The fast paths may have found a list empty or
+ * full with interrupts on, so a slow path looks again once they are off.
+ * Every wait for a lock answers calls, so a CPU that code run this way can
+ * reach must hold no pointer into its lists' slots across a lock: the code
+ * below rereads the list after each lock it takes.
  */
 #include "mm/kmalloc_internal.h"
 
@@ -106,13 +109,13 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
 	return s;
 }
 
-/* Fills this CPU's list of 'cls' with up to a batch, from the free lists
- * of the class's spans (which must have one) first and then from their
- * uncarved ends.  The spans visited are always the head of the class list
- * (one that is left full is unlinked), and at most REFILL_SPANS of them:
- * spans given back a single object each would otherwise make one refill
- * long.  Counters are updated once per span and once per batch.  With the
- * class lock held. */
+/* Fills this CPU's list of 'cls' with up to a batch (as much as it has room
+ * for), from the free lists of the class's spans (which must have one)
+ * first and then from their uncarved ends.  The spans visited are always
+ * the head of the class list (one that is left full is unlinked), and at
+ * most REFILL_SPANS of them: spans given back a single object each would
+ * otherwise make one refill long.  Counters are updated once per span and
+ * once per batch.  With the class lock held and interrupts off. */
 #define REFILL_SPANS 3
 #define RELEASE_COST 8 /* a flush's cost of releasing a span: see FLUSH_BUDGET */
 static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list)
@@ -120,8 +123,8 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	struct span *s = c->partial;
-	uint32_t batch = ci->batch;
-	void *head = list->head;
+	uint32_t batch = ci->batch < room_on(list) ? ci->batch : room_on(list);
+	void **top = list->stack.top;
 	uint32_t got = 0;
 	for (unsigned visits = 1;; visits++) {
 		uint32_t taken = 0, want = batch - got;
@@ -131,20 +134,20 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 		for (; taken < want; taken++) {
 			if (!obj)
 				break;
-			void **next = *obj;
-			*obj = head;
-			head = obj;
-			obj = next;
+			*top++ = obj;
+			obj = *obj;
 		}
 		s->small.free_objects = obj;
 		if (taken < want && s->small.carved < s->small.object_count) {
 			uint32_t carve = s->small.object_count - s->small.carved;
 			if (carve > want - taken)
 				carve = want - taken;
-			uintptr_t p = s->start + (uintptr_t)s->small.carved * ci->size;
-			for (uint32_t i = 0; i < carve; i++, p += ci->size) {
-				*(void **)p = head;
-				head = (void *)p;
+			/* Pushed from the highest, so that they are handed out in
+			 * address order. */
+			uintptr_t p = s->start + (uintptr_t)(s->small.carved + carve) * ci->size;
+			for (uint32_t i = 0; i < carve; i++) {
+				p -= ci->size;
+				*top++ = (void *)p;
 			}
 			s->small.carved += carve;
 			taken += carve;
@@ -158,8 +161,7 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 		if (got == batch || visits == REFILL_SPANS || !(s = c->partial))
 			break;
 	}
-	list->head = head;
-	list->room -= (int32_t)got;
+	list->stack.top = top;
 	c->out += got;
 }
 
@@ -199,43 +201,36 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
 	return work;
 }
 
-/* Gives up to 'n' objects of this CPU's list of 'cls' back to their spans,
- * within 'budget' (FLUSH_BUDGET for kfree).  An object that would empty a
- * span whose release the budget no longer covers stays in the list for a
- * later flush, so that no span is left empty beyond keep_empty for want of
- * budget.  Releasing a span waits for the page heap's lock, and a call
- * answered meanwhile may take the list away (detach_here): the list is
- * brought up to date before, and read again after.  With the class lock
- * held. */
+/* Gives up to 'n' objects from the top of this CPU's list of 'cls' back to
+ * their spans, within 'budget' (FLUSH_BUDGET for kfree).  An object that
+ * would empty a span whose release the budget no longer covers stays in the
+ * list for a later flush, so that no span is left empty beyond keep_empty
+ * for want of budget.  Releasing a span waits for the page heap's lock, and
+ * a call answered meanwhile may take the list away (detach_here): the list
+ * is kept up to date object by object and read again after.  With the class
+ * lock held and interrupts off. */
 static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budget)
 {
 	struct central *c = &central[cls];
 	const struct arena_page *pages = kernel_pageheap.arena.pages;
 	uintptr_t start = kernel_pageheap.arena.start;
-	void **obj = list->head;
-	uint32_t taken = 0, synced = 0;
-	for (; obj && taken < n && budget > 0; budget--) {
+	uint32_t taken = 0;
+	for (; list->stack.top > list->stack.bottom && taken < n && budget > 0; budget--) {
+		void **obj = list->stack.top[-1];
 		struct span *s = pages[((uintptr_t)obj - start) >> PAGE_SHIFT].span;
 		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
 		                             c->empty >= c->keep_empty,
 		                     0))
 			break;
-		void **next = *obj;
+		list->stack.top--;
 		struct span *release = NULL;
 		budget -= give_back(c, s, obj, &release);
 		taken++;
-		obj = next;
 		if (__builtin_expect(release != NULL, 0)) {
-			list->head = obj;
-			list->room += (int32_t)(taken - synced);
-			synced = taken;
 			release_class_span(c, release);
 			budget -= RELEASE_COST;
-			obj = list->head;
 		}
 	}
-	list->head = obj;
-	list->room += (int32_t)(taken - synced);
 	c->out -= taken;
 }
 
@@ -251,11 +246,17 @@ static void detach_here(void *unused)
 {
 	(void)unused;
 	mm_irq_flags_t flags = mm_irq_save();
-	struct kmalloc_cpu *mine = cpu_lists(mm_cpu_index());
+	unsigned cpu = mm_cpu_index();
+	struct kmalloc_cpu *mine = cpu_lists(cpu);
 	for (unsigned cls = 1; cls <= class_count; cls++) {
-		detached[mm_cpu_index()][cls] = mine->lists[cls].head;
-		mine->lists[cls].head = NULL;
-		mine->lists[cls].room = (int32_t)classes[cls].cache_max;
+		struct mm_cpu_stack *stack = &mine->lists[cls].stack;
+		void *chain = NULL;
+		while (stack->top > stack->bottom) {
+			void **obj = *--stack->top;
+			*obj = chain; /* linked through their first words, as free */
+			chain = obj;
+		}
+		detached[cpu][cls] = chain;
 	}
 	mm_irq_restore(flags);
 }
@@ -313,14 +314,22 @@ uint64_t kmalloc_trim(void)
 
 /* ---- the slow paths of kmalloc and kfree ---- */
 
+/* The top of this CPU's non-empty list, marked live; interrupts off. */
+static inline void *pop_here(struct cpu_list *list)
+{
+	void *p = *--list->stack.top;
+	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
+	return p;
+}
+
 /* A class with no span to take from: a new span, whose first object goes
  * to the caller and the next few (NEW_SPAN_BATCH in all) to this CPU's
  * empty list.  Setting the span up is the costly part of the call, so it
- * carves little at once; later refills carve the rest. */
-static inline __attribute__((always_inline)) void *alloc_new_span(uintptr_t offset,
+ * carves little at once; later refills carve the rest.  Interrupts are off
+ * ('flags' restores them). */
+static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
                                                                   mm_irq_flags_t flags)
 {
-	unsigned cls = class_at(offset);
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
 	mm_lock_irqs_off(&c->lock);
@@ -331,16 +340,13 @@ static inline __attribute__((always_inline)) void *alloc_new_span(uintptr_t offs
 		mm_irq_restore(flags);
 		return NULL;
 	}
+	struct cpu_list *list = my_list(cls);
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
-	/* Only this function touches the list, through the per-CPU segment. */
-	struct cpu_list MM_CPU_LOCAL *list = cpu_list_here(offset);
-	void *head = list->head;
-	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size) {
-		*(void **)p = head;
-		head = (void *)p;
-	}
-	list->head = head;
-	list->room -= (int32_t)(n - 1);
+	if (n - 1 > room_on(list))
+		n = room_on(list) + 1;
+	/* Objects 1 .. n-1 to the list, the lowest on top. */
+	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size)
+		*list->stack.top++ = (void *)p;
 	s->small.carved = s->small.objects_in_use = n;
 	c->out += n;
 	c->spans++;
@@ -392,29 +398,34 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls)
 	return obj;
 }
 
-/* An empty CPU list: refill it, then take from it; with nothing to
+/* An empty CPU list (as the fast path saw it, with interrupts on: a handler
+ * may have freed to it since): refill it, then take from it; with nothing to
  * refill from, borrow (when 'may_borrow': not for kmemalign, whose class
  * was chosen for its alignment) or set up a span.  Its two forms below are
  * kept out of line so that the fast path needs few registers. */
-static inline __attribute__((always_inline)) void *
-alloc_slow_common(uintptr_t offset, mm_irq_flags_t flags, bool may_borrow)
+static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t offset,
+                                                                     bool may_borrow)
 {
 	if (__builtin_expect(offset == 0, 0)) /* no class: no tables yet */
 		used_before_set_up("kmalloc");
 	unsigned cls = class_at(offset);
 	struct central *c = &central[cls];
+	mm_irq_flags_t flags = mm_irq_save();
+	struct cpu_list *list = my_list(cls);
 	/* A look without the lock first: a class with no span to refill from
 	 * (the way to borrowing or a new span, the slowest kmalloc there is)
 	 * does not pay for it. */
-	if (__builtin_expect(__atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL, 1)) {
+	if (!cached_on(list) &&
+	    __builtin_expect(__atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL, 1)) {
 		mm_lock_irqs_off(&c->lock);
-		struct cpu_list *list = my_list(cls);
-		if (__builtin_expect(c->partial != NULL, 1)) {
+		if (__builtin_expect(c->partial != NULL, 1) && !cached_on(list))
 			refill(cls, list); /* out of line: its writes are done */
-			mm_unlock_irqs_off(&c->lock);
-			return take_object(cpu_list_here(offset), flags);
-		}
 		mm_unlock_irqs_off(&c->lock);
+	}
+	if (cached_on(list)) {
+		void *p = pop_here(list);
+		mm_irq_restore(flags);
+		return p;
 	}
 	/* A look at the lenders without their locks: borrow_object looks
 	 * again under the lender's lock. */
@@ -426,28 +437,49 @@ alloc_slow_common(uintptr_t offset, mm_irq_flags_t flags, bool may_borrow)
 			return p;
 		}
 	}
-	return alloc_new_span(offset, flags);
+	return alloc_new_span(cls, flags);
 }
 
-__attribute__((noinline)) void *alloc_slow(uintptr_t offset, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow(uintptr_t offset)
 {
-	return alloc_slow_common(offset, flags, true);
+	return alloc_slow_common(offset, true);
 }
 
-__attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset, mm_irq_flags_t flags)
+__attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset)
 {
-	return alloc_slow_common(offset, flags, false);
+	return alloc_slow_common(offset, false);
 }
 
-/* A full CPU list: half of it goes back to its spans (half of what it
- * holds once the lock is had: a drain may have emptied it meanwhile). */
-__attribute__((noinline)) void kfree_flush(uintptr_t offset, mm_irq_flags_t flags)
+/* A full CPU list (as kfree's fast path saw it): half of it goes back to
+ * its spans (half of what it holds once the lock is had: a drain may have
+ * emptied it meanwhile), then ptr, whose live bit is still set, goes on it.
+ * Offset 0 is no class: a large block or a bad pointer. */
+__attribute__((noinline)) void kfree_flush(uintptr_t offset, void *ptr)
 {
+	if (offset == 0) {
+		kfree_slow(ptr);
+		return;
+	}
 	unsigned cls = class_at(offset);
-	struct central *c = &central[cls];
-	mm_lock_irqs_off(&c->lock);
+	mm_irq_flags_t flags = mm_irq_save();
 	struct cpu_list *list = my_list(cls);
-	flush(cls, list, cached_on(list, cls) / 2, FLUSH_BUDGET);
-	mm_unlock_irqs_off(&c->lock);
+	if (!room_on(list)) {
+		struct central *c = &central[cls];
+		mm_lock_irqs_off(&c->lock);
+		uint32_t half = cached_on(list) / 2;
+		flush(cls, list, half ? half : 1, FLUSH_BUDGET);
+		mm_unlock_irqs_off(&c->lock);
+	}
+	/* The first object of a flush is always given back (FLUSH_BUDGET >
+	 * RELEASE_COST), and a drain empties the list: there is room now. */
+	MM_ASSERT(room_on(list) > 0, "kfree(%p): CPU list of class %u still full after a flush",
+	          ptr, classes[cls].size);
+	if (__builtin_expect(!mm_bit_test_clear_at(live_origin, (uintptr_t)ptr >> QSHIFT), 0)) {
+		mm_irq_restore(flags);
+		kfree_slow(ptr); /* names what it is */
+		return;
+	}
+	*list->stack.top++ = ptr;
+	list->frees++;
 	mm_irq_restore(flags);
 }

@@ -37,7 +37,7 @@ static void release_heap(void)
 static uint64_t cached_everywhere(unsigned cls)
 {
 	uint64_t n = 0;
-	for_each_cpu_with_lists(cpu) n += cached_on(&cpu_lists(cpu)->lists[cls], cls);
+	for_each_cpu_with_lists(cpu) n += cached_on(&cpu_lists(cpu)->lists[cls]);
 	return n;
 }
 
@@ -150,32 +150,34 @@ static unsigned check_span(struct span *s)
 	return bad;
 }
 
-/* One CPU's list of 'cls': each object in a span of the class, not live,
- * tallied in its span; the count matching the list. */
-static unsigned check_list(unsigned cpu, unsigned cls)
+/* One CPU's list of 'cls': its slots where kmalloc_cpu_init put them, each
+ * object in a span of the class, not live, tallied in its span (a second
+ * copy of one shows in its span's count). */
+static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
 {
 	const struct arena *a = &kernel_pageheap.arena;
-	const struct cpu_list *list = &cpu_lists(cpu)->lists[cls];
-	uint32_t n = 0, count = cached_on(list, cls);
+	const struct mm_cpu_stack *stack = &cpu_lists(cpu)->lists[cls].stack;
+	if (stack->bottom != slots || stack->end != slots + classes[cls].cache_max ||
+	    stack->top < stack->bottom || stack->top > stack->end)
+		return problem("CPU %u, class %u: list's slots [%p, %p) with top %p, not "
+		               "[%p, %p)",
+		               cpu, classes[cls].size, (void *)stack->bottom, (void *)stack->end,
+		               (void *)stack->top, (void *)slots,
+		               (void *)(slots + classes[cls].cache_max));
 	unsigned bad = 0;
-	for (void **o = list->head; o; o = *o) {
-		if (++n > count)
-			return bad + problem("CPU %u, class %u: list longer than its count %u", cpu,
-			                     classes[cls].size, count);
-		uintptr_t off = (uintptr_t)o - a->start;
+	for (void **slot = stack->bottom; slot < stack->top; slot++) {
+		uintptr_t o = (uintptr_t)*slot, off = o - a->start;
 		struct span *s = off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
-		if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls)
-			return bad + problem("CPU %u, class %u: cached object %p not in a span of "
-			                     "the class",
+		if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls ||
+		    (o - s->start) % classes[cls].size)
+			return bad + problem("CPU %u, class %u: cached object %p is not an object "
+			                     "of the class",
 			                     cpu, classes[cls].size, (void *)o);
-		if (live((uintptr_t)o))
+		if (live(o))
 			bad += problem("CPU %u, class %u: cached object %p is live", cpu,
 			               classes[cls].size, (void *)o);
 		s->small.check_scratch++;
 	}
-	if (n != count)
-		bad += problem("CPU %u, class %u: %u objects cached, count says %u", cpu,
-		               classes[cls].size, n, count);
 	return bad;
 }
 
@@ -191,8 +193,15 @@ int kheap_check(void)
 		if (s && s->state == SPAN_IN_USE)
 			s->small.check_scratch = 0;
 	}
-	for (unsigned cls = 1; cls <= class_count; cls++)
-		for_each_cpu_with_lists(cpu) bad += check_list(cpu, cls);
+	for_each_cpu_with_lists(cpu)
+	{
+		/* kmalloc_cpu_init laid the slots out class after class. */
+		void **slots = cpu_lists(cpu)->lists[1].stack.bottom;
+		for (unsigned cls = 1; cls <= class_count; cls++) {
+			bad += check_list(cpu, cls, slots);
+			slots += classes[cls].cache_max;
+		}
+	}
 
 	/* Every small span; the central lists hold exactly the listed ones. */
 	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };

@@ -4,6 +4,7 @@
 
 struct class_info classes[KMALLOC_MAX_CLASSES + 1];
 unsigned class_count;
+uint32_t slots_per_cpu;
 cpu_list_offset_t lookup[LOOKUP_MAX + 1];
 cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
 
@@ -57,6 +58,9 @@ void build_classes(void)
 			add_class(band + i * (band / PER_BAND));
 	}
 	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
+	slots_per_cpu = 0;
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		slots_per_cpu += classes[cls].cache_max;
 	unsigned c = 1;
 	for (uint32_t size = 0; size <= LOOKUP_MAX; size++) {
 		while (classes[c].size < size)

@@ -47,17 +47,19 @@ struct class_info {
 	uint32_t cache_max; /* CPU list length that triggers a flush */
 };
 
-/* A CPU list: one class's free objects in the per-CPU cache.  'room' counts down as kfree
- * pushes and up as kmalloc pops, so that the flush test is one decrement;
- * the list holds cache_max - room objects.  Only kfree counts calls: the
- * mallocs of a class are its frees plus its objects in use. */
+/* A CPU list: one class's free objects in the per-CPU cache, a stack of
+ * pointers (struct mm_cpu_stack) whose slots, cache_max of them, lie in
+ * the persistent metadata (kmalloc_cpu_init).  kfree pushes, kmalloc pops;
+ * a push that finds the stack full first gives half of it back to the
+ * spans.  Only kfree counts calls: the mallocs of a class are its frees
+ * plus its objects in use. */
 struct cpu_list {
-	void *head;
-	int32_t room;   /* below 0: flush half the list */
-	uint64_t frees; /* on this CPU, ever */
-} __attribute__((aligned(sizeof(void *) == 4 ? 16 : 32)));
+	struct mm_cpu_stack stack; /* first: the fast paths' word points here */
+	uint64_t frees;            /* on this CPU, ever */
+} __attribute__((aligned(32)));
 _Static_assert((sizeof(struct cpu_list) & (sizeof(struct cpu_list) - 1)) == 0,
                "indexed by a shift");
+_Static_assert(__builtin_offsetof(struct cpu_list, stack) == 0, "the word names the stack");
 
 /* A class's spans, shared by every CPU, under the class's lock. */
 struct central {
@@ -72,9 +74,10 @@ struct central {
 } __attribute__((aligned(32))); /* indexed by a shift */
 
 /* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
- * (mm/mm_env.h).  Only that CPU touches them, with interrupts off; another
- * CPU reads them only while this one is stopped, or empties them by
- * asking it (detach_lists). */
+ * (mm/mm_env.h).  Only that CPU touches them: the fast paths through the
+ * env's CPU stack steps, the slow paths with interrupts off.  Another CPU
+ * reads them only while this one is stopped, or empties them by asking it
+ * (detach_here).  Class 0's list has no slots: always empty and full. */
 struct kmalloc_cpu {
 	struct cpu_list lists[KMALLOC_MAX_CLASSES + 1];
 	struct {
@@ -99,7 +102,7 @@ typedef uint16_t cpu_list_offset_t;
 _Static_assert(sizeof(struct kmalloc_cpu) <= UINT16_MAX, "offsets fit");
 extern cpu_list_offset_t lookup[LOOKUP_MAX + 1];
 extern cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
-#define CPU_LIST_SHIFT (sizeof(void *) == 4 ? 4 : 5) /* log2 sizeof(struct cpu_list) */
+#define CPU_LIST_SHIFT 5 /* log2 sizeof(struct cpu_list) */
 _Static_assert(sizeof(struct cpu_list) == 1u << CPU_LIST_SHIFT, "CPU_LIST_SHIFT");
 
 static inline uintptr_t cpu_list_offset(unsigned cls)
@@ -162,11 +165,20 @@ extern struct kmalloc_totals totals;
  * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
 extern uintptr_t live_origin;
 
-/* Objects on a CPU list of class 'cls'. */
-static inline uint32_t cached_on(const struct cpu_list *list, unsigned cls)
+/* Objects on a CPU list, and the room left on it. */
+static inline uint32_t cached_on(const struct cpu_list *list)
 {
-	return (uint32_t)((int32_t)classes[cls].cache_max - list->room);
+	return (uint32_t)(list->stack.top - list->stack.bottom);
 }
+
+static inline uint32_t room_on(const struct cpu_list *list)
+{
+	return (uint32_t)(list->stack.end - list->stack.top);
+}
+
+/* Slots of every CPU list of a CPU: the sum of the classes' cache_max
+ * (kmalloc_classes.c). */
+extern uint32_t slots_per_cpu;
 
 static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
 {
@@ -193,25 +205,18 @@ void build_classes(void);
  * no lock held. */
 struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed);
 
-/* Pops the head of the running CPU's non-empty list, marks it live, and
- * restores the interrupt flag. */
-static inline void *take_object(struct cpu_list MM_CPU_LOCAL *list, mm_irq_flags_t flags)
-{
-	void **p = list->head;
-	list->head = *p;
-	list->room++;
-	mm_bit_set_at(live_origin, (uintptr_t)p >> QSHIFT);
-	mm_irq_restore(flags);
-	return p;
-}
-
 /* The slow paths of kmalloc and kfree (kmalloc_central.c), for the class
  * whose CPU list is at 'offset': out of line, so that the fast paths need
- * few registers.  Interrupts are off on entry ('flags' restores them) and
- * restored on return. */
-void *alloc_slow(uintptr_t offset, mm_irq_flags_t flags);
-void *alloc_slow_no_borrow(uintptr_t offset, mm_irq_flags_t flags);
-void kfree_flush(uintptr_t offset, mm_irq_flags_t flags);
+ * few registers.  They mask interrupts while they work on this CPU's list.
+ * kfree_flush frees 'ptr' (its live bit still set) to a full list, or, at
+ * offset 0, hands it to kfree_slow. */
+void *alloc_slow(uintptr_t offset);
+void *alloc_slow_no_borrow(uintptr_t offset);
+void kfree_flush(uintptr_t offset, void *ptr);
+
+/* kmalloc.c: everything kfree's fast path does not take (NULL, a large
+ * block, a bad pointer to name). */
+void kfree_slow(void *ptr);
 
 /* kmalloc.c: a panic, for a call before kmalloc_init. */
 __attribute__((noreturn)) void used_before_set_up(const char *call);

@@ -11,8 +11,22 @@
  *   - PAGE_SIZE, PAGE_SHIFT, SLOT_SIZE, SLOT_SHIFT, PDE_COUNT and the layout of
  *     the address space as offsets from its base (the KERNEL_SPACE_END,
  *     ARENA_DEFAULT_BASE, MMIO_WINDOW_*, PT_WINDOW_* of arch/i386/layout.h);
- *   - mm_irq_save() / mm_irq_restore(), around the per-CPU fast paths, and
+ *   - mm_irq_save() / mm_irq_restore(), around the per-CPU slow paths, and
  *     mm_irqs_off(), true when interrupts are masked (for checks);
+ *   - the fast paths' two steps on a CPU stack (struct mm_cpu_stack, below,
+ *     at 'word' in MM_CPU_LOCAL space), each atomic with respect to this
+ *     CPU's interrupt handlers, which may use the same stack, without
+ *     masking interrupts (arch/i386: restartable sequences), and to the
+ *     other CPUs' bit operations:
+ *       MM_CPU_STACK_TAKE(word, shift, obj, empty): pops the top into obj
+ *         and sets bit obj >> shift of the live bitmap; goto empty, with
+ *         nothing changed, when the stack is empty;
+ *       MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear): clears bit
+ *         obj >> shift and pushes obj; goto full, with nothing changed,
+ *         when the stack is full (a zero word is always full), or goto
+ *         was_clear, with the stack unchanged, when the bit was clear;
+ *     and mm_set_bit_origin(origin): where bit 0 of that bitmap lies
+ *     (set once, before the first allocation and before other CPUs run);
  *   - mm_lock_t, MM_LOCK_INIT, mm_lock(&l) (returns the interrupt flags,
  *     interrupts off) and mm_unlock(&l, flags): a spinlock that masks
  *     interrupts (a ticket lock on target; nothing yet on the host, which
@@ -64,6 +78,12 @@
 #include <stdint.h>
 
 #define PAGE_ALIGN_UP(x) ALIGN_UP(x, PAGE_SIZE)
+
+/* A CPU stack of free objects: the slots [bottom, top) hold them, up to
+ * end.  All zero is an empty stack that is also full. */
+struct mm_cpu_stack {
+	void **top, **bottom, **end;
+};
 
 /* A precondition: panics on target, aborts on the host, naming the values. */
 #define MM_ASSERT(cond, ...)                                               \

@@ -639,6 +639,14 @@ bool ph_cover_live_slow(struct pageheap *ph, const struct span *s)
 	return covered;
 }
 
+void *ph_meta_alloc(struct pageheap *ph, size_t bytes)
+{
+	mm_irq_flags_t flags = mm_lock(&ph->lock);
+	void *p = arena_meta_alloc(&ph->arena, bytes);
+	mm_unlock(&ph->lock, flags);
+	return p;
+}
+
 void ph_print(const struct pageheap *ph, const char *name)
 {
 	const struct pageheap_stats *s = &ph->stats;

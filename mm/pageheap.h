@@ -191,6 +191,11 @@ static inline bool ph_cover_live(struct pageheap *ph, const struct span *s)
 	       ph_cover_live_slow(ph, s);
 }
 
+/* Never-freed metadata for the layer above (arena_meta_alloc, under the
+ * heap's lock): zeroed, aligned to 16; NULL with a note when there is no
+ * room or no frame. */
+void *ph_meta_alloc(struct pageheap *ph, size_t bytes);
+
 /* The heap's lock, for a caller that must look a span up and free it in
  * one step (kmalloc's large blocks: two CPUs freeing one block must not
  * both see it in use) or hold the heap still (kheap_check); with it held,

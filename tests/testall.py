@@ -3,8 +3,10 @@
 
 Stages, in order:
   1. host C tests (build/host/tests/*_test, built with ASan and UBSan);
-  2. the host runner's own tests (tests/host/test_runner.py), and the
-     layers' one direction on every #include (tests/check_layers.py);
+  2. the host runner's own tests (tests/host/test_runner.py), the
+     layers' one direction on every #include (tests/check_layers.py), and
+     the allocator's fast paths in the kernel's machine code: no interrupt
+     masking, no call, one locked instruction (tests/check_fastpath.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
      (8 MiB, also with 4 CPUs), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs: plain, in parallel
      under multi-threaded TCG, and in turns under -icount with a fixed
@@ -140,6 +142,8 @@ def main():
     stages.append(("host-runner", [sys.executable, os.path.join(HERE, "host", "test_runner.py"),
                                    "--build", args.build], 600))
     stages.append(("host-layers", [sys.executable, os.path.join(HERE, "check_layers.py")], 60))
+    stages.append(("host-fastpath", [sys.executable, os.path.join(HERE, "check_fastpath.py"),
+                                     "--kernel", os.path.join(args.build, "kernel.elf")], 60))
 
     totals = [0, 0, 0]
     failures = []

@@ -60,4 +60,30 @@ static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
 #define mm_stop_other_cpus()   ((void)0)
 #define mm_resume_other_cpus() ((void)0)
 
+/* The CPU stack steps in plain C: one thread, no interrupts. */
+extern uintptr_t host_bit_origin;
+static inline void mm_set_bit_origin(uintptr_t origin)
+{
+	host_bit_origin = origin;
+}
+
+#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                           \
+	do {                                                                 \
+		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)(word); \
+		if (stack_->top == stack_->bottom)                           \
+			goto empty;                                          \
+		(obj) = *--stack_->top;                                      \
+		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift)); \
+	} while (0)
+
+#define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                             \
+	do {                                                                             \
+		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)(word);             \
+		if (!stack_ || stack_->top == stack_->end)                               \
+			goto full;                                                       \
+		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift))) \
+			goto was_clear;                                                  \
+		*stack_->top++ = (obj);                                                  \
+	} while (0)
+
 #endif

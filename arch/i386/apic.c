@@ -13,6 +13,9 @@ enum {
 	REG_ERROR = 0x280,
 	REG_ICR_LOW = 0x300,
 	REG_ICR_HIGH = 0x310,
+	REG_LVT_TIMER = 0x320,
+	REG_TIMER_INITIAL = 0x380,
+	REG_TIMER_DIVIDE = 0x3e0,
 };
 
 #define SPURIOUS_ENABLE  0x100u
@@ -21,6 +24,9 @@ enum {
 #define ICR_LEVEL_ASSERT (1u << 14)
 #define ICR_INIT         (5u << 8)
 #define ICR_STARTUP      (6u << 8)
+#define LVT_MASKED       (1u << 16)
+#define LVT_PERIODIC     (1u << 17)
+#define DIVIDE_BY_1      0xbu
 
 static volatile uint32_t *regs;
 
@@ -93,4 +99,17 @@ bool apic_send_ipi(uint8_t target, uint8_t vector)
 void apic_eoi(void)
 {
 	write_reg(REG_EOI, 0);
+}
+
+void apic_timer_start(uint8_t vector, uint32_t count)
+{
+	write_reg(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+	write_reg(REG_LVT_TIMER, LVT_PERIODIC | vector);
+	write_reg(REG_TIMER_INITIAL, count);
+}
+
+void apic_timer_stop(void)
+{
+	write_reg(REG_LVT_TIMER, LVT_MASKED);
+	write_reg(REG_TIMER_INITIAL, 0);
 }

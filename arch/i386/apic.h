@@ -1,6 +1,6 @@
 /*
- * arch/i386/apic.h - the local APIC: this CPU's APIC id, and the
- * interprocessor interrupts that start the other CPUs.
+ * arch/i386/apic.h - the local APIC: this CPU's APIC id, the
+ * interprocessor interrupts that start the other CPUs, and its timer.
  *
  * The registers are a 4 KiB page at the physical address the firmware
  * names (0xFEE00000 everywhere in practice), identity-mapped uncached in
@@ -37,6 +37,13 @@ bool apic_send_ipi(uint8_t target, uint8_t vector);
 
 /* Ends the interrupt being handled (every vector but the spurious one). */
 void apic_eoi(void);
+
+/* This CPU's timer: interrupt 'vector' every 'count' ticks of the APIC's
+ * clock (divided by 1; in QEMU a tick is a nanosecond of virtual time, one
+ * guest instruction under -icount shift=0), until apic_timer_stop. */
+#define APIC_TIMER_VECTOR 0xf1
+void apic_timer_start(uint8_t vector, uint32_t count);
+void apic_timer_stop(void);
 
 /* The vector the APIC raises for a spurious interrupt: its entry only
  * returns. */

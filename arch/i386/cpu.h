@@ -95,6 +95,37 @@ static inline void irq_restore(uint32_t flags)
 	__asm__ volatile("pushl %0; popfl" : : "r"(flags) : "memory", "cc");
 }
 
+/* Debug registers: DR0 holds a breakpoint's address, DR7 arms it (bit 0,
+ * local enable; type and length 0: instruction execution), DR6 says which
+ * fired.  An instruction breakpoint is a fault: the #DB frame's EIP is the
+ * instruction, not yet run. */
+#define DR7_L0    1u
+#define DR6_B0    1u
+#define EFLAGS_CF (1u << 0)
+#define EFLAGS_TF (1u << 8)
+
+static inline void write_dr0(uint32_t v)
+{
+	__asm__ volatile("mov %0, %%dr0" : : "r"(v));
+}
+
+static inline void write_dr7(uint32_t v)
+{
+	__asm__ volatile("mov %0, %%dr7" : : "r"(v));
+}
+
+static inline uint32_t read_dr6(void)
+{
+	uint32_t v;
+	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_dr6(uint32_t v)
+{
+	__asm__ volatile("mov %0, %%dr6" : : "r"(v));
+}
+
 /* Under QEMU -icount shift=0 the TSC counts guest instructions. */
 static inline uint64_t rdtsc(void)
 {

@@ -19,6 +19,7 @@ _Static_assert(__builtin_offsetof(struct percpu, mm) == 0, "mm/'s offsets are %f
 
 struct percpu percpu_areas[MAX_CPUS];
 static uint32_t task_cr3;
+uintptr_t gdt_gs_base;
 
 static uint64_t descriptor(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
 {
@@ -40,6 +41,7 @@ void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void))
 	                                           sizeof(struct tss) - 1, ACCESS_TSS, 0);
 	gdt[GDT_PERCPU / 8] =
 	        descriptor((uintptr_t)cpu, sizeof(struct percpu) - 1, ACCESS_DATA, FLAGS_BYTE_32);
+	gdt[GDT_MM_BITS / 8] = descriptor(gdt_gs_base, 0xfffff, ACCESS_DATA, FLAGS_4K_32);
 
 	cpu->main_tss = (struct tss){ .cr3 = task_cr3, .iomap_base = sizeof(struct tss) };
 	cpu->double_fault_tss = (struct tss){
@@ -52,7 +54,7 @@ void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void))
 		.ds = GDT_KERNEL_DATA,
 		.es = GDT_KERNEL_DATA,
 		.fs = GDT_PERCPU,
-		.gs = GDT_KERNEL_DATA,
+		.gs = GDT_MM_BITS,
 		.iomap_base = sizeof(struct tss),
 	};
 
@@ -67,13 +69,13 @@ void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void))
 	                 "movw %w2, %%ax\n\t"
 	                 "movw %%ax, %%ds\n\t"
 	                 "movw %%ax, %%es\n\t"
-	                 "movw %%ax, %%gs\n\t"
 	                 "movw %%ax, %%ss\n\t"
 	                 "movw %w4, %%fs\n\t"
+	                 "movw %w5, %%gs\n\t"
 	                 "ltr %w3"
 	                 :
 	                 : "m"(gdtr), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(GDT_MAIN_TSS),
-	                   "r"(GDT_PERCPU)
+	                   "r"(GDT_PERCPU), "r"(GDT_MM_BITS)
 	                 : "eax", "memory");
 }
 
@@ -84,4 +86,14 @@ void gdt_set_task_cr3(uint32_t cr3)
 		percpu_areas[i].main_tss.cr3 = cr3;
 		percpu_areas[i].double_fault_tss.cr3 = cr3;
 	}
+}
+
+void gdt_set_gs_base(uintptr_t base)
+{
+	gdt_gs_base = base;
+	uint64_t entry = descriptor(base, 0xfffff, ACCESS_DATA, FLAGS_4K_32);
+	for (unsigned i = 0; i < MAX_CPUS; i++)
+		percpu_areas[i].gdt[GDT_MM_BITS / 8] = entry;
+	/* A segment register caches its descriptor: load it again. */
+	__asm__ volatile("movw %w0, %%gs" : : "r"(GDT_MM_BITS) : "memory");
 }

@@ -2,7 +2,8 @@
  * arch/i386/gdt.h - the kernel's GDTs, one per CPU (in its struct percpu,
  * arch/i386/percpu.h) with the same selectors: flat 4 GiB code and data
  * segments, two task-state segments (the main task's and the double-fault
- * task's) and the per-CPU data segment for %fs.
+ * task's), the per-CPU data segment for %fs, and for %gs a flat segment
+ * whose base is mm/'s bitmap origin (gdt_set_gs_base).
  */
 #ifndef ARCH_I386_GDT_H
 #define ARCH_I386_GDT_H
@@ -10,7 +11,7 @@
 #include "arch/i386/layout.h"
 #include <stdint.h>
 
-#define GDT_ENTRIES 6
+#define GDT_ENTRIES 7
 
 struct tss {
 	uint32_t link;
@@ -37,5 +38,12 @@ void gdt_init(struct percpu *cpu, void (*double_fault_eip)(void));
  * task must name the current page directory.  Call whenever CR3 changes;
  * CPUs set up later take it from here. */
 void gdt_set_task_cr3(uint32_t cr3);
+
+/* The base of the %gs segment (GDT_MM_BITS), the same on every CPU: 0
+ * until mm/ sets its live bitmap's origin there (arch/i386/env.h), so that
+ * the fast paths address a bit by the object's address alone.  Set before
+ * other CPUs start (they load it in gdt_init); reloads this CPU's %gs. */
+extern uintptr_t gdt_gs_base;
+void gdt_set_gs_base(uintptr_t base);
 
 #endif

@@ -8,15 +8,14 @@
 #include "arch/i386/trap.h"
 #include <stddef.h>
 
-void ipi_call_entry(void);
 void ipi_spurious_entry(void);
-ASMLINKAGE void ipi_call_interrupt(void);
+static void ipi_call_interrupt(struct trap_frame *frame);
 
 unsigned ipi_cpus_online = 1;
 
 void ipi_init(void)
 {
-	trap_set_interrupt(IPI_CALL_VECTOR, ipi_call_entry);
+	trap_set_irq(IPI_CALL_VECTOR, ipi_call_interrupt);
 	trap_set_interrupt(APIC_SPURIOUS_VECTOR, ipi_spurious_entry);
 }
 
@@ -42,8 +41,9 @@ void ipi_run_pending(void)
 	irq_restore(flags);
 }
 
-ASMLINKAGE void ipi_call_interrupt(void)
+static void ipi_call_interrupt(struct trap_frame *frame)
 {
+	(void)frame;
 	apic_eoi();
 	ipi_run_pending();
 }

@@ -74,9 +74,10 @@
 #define GDT_MAIN_TSS         0x18
 #define GDT_DOUBLE_FAULT_TSS 0x20
 #define GDT_PERCPU           0x28 /* %fs: this CPU's struct percpu */
+#define GDT_MM_BITS          0x30 /* %gs: mm/'s live bitmap (arch/i386/restart.h) */
 /* struct percpu (arch/i386/percpu.h): mm/'s bytes first, then the fields
  * that assembly reads. */
-#define PERCPU_MM_BYTES               2560
+#define PERCPU_MM_BYTES               4864
 #define PERCPU_SELF                   PERCPU_MM_BYTES
 #define PERCPU_DOUBLE_FAULT_STACK_TOP (PERCPU_MM_BYTES + 4) /* for trap_entry.S */
 

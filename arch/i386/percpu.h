@@ -30,6 +30,8 @@ struct percpu {
 	unsigned index;                  /* 0: the boot CPU; then in the order started */
 	uint8_t apic_id;
 	volatile bool online;
+	/* Why the CPU, started, will not come online (set by itself). */
+	const char *refused;
 	uintptr_t stack_guard;  /* the unmapped page below the kernel stack */
 	uintptr_t stack_bottom; /* the stack's lowest mapped byte */
 	/* Set by an idle CPU once it has flushed its whole TLB, cleared before

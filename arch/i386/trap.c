@@ -5,6 +5,7 @@
 #include "arch/i386/layout.h"
 #include "arch/i386/linkage.h"
 #include "arch/i386/percpu.h"
+#include "arch/i386/restart.h"
 
 enum {
 	GATE_INTERRUPT_32 = 0x8e, /* present, ring 0, interrupts off on entry */
@@ -20,12 +21,15 @@ struct idt_gate {
 } __attribute__((packed));
 
 extern const uint32_t trap_stub_table[TRAP_EXCEPTION_COUNT];
+extern const uint32_t irq_stub_table[IRQ_VECTORS];
 void double_fault_entry(void);
 ASMLINKAGE void trap_dispatch(struct trap_frame *frame);
+ASMLINKAGE void irq_dispatch(struct trap_frame *frame);
 ASMLINKAGE void double_fault_dispatch(void);
 
 static struct idt_gate idt[256];
 static trap_handler_fn trap_handler;
+static void (*irq_handlers[IRQ_VECTORS])(struct trap_frame *frame);
 
 static const char *const vector_names[TRAP_EXCEPTION_COUNT] = {
 	"Divide Error",
@@ -73,6 +77,15 @@ void trap_set_interrupt(unsigned vector, void (*entry)(void))
 	};
 }
 
+void trap_set_irq(unsigned vector, void (*handler)(struct trap_frame *frame))
+{
+	unsigned i = vector - IRQ_FIRST_VECTOR;
+	if (i >= IRQ_VECTORS)
+		return;
+	irq_handlers[i] = handler;
+	trap_set_interrupt(vector, (void (*)(void))(uintptr_t)irq_stub_table[i]);
+}
+
 static void load_idt(void)
 {
 	struct {
@@ -85,6 +98,7 @@ static void load_idt(void)
 void trap_init(trap_handler_fn handler)
 {
 	trap_handler = handler;
+	restart_init();
 	gdt_init(&percpu_areas[0], double_fault_entry);
 
 	for (unsigned v = 0; v < TRAP_EXCEPTION_COUNT; v++) {
@@ -116,7 +130,19 @@ ASMLINKAGE void trap_dispatch(struct trap_frame *frame)
 	/* Ring 0 to ring 0: the CPU pushed no %esp; the interrupted stack
 	 * continues right above the frame. */
 	frame->esp = (uintptr_t)&frame->eflags + sizeof(frame->eflags);
-	cpu_longjmp(trap_handler(frame), 1);
+	frame->restarted_from = 0;
+	restart_check(frame);
+	const struct cpu_jmpbuf *resume = trap_handler(frame);
+	if (resume)
+		cpu_longjmp(resume, 1);
+}
+
+ASMLINKAGE void irq_dispatch(struct trap_frame *frame)
+{
+	frame->esp = (uintptr_t)&frame->eflags + sizeof(frame->eflags);
+	frame->restarted_from = 0;
+	restart_check(frame);
+	irq_handlers[frame->vector - IRQ_FIRST_VECTOR](frame);
 }
 
 /*
@@ -148,6 +174,9 @@ ASMLINKAGE void double_fault_dispatch(void)
 		.cr2 = read_cr2(),
 	};
 	const struct cpu_jmpbuf *resume = trap_handler(&frame);
+	if (!resume) /* a double fault cannot go on where it struck */
+		for (;;)
+			__asm__ volatile("cli; hlt");
 
 	t->ebx = resume->ebx;
 	t->esi = resume->esi;
@@ -158,6 +187,7 @@ ASMLINKAGE void double_fault_dispatch(void)
 	t->eflags = resume->eflags;
 	t->eax = 1; /* cpu_setjmp returns 1 */
 	t->cs = GDT_KERNEL_CODE;
-	t->ss = t->ds = t->es = t->gs = GDT_KERNEL_DATA;
+	t->ss = t->ds = t->es = GDT_KERNEL_DATA;
 	t->fs = GDT_PERCPU;
+	t->gs = GDT_MM_BITS;
 }

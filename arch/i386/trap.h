@@ -8,9 +8,15 @@
  * reported instead of triple-faulting; its frame is rebuilt from the
  * interrupted task's TSS.
  *
- * The handler either never returns (it reports and ends the run) or returns
- * the context at which execution resumes, as saved by cpu_setjmp(); the
- * faulting instruction is then abandoned.
+ * The handler either never returns (it reports and ends the run), returns
+ * the context at which execution resumes, as saved by cpu_setjmp() (the
+ * faulting instruction is then abandoned), or returns NULL: execution
+ * resumes where the frame says (a debug trap, a fault made harmless).
+ *
+ * Interrupts (vectors 32 and up) that run C enter through the same kind of
+ * frame (trap_set_irq).  Every entry, exception or interrupt, first moves an
+ * interrupted restartable sequence back to its start (arch/i386/restart.h),
+ * before any handler runs.
  */
 #ifndef ARCH_I386_TRAP_H
 #define ARCH_I386_TRAP_H
@@ -38,16 +44,19 @@ enum {
 
 /* Layout fixed by arch/i386/trap_entry.S, lowest address first. */
 struct trap_frame {
+	/* Room the stub leaves, filled in by the C side of the entry. */
+	uint32_t esp; /* %esp before the exception */
+	uint32_t cr2; /* read at entry, before anything can fault again */
+	/* The EIP at which a restartable sequence was interrupted, when the
+	 * entry moved it back to its start (eip below); 0 otherwise. */
+	uint32_t restarted_from;
 	uint32_t gs, fs, es, ds;
 	uint32_t edi, esi, ebp, esp_unused, ebx, edx, ecx, eax; /* pushal */
 	uint32_t vector, error;
 	uint32_t eip, cs, eflags; /* pushed by the CPU; ring 0 only */
-	/* Not pushed by the CPU: filled in by trap_dispatch. */
-	uint32_t esp; /* %esp before the exception */
-	uint32_t cr2; /* read at entry, before anything can fault again */
 };
 
-typedef const struct cpu_jmpbuf *(*trap_handler_fn)(const struct trap_frame *frame);
+typedef const struct cpu_jmpbuf *(*trap_handler_fn)(struct trap_frame *frame);
 
 /* Loads the IDT with all 32 exception vectors and the double-fault task
  * gate.  Call once, after gdt_init(). */
@@ -56,6 +65,15 @@ void trap_init(trap_handler_fn handler);
 /* Installs 'entry' (an assembly stub that ends in iret) for interrupt
  * 'vector' (32-255), with interrupts off on entry; every CPU shares it. */
 void trap_set_interrupt(unsigned vector, void (*entry)(void));
+
+/* Vectors trap_set_irq can serve (each has its stub in trap_entry.S). */
+#define IRQ_FIRST_VECTOR 0xf0
+#define IRQ_VECTORS      4
+
+/* Runs handler(frame) for interrupt 'vector' (IRQ_FIRST_VECTOR and the
+ * next IRQ_VECTORS - 1), with interrupts off, after the restartable
+ * sequences' rewind; the handler sends its own end of interrupt. */
+void trap_set_irq(unsigned vector, void (*handler)(struct trap_frame *frame));
 
 /* The same for another CPU, on that CPU: its own GDT and tasks (cpu), and
  * the IDT and handler trap_init set up. */

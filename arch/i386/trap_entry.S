@@ -4,7 +4,10 @@
  *
  * Each stub makes the stack uniform (a zero error code where the CPU pushes
  * none, then the vector number) and joins trap_common, which saves the
- * registers as a struct trap_frame (trap.h) and calls trap_dispatch.
+ * registers as a struct trap_frame (trap.h) and calls trap_dispatch.  The
+ * interrupts that run C (trap_set_irq) do the same through irq_common and
+ * irq_dispatch.  %gs is loaded with mm/'s bitmap segment, which the
+ * allocator's fast paths use in any context (arch/i386/gdt.h).
  */
 #include "arch/i386/layout.h"
 
@@ -55,21 +58,25 @@ STUB_ERROR(29)
 STUB_ERROR(30)
 STUB_NO_ERROR(31)
 
-trap_common:
+/* The entry's common part: \dispatch(frame), frame as in trap.h. */
+.macro ENTRY_COMMON dispatch
 	pushal
 	pushl %ds
 	pushl %es
 	pushl %fs
 	pushl %gs
+	subl $12, %esp                /* esp, cr2, restarted_from: C fills them */
 	movl $GDT_KERNEL_DATA, %eax
 	movw %ax, %ds
 	movw %ax, %es
+	movw $GDT_MM_BITS, %ax
 	movw %ax, %gs
 	movw $GDT_PERCPU, %ax         /* this CPU's, whatever was in %fs */
 	movw %ax, %fs
+	cld
 	pushl %esp                    /* struct trap_frame * */
-	call trap_dispatch
-	addl $4, %esp
+	call \dispatch
+	addl $16, %esp
 	popl %gs
 	popl %fs
 	popl %es
@@ -77,6 +84,13 @@ trap_common:
 	popal
 	addl $8, %esp                 /* vector and error code */
 	iret
+.endm
+
+trap_common:
+	ENTRY_COMMON trap_dispatch
+
+irq_common:
+	ENTRY_COMMON irq_dispatch
 
 /*
  * The double-fault task starts here on a fresh stack every time (the CPU
@@ -102,32 +116,30 @@ trap_stub_table:
 
 
 /*
- * Interrupts: the call-function IPI (arch/i386/ipi.c) and the APIC's
- * spurious interrupt, which needs no EOI and only returns.
+ * Interrupts that run C: the vectors of trap_set_irq, in irq_stub_table.
+ * The APIC's spurious interrupt needs no EOI and only returns.
  */
-	.text
-	.global ipi_call_entry, ipi_spurious_entry
-ipi_call_entry:
-	pushal
-	pushl %ds
-	pushl %es
-	pushl %fs
-	pushl %gs
-	movw $GDT_KERNEL_DATA, %ax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %gs
-	movw $GDT_PERCPU, %ax
-	movw %ax, %fs
-	cld
-	call ipi_call_interrupt
-	popl %gs
-	popl %fs
-	popl %es
-	popl %ds
-	popal
-	iret
+#define IRQ_STUB(n)    \
+	.align 8;      \
+	irq_stub_##n:  \
+	pushl $0;      \
+	pushl $n;      \
+	jmp irq_common
 
+	.text
+IRQ_STUB(0xf0)
+IRQ_STUB(0xf1)
+IRQ_STUB(0xf2)
+IRQ_STUB(0xf3)
+
+	.section .rodata
+	.align 4
+	.global irq_stub_table
+irq_stub_table:
+	.long irq_stub_0xf0, irq_stub_0xf1, irq_stub_0xf2, irq_stub_0xf3
+
+	.text
+	.global ipi_spurious_entry
 ipi_spurious_entry:
 	iret
 

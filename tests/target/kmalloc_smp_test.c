@@ -12,11 +12,13 @@
  * drains other CPUs ask for arrive at any instruction outside the heap's
  * own critical sections.  The seed is the run's (seed=), printed.
  */
+#include "arch/i386/apic.h"
 #include "arch/i386/cpu.h"
 #include "arch/i386/ipi.h"
 #include "arch/i386/paging.h"
 #include "arch/i386/percpu.h"
 #include "arch/i386/spinlock.h"
+#include "arch/i386/trap.h"
 #include "kernel/memory.h"
 #include "kernel/smp.h"
 #include "mm/bitops.h"
@@ -764,6 +766,124 @@ static void every_cpu_grows_the_arena_past_an_obstacle(struct ktest *t)
 		EXPECT_EQ(t, vm_after.reserved_bytes[i], vm_before.reserved_bytes[i]);
 }
 
+/*
+ * The storm: every CPU's APIC timer interrupts it every STORM_PERIOD ticks
+ * (instructions, under -icount shift=0) while it runs the stress, and the
+ * handler frees and allocates blocks of its own (tagged and shadowed like
+ * the stress's) on the same CPU lists.  The fast paths mask no interrupt:
+ * a tick that lands inside one of their restartable sequences sends it
+ * back to its start (frame->restarted_from, counted).
+ */
+#define STORM_PERIOD    4000
+#define STORM_SLOTS     16
+#define STORM_MIN_TICKS 200 /* each CPU's at least: it allocates on until then */
+
+static struct storm_cpu {
+	uint32_t ticks, rewinds;
+	bool over;       /* a tick still pending when the timer stops does nothing */
+	struct worker w; /* the handler's blocks and counts */
+} storm[MAX_CPUS];
+
+static void storm_tick(struct trap_frame *frame)
+{
+	unsigned me = this_cpu()->index;
+	struct storm_cpu *s = &storm[me];
+	apic_eoi();
+	if (s->over)
+		return;
+	s->ticks++;
+	s->rewinds += frame->restarted_from != 0;
+	struct worker *w = &s->w;
+	struct block *b = &w->held[next_random(w) % STORM_SLOTS];
+	if (b->p)
+		release(w, b);
+	uint32_t size = 8 + next_random(w) % 1024;
+	b->p = kmalloc(size);
+	if (b->p) {
+		if (!shadow_flip((uintptr_t)b->p, true))
+			w->handed_twice++;
+		b->words = size / 4;
+		b->tag = 0x80000000u | (uint32_t)me << 24 | (s->ticks & 0xffffff);
+		fill(b);
+		w->mallocs++;
+	} else {
+		w->failures++;
+	}
+}
+
+static void storm_work(void *arg)
+{
+	unsigned me = this_cpu()->index;
+	apic_timer_start(APIC_TIMER_VECTOR, STORM_PERIOD);
+	work(arg);
+	/* However fast the host ran the stress, the storm goes on until it
+	 * has struck often enough: small blocks allocated and freed. */
+	uint32_t flags = irq_save();
+	irq_restore(flags | EFLAGS_IF);
+	struct worker *mine = &stress.workers[me];
+	for (uint32_t spins = 0;
+	     __atomic_load_n(&storm[me].ticks, __ATOMIC_RELAXED) < STORM_MIN_TICKS &&
+	     spins < 50000000;
+	     spins++) {
+		uint32_t size = 8 + next_random(mine) % 256;
+		void *p = kmalloc(size);
+		if (p)
+			memset(p, 0x5a, size);
+		kfree(p);
+	}
+	irq_save();
+	storm[me].over = true;
+	apic_timer_stop();
+	struct worker *w = &storm[me].w;
+	for (unsigned i = 0; i < STORM_SLOTS; i++)
+		if (w->held[i].p) {
+			release(w, &w->held[i]);
+			w->held[i].p = NULL;
+		}
+	irq_restore(flags);
+}
+
+static void an_interrupt_storm_allocates_on_every_cpu_as_it_allocates(struct ktest *t)
+{
+	unsigned cpus = smp_cpus_online();
+	if (!apic_present())
+		ktest_skip(t, "no local APIC: no timer to storm with");
+	test_require_free_bytes(t, 48 * MiB);
+	if (kernel_pageheap.arena.limit < 64 * MiB)
+		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
+	struct memory_state before = memory_state();
+	uint64_t bad_before = heap_stats()->bad_frees;
+	ASSERT_TRUE(t, stress_setup(t, 0, cpus, 6000));
+	memset(storm, 0, sizeof(storm));
+	for (unsigned i = 0; i < cpus; i++)
+		storm[i].w.rng = (uint32_t)(t->seed * 40503u) ^ (i + 7) * 0x9e3779b9u;
+	trap_set_irq(APIC_TIMER_VECTOR, storm_tick);
+
+	ASSERT_EQ(t, run_on_every_cpu(storm_work, NULL), cpus);
+	expect_workers_clean(t);
+	uint32_t ticks = 0, rewinds = 0, twice = 0, unheld = 0, bad_tags = 0, failures = 0;
+	for (unsigned i = 0; i < cpus; i++) {
+		ticks += storm[i].ticks;
+		rewinds += storm[i].rewinds;
+		twice += storm[i].w.handed_twice;
+		unheld += storm[i].w.not_handed_out;
+		bad_tags += storm[i].w.bad_tags;
+		failures += storm[i].w.failures;
+		EXPECT_GE(t, storm[i].ticks, STORM_MIN_TICKS);
+	}
+	ktest_note(t,
+	           "%u timer interrupts on %u CPUs, each allocating and freeing; %u landed in a "
+	           "fast path's restartable sequence and sent it back to its start",
+	           ticks, cpus, rewinds);
+	EXPECT_EQ(t, twice, 0);
+	EXPECT_EQ(t, unheld, 0);
+	EXPECT_EQ(t, bad_tags, 0);
+	EXPECT_EQ(t, failures, 0);
+	kfree(stress.shadow);
+	expect_memory_back(t, &before);
+	EXPECT_EQ(t, heap_stats()->bad_frees, bad_before);
+}
+
 static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_allocates_and_frees_blocks_of_every_size),
 	KTEST_CASE(the_heap_is_checked_while_other_cpus_allocate),
@@ -772,6 +892,7 @@ static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(a_block_freed_on_every_cpu_at_once_is_freed_once),
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
+	KTEST_CASE(an_interrupt_storm_allocates_on_every_cpu_as_it_allocates),
 };
 /* What the cases leave on the CPUs' lists goes back, for the suites after. */
 static void kmalloc_smp_exit(void)

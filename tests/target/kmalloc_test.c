@@ -522,11 +522,19 @@ static void heap_check_describes_each_corruption(struct ktest *t)
 	mm_bit_clear(a->live_bits, stray);
 	expect_heap_ok(t);
 
-	/* This CPU's list of the class counting an object it does not hold. */
+	/* This CPU's list of the class holding a live object (interrupts off:
+	 * a handler's kmalloc would pop it), then its top out of its slots. */
 	struct cpu_list *list = my_list(s->small.size_class);
-	list->room--;
-	EXPECT_CHECK_DESCRIBES(t, "objects cached, count says");
-	list->room++;
+	ASSERT_TRUE(t, list->stack.top < list->stack.end);
+	mm_irq_flags_t flags = mm_irq_save();
+	*list->stack.top++ = held;
+	EXPECT_CHECK_DESCRIBES(t, "is live");
+	list->stack.top--;
+	void **top = list->stack.top;
+	list->stack.top = list->stack.end + 1;
+	EXPECT_CHECK_DESCRIBES(t, "list's slots");
+	list->stack.top = top;
+	mm_irq_restore(flags);
 	expect_heap_ok(t);
 
 	/* A free span filed under another bin than its size's. */
