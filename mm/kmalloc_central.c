@@ -340,10 +340,11 @@ static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
 		mm_irq_restore(flags);
 		return NULL;
 	}
+	/* The list is empty (alloc_slow_common found it so with interrupts
+	 * off, and what ran since - a call answered in a lock's wait - only
+	 * empties lists), so it has room for all of them. */
 	struct cpu_list *list = my_list(cls);
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
-	if (n - 1 > room_on(list))
-		n = room_on(list) + 1;
 	/* Objects 1 .. n-1 to the list, the lowest on top. */
 	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size)
 		*list->stack.top++ = (void *)p;

@@ -12,15 +12,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run_qemu  # noqa: E402
 
-# name -> (target, "<=" ), from the issues' figures
+# name -> the targets the issues set for it ("<="), oldest first
 TARGETS = {
-    "pmm_frame_alloc_free": 30,
-    "vm_map_unused_4k": 40,
-    "paging_map_unmap_4m_pse": 100,
-    "kmalloc_kfree_pair_8": 24,
-    "kmalloc_kfree_pair_32": 24,
-    "kmalloc_kfree_pair_128": 24,
-    "kmalloc_mixed_worst_op": 500,
+    "pmm_frame_alloc_free": [30],
+    "vm_map_unused_4k": [40],
+    "paging_map_unmap_4m_pse": [100],
+    "kmalloc_kfree_pair_8": [24],
+    "kmalloc_kfree_pair_32": [24, 40],  # 40: without masking interrupts, every check kept
+    "kmalloc_kfree_pair_128": [24],
+    "kmalloc_mixed_per_op": [44.5],
+    "kmalloc_mixed_worst_op": [500],
 }
 
 
@@ -50,10 +51,8 @@ def main():
                 print(line)
                 continue
             _, name, value, unit = fields[:4]
-            target = TARGETS.get(name)
-            note = ""
-            if target is not None:
-                note = f"  (target <= {target}: {'met' if float(value) <= target else 'MISSED'})"
+            note = "".join(f"  (target <= {t}: {'met' if float(value) <= t else 'MISSED'})"
+                           for t in TARGETS.get(name, []))
             print(f"{line}{note}")
     # The concurrent workload at -smp 4 against the same work at -smp 1.
     per_op = {}

@@ -47,9 +47,9 @@ struct restart_entry {
 /* The table entry of a sequence, in the assembly of its inline asm:
  * begin, undo_from and end are label references ("1b"); kind a number; shift
  * an assembler expression. */
-#define RESTART_ENTRY(begin, undo_from, end, kind, shift)                                  \
-	".pushsection restart_table, \"a\"\n\t.balign 4\n\t.long " begin ", " undo_from ", " \
-	end ", " kind " + ((" shift ") << 8)\n\t.popsection\n\t"
+#define RESTART_ENTRY(begin, undo_from, end, kind, shift)                                        \
+	".pushsection restart_table, \"a\"\n\t.balign 4\n\t.long " begin ", " undo_from ", " end \
+	", " kind " + ((" shift ") << 8)\n\t.popsection\n\t"
 
 /* The lowest start and the span of every sequence, for the entries' first
  * test (restart_init computes them from the table). */

@@ -139,7 +139,6 @@ ASMLINKAGE void trap_dispatch(struct trap_frame *frame)
 
 ASMLINKAGE void irq_dispatch(struct trap_frame *frame)
 {
-	frame->esp = (uintptr_t)&frame->eflags + sizeof(frame->eflags);
 	frame->restarted_from = 0;
 	restart_check(frame);
 	irq_handlers[frame->vector - IRQ_FIRST_VECTOR](frame);

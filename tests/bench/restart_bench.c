@@ -44,10 +44,10 @@ KBENCH(restart)
 	uint64_t outside = rdtsc() - t0 - kbench_empty_loop(ROUNDS);
 	kbench_report("restart_check_outside", outside, ROUNDS, "insn/interrupt");
 
-	/* Inside the last sequence of the table, before its bit operation:
+	/* Inside the first sequence of the table, before its bit operation:
 	 * moved back, nothing to undo. */
-	const struct restart_entry *e = __stop_restart_table - 1;
-	if (e < __start_restart_table)
+	const struct restart_entry *e = __start_restart_table;
+	if (e == __stop_restart_table)
 		return;
 	t0 = rdtsc();
 	for (unsigned i = 0; i < ROUNDS; i++) {
