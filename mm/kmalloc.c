@@ -339,7 +339,9 @@ void kfree(void *ptr)
 	cpu_list_of_word(word)->frees++;
 	return;
 full:
-	kfree_flush(word ? word - MM_CPU_LOCAL_BASE() : 0, ptr);
+	if (!word)
+		goto slow; /* no class: a large block, or not a block */
+	kfree_flush(word - MM_CPU_LOCAL_BASE(), ptr);
 	return;
 slow:
 	kfree_slow(ptr);

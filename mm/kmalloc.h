@@ -29,8 +29,10 @@
  *     reclaims).
  *
  * Cost: kmalloc and kfree of blocks up to KMALLOC_MAX_SMALL are O(1) with no
- * loop, no division and no lock beyond saving and restoring the interrupt
- * flag; callable with interrupts on or off, but not from NMI context.
+ * loop, no division, no lock and no interrupt masking on their fast paths
+ * (restartable sequences: see mm/kmalloc.c); callable with interrupts on or
+ * off and from interrupt handlers, but not from NMI context (an NMI can
+ * strike while this CPU holds one of the slow paths' locks).
  * Larger blocks come from the page heap (O(1) in free spans, O(pages) to
  * mark them).  Safe on every CPU: the fast paths touch only the running
  * CPU's lists (and the live bit, atomically), and a block may be freed on
@@ -38,8 +40,8 @@
  * mm/kmalloc.c).
  *
  * On the host (libmm.a), a constructor sets the heap up before main: no
- * init call.  The host library is for one thread: interrupt masking, its
- * only serialization, does nothing there.
+ * init call.  The host library is for one thread: interrupt masking and
+ * the fast paths' steps serialize nothing there.
  * This header needs nothing but the C compiler's own headers, so that
  * "cc -Imm program.c build/host/libmm.a" works; the heap's internals are
  * in mm/kheap.h.

@@ -453,14 +453,9 @@ __attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset)
 
 /* A full CPU list (as kfree's fast path saw it): half of it goes back to
  * its spans (half of what it holds once the lock is had: a drain may have
- * emptied it meanwhile), then ptr, whose live bit is still set, goes on it.
- * Offset 0 is no class: a large block or a bad pointer. */
+ * emptied it meanwhile), then ptr, whose live bit is still set, goes on it. */
 __attribute__((noinline)) void kfree_flush(uintptr_t offset, void *ptr)
 {
-	if (offset == 0) {
-		kfree_slow(ptr);
-		return;
-	}
 	unsigned cls = class_at(offset);
 	mm_irq_flags_t flags = mm_irq_save();
 	struct cpu_list *list = my_list(cls);

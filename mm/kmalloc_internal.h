@@ -208,8 +208,8 @@ struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed
 /* The slow paths of kmalloc and kfree (kmalloc_central.c), for the class
  * whose CPU list is at 'offset': out of line, so that the fast paths need
  * few registers.  They mask interrupts while they work on this CPU's list.
- * kfree_flush frees 'ptr' (its live bit still set) to a full list, or, at
- * offset 0, hands it to kfree_slow. */
+ * kfree_flush frees 'ptr' (its live bit still set) to a full list of a
+ * class (offset 0 is none: kfree_slow's). */
 void *alloc_slow(uintptr_t offset);
 void *alloc_slow_no_borrow(uintptr_t offset);
 void kfree_flush(uintptr_t offset, void *ptr);

@@ -79,11 +79,13 @@ static inline void mm_set_bit_origin(uintptr_t origin)
 #define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                             \
 	do {                                                                             \
 		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)(word);             \
-		if (!stack_ || stack_->top == stack_->end)                               \
+		void **top_ = stack_ ? stack_->top : NULL;                               \
+		if (!stack_ || top_ == stack_->end)                                      \
 			goto full;                                                       \
 		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift))) \
 			goto was_clear;                                                  \
-		*stack_->top++ = (obj);                                                  \
+		*top_ = (obj);                                                           \
+		stack_->top = top_ + 1;                                                  \
 	} while (0)
 
 #endif
