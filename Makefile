@@ -2,7 +2,9 @@
 #
 #   make            build/kernel.elf
 #   make iso        build/arena386.iso (GRUB, boots without a menu wait)
-#   make run        boot in QEMU, console on this terminal, run every self-test
+#   make run        boot in QEMU, console on this terminal, run every self-test,
+#                   then the serial shell (on a terminal; "halt" leaves)
+#   make map        draw the address space (docs/address-space.svg and .png)
 #   make test       host tests, then the on-target suite at 16 MiB, 256 MiB,
 #                   3 GiB and from the ISO; last line "N passed, N failed"
 #   make bench      benchmarks (QEMU -icount shift=0: rdtsc counts instructions)
@@ -178,9 +180,14 @@ TIMEOUT ?= 300
 deps:
 	@scripts/deps.sh
 
+# make run ends at the serial shell (shell=1) when its input is a terminal;
+# with no terminal to type on (CI, a pipe) it ends after the self-tests.
+RUN_SHELL := $(shell [ -t 0 ] && echo yes)
 run: deps all
-	$(PYTHON) tests/run_qemu.py --kernel $(BUILD)/kernel.elf --mem $(MEM) \
-		--append "$(APPEND)" --timeout $(TIMEOUT) --log $(BUILD)/logs/run.log
+	$(PYTHON) tests/run_qemu.py --kernel $(BUILD)/kernel.elf --mem $(MEM) --smp 2 \
+		--append "$(APPEND)$(if $(RUN_SHELL), shell=1)" \
+		$(if $(RUN_SHELL),--interactive --timeout 86400,--timeout $(TIMEOUT)) \
+		--log $(BUILD)/logs/run.log
 
 test: deps all iso host-tests
 	$(PYTHON) tests/testall.py --build $(BUILD)
@@ -235,6 +242,14 @@ fuzz:
 	cd $(BUILD)/fuzz && ./kmalloc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-close_fd_mask=1 -print_final_stats=1 corpus
 
+# The address space after make map's demonstration (kernel/map_demo.c),
+# drawn by tools/render_map.py into docs/ (README shows it).
+MAP_APPEND := test=none demo=map arena_step=4M arena_limit=64M
+map: deps all
+	$(PYTHON) tests/run_qemu.py --kernel $(BUILD)/kernel.elf --mem 128M \
+		--append "$(MAP_APPEND)" --quiet --log $(BUILD)/logs/map.log
+	/usr/bin/python3 tools/render_map.py $(BUILD)/logs/map.log docs/address-space
+
 debug: deps all
 	@echo "QEMU is waiting for gdb on :1234; in another terminal: gdb -x tests/gdbinit"
 	qemu-system-i386 -kernel $(BUILD)/kernel.elf -m $(MEM) -append "$(APPEND)" \
@@ -248,7 +263,7 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
-.PHONY: FORCE all iso host-lib host-tests deps run test sweep bench fuzz debug format clean
+.PHONY: map FORCE all iso host-lib host-tests deps run test sweep bench fuzz debug format clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -16,7 +16,9 @@
 #include "kernel/console.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
+#include "kernel/map_demo.h"
 #include "kernel/memory.h"
+#include "kernel/shell.h"
 #include "kernel/smp.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"
@@ -32,6 +34,8 @@ static struct {
 	uint64_t seed;     /* for randomized tests */
 	uint64_t cpus;     /* at most this many CPUs online */
 	const char *crash; /* deliberate failure, for testing the host runner */
+	uint64_t shell;    /* 1: the serial shell after the tests */
+	bool map_demo;     /* demo=map: make map's demonstration, then its map */
 } options = { .test = "all", .seed = 1, .cpus = MAX_CPUS, .crash = "" };
 
 static bool set_string(char *dst, size_t size, const char *value, size_t len)
@@ -67,6 +71,17 @@ static bool set_cpus(const char *value, size_t len)
 	}
 	options.cpus = n;
 	return true;
+}
+
+static bool set_shell(const char *value, size_t len)
+{
+	return cmdline_parse_u64(value, len, &options.shell) && options.shell <= 1;
+}
+
+static bool set_demo(const char *value, size_t len)
+{
+	options.map_demo = len == 3 && !memcmp(value, "map", 3);
+	return options.map_demo;
 }
 
 static bool set_arena_limit(const char *value, size_t len)
@@ -110,6 +125,8 @@ static const struct cmdline_option kernel_options[] = {
 	{ "seed", set_seed },
 	{ "cpus", set_cpus },
 	{ "crash", set_crash },
+	{ "shell", set_shell },
+	{ "demo", set_demo },
 	{ "arena_limit", set_arena_limit },
 	{ "arena_step", set_arena_step },
 	{ "arena_base", set_arena_base },
@@ -204,7 +221,13 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	unsigned failed = ktest_run_all(options.test, options.seed).failed;
 	if (options.bench[0])
 		kbench_run(options.bench);
+	if (options.map_demo)
+		map_demo();
 	ratelimit_flush();
+	if (options.shell) {
+		kprintf("arena386: self-tests %s\n", failed ? "FAILED" : "passed");
+		shell_run(options.seed); /* returns only when there is no UART */
+	}
 	kprintf("# end of run:\n");
 	heap_print();
 	kprintf("arena386: %s\n", failed ? "self-tests FAILED" : "self-tests passed");

@@ -39,6 +39,10 @@ void kmalloc_drain(void);
  * it itself before an allocation fails); returns the bytes given back. */
 uint64_t kmalloc_trim(void);
 
+/* Objects of class 'cls' on CPU 'cpu's list now: a snapshot for the
+ * console (that CPU may be changing it); 0 for a CPU without lists. */
+uint32_t kmalloc_cached_on(unsigned cpu, unsigned cls);
+
 /* The size class serving 'size' bytes (size <= KMALLOC_MAX_SMALL), and the
  * object size of a class: for tests and statistics. */
 unsigned kmalloc_class_of(size_t size);

@@ -41,6 +41,16 @@ static uint64_t cached_everywhere(unsigned cls)
 	return n;
 }
 
+uint32_t kmalloc_cached_on(unsigned cpu, unsigned cls)
+{
+	if (cpu >= MM_MAX_CPUS || cls < 1 || cls > class_count ||
+	    !(__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & (1u << cpu)))
+		return 0;
+	const struct mm_cpu_stack *stack = &cpu_lists(cpu)->lists[cls].stack;
+	void **top = __atomic_load_n(&stack->top, __ATOMIC_RELAXED);
+	return top >= stack->bottom && top <= stack->end ? (uint32_t)(top - stack->bottom) : 0;
+}
+
 void kmalloc_stats(struct kmalloc_stats *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -19,6 +19,9 @@ need grub-pc-bin test -d /usr/lib/grub/i386-pc
 need xorriso command -v xorriso
 need mtools command -v mformat
 need python3 command -v python3
+# make map's renderer (tools/render_map.py), and its test in make test:
+# Debian's own python3 with its matplotlib.
+need python3-matplotlib /usr/bin/python3 -c "import matplotlib"
 for extra in "$@"; do
 	need "$extra" dpkg -s "$extra"
 done

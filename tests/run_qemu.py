@@ -224,9 +224,11 @@ def open_log(path):
 
 
 def qemu_command(args):
-    cmd = [args.qemu, "-m", args.mem, "-display", "none", "-monitor", "none",
-           "-serial", "stdio", "-no-reboot",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    # Interactive: the terminal's keys go to the guest's UART, Ctrl-C included.
+    serial = (["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+              if getattr(args, "interactive", False) else ["-serial", "stdio"])
+    cmd = [args.qemu, "-m", args.mem, "-display", "none", "-monitor", "none"] + serial + \
+          ["-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if args.machine:
         cmd += ["-machine", args.machine]
     if args.accel:
@@ -256,8 +258,9 @@ def run(args, echo=sys.stdout):
     start = time.monotonic()
     timed_out = False
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        interactive = getattr(args, "interactive", False)
+        proc = subprocess.Popen(cmd, stdin=None if interactive else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as e:
         if log:
             log.close()
@@ -276,12 +279,15 @@ def run(args, echo=sys.stdout):
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
+            if echo and interactive:  # as it comes: a prompt has no newline
+                echo.buffer.write(chunk)
+                echo.flush()
             partial += chunk
             *complete, partial = partial.split(b"\n")
             for raw in complete:
                 line = raw.decode("utf-8", "replace").rstrip("\r")
                 lines.append(line)
-                if echo:
+                if echo and not interactive:
                     echo.write(line + "\n")
                     echo.flush()
                 if log:
@@ -308,6 +314,8 @@ def parser():
     p.add_argument("--log", help="also write the console to this file")
     p.add_argument("--quiet", action="store_true", help="do not echo the console")
     p.add_argument("--icount", action="store_true", help="-icount shift=0: rdtsc counts instructions")
+    p.add_argument("--interactive", action="store_true",
+                   help="this terminal's input goes to the guest's serial port (the shell)")
     p.add_argument("--cpu", help="CPU model (QEMU -cpu), e.g. 486 or pentium,-pse")
     p.add_argument("--smp", help="CPUs (QEMU -smp), e.g. 4 or 4,sockets=4")
     p.add_argument("--machine", help="machine type and options (QEMU -machine), e.g. pc,acpi=off")

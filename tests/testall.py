@@ -6,7 +6,9 @@ Stages, in order:
   2. the host runner's own tests (tests/host/test_runner.py), the
      layers' one direction on every #include (tests/check_layers.py), and
      the allocator's fast paths in the kernel's machine code: no interrupt
-     masking, no call, one locked instruction (tests/check_fastpath.py);
+     masking, no call, one locked instruction (tests/check_fastpath.py), and
+     the console: the serial shell, the map renderer and the gdb helpers
+     (tests/host/test_console.py);
   3. the kernel under QEMU (TARGET_RUNS): the smallest supported machine
      (8 MiB, also with 4 CPUs), 12 MiB, 16 MiB, 256 MiB (and with 4 CPUs: plain, in parallel
      under multi-threaded TCG, and in turns under -icount with a fixed
@@ -142,6 +144,8 @@ def main():
     stages.append(("host-runner", [sys.executable, os.path.join(HERE, "host", "test_runner.py"),
                                    "--build", args.build], 600))
     stages.append(("host-layers", [sys.executable, os.path.join(HERE, "check_layers.py")], 60))
+    stages.append(("host-console", [sys.executable, os.path.join(HERE, "host", "test_console.py"),
+                                    "--build", args.build], 600))
     stages.append(("host-fastpath", [sys.executable, os.path.join(HERE, "check_fastpath.py"),
                                      "--kernel", os.path.join(args.build, "kernel.elf")], 60))
 

@@ -3,6 +3,7 @@
 #include "arch/i386/cpuid.h"
 #include "arch/i386/layout.h"
 #include "arch/i386/paging.h"
+#include "arch/i386/pit.h"
 
 #define CPUID_APIC (1u << 9)
 
@@ -15,6 +16,7 @@ enum {
 	REG_ICR_HIGH = 0x310,
 	REG_LVT_TIMER = 0x320,
 	REG_TIMER_INITIAL = 0x380,
+	REG_TIMER_CURRENT = 0x390,
 	REG_TIMER_DIVIDE = 0x3e0,
 };
 
@@ -112,4 +114,19 @@ void apic_timer_stop(void)
 {
 	write_reg(REG_LVT_TIMER, LVT_MASKED);
 	write_reg(REG_TIMER_INITIAL, 0);
+}
+
+uint32_t apic_timer_ticks_per_ms(void)
+{
+	static uint32_t per_ms;
+	if (!per_ms) {
+		write_reg(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+		write_reg(REG_LVT_TIMER, LVT_MASKED); /* one shot, no interrupt */
+		write_reg(REG_TIMER_INITIAL, UINT32_MAX);
+		pit_delay_us(10000);
+		uint32_t elapsed = UINT32_MAX - read_reg(REG_TIMER_CURRENT);
+		write_reg(REG_TIMER_INITIAL, 0);
+		per_ms = elapsed / 10 ? elapsed / 10 : 1;
+	}
+	return per_ms;
 }

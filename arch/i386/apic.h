@@ -45,6 +45,10 @@ void apic_eoi(void);
 void apic_timer_start(uint8_t vector, uint32_t count);
 void apic_timer_stop(void);
 
+/* The timer's ticks (divided by 1) in a millisecond, measured once against
+ * the PIT (10 ms); at least 1. */
+uint32_t apic_timer_ticks_per_ms(void);
+
 /* The vector the APIC raises for a spurious interrupt: its entry only
  * returns. */
 #define APIC_SPURIOUS_VECTOR 0xff

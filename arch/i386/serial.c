@@ -12,13 +12,14 @@ enum {
 	REG_LSR = 5,  /* line status */
 	LCR_8N1 = 0x03,
 	LCR_DLAB = 0x80,
+	LSR_DATA_READY = 0x01,
 	LSR_THR_EMPTY = 0x20,
 	MCR_DTR_RTS_OUT2 = 0x0b,
 	MCR_LOOPBACK = 0x10,
 	BAUD_DIVISOR = 1, /* 115200 / 115200 */
 };
 
-static bool serial_present;
+static bool present;
 
 bool serial_init(void)
 {
@@ -32,16 +33,29 @@ bool serial_init(void)
 	/* Loopback self-test: a byte written must come back. */
 	outb(COM1 + REG_MCR, MCR_LOOPBACK | MCR_DTR_RTS_OUT2);
 	outb(COM1 + REG_DATA, 0xae);
-	serial_present = inb(COM1 + REG_DATA) == 0xae;
+	present = inb(COM1 + REG_DATA) == 0xae;
 	outb(COM1 + REG_MCR, MCR_DTR_RTS_OUT2);
-	return serial_present;
+	return present;
 }
 
 void serial_putc(char c)
 {
-	if (!serial_present)
+	if (!present)
 		return;
 	while (!(inb(COM1 + REG_LSR) & LSR_THR_EMPTY))
 		;
 	outb(COM1 + REG_DATA, (uint8_t)c);
+}
+
+bool serial_getc(char *c)
+{
+	if (!present || !(inb(COM1 + REG_LSR) & LSR_DATA_READY))
+		return false;
+	*c = (char)inb(COM1 + REG_DATA);
+	return true;
+}
+
+bool serial_present(void)
+{
+	return present;
 }
