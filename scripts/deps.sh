@@ -22,6 +22,7 @@ need python3 command -v python3
 # make map's renderer (tools/render_map.py), and its test in make test:
 # Debian's own python3 with its matplotlib.
 need python3-matplotlib /usr/bin/python3 -c "import matplotlib"
+need gdb command -v gdb # make debug, and the gdb helpers' test
 for extra in "$@"; do
 	need "$extra" dpkg -s "$extra"
 done
