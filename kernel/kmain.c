@@ -21,6 +21,7 @@
 #include "kernel/shell.h"
 #include "kernel/smp.h"
 #include "lib/string.h"
+#include "mm/inject.h"
 #include "mm/kmalloc.h"
 #include "tests/kbench.h"
 #include "tests/ktest.h"
@@ -84,6 +85,40 @@ static bool set_demo(const char *value, size_t len)
 	return options.map_demo;
 }
 
+/* Fault injection (mm/inject.h), from boot on: fail_frame=N and
+ * fail_reserve=N make the Nth such event fail; fail_frame_ppm=P and
+ * fail_reserve_ppm=P make each fail with probability P per million, drawn
+ * from seed= (given first). */
+static bool set_injection(struct mm_injector *in, const char *value, size_t len, bool ppm)
+{
+	uint64_t v;
+	if (!cmdline_parse_u64(value, len, &v) || v > (ppm ? 1000000u : UINT32_MAX))
+		return false;
+	mm_inject_set(in, ppm ? in->countdown : (uint32_t)v, ppm ? (uint32_t)v : in->ppm,
+	              (uint32_t)options.seed);
+	return true;
+}
+
+static bool set_fail_frame(const char *value, size_t len)
+{
+	return set_injection(&mm_inject_frames, value, len, false);
+}
+
+static bool set_fail_reserve(const char *value, size_t len)
+{
+	return set_injection(&mm_inject_reserves, value, len, false);
+}
+
+static bool set_fail_frame_ppm(const char *value, size_t len)
+{
+	return set_injection(&mm_inject_frames, value, len, true);
+}
+
+static bool set_fail_reserve_ppm(const char *value, size_t len)
+{
+	return set_injection(&mm_inject_reserves, value, len, true);
+}
+
 static bool set_arena_limit(const char *value, size_t len)
 {
 	uint64_t v;
@@ -127,6 +162,10 @@ static const struct cmdline_option kernel_options[] = {
 	{ "crash", set_crash },
 	{ "shell", set_shell },
 	{ "demo", set_demo },
+	{ "fail_frame", set_fail_frame },
+	{ "fail_reserve", set_fail_reserve },
+	{ "fail_frame_ppm", set_fail_frame_ppm },
+	{ "fail_reserve_ppm", set_fail_reserve_ppm },
 	{ "arena_limit", set_arena_limit },
 	{ "arena_step", set_arena_step },
 	{ "arena_base", set_arena_base },

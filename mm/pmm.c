@@ -15,6 +15,7 @@
  *   - stats.free_frames == sum of free_count (the caches' frames not counted).
  */
 #include "mm/pmm.h"
+#include "mm/inject.h"
 
 #define FRAME_INDEX_MASK     (PMM_FRAMES_PER_SLOT - 1)
 #define BITMAP_WORDS(frames) (((frames) + 31) / 32)
@@ -668,9 +669,11 @@ unsigned pmm_check(const struct pmm *pmm)
 	return bad;
 }
 
+/* The backend's operations count their frames for fault injection
+ * (mm/inject.h): an injected failure is "no frame". */
 paddr_t pmm_op_alloc_frame(void *pmm)
 {
-	return pmm_alloc_frame(pmm);
+	return mm_inject(&mm_inject_frames) ? 0 : pmm_alloc_frame(pmm);
 }
 
 void pmm_op_free_frame(void *pmm, paddr_t frame)
@@ -680,7 +683,10 @@ void pmm_op_free_frame(void *pmm, paddr_t frame)
 
 unsigned pmm_op_alloc_entries(void *pmm, paddr_t *entries, unsigned n, uint32_t flags)
 {
-	return pmm_alloc_entries(pmm, entries, n, flags);
+	unsigned allowed = 0;
+	while (allowed < n && !mm_inject(&mm_inject_frames))
+		allowed++;
+	return allowed ? pmm_alloc_entries(pmm, entries, allowed, flags) : 0;
 }
 
 void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n)
@@ -690,7 +696,7 @@ void pmm_op_free_entries(void *pmm, const paddr_t *entries, unsigned n)
 
 paddr_t pmm_op_alloc_slot(void *pmm)
 {
-	return pmm_alloc_slot(pmm);
+	return mm_inject(&mm_inject_frames) ? 0 : pmm_alloc_slot(pmm);
 }
 
 void pmm_op_free_slot(void *pmm, paddr_t base)

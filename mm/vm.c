@@ -13,6 +13,7 @@
  */
 #include "mm/vm.h"
 #include "mm/bitops.h"
+#include "mm/inject.h"
 #include "mm/vm_backend.h"
 
 #define PAGES ((uint32_t)(VM_SPACE_SIZE / PAGE_SIZE)) /* 2^20 */
@@ -372,6 +373,10 @@ static uintptr_t reserve_locked(uintptr_t hint, size_t n, enum vm_owner owner)
 	if ((uint64_t)n > VM_SPACE_SIZE - (hint ? offset_of(hint) : 0))
 		return refuse("vm_reserve", hint, n, "wraps past the end of the 4 GiB space"), 0;
 
+	if (mm_inject(&mm_inject_reserves)) { /* as if the space were full */
+		kprintf("vm: vm_reserve(%p, %#zx) failed: fault injected\n", (void *)hint, n);
+		return 0;
+	}
 	uint32_t count = (uint32_t)(((uint64_t)n + SLOT_SIZE - 1) / SLOT_SIZE);
 	uint32_t at = hint ? (uint32_t)(offset_of(hint) / SLOT_SIZE) : 0;
 	uint32_t slot;

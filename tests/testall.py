@@ -49,6 +49,7 @@ TARGET_RUNS = [
     ("target-256M-smp4-icount", "256M", "test=kmalloc_smp,spinlock seed=2", None, "4"),
     ("target-256M-cpu486", "256M", "", "486", None),
     ("target-256M-nopse", "256M", "", "pentium,-pse", None),
+    ("target-64M-step4M", "64M", "arena_step=4M", None, None),
     ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
     ("target-3G", "3G", "", None, None),
     ("target-3G-arena3584M", "3G", "arena_limit=3584M", None, None),
