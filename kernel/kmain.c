@@ -119,6 +119,31 @@ static bool set_fail_reserve_ppm(const char *value, size_t len)
 	return set_injection(&mm_inject_reserves, value, len, true);
 }
 
+/* kmalloc_debug=poison,redzone,caller or all (mm/kmalloc.h). */
+static bool set_kmalloc_debug(const char *value, size_t len)
+{
+	static const char *const names[] = { "poison", "redzone", "caller" };
+	unsigned flags = 0;
+	for (size_t at = 0; at < len;) {
+		size_t n = 0;
+		while (at + n < len && value[at + n] != ',')
+			n++;
+		unsigned flag = n == 3 && !memcmp(value + at, "all", 3) ? KMALLOC_DEBUG_ALL : 0;
+		for (unsigned i = 0; i < 3; i++)
+			if (strlen(names[i]) == n && !memcmp(value + at, names[i], n))
+				flag = 1u << i;
+		if (!flag) {
+			kprintf("kmalloc_debug=%.*s: '%.*s' is not poison, redzone, caller or "
+			        "all\n",
+			        (int)len, value, (int)n, value + at);
+			return false;
+		}
+		flags |= flag;
+		at += n + 1;
+	}
+	return flags && kmalloc_set_debug(flags);
+}
+
 static bool set_arena_limit(const char *value, size_t len)
 {
 	uint64_t v;
@@ -162,6 +187,7 @@ static const struct cmdline_option kernel_options[] = {
 	{ "crash", set_crash },
 	{ "shell", set_shell },
 	{ "demo", set_demo },
+	{ "kmalloc_debug", set_kmalloc_debug },
 	{ "fail_frame", set_fail_frame },
 	{ "fail_reserve", set_fail_reserve },
 	{ "fail_frame_ppm", set_fail_frame_ppm },
@@ -263,6 +289,8 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 	if (options.map_demo)
 		map_demo();
 	ratelimit_flush();
+	if (kmalloc_debug_flags())
+		kprintf("# leak report (kmalloc_debug): %u blocks live\n", kmalloc_report_leaks());
 	if (options.shell) {
 		kprintf("arena386: self-tests %s\n", failed ? "FAILED" : "passed");
 		shell_run(options.seed); /* returns only when there is no UART */

@@ -149,7 +149,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		kprintf("kmalloc_init: the heap is set up already\n");
 		return false;
 	}
-	build_classes();
+	build_classes(debug_extra_bytes());
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		uint32_t keep = EMPTY_KEEP_PAGES / classes[cls].pages;
 		central[cls].keep_empty = keep ? keep : 1;
@@ -165,15 +165,19 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 bool kmalloc_cpu_init(void)
 {
 	unsigned cpu = mm_cpu_index();
-	void **slots = ph_meta_alloc(&kernel_pageheap, slots_per_cpu * sizeof(void *));
-	if (!slots) {
+	void **slots = kmalloc_debug
+	                       ? NULL
+	                       : ph_meta_alloc(&kernel_pageheap, slots_per_cpu * sizeof(void *));
+	if (!slots && !kmalloc_debug) {
 		kprintf("kmalloc: CPU %u: no memory for the %u slots of its lists\n", cpu,
 		        slots_per_cpu);
 		return false;
 	}
 	struct kmalloc_cpu *mine = cpu_lists(cpu);
 	memset(mine, 0, sizeof(*mine));
-	for (unsigned cls = 1; cls <= class_count; cls++) {
+	/* kmalloc_debug: no room on any list (all zero), so that every call
+	 * reaches the slow paths and their checks. */
+	for (unsigned cls = 1; cls <= class_count && !kmalloc_debug; cls++) {
 		struct mm_cpu_stack *stack = &mine->lists[cls].stack;
 		stack->bottom = stack->top = slots;
 		slots += classes[cls].cache_max;
@@ -353,7 +357,7 @@ size_t ksize(const void *ptr)
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	size_t size = 0;
 	if (s)
-		size = s->small.size_class ? classes[s->small.size_class].size
+		size = s->small.size_class ? classes[s->small.size_class].user_size
 		                           : (size_t)s->npages * PAGE_SIZE;
 	else if (ptr)
 		bad_pointer("ksize", ptr, why);

@@ -89,12 +89,42 @@ struct kmalloc_stats {
 	uint64_t bad_frees;      /* refused kfree/krealloc/ksize pointers */
 	uint64_t failures;       /* allocations that returned NULL */
 	uint64_t reclaims;       /* times idle memory went back to serve a request */
+	uint64_t debug_reports;  /* problems kmalloc_debug found (below) */
 	uint64_t large_in_use_bytes;
 	uint32_t class_count;
 	struct kmalloc_class_stats classes[KMALLOC_MAX_CLASSES];
 };
 
 void kmalloc_stats(struct kmalloc_stats *out);
+
+/*
+ * Debug modes, in the spirit of Linux's SLUB debugging (boot option
+ * kmalloc_debug=poison,redzone,caller or all); set before kmalloc_init.
+ *   POISON   a freed object is filled with 0x6b, a new one with 0xa5; the
+ *            free pattern is checked when the object is handed out again:
+ *            a write after free is reported with the first bad offset;
+ *   REDZONE  8 bytes (16 on x86_64) of 0xbb after each small object,
+ *            checked at kfree: an overflow is reported with how far it went;
+ *   CALLER   who allocated and who last freed each object, in every report
+ *            and in the leak report.
+ * Reports are one line each, counted in debug_reports; the heap goes on.
+ * With any mode on, every small allocation and free takes the slow path
+ * (under its class's lock) and objects grow by the red zone and callers;
+ * with none, nothing changes: the fast paths are the same code.
+ * kmalloc_set_debug returns false, with a message, after kmalloc_init or
+ * for unknown flags.
+ */
+#define KMALLOC_DEBUG_POISON  1u
+#define KMALLOC_DEBUG_REDZONE 2u
+#define KMALLOC_DEBUG_CALLER  4u
+#define KMALLOC_DEBUG_ALL     7u
+bool kmalloc_set_debug(unsigned flags);
+unsigned kmalloc_debug_flags(void);
+
+/* With kmalloc_debug on: prints every small object still live, one line
+ * each with who allocated it (KMALLOC_DEBUG_CALLER), and every large block,
+ * and returns how many there were.  0 and nothing printed with it off. */
+unsigned kmalloc_report_leaks(void);
 
 /* 0 when every invariant of the heap holds (page heap, spans, per-CPU
  * cache, live bits, counters); otherwise the number of problems, each

@@ -345,6 +345,8 @@ static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
 	 * empties lists), so it has room for all of them. */
 	struct cpu_list *list = my_list(cls);
 	uint32_t n = ci->batch < NEW_SPAN_BATCH ? ci->batch : NEW_SPAN_BATCH;
+	if (kmalloc_debug)
+		n = 1; /* lists without room */
 	/* Objects 1 .. n-1 to the list, the lowest on top. */
 	for (uintptr_t p = s->start + (uintptr_t)(n - 1) * ci->size; p > s->start; p -= ci->size)
 		*list->stack.top++ = (void *)p;
@@ -371,15 +373,16 @@ static inline unsigned lender(const struct central *c)
 #undef LISTED
 }
 
-/* One object for a caller of a smaller class (see alloc_slow_common), from the
- * first listed span of 'cls', or NULL when it has none (any more).  It is an
- * object of 'cls' in every respect: its kfree returns it to this class. */
-static __attribute__((noinline)) void *borrow_object(unsigned cls)
+/* One object of 'cls' from the first listed span of the class, live, or
+ * NULL when it has none (any more); *fresh says it was never handed out
+ * before.  Takes the class's lock; interrupts are off. */
+void *take_from_spans(unsigned cls, bool *fresh)
 {
 	struct central *c = &central[cls];
 	mm_lock_irqs_off(&c->lock);
 	struct span *s = c->partial;
 	void **obj = NULL;
+	*fresh = false;
 	if (s) {
 		obj = s->small.free_objects;
 		if (obj) {
@@ -387,6 +390,7 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls)
 		} else {
 			obj = (void **)(s->start + (uintptr_t)s->small.carved * classes[cls].size);
 			s->small.carved++;
+			*fresh = true;
 		}
 		if (s->small.objects_in_use++ == 0)
 			c->empty--;
@@ -399,17 +403,47 @@ static __attribute__((noinline)) void *borrow_object(unsigned cls)
 	return obj;
 }
 
+/* One object for a caller of a smaller class (see alloc_slow_common): it is
+ * an object of 'cls' in every respect: its kfree returns it to this class. */
+static __attribute__((noinline)) void *borrow_object(unsigned cls)
+{
+	bool fresh;
+	return take_from_spans(cls, &fresh);
+}
+
+/* A new span's first object, live (kmalloc_debug: the lists take none). */
+void *new_span_object(unsigned cls, mm_irq_flags_t flags)
+{
+	return alloc_new_span(cls, flags);
+}
+
+/* One object goes back to its span straight (kmalloc_debug's kfree, with
+ * the class's lock held and the object's live bit cleared). */
+void give_back_locked(unsigned cls, void *ptr)
+{
+	struct central *c = &central[cls];
+	const struct arena *a = &kernel_pageheap.arena;
+	struct span *s = a->pages[((uintptr_t)ptr - a->start) >> PAGE_SHIFT].span;
+	struct span *release = NULL;
+	give_back(c, s, ptr, &release);
+	c->out--;
+	if (release)
+		release_class_span(c, release);
+}
+
 /* An empty CPU list (as the fast path saw it, with interrupts on: a handler
  * may have freed to it since): refill it, then take from it; with nothing to
  * refill from, borrow (when 'may_borrow': not for kmemalign, whose class
  * was chosen for its alignment) or set up a span.  Its two forms below are
  * kept out of line so that the fast path needs few registers. */
 static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t offset,
-                                                                     bool may_borrow)
+                                                                     bool may_borrow, void *caller)
 {
 	if (__builtin_expect(offset == 0, 0)) /* no class: no tables yet */
 		used_before_set_up("kmalloc");
 	unsigned cls = class_at(offset);
+	if (__builtin_expect(kmalloc_debug != 0, 0))
+		return debug_alloc(cls, may_borrow, caller);
 	struct central *c = &central[cls];
 	mm_irq_flags_t flags = mm_irq_save();
 	struct cpu_list *list = my_list(cls);
@@ -441,14 +475,16 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 	return alloc_new_span(cls, flags);
 }
 
+/* The fast paths jump here, so the return address is their caller's: what
+ * kmalloc_debug records as the caller. */
 __attribute__((noinline)) void *alloc_slow(uintptr_t offset)
 {
-	return alloc_slow_common(offset, true);
+	return alloc_slow_common(offset, true, __builtin_return_address(0));
 }
 
 __attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset)
 {
-	return alloc_slow_common(offset, false);
+	return alloc_slow_common(offset, false, __builtin_return_address(0));
 }
 
 /* A full CPU list (as kfree's fast path saw it): half of it goes back to
@@ -457,6 +493,8 @@ __attribute__((noinline)) void *alloc_slow_no_borrow(uintptr_t offset)
 __attribute__((noinline)) void kfree_flush(uintptr_t offset, void *ptr)
 {
 	unsigned cls = class_at(offset);
+	if (__builtin_expect(kmalloc_debug != 0, 0))
+		return debug_free(cls, ptr, __builtin_return_address(0));
 	mm_irq_flags_t flags = mm_irq_save();
 	struct cpu_list *list = my_list(cls);
 	if (!room_on(list)) {

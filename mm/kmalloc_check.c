@@ -58,7 +58,7 @@ void kmalloc_stats(struct kmalloc_stats *out)
 	out->class_count = class_count;
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		struct kmalloc_class_stats *c = &out->classes[cls - 1];
-		c->size = classes[cls].size;
+		c->size = classes[cls].user_size;
 		c->span_pages = classes[cls].pages;
 		c->cached = cached_everywhere(cls);
 		c->in_use = central[cls].out - c->cached;
@@ -82,6 +82,7 @@ void kmalloc_stats(struct kmalloc_stats *out)
 	out->bad_frees = totals.bad_frees;
 	out->failures = totals.failures;
 	out->reclaims = totals.reclaims;
+	out->debug_reports = totals.debug_reports;
 	out->mapped_bytes = kernel_pageheap.arena.stats.mapped_bytes;
 	out->released_bytes = kernel_pageheap.arena.stats.released_bytes;
 	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
@@ -167,13 +168,13 @@ static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
 {
 	const struct arena *a = &kernel_pageheap.arena;
 	const struct mm_cpu_stack *stack = &cpu_lists(cpu)->lists[cls].stack;
-	if (stack->bottom != slots || stack->end != slots + classes[cls].cache_max ||
+	uint32_t capacity = kmalloc_debug ? 0 : classes[cls].cache_max;
+	if (stack->bottom != slots || stack->end != slots + capacity ||
 	    stack->top < stack->bottom || stack->top > stack->end)
 		return problem("CPU %u, class %u: list's slots [%p, %p) with top %p, not "
 		               "[%p, %p)",
 		               cpu, classes[cls].size, (void *)stack->bottom, (void *)stack->end,
-		               (void *)stack->top, (void *)slots,
-		               (void *)(slots + classes[cls].cache_max));
+		               (void *)stack->top, (void *)slots, (void *)(slots + capacity));
 	unsigned bad = 0;
 	for (void **slot = stack->bottom; slot < stack->top; slot++) {
 		uintptr_t o = (uintptr_t)*slot, off = o - a->start;
@@ -209,7 +210,7 @@ int kheap_check(void)
 		void **slots = cpu_lists(cpu)->lists[1].stack.bottom;
 		for (unsigned cls = 1; cls <= class_count; cls++) {
 			bad += check_list(cpu, cls, slots);
-			slots += classes[cls].cache_max;
+			slots += kmalloc_debug ? 0 : classes[cls].cache_max;
 		}
 	}
 
@@ -271,4 +272,41 @@ int kheap_check(void)
 		               (unsigned long long)live_total, (unsigned long long)counted_in_use);
 	release_heap();
 	return (int)bad;
+}
+
+unsigned kmalloc_report_leaks(void)
+{
+	if (!kmalloc_debug)
+		return 0;
+	hold_heap();
+	const struct arena *a = &kernel_pageheap.arena;
+	unsigned leaks = 0;
+	for (uintptr_t p = a->start; p < a->used;) {
+		struct span *s = a->pages[(p - a->start) / PAGE_SIZE].span;
+		if (!s || s->start != p) {
+			p += PAGE_SIZE;
+			continue;
+		}
+		unsigned cls = s->small.size_class;
+		if (s->state == SPAN_IN_USE && cls == 0) {
+			kprintf("kmalloc: leak: large block %p (%u pages)\n", (void *)s->start,
+			        s->npages);
+			leaks++;
+		} else if (s->state == SPAN_IN_USE) {
+			for (uint32_t i = 0; i < s->small.carved; i++) {
+				uintptr_t o = s->start + (uintptr_t)i * classes[cls].size;
+				if (!live(o))
+					continue;
+				void *allocated_by, *freed_by;
+				debug_callers(cls, o, &allocated_by, &freed_by);
+				kprintf("kmalloc: leak: object %p (%u bytes, class %u) allocated "
+				        "by %p\n",
+				        (void *)o, classes[cls].user_size, cls, allocated_by);
+				leaks++;
+			}
+		}
+		p = s->start + (uintptr_t)s->npages * PAGE_SIZE;
+	}
+	release_heap();
+	return leaks;
 }

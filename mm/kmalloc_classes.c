@@ -33,10 +33,12 @@ static uint32_t span_pages(uint32_t size)
 	return best;
 }
 
-static void add_class(uint32_t size)
+static void add_class(uint32_t user_size, uint32_t extra)
 {
 	struct class_info *c = &classes[++class_count];
+	uint32_t size = user_size + extra;
 	c->size = size;
+	c->user_size = user_size;
 	c->magic = (uint32_t)(((1ull << 32) + size - 1) / size);
 	c->pages = span_pages(size);
 	c->objects = c->pages * PAGE_SIZE / size;
@@ -48,14 +50,14 @@ static void add_class(uint32_t size)
 	c->cache_max = 2 * c->batch;
 }
 
-void build_classes(void)
+void build_classes(uint32_t extra)
 {
 	class_count = 0;
 	for (uint32_t size = Q; size <= PER_BAND * Q; size += Q)
-		add_class(size);
+		add_class(size, extra);
 	for (uint32_t band = PER_BAND * Q; band < KMALLOC_MAX_SMALL; band *= 2) {
 		for (uint32_t i = 1; i <= PER_BAND; i++)
-			add_class(band + i * (band / PER_BAND));
+			add_class(band + i * (band / PER_BAND), extra);
 	}
 	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
 	slots_per_cpu = 0;
@@ -63,16 +65,17 @@ void build_classes(void)
 		slots_per_cpu += classes[cls].cache_max;
 	unsigned c = 1;
 	for (uint32_t size = 0; size <= LOOKUP_MAX; size++) {
-		while (classes[c].size < size)
+		while (classes[c].user_size < size)
 			c++;
 		lookup[size] = (cpu_list_offset_t)(c * sizeof(struct cpu_list));
 	}
 	for (uint32_t i = 0; i <= KMALLOC_MAX_SMALL >> COARSE_SHIFT; i++) {
 		uint32_t size = i << COARSE_SHIFT;
-		while (classes[c].size < size)
+		while (classes[c].user_size < size)
 			c++;
-		MM_ASSERT(size <= LOOKUP_MAX || (classes[c].size & ((1u << COARSE_SHIFT) - 1)) == 0,
-		          "class %u is not a multiple of the coarse unit", classes[c].size);
+		MM_ASSERT(size <= LOOKUP_MAX ||
+		                  (classes[c].user_size & ((1u << COARSE_SHIFT) - 1)) == 0,
+		          "class %u is not a multiple of the coarse unit", classes[c].user_size);
 		lookup_coarse[i] = (cpu_list_offset_t)(c * sizeof(struct cpu_list));
 	}
 }
@@ -84,7 +87,7 @@ unsigned kmalloc_class_of(size_t size)
 
 uint32_t kmalloc_class_size(unsigned cls)
 {
-	return cls >= 1 && cls <= class_count ? classes[cls].size : 0;
+	return cls >= 1 && cls <= class_count ? classes[cls].user_size : 0;
 }
 
 unsigned kmalloc_class_count(void)

@@ -39,7 +39,8 @@ _Static_assert(KMALLOC_ALIGN == ARENA_QUANTUM, "the live bitmap's quantum is the
 _Static_assert(LOOKUP_MAX >= PER_BAND * 16, "the table covers the linear classes");
 
 struct class_info {
-	uint32_t size;
+	uint32_t size;      /* the stride: objects lie this far apart in a span */
+	uint32_t user_size; /* what a caller may use: size but for kmalloc_debug's room */
 	uint32_t magic;     /* ceil(2^32 / size): offset * magic >> 32 == offset / size */
 	uint32_t pages;     /* per span */
 	uint32_t objects;   /* per span */
@@ -157,7 +158,7 @@ extern struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
  * adds in one locked instruction); the large blocks are counted per CPU
  * (struct kmalloc_cpu). */
 struct kmalloc_totals {
-	uint32_t bad_frees, failures, reclaims;
+	uint32_t bad_frees, failures, reclaims, debug_reports;
 };
 #define COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 extern struct kmalloc_totals totals;
@@ -198,8 +199,29 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
  * later refills carve the rest. */
 #define NEW_SPAN_BATCH 4
 
-/* kmalloc_classes.c: fills classes[] and the lookup tables. */
-void build_classes(void);
+/* kmalloc_classes.c: fills classes[] and the lookup tables; each object
+ * takes 'extra' bytes beyond its user size (kmalloc_debug's red zone and
+ * callers; 0 without). */
+void build_classes(uint32_t extra);
+
+/* kmalloc_debug.c: the debug modes (kmalloc.h).  kmalloc_debug is 0 unless
+ * kmalloc_set_debug set flags before kmalloc_init; then every CPU list has
+ * no room, so that every call takes the slow paths, which hand over to
+ * these. */
+extern unsigned kmalloc_debug;
+uint32_t debug_extra_bytes(void);
+void *debug_alloc(unsigned cls, bool may_borrow, void *caller);
+void debug_free(unsigned cls, void *ptr, void *caller);
+/* With the heap held (kmalloc_check.c): the callers an object's trailer
+ * records, or NULLs. */
+void debug_callers(unsigned cls, uintptr_t obj, void **allocated_by, void **freed_by);
+/* kmalloc_central.c, for the debug modes: one object from the class's
+ * spans (the lock taken inside, interrupts off), a new span's first object
+ * ('flags' restored), one object given back to its span (the class's lock
+ * held). */
+void *take_from_spans(unsigned cls, bool *fresh);
+void *new_span_object(unsigned cls, mm_irq_flags_t flags);
+void give_back_locked(unsigned cls, void *ptr);
 
 /* kmalloc_central.c: heap_alloc's second attempt, after reclaiming; with
  * no lock held. */

@@ -50,6 +50,7 @@ TARGET_RUNS = [
     ("target-256M-cpu486", "256M", "", "486", None),
     ("target-256M-nopse", "256M", "", "pentium,-pse", None),
     ("target-64M-step4M", "64M", "arena_step=4M", None, None),
+    ("target-256M-debug", "256M", "kmalloc_debug=all", None, None),
     ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
     ("target-3G", "3G", "", None, None),
     ("target-3G-arena3584M", "3G", "arena_limit=3584M", None, None),
@@ -72,6 +73,7 @@ def sweep_runs():
              ("486", "pentium", "pentium,-pse", "pentium2", "pentium3", "qemu32", "qemu32,-pse",
               "coreduo", "n270", "athlon", "kvm32")]
     runs += [(f"sweep-{m}", m, "", None, None) for m in ("3584M", "4G", "8G")]
+    runs += [("sweep-256M-smp4-debug", "256M", "kmalloc_debug=all", None, "4")]
     options = ["arena_limit=4M", "arena_limit=8M", "arena_limit=12M", "arena_base=8M",
                "arena_base=16M", "arena_base=0xF0000000", "arena_base=0xFF400000",
                "arena_limit=4G arena_step=4G", "arena_step=4M", "arena_limit=3584M"]
