@@ -115,7 +115,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 # benchmarks) and the objects the host tests link (with them).
 HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/inject.c mm/vm.c mm/arena.c mm/pageheap.c \
 	mm/pageheap_check.c mm/kmalloc.c mm/kmalloc_classes.c mm/kmalloc_central.c \
-	mm/kmalloc_check.c arch/host/vm_host.c arch/host/setup.c
+	mm/kmalloc_check.c mm/kmalloc_debug.c arch/host/vm_host.c arch/host/setup.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer
