@@ -6,10 +6,9 @@
  * Two sequences:
  *   - kmalloc's: small blocks of several classes, kcalloc small and large,
  *     kmemalign small and page-aligned, krealloc moving a small block and
- *     growing a large one, and a block past the arena's reservation.  The
- *     kernel's arena keeps what it grew, so after the first run this one
- *     exercises the heap's own paths: spans set up, free pages mapped
- *     again, live bits covered, reclaim and retry;
+ *     growing a large one, large blocks.  The kernel's arena keeps what it
+ *     grew, so this one exercises the heap's own paths: spans set up, free
+ *     pages mapped again, live bits covered, reclaim and retry;
  *   - the arena's growth, on a page heap of the test's own, set up and
  *     given back in every run: its metadata and first step reserved, then
  *     grown by extension, then past another owner's reservation by a
@@ -45,7 +44,6 @@ static void keep(void *p, unsigned *nulls)
 static unsigned run_sequence(void)
 {
 	static const size_t sizes[] = { 8, 24, 100, 500, 2000, 5000, 30000, 40000 };
-	const struct arena *a = &kernel_pageheap.arena;
 	unsigned nulls = 0;
 	held_count = 0;
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
@@ -63,8 +61,9 @@ static unsigned run_sequence(void)
 	if (grown)
 		held[9] = grown;
 	nulls += held[9] && !grown;
-	/* Past the arena's reservation: it grows (extension or fallback). */
-	keep(kmalloc((size_t)(a->end - a->used) + 2 * PAGE_SIZE), &nulls);
+	/* Large blocks of the page heap: one span's worth of frames each. */
+	keep(kmalloc(64 * 1024), &nulls);
+	keep(kmemalign(64 * 1024, 128 * 1024), &nulls);
 	return nulls;
 }
 
