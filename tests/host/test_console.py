@@ -7,7 +7,6 @@ a breakpoint.
 
 Last line: "N passed, N failed".
 """
-import argparse
 import os
 import re
 import select
@@ -342,16 +341,8 @@ class GdbHelpers(unittest.TestCase):
 
 
 def main():
-    global BUILD
-    p = argparse.ArgumentParser()
-    p.add_argument("--build", default="build")
-    args, _ = p.parse_known_args()
-    BUILD = args.build
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    from test_runner import run_module
+    return run_module(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -398,17 +398,22 @@ class CountingResult(unittest.TextTestResult):
     pass
 
 
-def main():
-    global BUILD
+def run_module(module):
+    """Runs a test module's cases, its BUILD set from --build; prints the
+    stage's last line, "N passed, N failed"; returns the exit status."""
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
-    args, rest = p.parse_known_args()
-    BUILD = args.build
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    args, _ = p.parse_known_args()
+    module.BUILD = args.build
+    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)
     print(f"{result.testsRun - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def main():
+    return run_module(sys.modules[__name__])
 
 
 if __name__ == "__main__":
