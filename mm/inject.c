@@ -8,6 +8,7 @@ void mm_inject_set(struct mm_injector *in, uint32_t nth, uint32_t ppm, uint32_t 
 	in->countdown = nth;
 	in->ppm = ppm;
 	in->rng = seed ? seed : 2463534242u;
+	in->armed = nth || ppm;
 }
 
 bool mm_inject_slow(struct mm_injector *in)
@@ -24,5 +25,6 @@ bool mm_inject_slow(struct mm_injector *in)
 		fail |= x % 1000000u < in->ppm;
 	}
 	in->fired += fail;
+	in->armed = in->countdown || in->ppm;
 	return fail;
 }

@@ -11,7 +11,8 @@
  *   mm_inject_reserves  every vm_reserve call.
  * An injected failure looks like the real one (no frame; no room in the
  * address space), so the code above cannot tell them apart.  Off (all
- * zero) by default; each test of an event is one load.
+ * zero) by default; each test of an event is one compare with memory (a
+ * batch of frames is one event's test when off).
  */
 #ifndef MM_INJECT_H
 #define MM_INJECT_H
@@ -19,6 +20,7 @@
 #include "mm/mm_env.h"
 
 struct mm_injector {
+	uint32_t armed;     /* countdown or ppm set: the one word the test reads */
 	uint32_t countdown; /* N: the Nth event from now fails (once); 0: none */
 	uint32_t ppm;       /* or each event fails with probability ppm / 10^6 */
 	uint32_t rng;       /* xorshift state for ppm */
@@ -37,7 +39,7 @@ bool mm_inject_slow(struct mm_injector *in);
  * held (the vm map's, for both kinds). */
 static inline bool mm_inject(struct mm_injector *in)
 {
-	if (__builtin_expect(!(in->countdown | in->ppm), 1))
+	if (__builtin_expect(!in->armed, 1))
 		return false;
 	return mm_inject_slow(in);
 }

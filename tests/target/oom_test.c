@@ -4,14 +4,14 @@
  * once.  Mixed sizes, 8 B to 64 KiB, weighted to small; every block is
  * linked through its first word (so that the test needs no memory of its
  * own) and tagged in its second.  A fill ends when not even 8 bytes can be
- * had.  The second fill must hold what the first did within a few pages: running out of memory loses nothing, whatever it
- * went through (reclaims, retries, span releases, drained CPU lists).  Run
- * on the small machines only (make test: 8 MiB on one CPU and on four,
- * 12 and 16 MiB), where filling takes a moment.
+ * had.  The second fill must hold what the first did within a few pages: running out of memory
+ * loses nothing, whatever it went through (reclaims, retries, span releases, drained CPU lists).
+ * Run on the small machines only (make test: 8 MiB on one CPU and on four, 12 and 16 MiB), where
+ * filling takes a moment.
  */
 #include "arch/i386/cpu.h"
-#include "arch/i386/percpu.h"
 #include "arch/i386/ipi.h"
+#include "arch/i386/percpu.h"
 #include "kernel/memory.h"
 #include "kernel/smp.h"
 #include "mm/kheap.h"
@@ -146,13 +146,14 @@ static void the_heap_fills_again_to_the_same_amount(struct ktest *t)
 	 * keeps (said in the note: the second fill, which needs no more, holds
 	 * as much all the same). */
 	struct memory_state between = memory_state();
-	uint64_t kept = (uint64_t)(between.meta_pages - before.meta_pages +
-	                           between.page_tables - before.page_tables) *
+	uint64_t kept = (uint64_t)(between.meta_pages - before.meta_pages + between.page_tables -
+	                           before.page_tables) *
 	                PAGE_SIZE;
 	uint64_t second = fill((uint32_t)t->seed);
 	EXPECT_EQ(t, empty(), 0u);
-	ktest_note(t, "%u CPUs: %llu KiB in %u blocks, then %llu KiB (%llu%% of the frames free "
-	              "after boot); %llu KiB of metadata kept from the first",
+	ktest_note(t,
+	           "%u CPUs: %llu KiB in %u blocks, then %llu KiB (%llu%% of the frames free "
+	           "after boot); %llu KiB of metadata kept from the first",
 	           smp_cpus_online(), (unsigned long long)(first >> 10), blocks,
 	           (unsigned long long)(second >> 10),
 	           (unsigned long long)(second * 100 / ((uint64_t)boot_free_frames * PAGE_SIZE)),
