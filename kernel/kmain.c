@@ -144,6 +144,11 @@ static bool set_kmalloc_debug(const char *value, size_t len)
 	return flags && kmalloc_set_debug(flags);
 }
 
+static bool set_stress_ops(const char *value, size_t len)
+{
+	return cmdline_parse_u64(value, len, &ktest_stress_ops);
+}
+
 static bool set_arena_limit(const char *value, size_t len)
 {
 	uint64_t v;
@@ -188,6 +193,7 @@ static const struct cmdline_option kernel_options[] = {
 	{ "shell", set_shell },
 	{ "demo", set_demo },
 	{ "kmalloc_debug", set_kmalloc_debug },
+	{ "stress_ops", set_stress_ops },
 	{ "fail_frame", set_fail_frame },
 	{ "fail_reserve", set_fail_reserve },
 	{ "fail_frame_ppm", set_fail_frame_ppm },

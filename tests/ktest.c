@@ -245,6 +245,8 @@ static unsigned suite_pass(const struct ktest_suite *s)
 	return s->flags & KTEST_RUN_FIRST ? 0 : s->flags & KTEST_RUN_LAST ? 2 : 1;
 }
 
+uint64_t ktest_stress_ops;
+
 struct ktest_totals ktest_run_all(const char *filter, uint64_t seed)
 {
 	unsigned count = 0;

@@ -186,4 +186,8 @@ struct ktest_totals {
 bool ktest_check_filter(const char *filter);
 struct ktest_totals ktest_run_all(const char *filter, uint64_t seed);
 
+/* Operations for the long stress (boot option stress_ops=, make stress): 0,
+ * the default, skips it. */
+extern uint64_t ktest_stress_ops;
+
 #endif

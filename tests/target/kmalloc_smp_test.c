@@ -2,7 +2,7 @@
  * tests/target/kmalloc_smp_test.c - suite "kmalloc_smp": the heap on every
  * CPU at once (at -smp 1 the same cases run on the boot CPU alone).
  *
- * The stress: every CPU online allocates random sizes (8 B to 1 MiB,
+ * The stress: every CPU online allocates random sizes (1 B to 1 MiB,
  * weighted to small), tags each block over its whole length with (CPU,
  * sequence number), checks the tags before it frees, reallocates some
  * blocks, and passes some through rings to other CPUs, which check and
@@ -48,7 +48,7 @@ struct ring {
 struct worker {
 	uint32_t rng;
 	uint32_t mallocs, frees, reallocs, passed, received, failures;
-	uint32_t bad_tags, handed_twice, not_handed_out;
+	uint32_t bad_tags, handed_twice, not_handed_out, misaligned;
 	uint32_t first_bad_word, first_bad_expected; /* of the first bad tag */
 	uintptr_t first_bad_block;
 	struct block held[HELD_SLOTS];
@@ -71,12 +71,12 @@ static uint32_t next_random(struct worker *w)
 	return test_xorshift32(&w->rng);
 }
 
-/* 8 B to 1 MiB: 85% up to 256 B, 12% to 8 KiB, 2.5% to 64 KiB, 0.5% larger. */
+/* 1 B to 1 MiB: 85% up to 256 B, 12% to 8 KiB, 2.5% to 64 KiB, 0.5% larger. */
 static uint32_t random_size(struct worker *w)
 {
 	uint32_t r = next_random(w) % 1000, x = next_random(w);
 	if (r < 850)
-		return 8 + x % 249;
+		return 1 + x % 256;
 	if (r < 970)
 		return 257 + x % (8192 - 257);
 	if (r < 995)
@@ -127,8 +127,14 @@ static void release(struct worker *w, const struct block *b)
 
 static bool allocate(struct worker *w, unsigned me, uint32_t seq, struct block *b)
 {
-	uint32_t size = random_size(w);
-	uint32_t *p = (next_random(w) & 7) == 0 ? kcalloc(1, size) : kmalloc(size);
+	uint32_t size = random_size(w), how = next_random(w) & 7;
+	/* One in eight zeroed, one in eight aligned to 16 B to 4 KiB. */
+	uint32_t align = 16u << (next_random(w) % 9);
+	uint32_t *p = how == 0   ? kcalloc(1, size)
+	              : how == 1 ? kmemalign(align, size)
+	                         : kmalloc(size);
+	if (p && how == 1 && ((uintptr_t)p & (align - 1)))
+		w->misaligned++;
 	if (!p) {
 		w->failures++;
 		return false;
@@ -287,10 +293,10 @@ static bool stress_setup(struct ktest *t, unsigned first, unsigned cpus, uint32_
 
 /* What the workers found: nothing handed out twice, no tag overwritten,
  * everything passed freed. */
-static void expect_workers_clean(struct ktest *t)
+static void expect_workers_clean(struct ktest *t, bool may_fail)
 {
 	uint32_t mallocs = 0, passed = 0, received = 0, bad_tags = 0, twice = 0, unheld = 0;
-	uint32_t failures = 0, reallocs = 0;
+	uint32_t failures = 0, reallocs = 0, misaligned = 0;
 	for (unsigned i = stress.first; i < stress.cpus; i++) {
 		const struct worker *w = &stress.workers[i];
 		mallocs += w->mallocs;
@@ -301,6 +307,7 @@ static void expect_workers_clean(struct ktest *t)
 		unheld += w->not_handed_out;
 		failures += w->failures;
 		reallocs += w->reallocs;
+		misaligned += w->misaligned;
 		if (w->bad_tags)
 			ktest_note(t, "CPU %u: block %p holds %#x where its tag %#x was", i,
 			           (void *)w->first_bad_block, w->first_bad_word,
@@ -313,7 +320,11 @@ static void expect_workers_clean(struct ktest *t)
 	EXPECT_EQ(t, bad_tags, 0);
 	EXPECT_EQ(t, twice, 0);
 	EXPECT_EQ(t, unheld, 0);
-	EXPECT_EQ(t, failures, 0);
+	EXPECT_EQ(t, misaligned, 0);
+	if (may_fail) /* a small machine may run out: each NULL is survived */
+		ktest_note(t, "%u allocations returned NULL", failures);
+	else
+		EXPECT_EQ(t, failures, 0);
 	if (received != passed)
 		for (unsigned i = stress.first; i < stress.cpus; i++)
 			ktest_note(t, "CPU %u: passed %u, received %u; ring %u..%u", i,
@@ -324,11 +335,11 @@ static void expect_workers_clean(struct ktest *t)
 		EXPECT_GE(t, received, 1);
 }
 
-static void stress_every_cpu(struct ktest *t, uint32_t ops)
+static void stress_every_cpu(struct ktest *t, uint32_t ops, bool may_fail)
 {
 	unsigned cpus = smp_cpus_online();
-	test_require_free_bytes(t, 48 * MiB);
-	if (kernel_pageheap.arena.limit < 64 * MiB)
+	test_require_free_bytes(t, may_fail ? 16 * MiB : 48 * MiB);
+	if (kernel_pageheap.arena.limit < 64 * MiB && !may_fail)
 		ktest_skip(t, "the arena's limit is below the stress's 64 MiB peak");
 	struct memory_state before = memory_state();
 	uint64_t bad_before = heap_stats()->bad_frees;
@@ -337,7 +348,7 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 	           ops);
 
 	ASSERT_EQ(t, run_on_every_cpu(work, NULL), cpus);
-	expect_workers_clean(t);
+	expect_workers_clean(t, may_fail);
 	kfree(stress.shadow);
 	expect_memory_back(t, &before);
 	EXPECT_EQ(t, heap_stats()->bad_frees, bad_before);
@@ -345,7 +356,17 @@ static void stress_every_cpu(struct ktest *t, uint32_t ops)
 
 static void every_cpu_allocates_and_frees_blocks_of_every_size(struct ktest *t)
 {
-	stress_every_cpu(t, 6000);
+	stress_every_cpu(t, 6000, false);
+}
+
+/* make stress: stress_ops= operations in all, shared by the CPUs, on any
+ * machine (where memory runs out, NULLs are counted and survived). */
+static void the_long_stress_when_asked(struct ktest *t)
+{
+	if (!ktest_stress_ops)
+		ktest_skip(t, "boot with stress_ops=N to run it (make stress)");
+	uint64_t each = ktest_stress_ops / smp_cpus_online();
+	stress_every_cpu(t, each > UINT32_MAX ? UINT32_MAX : (uint32_t)each, true);
 }
 
 /* kheap_check and kmalloc_stats from one CPU while the others allocate:
@@ -374,7 +395,7 @@ static void the_heap_is_checked_while_other_cpus_allocate(struct ktest *t)
 	ktest_note(t, "%u checks while %u CPUs allocated", checks, cpus - 1);
 	EXPECT_EQ(t, problems, 0);
 	EXPECT_GE(t, checks, 1);
-	expect_workers_clean(t);
+	expect_workers_clean(t, false);
 	kfree(stress.shadow);
 	EXPECT_EQ(t, kheap_check(), 0);
 }
@@ -800,7 +821,7 @@ static void an_interrupt_storm_allocates_on_every_cpu_as_it_allocates(struct kte
 	trap_set_irq(APIC_TIMER_VECTOR, storm_tick);
 
 	ASSERT_EQ(t, run_on_every_cpu(storm_work, NULL), cpus);
-	expect_workers_clean(t);
+	expect_workers_clean(t, false);
 	uint32_t ticks = 0, rewinds = 0, twice = 0, unheld = 0, bad_tags = 0, failures = 0;
 	for (unsigned i = 0; i < cpus; i++) {
 		ticks += storm[i].ticks;
@@ -833,6 +854,7 @@ static const struct ktest_case kmalloc_smp_cases[] = {
 	KTEST_CASE(every_cpu_grows_the_arena_contiguously),
 	KTEST_CASE(every_cpu_grows_the_arena_past_an_obstacle),
 	KTEST_CASE(an_interrupt_storm_allocates_on_every_cpu_as_it_allocates),
+	KTEST_CASE(the_long_stress_when_asked),
 };
 /* What the cases leave on the CPUs' lists goes back, for the suites after. */
 static void kmalloc_smp_exit(void)
