@@ -443,7 +443,7 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 		used_before_set_up("kmalloc");
 	unsigned cls = class_at(offset);
 	if (__builtin_expect(kmalloc_debug != 0, 0))
-		return debug_alloc(cls, may_borrow, caller);
+		return debug_alloc(cls, caller);
 	struct central *c = &central[cls];
 	mm_irq_flags_t flags = mm_irq_save();
 	struct cpu_list *list = my_list(cls);

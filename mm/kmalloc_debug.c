@@ -117,9 +117,10 @@ static void prepare(unsigned cls, uintptr_t obj, bool fresh, void *caller)
 	}
 }
 
-void *debug_alloc(unsigned cls, bool may_borrow, void *caller)
+/* A class serves its own objects only (no borrowing): the red zone and the
+ * trailer fit the object. */
+void *debug_alloc(unsigned cls, void *caller)
 {
-	(void)may_borrow; /* a class serves its own objects only: the red zone fits */
 	mm_irq_flags_t flags = mm_irq_save();
 	bool fresh;
 	void *obj = take_from_spans(cls, &fresh);

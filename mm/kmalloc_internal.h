@@ -210,7 +210,7 @@ void build_classes(uint32_t extra);
  * these. */
 extern unsigned kmalloc_debug;
 uint32_t debug_extra_bytes(void);
-void *debug_alloc(unsigned cls, bool may_borrow, void *caller);
+void *debug_alloc(unsigned cls, void *caller);
 void debug_free(unsigned cls, void *ptr, void *caller);
 /* With the heap held (kmalloc_check.c): the callers an object's trailer
  * records, or NULLs. */

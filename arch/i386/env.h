@@ -86,45 +86,48 @@ static inline void mm_set_bit_origin(uintptr_t origin)
 	gdt_set_gs_base(origin);
 }
 
-#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                                            \
-	do {                                                                                  \
-		uintptr_t scratch_;                                                           \
-		__asm__ volatile goto(                                                        \
-		        "1:\tmovl %%fs:(%[w]), %[t]\n\t"                                      \
-		        "cmpl %%fs:%c[bottom](%[w]), %[t]\n\t"                                \
-		        "je %l[" #empty "]\n\t"                                               \
-		        "movl -%c[ptr](%[t]), %[o]\n\t"                                       \
-		        "movl %[o], %[t]\n\t"                                                 \
-		        "shrl $%c[s], %[t]\n\t"                                               \
-		        "lock btsl %[t], %%gs:0\n"                                            \
-		        "2:\tsubl $%c[ptr], %%fs:(%[w])\n"                                    \
-		        "3:\n\t" RESTART_ENTRY("1b", "2b", "3b", "1", "%c[s]")                \
-		        : [t] "=&r"(scratch_), [o] "=&a"(obj)                                 \
-		        : [w] "r"(word), [bottom] "i"(offsetof(struct mm_cpu_stack, bottom)), \
-		          [ptr] "i"(sizeof(void *)), [s] "i"(shift)                           \
-		        : "cc", "memory"                                                      \
-		        : empty);                                                             \
+#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                                             \
+	do {                                                                                   \
+		uintptr_t scratch_;                                                            \
+		__asm__ volatile goto(                                                         \
+		        "1:\tmovl %%fs:(%[w]), %[t]\n\t"                                       \
+		        "cmpl %%fs:%c[bottom](%[w]), %[t]\n\t"                                 \
+		        "je %l[" #empty "]\n\t"                                                \
+		        "movl -%c[ptr](%[t]), %[o]\n\t"                                        \
+		        "movl %[o], %[t]\n\t"                                                  \
+		        "shrl $%c[s], %[t]\n\t"                                                \
+		        "lock btsl %[t], %%gs:0\n"                                             \
+		        "2:\tsubl $%c[ptr], %%fs:(%[w])\n"                                     \
+		        "3:\n\t" RESTART_ENTRY("1b", "2b", "3b", RESTART_STRING(RESTART_TAKE), \
+		                               "%c[s]")                                        \
+		        : [t] "=&r"(scratch_), [o] "=&a"(obj)                                  \
+		        : [w] "r"(word), [bottom] "i"(offsetof(struct mm_cpu_stack, bottom)),  \
+		          [ptr] "i"(sizeof(void *)), [s] "i"(shift)                            \
+		        : "cc", "memory"                                                       \
+		        : empty);                                                              \
 	} while (0)
 
-#define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                                 \
-	do {                                                                                 \
-		uintptr_t scratch_;                                                          \
-		__asm__ volatile goto("1:\tmovl %%fs:(%[w]), %[t]\n\t"                       \
-		                      "cmpl %%fs:%c[end](%[w]), %[t]\n\t"                    \
-		                      "je %l[" #full "]\n\t"                                 \
-		                      "movl %[o], (%[t])\n\t"                                \
-		                      "movl %[o], %[t]\n\t"                                  \
-		                      "shrl $%c[s], %[t]\n\t"                                \
-		                      "lock btrl %[t], %%gs:0\n"                             \
-		                      "2:\tjnc %l[" #was_clear "]\n\t"                       \
-		                      "addl $%c[ptr], %%fs:(%[w])\n"                         \
-		                      "3:\n\t" RESTART_ENTRY("1b", "2b", "3b", "2", "%c[s]") \
-		                      : [t] "=&r"(scratch_)                                  \
-		                      : [w] "r"(word), [o] "a"(obj),                         \
-		                        [end] "i"(offsetof(struct mm_cpu_stack, end)),       \
-		                        [ptr] "i"(sizeof(void *)), [s] "i"(shift)            \
-		                      : "cc", "memory"                                       \
-		                      : full, was_clear);                                    \
+#define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                               \
+	do {                                                                               \
+		uintptr_t scratch_;                                                        \
+		__asm__ volatile goto("1:\tmovl %%fs:(%[w]), %[t]\n\t"                     \
+		                      "cmpl %%fs:%c[end](%[w]), %[t]\n\t"                  \
+		                      "je %l[" #full "]\n\t"                               \
+		                      "movl %[o], (%[t])\n\t"                              \
+		                      "movl %[o], %[t]\n\t"                                \
+		                      "shrl $%c[s], %[t]\n\t"                              \
+		                      "lock btrl %[t], %%gs:0\n"                           \
+		                      "2:\tjnc %l[" #was_clear "]\n\t"                     \
+		                      "addl $%c[ptr], %%fs:(%[w])\n"                       \
+		                      "3:\n\t" RESTART_ENTRY("1b", "2b", "3b",             \
+		                                             RESTART_STRING(RESTART_GIVE), \
+		                                             "%c[s]")                      \
+		                      : [t] "=&r"(scratch_)                                \
+		                      : [w] "r"(word), [o] "a"(obj),                       \
+		                        [end] "i"(offsetof(struct mm_cpu_stack, end)),     \
+		                        [ptr] "i"(sizeof(void *)), [s] "i"(shift)          \
+		                      : "cc", "memory"                                     \
+		                      : full, was_clear);                                  \
 	} while (0)
 
 #endif

@@ -36,6 +36,9 @@
 
 #define RESTART_TAKE 1
 #define RESTART_GIVE 2
+/* The same, for the assembly text of the sequences' table entries. */
+#define RESTART_STRING_(x) #x
+#define RESTART_STRING(x)  RESTART_STRING_(x)
 
 struct restart_entry {
 	uint32_t begin;     /* first instruction: where an interrupted run goes back to */

@@ -32,6 +32,22 @@ struct filler {
 
 static struct filler fillers[MAX_CPUS];
 
+/* What a held block's second word says of it. */
+static void *tag_of(void **p)
+{
+	return (void *)((uintptr_t)p ^ 0x5a5a5a5au);
+}
+
+/* A block kmalloc gave: linked, tagged, counted. */
+static void hold(struct filler *f, void **p)
+{
+	p[0] = f->head;
+	p[1] = tag_of(p);
+	f->head = p;
+	f->bytes += ksize(p);
+	f->blocks++;
+}
+
 static uint32_t block_size(struct filler *f)
 {
 	uint32_t r = test_xorshift32(&f->rng) % 100, x = test_xorshift32(&f->rng);
@@ -57,11 +73,7 @@ static void fill_here(void *unused)
 			cap = (size < cap ? size : cap) / 2;
 			continue;
 		}
-		p[0] = f->head;
-		p[1] = (void *)((uintptr_t)p ^ 0x5a5a5a5au);
-		f->head = p;
-		f->bytes += ksize(p);
-		f->blocks++;
+		hold(f, p);
 	}
 	irq_restore(flags);
 }
@@ -74,7 +86,7 @@ static void empty_here(void *unused)
 	irq_restore(flags | EFLAGS_IF);
 	for (void **p = f->head, **next; p; p = next) {
 		next = p[0];
-		f->bad_tags += p[1] != (void *)((uintptr_t)p ^ 0x5a5a5a5au);
+		f->bad_tags += p[1] != tag_of(p);
 		kfree(p);
 	}
 	f->head = NULL;
@@ -109,13 +121,8 @@ static uint64_t fill(uint32_t seed)
 	 * random sizes happened to leave partly used. */
 	struct filler *f = &fillers[this_cpu()->index];
 	for (unsigned cls = kmalloc_class_count(); cls >= 1; cls--)
-		for (void **p; (p = kmalloc(kmalloc_class_size(cls))) != NULL;) {
-			p[0] = f->head;
-			p[1] = (void *)((uintptr_t)p ^ 0x5a5a5a5au);
-			f->head = p;
-			f->bytes += ksize(p);
-			f->blocks++;
-		}
+		for (void **p; (p = kmalloc(kmalloc_class_size(cls))) != NULL;)
+			hold(f, p);
 	for (unsigned i = 0; i < smp_cpus_online(); i++)
 		bytes += fillers[i].bytes;
 	return bytes;
