@@ -140,6 +140,7 @@ uint32_t cpus_with_lists;
 struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
 struct kmalloc_totals totals;
 uintptr_t live_origin;
+uintptr_t link_secret;
 
 /* ---- set-up ---- */
 
@@ -150,6 +151,7 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		return false;
 	}
 	build_classes(debug_extra_bytes());
+	link_secret = mm_entropy();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		uint32_t keep = EMPTY_KEEP_PAGES / classes[cls].pages;
 		central[cls].keep_empty = keep ? keep : 1;

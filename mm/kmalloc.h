@@ -90,6 +90,10 @@ struct kmalloc_stats {
 	uint64_t failures;       /* allocations that returned NULL */
 	uint64_t reclaims;       /* times idle memory went back to serve a request */
 	uint64_t debug_reports;  /* problems kmalloc_debug found (below) */
+	/* Free lists found broken (a link that decodes outside its span: a
+	 * write after free, most likely), and the free objects abandoned with
+	 * them: counted nowhere else, and never handed out again. */
+	uint64_t broken_links, abandoned_objects;
 	uint64_t large_in_use_bytes;
 	uint32_t class_count;
 	struct kmalloc_class_stats classes[KMALLOC_MAX_CLASSES];

@@ -104,6 +104,7 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
 	s->small.object_size = ci->size;
 	s->small.magic = ci->magic;
 	s->small.free_objects = NULL;
+	s->small.abandoned = 0;
 	s->small.object_count = ci->objects;
 	s->small.listed = 0; /* the caller sets objects_in_use and carved */
 	return s;
@@ -116,7 +117,7 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
  * most REFILL_SPANS of them: spans given back a single object each would
  * otherwise make one refill long.  Counters are updated once per span and
  * once per batch.  With the class lock held and interrupts off. */
-#define REFILL_SPANS 3
+#define REFILL_SPANS 2
 #define RELEASE_COST 8 /* a flush's cost of releasing a span: see FLUSH_BUDGET */
 static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list)
 {
@@ -129,13 +130,20 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 	for (unsigned visits = 1;; visits++) {
 		uint32_t taken = 0, want = batch - got;
 		void **obj = s->small.free_objects;
-		/* The count as the loop's test and the end of the list as an exit
-		 * (clang otherwise evaluates both with set-on-condition every turn). */
-		for (; taken < want; taken++) {
-			if (!obj)
-				break;
-			*top++ = obj;
-			obj = *obj;
+		if (obj) {
+			/* The list's head was checked when it was stored. */
+			void **first = top, **stop = top + want;
+			uintptr_t start = s->start;
+			uintptr_t carved_quanta = (uintptr_t)s->small.carved * ci->size >> QSHIFT;
+			do {
+				*top++ = obj;
+				obj = link_load(obj);
+				if (__builtin_expect(!link_ok(start, carved_quanta, obj), 0)) {
+					broken_link(cls, s, top[-1], obj, (uint32_t)(top - first));
+					obj = NULL;
+				}
+			} while (obj && top < stop);
+			taken = (uint32_t)(top - first);
 		}
 		s->small.free_objects = obj;
 		if (taken < want && s->small.carved < s->small.object_count) {
@@ -165,6 +173,28 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 	c->out += got;
 }
 
+void broken_link(unsigned cls, struct span *s, void **obj, void **next, uint32_t handed)
+{
+	struct central *c = &central[cls];
+	/* Free objects the span had before this visit took any; the caller
+	 * adds 'handed' to objects_in_use after. */
+	uint32_t lost = s->small.carved - s->small.objects_in_use - handed;
+	kprintf_ratelimited("broken free list",
+	                    "kmalloc: broken free list in span %p (class %u, %u-byte objects): "
+	                    "link at %p decodes to %p, not a free object of the span; %u "
+	                    "objects abandoned\n",
+	                    (void *)s->start, cls, classes[cls].user_size, (void *)obj,
+	                    (void *)next, lost);
+	COUNT(totals.broken_links);
+	__atomic_fetch_add(&totals.abandoned, lost, __ATOMIC_RELAXED);
+	if (lost && s->small.objects_in_use == 0)
+		c->empty--; /* never empty again */
+	s->small.objects_in_use += lost;
+	s->small.abandoned += lost;
+	c->abandoned += lost;
+	c->out += lost;
+}
+
 /* An empty span of a class goes back to the page heap. */
 static void release_class_span(struct central *c, struct span *s)
 {
@@ -184,7 +214,7 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
                                                                void **obj, struct span **release)
 {
 	int32_t work = 0;
-	*obj = s->small.free_objects;
+	link_store(obj, s->small.free_objects);
 	s->small.free_objects = obj;
 	if (__builtin_expect(--s->small.objects_in_use == 0 || !s->small.listed, 0)) {
 		if (!s->small.listed) {
@@ -214,24 +244,32 @@ static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budge
 	struct central *c = &central[cls];
 	const struct arena_page *pages = kernel_pageheap.arena.pages;
 	uintptr_t start = kernel_pageheap.arena.start;
+	uint32_t cached = cached_on(list);
+	void **top = list->stack.top;
+	/* The loop's one bound on the list: the lowest slot it empties.  The
+	 * objects given back are counted from 'from' down to top. */
+	void **stop = top - (n < cached ? n : cached), **from = top;
 	uint32_t taken = 0;
-	for (; list->stack.top > list->stack.bottom && taken < n && budget > 0; budget--) {
-		void **obj = list->stack.top[-1];
+	for (; top > stop && budget > 0; budget--) {
+		void **obj = top[-1];
 		struct span *s = pages[((uintptr_t)obj - start) >> PAGE_SHIFT].span;
 		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
 		                             c->empty >= c->keep_empty,
 		                     0))
 			break;
-		list->stack.top--;
+		list->stack.top = --top;
 		struct span *release = NULL;
 		budget -= give_back(c, s, obj, &release);
-		taken++;
 		if (__builtin_expect(release != NULL, 0)) {
+			taken += (uint32_t)(from - top);
 			release_class_span(c, release);
 			budget -= RELEASE_COST;
+			/* A drain answered meanwhile may have taken the list
+			 * (then its top is its bottom, not above stop). */
+			from = top = list->stack.top;
 		}
 	}
-	c->out -= taken;
+	c->out -= taken + (uint32_t)(from - top);
 }
 
 /* ---- draining every CPU's lists ---- */
@@ -386,7 +424,14 @@ void *take_from_spans(unsigned cls, bool *fresh)
 	if (s) {
 		obj = s->small.free_objects;
 		if (obj) {
-			s->small.free_objects = *obj;
+			void **next = link_load(obj);
+			if (!link_ok(s->start,
+			             (uintptr_t)s->small.carved * classes[cls].size >> QSHIFT,
+			             next)) {
+				broken_link(cls, s, obj, next, 1);
+				next = NULL;
+			}
+			s->small.free_objects = next;
 		} else {
 			obj = (void **)(s->start + (uintptr_t)s->small.carved * classes[cls].size);
 			s->small.carved++;

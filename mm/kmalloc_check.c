@@ -61,7 +61,7 @@ void kmalloc_stats(struct kmalloc_stats *out)
 		c->size = classes[cls].user_size;
 		c->span_pages = classes[cls].pages;
 		c->cached = cached_everywhere(cls);
-		c->in_use = central[cls].out - c->cached;
+		c->in_use = central[cls].out - c->cached - central[cls].abandoned;
 		for_each_cpu_with_lists(cpu) c->frees += cpu_lists(cpu)->lists[cls].frees;
 		c->mallocs = c->frees + c->in_use;
 		c->spans = central[cls].spans;
@@ -83,6 +83,8 @@ void kmalloc_stats(struct kmalloc_stats *out)
 	out->failures = totals.failures;
 	out->reclaims = totals.reclaims;
 	out->debug_reports = totals.debug_reports;
+	out->broken_links = totals.broken_links;
+	out->abandoned_objects = totals.abandoned;
 	out->mapped_bytes = kernel_pageheap.arena.stats.mapped_bytes;
 	out->released_bytes = kernel_pageheap.arena.stats.released_bytes;
 	out->idle_bytes = out->mapped_bytes - out->in_use_bytes;
@@ -120,13 +122,14 @@ static unsigned check_span(struct span *s)
 		return problem("span %p: %u objects, %u carved, class holds %u", (void *)s->start,
 		               s->small.object_count, s->small.carved, ci->objects);
 	uint32_t listed = 0, live_count = 0;
-	for (void **o = s->small.free_objects; o; o = *o) {
+	void **from = NULL; /* the link that led to o: NULL for the head */
+	for (void **o = s->small.free_objects; o; from = o, o = link_load(o)) {
 		uintptr_t rel = (uintptr_t)o - s->start;
 		if (++listed > s->small.object_count)
 			return bad + problem("span %p: free list loops", (void *)s->start);
 		if (rel % ci->size || rel / ci->size >= s->small.carved)
-			return bad +
-			       problem("span %p: free list holds %p", (void *)s->start, (void *)o);
+			return bad + problem("span %p: free list holds %p (link at %p)",
+			                     (void *)s->start, (void *)o, (void *)from);
 		if (live((uintptr_t)o))
 			bad += problem("span %p: free object %p is marked live", (void *)s->start,
 			               (void *)o);
@@ -150,11 +153,12 @@ static unsigned check_span(struct span *s)
 		bad += problem("span %p: %u live bits set, %u live objects", (void *)s->start,
 		               bits_set, live_count);
 	uint32_t in_use = s->small.carved - listed;
-	if (in_use != s->small.objects_in_use || live_count + s->small.check_scratch != in_use)
-		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached, "
-		               "%u by its lists",
+	if (in_use != s->small.objects_in_use ||
+	    live_count + s->small.check_scratch + s->small.abandoned != in_use)
+		bad += problem("span %p (class %u): %u in use by count, %u live + %u cached + "
+		               "%u abandoned, %u by its lists",
 		               (void *)s->start, ci->size, s->small.objects_in_use, live_count,
-		               s->small.check_scratch, in_use);
+		               s->small.check_scratch, s->small.abandoned, in_use);
 	if (!!s->small.listed != (listed || s->small.carved < s->small.object_count))
 		bad += problem("span %p: on the class list: %u, free objects: %u", (void *)s->start,
 		               s->small.listed, s->small.object_count - in_use);
@@ -242,7 +246,8 @@ int kheap_check(void)
 		if (s->state == SPAN_IN_USE && s->small.size_class) {
 			bad += check_span(s);
 			spans[s->small.size_class]++;
-			live_total += s->small.objects_in_use - s->small.check_scratch;
+			live_total += s->small.objects_in_use - s->small.check_scratch -
+			              s->small.abandoned;
 		}
 		p = s->start + (uintptr_t)s->npages * PAGE_SIZE;
 	}
@@ -265,7 +270,8 @@ int kheap_check(void)
 			bad += problem("class %u: %u empty spans listed, %u counted (at most %u)",
 			               classes[cls].size, empty, central[cls].empty,
 			               central[cls].keep_empty);
-		counted_in_use += central[cls].out - cached_everywhere(cls);
+		counted_in_use +=
+		        central[cls].out - cached_everywhere(cls) - central[cls].abandoned;
 	}
 	if (counted_in_use != live_total)
 		bad += problem("%llu objects live by the spans, %llu by the counters",

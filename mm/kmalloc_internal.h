@@ -72,6 +72,7 @@ struct central {
 	/* Objects the spans have handed out (sum of objects_in_use): fewer
 	 * than 2^32, as the arena holds at most 2^29 quanta. */
 	uint32_t out;
+	uint32_t abandoned;     /* of those, cut off broken free lists (broken_link) */
 } __attribute__((aligned(32))); /* indexed by a shift */
 
 /* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
@@ -159,12 +160,64 @@ extern struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
  * (struct kmalloc_cpu). */
 struct kmalloc_totals {
 	uint32_t bad_frees, failures, reclaims, debug_reports;
+	uint32_t broken_links, abandoned; /* free lists cut, objects lost with them */
 };
 #define COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 extern struct kmalloc_totals totals;
 /* The live bitmap's origin for absolute indexes: the bit of the object at
  * p is bit p >> QSHIFT from here (the arena's start is page-aligned). */
 extern uintptr_t live_origin;
+
+/*
+ * Free-list links.  A span's free objects are linked through their first
+ * word, which is the word a write after free hits first.  A link is stored
+ * as next ^ link_secret ^ bswap(its own address), as SLUB's hardened free
+ * list does: a stray write leaves a link that decodes to a random address,
+ * which the code following the list checks (link_ok) and refuses
+ * (broken_link), and a block's contents never show a heap address in the
+ * clear.  The byte swap puts the address's varying low bits against the
+ * pointer's high ones.  link_secret comes from mm_entropy() once, before
+ * the first span.
+ */
+extern uintptr_t link_secret;
+
+static inline uintptr_t link_key(void *const *at)
+{
+	uintptr_t a = (uintptr_t)at;
+	return link_secret ^ (sizeof(a) == 4 ? __builtin_bswap32((uint32_t)a)
+	                                     : (uintptr_t)__builtin_bswap64((uint64_t)a));
+}
+
+static inline void link_store(void **at, void *next)
+{
+	*(uintptr_t *)at = (uintptr_t)next ^ link_key(at);
+}
+
+static inline void **link_load(void *const *at)
+{
+	return (void **)(*(const uintptr_t *)at ^ link_key(at));
+}
+
+/* A link that may be followed: NULL, or one of the span's first
+ * 'carved_quanta' quanta (its carved objects) at a quantum boundary.  One
+ * comparison: rotated right by QSHIFT, an offset with a low bit set is
+ * larger than any quantum count.  Not an exact object boundary (that takes
+ * a division; kheap_check tests it): a decoded stray write lands in the
+ * range with odds of about carved_quanta / 2^32. */
+static inline bool link_ok(uintptr_t span_start, uintptr_t carved_quanta, void **next)
+{
+	uintptr_t off = (uintptr_t)next - span_start;
+	off = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
+	return !next || off < carved_quanta;
+}
+
+/* kmalloc_central.c: the list of span 's' of class 'cls' is broken at
+ * 'obj' (a free object, already taken by the caller with 'handed' others
+ * of this visit), whose link decodes to 'next'.  Reports it once per span,
+ * and abandons the rest of the list: its objects count as in use for good
+ * (s->small.abandoned), so that the span is never reused and nothing is
+ * handed out from a list that cannot be trusted.  The class's lock held. */
+void broken_link(unsigned cls, struct span *s, void **obj, void **next, uint32_t handed);
 
 /* Objects on a CPU list, and the room left on it. */
 static inline uint32_t cached_on(const struct cpu_list *list)
@@ -193,7 +246,7 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
  * releasing an emptied span as RELEASE_COST (a span of up to 16 pages to
  * unname, then coalescing in the page heap).  This is what bounds the worst
  * kfree. */
-#define FLUSH_BUDGET 11
+#define FLUSH_BUDGET 10
 /* Objects a new span gives the empty CPU list at once (alloc_new_span):
  * setting the span up is the costly part of that call, so it carves little;
  * later refills carve the rest. */

@@ -46,7 +46,10 @@
  *     waiting for all (0 on the host); fn runs wherever that CPU stands, so
  *     it takes no lock;
  *   - mm_stop_other_cpus() / mm_resume_other_cpus(): hold every other CPU
- *     still (arch/i386/ipi.h), for the checker.
+ *     still (arch/i386/ipi.h), for the checker;
+ *   - mm_entropy(): a word that differs from boot to boot as far as the
+ *     machine allows, for the secret that free-list links are stored
+ *     under (kmalloc): not a cryptographic source, and it need not be one.
  * and, linked in, the two machine operations of mm/vm_backend.h.
  *
  * From lib/, the freestanding library below every layer: ALIGN_UP,

@@ -86,6 +86,7 @@ struct span_small {
 	uint32_t object_count;   /* objects that fit the span */
 	uint32_t carved;         /* objects [carved, object_count) never handed out */
 	uint32_t check_scratch;  /* kheap_check's tally */
+	uint32_t abandoned;      /* in use for good: cut off a broken free list */
 };
 
 struct span {

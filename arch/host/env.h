@@ -60,6 +60,12 @@ static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
 #define mm_stop_other_cpus()   ((void)0)
 #define mm_resume_other_cpus() ((void)0)
 
+/* The time-stamp counter: differs from run to run. */
+static inline uintptr_t mm_entropy(void)
+{
+	return (uintptr_t)__builtin_ia32_rdtsc() * 0x9e3779b97f4a7c15u;
+}
+
 /* The CPU stack steps in plain C: one thread, no interrupts. */
 extern uintptr_t host_bit_origin;
 static inline void mm_set_bit_origin(uintptr_t origin)

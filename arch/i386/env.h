@@ -3,6 +3,7 @@
 #define ARCH_I386_ENV_H
 
 #include "arch/i386/cpu.h"
+#include "arch/i386/cpuid.h"
 #include "arch/i386/ipi.h"
 #include "arch/i386/layout.h"
 #include "arch/i386/percpu.h"
@@ -84,6 +85,16 @@ static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
 static inline void mm_set_bit_origin(uintptr_t origin)
 {
 	gdt_set_gs_base(origin);
+}
+
+/* The time-stamp counter since reset, spread over the word (under
+ * -icount the same every run, which keeps the tests repeatable).  A CPU
+ * without one (an i486) gets a fixed word: links are still checked, but
+ * the secret is one that can be known. */
+static inline uintptr_t mm_entropy(void)
+{
+	uint64_t tsc = cpu_has(CPUID_TSC) ? rdtsc() : 0x6a09e667u;
+	return (uintptr_t)((tsc ^ (tsc >> 32)) * 0x9e3779b1u);
 }
 
 #define MM_CPU_STACK_TAKE(word, shift, obj, empty)                                             \

@@ -491,9 +491,11 @@ static void heap_check_describes_each_corruption(struct ktest *t)
 	ASSERT_NE(t, (uintptr_t)link, 0);
 	expect_heap_ok(t);
 
-	/* A free-list link off every object boundary. */
+	/* A free-list link inside an object, stored as kfree stores links: in
+	 * the span and on a quantum, so that only the checker's division
+	 * tells it from a good one. */
 	void *saved_link = *link;
-	*link = (char *)held + 1;
+	link_store(link, (char *)held + Q);
 	EXPECT_CHECK_DESCRIBES(t, "free list holds");
 	*link = saved_link;
 	expect_heap_ok(t);
@@ -551,6 +553,88 @@ static void heap_check_describes_each_corruption(struct ktest *t)
 		ktest_note(t, "no free span in the page heap: its bins left alone");
 	}
 	kfree(held);
+}
+
+/* A write after free over a free object's link, as a caller that kept
+ * its pointer would make: the list is cut there with one report naming
+ * the link's address, nothing is handed out from beyond it, and the
+ * objects lost with the rest of the list are counted and never reused. */
+static void a_broken_free_list_is_cut_not_followed(struct ktest *t)
+{
+	enum { N = 6, TAKES = 64 };
+	kmalloc_trim();
+	void *held[N];
+	for (unsigned i = 0; i < N; i++)
+		ASSERT_NE(t, (uintptr_t)(held[i] = kmalloc(40)), 0);
+	struct span *s = ph_lookup(&kernel_pageheap, (uintptr_t)held[0]);
+	for (unsigned i = 1; i < N; i++)
+		ASSERT_TRUE(t, s == ph_lookup(&kernel_pageheap, (uintptr_t)held[i]));
+	for (unsigned i = 1; i < N; i++)
+		kfree(held[i]);
+	kmalloc_drain(); /* back on the span's own list */
+	size_t held_size = ksize(held[0]);
+	struct kmalloc_stats before;
+	kmalloc_stats(&before);
+
+	/* Links are not stored in the clear: none reads as an address in the
+	 * span. */
+	void **head = s->small.free_objects;
+	ASSERT_NE(t, (uintptr_t)head, 0);
+	uint32_t listed = 0, clear = 0;
+	for (void **o = head; o && listed <= s->small.object_count; o = link_load(o)) {
+		listed++;
+		clear += *(uintptr_t *)o - s->start < (uintptr_t)s->npages * PAGE_SIZE;
+	}
+	EXPECT_GE(t, listed, N - 1);
+	EXPECT_EQ(t, clear, 0);
+	expect_heap_ok(t);
+
+	*(volatile uintptr_t *)head = 0x41414141;
+	char report[512];
+	console_capture_start(report, sizeof(report));
+	/* Until the head comes back: the list is followed past it on the way
+	 * (the CPU list hands its objects out last in, first out). */
+	void *got[TAKES];
+	unsigned taken = 0, outside = 0, head_handed = 0;
+	while (taken < TAKES && !head_handed) {
+		got[taken] = kmalloc(40);
+		outside += !got[taken] || got[taken] == (void *)0x41414141;
+		head_handed += got[taken++] == (void *)head;
+	}
+	console_capture_stop();
+	EXPECT_NE(t, (uintptr_t)s->small.free_objects, (uintptr_t)head);
+	EXPECT_EQ(t, outside, 0);
+	char want[96];
+	ksnprintf(want, sizeof(want), "broken free list in span %p (class", (void *)s->start);
+	EXPECT_TRUE(t, test_contains(report, want));
+	ksnprintf(want, sizeof(want), "link at %p decodes to", (void *)head);
+	EXPECT_TRUE(t, test_contains(report, want));
+	if (!test_contains(report, want))
+		ktest_note(t, "report: %.300s", report);
+
+	/* Every object handed out is a whole, distinct object of the class
+	 * (the head among them: its link was bad, not the object). */
+	for (unsigned i = 0; i < taken; i++) {
+		EXPECT_GE(t, ksize(got[i]), 40);
+		for (unsigned j = 0; j < i; j++)
+			EXPECT_NE(t, (uintptr_t)got[i], (uintptr_t)got[j]);
+	}
+	EXPECT_EQ(t, head_handed, 1);
+	struct kmalloc_stats after;
+	kmalloc_stats(&after);
+	EXPECT_EQ(t, after.broken_links, before.broken_links + 1);
+	EXPECT_EQ(t, after.abandoned_objects, before.abandoned_objects + (listed - 1));
+	EXPECT_EQ(t, s->small.abandoned, listed - 1);
+	expect_heap_ok(t);
+
+	for (unsigned i = 0; i < taken; i++)
+		kfree(got[i]);
+	kfree(held[0]);
+	kmalloc_drain();
+	kmalloc_stats(&after);
+	EXPECT_EQ(t, after.in_use_bytes, before.in_use_bytes - held_size);
+	EXPECT_EQ(t, s->state, SPAN_IN_USE); /* kept for good: its lost objects */
+	expect_heap_ok(t);
 }
 
 static void statistics_add_up(struct ktest *t)
@@ -864,11 +948,13 @@ static void krealloc_growth_leaves_room(struct ktest *t)
 	for (size_t n = 16; n <= 16384; n += 24) {
 		uint8_t *q = krealloc(p, n);
 		ASSERT_NE(t, (uintptr_t)q, 0);
-		if (q != p) {
+		/* A move to grow (kmalloc(16) may have borrowed a larger object,
+		 * which krealloc then gives up for a smaller one). */
+		if (q != p && n > room) {
 			moves++;
 			EXPECT_GE(t, ksize(q), room + room / 4);
-			room = ksize(q);
 		}
+		room = ksize(q);
 		q[n - 1] = (uint8_t)n;
 		p = q;
 	}
@@ -891,6 +977,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(bad_frees_are_reported_and_survived),
 	KTEST_CASE(interior_pointers_at_every_offset_are_refused),
 	KTEST_CASE(heap_check_describes_each_corruption),
+	KTEST_CASE(a_broken_free_list_is_cut_not_followed),
 	KTEST_CASE(statistics_add_up),
 	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
