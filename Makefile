@@ -116,7 +116,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 # benchmarks) and the objects the host tests link (with them).
 HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/inject.c mm/vm.c mm/arena.c mm/pageheap.c \
 	mm/pageheap_check.c mm/kmalloc.c mm/kmalloc_classes.c mm/kmalloc_central.c \
-	mm/kmalloc_check.c mm/kmalloc_debug.c arch/host/vm_host.c arch/host/setup.c
+	mm/kmalloc_check.c mm/kmalloc_debug.c mm/kfence.c arch/host/vm_host.c arch/host/setup.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer
@@ -219,8 +219,10 @@ bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
 	$(PYTHON) tests/bench/host_bench.py --build $(BUILD)
 
 # Coverage-guided fuzzing of kmalloc with libFuzzer (clang), under ASan and
-# UBSan, for FUZZ_SECONDS; the corpus it grows is kept in build/fuzz/corpus.
-# A problem stops the run with the input that found it (crash-*).
+# UBSan, for FUZZ_SECONDS.  The corpus lives in tests/fuzz/corpus: a run
+# starts from it, grows a copy in build/fuzz/corpus, and merges back only
+# the inputs that reach coverage the kept corpus does not.  A problem stops
+# the run with the input that found it (build/fuzz/crash-*).
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -I. -DARENA386_HOST -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -239,9 +241,11 @@ $(BUILD)/fuzz/kmalloc_fuzz: tests/fuzz/kmalloc_fuzz.c $(patsubst %.c,$(BUILD)/fu
 fuzz:
 	@scripts/deps.sh clang libclang-rt-14-dev
 	$(MAKE) $(BUILD)/fuzz/kmalloc_fuzz
-	@mkdir -p $(BUILD)/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz/corpus tests/fuzz/corpus
 	cd $(BUILD)/fuzz && ./kmalloc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		-close_fd_mask=1 -print_final_stats=1 corpus
+		-close_fd_mask=1 -print_final_stats=1 corpus $(CURDIR)/tests/fuzz/corpus
+	cd $(BUILD)/fuzz && ./kmalloc_fuzz -merge=1 -max_len=4096 -close_fd_mask=1 \
+		$(CURDIR)/tests/fuzz/corpus corpus
 
 # The long stress (suite kmalloc_smp's last case): STRESS_OPS operations in
 # all, at 32 MiB, 256 MiB and 3 GiB, on one CPU and on four; the seed is

@@ -7,6 +7,7 @@
 #include "arch/i386/trap.h"
 #include "kernel/console.h"
 #include "lib/format.h"
+#include "mm/kfence.h"
 
 extern char kernel_stack_guard[];
 
@@ -110,6 +111,10 @@ static const struct cpu_jmpbuf *kernel_trap(struct trap_frame *f)
 		nested_fault(f);
 	if (f->vector == TRAP_DEBUG && debug_handler && debug_handler(f))
 		return NULL; /* resume at f->eip */
+	/* A sampled object's guard or freed page: reported, mapped, retried. */
+	if (f->vector == TRAP_PAGE_FAULT &&
+	    kfence_handle_fault(f->cr2, (f->error & PF_WRITE) != 0, f->eip))
+		return NULL;
 	struct catcher *catcher = this_catcher();
 	if (catcher->armed) {
 		catcher->armed = false;

@@ -22,6 +22,7 @@
 #include "kernel/smp.h"
 #include "lib/string.h"
 #include "mm/inject.h"
+#include "mm/kfence.h"
 #include "mm/kmalloc.h"
 #include "tests/kbench.h"
 #include "tests/ktest.h"
@@ -144,6 +145,17 @@ static bool set_kmalloc_debug(const char *value, size_t len)
 	return flags && kmalloc_set_debug(flags);
 }
 
+/* kfence_sample=N: one small allocation in N on guarded pages (mm/kfence.h). */
+static bool set_kfence_sample(const char *value, size_t len)
+{
+	uint64_t every;
+	if (!cmdline_parse_u64(value, len, &every) || every > UINT32_MAX) {
+		kprintf("kfence_sample=%.*s: not a count of allocations\n", (int)len, value);
+		return false;
+	}
+	return kfence_set_sample((uint32_t)every);
+}
+
 static bool set_stress_ops(const char *value, size_t len)
 {
 	return cmdline_parse_u64(value, len, &ktest_stress_ops);
@@ -193,6 +205,7 @@ static const struct cmdline_option kernel_options[] = {
 	{ "shell", set_shell },
 	{ "demo", set_demo },
 	{ "kmalloc_debug", set_kmalloc_debug },
+	{ "kfence_sample", set_kfence_sample },
 	{ "stress_ops", set_stress_ops },
 	{ "fail_frame", set_fail_frame },
 	{ "fail_reserve", set_fail_reserve },
@@ -296,7 +309,8 @@ ASMLINKAGE void kmain(uint32_t magic, const struct multiboot_info *mbi)
 		map_demo();
 	ratelimit_flush();
 	if (kmalloc_debug_flags())
-		kprintf("# leak report (kmalloc_debug): %u blocks live\n", kmalloc_report_leaks());
+		kprintf("# leak report (kmalloc_debug, kfence_sample): %u blocks live\n",
+		        kmalloc_report_leaks());
 	if (options.shell) {
 		kprintf("arena386: self-tests %s\n", failed ? "FAILED" : "passed");
 		shell_run(options.seed); /* returns only when there is no UART */

@@ -133,6 +133,7 @@
  * elsewhere), and the live bitmap is reached through %gs, whose base is its
  * origin, so that kmalloc is 12 instructions and kfree 20.
  */
+#include "mm/kfence.h"
 #include "mm/kmalloc_internal.h"
 
 struct pageheap kernel_pageheap;
@@ -150,6 +151,8 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 		kprintf("kmalloc_init: the heap is set up already\n");
 		return false;
 	}
+	if (kfence_sample_every())
+		kmalloc_debug |= KMALLOC_DEBUG_SAMPLING;
 	build_classes(debug_extra_bytes());
 	link_secret = mm_entropy();
 	for (unsigned cls = 1; cls <= class_count; cls++) {
@@ -307,6 +310,9 @@ __attribute__((noinline)) void kfree_slow(void *ptr)
 {
 	if (!ptr)
 		return; /* kfree(NULL) does nothing */
+	if (__builtin_expect(kmalloc_debug & KMALLOC_DEBUG_SAMPLING, 0) &&
+	    kfence_free(ptr, __builtin_return_address(0)))
+		return;
 	/* Looked up and freed under the page heap's lock: of two CPUs freeing
 	 * one large block, the second finds it free. */
 	const char *why;
@@ -355,6 +361,12 @@ slow:
 
 size_t ksize(const void *ptr)
 {
+	if (__builtin_expect(kmalloc_debug & KMALLOC_DEBUG_SAMPLING, 0)) {
+		bool sampled;
+		size_t size = kfence_ksize(ptr, &sampled);
+		if (sampled)
+			return size;
+	}
 	const char *why;
 	struct span *s = ptr ? block_span((uintptr_t)ptr, &why) : NULL;
 	size_t size = 0;

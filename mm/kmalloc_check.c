@@ -1,5 +1,6 @@
 /* mm/kmalloc_check.c - kmalloc_stats and kheap_check: the whole heap
  * counted, and every invariant of its metadata verified, on every CPU. */
+#include "mm/kfence.h"
 #include "mm/kmalloc_internal.h"
 
 /*
@@ -54,6 +55,8 @@ uint32_t kmalloc_cached_on(unsigned cpu, unsigned cls)
 void kmalloc_stats(struct kmalloc_stats *out)
 {
 	memset(out, 0, sizeof(*out));
+	struct kfence_stats sampled; /* its lock comes before the heap's */
+	kfence_get_stats(&sampled);
 	hold_heap();
 	out->class_count = class_count;
 	for (unsigned cls = 1; cls <= class_count; cls++) {
@@ -78,7 +81,9 @@ void kmalloc_stats(struct kmalloc_stats *out)
 		out->frees += k->large.frees;
 	}
 	out->large_in_use_bytes = (uint64_t)large_bytes;
-	out->in_use_bytes += out->large_in_use_bytes;
+	out->in_use_bytes += out->large_in_use_bytes + sampled.live_bytes;
+	out->mallocs += sampled.sampled;
+	out->frees += sampled.frees;
 	out->bad_frees = totals.bad_frees;
 	out->failures = totals.failures;
 	out->reclaims = totals.reclaims;
@@ -294,7 +299,16 @@ unsigned kmalloc_report_leaks(void)
 			continue;
 		}
 		unsigned cls = s->small.size_class;
-		if (s->state == SPAN_IN_USE && cls == 0) {
+		uintptr_t obj;
+		uint32_t size;
+		void *allocated_by;
+		if (s->state == SPAN_IN_USE && cls == 0 &&
+		    kfence_live_object(s, &obj, &size, &allocated_by)) {
+			kprintf("kmalloc: leak: object %p (%u bytes, sampled by kfence) allocated "
+			        "by %p\n",
+			        (void *)obj, size, allocated_by);
+			leaks++;
+		} else if (s->state == SPAN_IN_USE && cls == 0 && !kfence_span(s)) {
 			kprintf("kmalloc: leak: large block %p (%u pages)\n", (void *)s->start,
 			        s->npages);
 			leaks++;

@@ -121,6 +121,11 @@ static void prepare(unsigned cls, uintptr_t obj, bool fresh, void *caller)
  * trailer fit the object. */
 void *debug_alloc(unsigned cls, void *caller)
 {
+	if (kmalloc_debug & KMALLOC_DEBUG_SAMPLING) {
+		void *sampled = kfence_alloc(cls, caller);
+		if (sampled)
+			return sampled;
+	}
 	mm_irq_flags_t flags = mm_irq_save();
 	bool fresh;
 	void *obj = take_from_spans(cls, &fresh);

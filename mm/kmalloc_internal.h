@@ -276,6 +276,20 @@ void *take_from_spans(unsigned cls, bool *fresh);
 void *new_span_object(unsigned cls, mm_irq_flags_t flags);
 void give_back_locked(unsigned cls, void *ptr);
 
+/* kfence.c (mm/kfence.h), for kmalloc's slow paths: a sampled object of
+ * 'cls' for 'caller', or NULL (not due, or no room); kfree of a sampled
+ * object (false: not one); its size (*owned false: not one); for the leak
+ * report and the checker, with the heap held: whether span 's' is a live
+ * sampled object's (and which), or a sampled object's at all.  While
+ * sampling, kmalloc_debug has KMALLOC_DEBUG_SAMPLING set, so that every
+ * small allocation comes through debug_alloc. */
+#define KMALLOC_DEBUG_SAMPLING (1u << 31)
+void *kfence_alloc(unsigned cls, void *caller);
+bool kfence_free(void *ptr, void *caller);
+size_t kfence_ksize(const void *ptr, bool *owned);
+bool kfence_live_object(const struct span *s, uintptr_t *obj, uint32_t *size, void **allocated_by);
+bool kfence_span(const struct span *s);
+
 /* kmalloc_central.c: heap_alloc's second attempt, after reclaiming; with
  * no lock held. */
 struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed);

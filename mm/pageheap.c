@@ -554,7 +554,8 @@ void ph_free_locked(struct pageheap *ph, struct span *s)
 	if (s->all_marked)
 		set_pages(ph, s, (struct arena_page){ NULL, 0 });
 	s->all_marked = 0;
-	s->released_pages = 0;
+	/* released_pages stays: pages its owner gave back (ph_release_pages)
+	 * are a free span's released pages. */
 	s->zeroed = 0; /* the caller may have written anything */
 	insert_free(ph, s);
 	/* In pages, so in 32 bits on i386: this runs on every free.  The
@@ -578,6 +579,31 @@ void ph_free_locked(struct pageheap *ph, struct span *s)
 	uint32_t peak = recent_peak(ph, in_use);
 	if (ph->stats.free_mapped_pages + in_use > peak + keep)
 		scavenge(ph, peak - in_use + keep / 2);
+}
+
+size_t ph_release_pages(struct pageheap *ph, struct span *s, uintptr_t p, size_t n)
+{
+	mm_irq_flags_t flags = ph_lock(ph);
+	MM_ASSERT(s->state == SPAN_IN_USE && p >= s->start && n <= span_end(s) - p,
+	          "ph_release_pages(%p, %#lx): not pages of in-use span %p", (void *)p,
+	          (unsigned long)n, (void *)s->start);
+	size_t bytes = arena_release(&ph->arena, p, n);
+	s->released_pages += (uint32_t)(bytes / PAGE_SIZE);
+	ph_unlock(ph, flags);
+	return bytes;
+}
+
+bool ph_reuse_pages(struct pageheap *ph, struct span *s, uintptr_t p, size_t n)
+{
+	mm_irq_flags_t flags = ph_lock(ph);
+	MM_ASSERT(s->state == SPAN_IN_USE && p >= s->start && n <= span_end(s) - p,
+	          "ph_reuse_pages(%p, %#lx): not pages of in-use span %p", (void *)p,
+	          (unsigned long)n, (void *)s->start);
+	size_t mapped = 0;
+	bool ok = arena_reuse(&ph->arena, p, n, &mapped);
+	s->released_pages -= (uint32_t)(mapped / PAGE_SIZE);
+	ph_unlock(ph, flags);
+	return ok;
 }
 
 /* ---- the locked entries ---- */

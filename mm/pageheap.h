@@ -92,11 +92,11 @@ struct span_small {
 struct span {
 	uintptr_t start;
 	uint32_t npages;
-	uint8_t state;            /* enum span_state */
-	uint8_t zeroed;           /* free: every mapped page reads 0 */
-	uint8_t all_marked;       /* in use: every page names the span */
-	uint16_t bin;             /* free: fl * PH_SL_COUNT + sl */
-	uint32_t released_pages;  /* free: pages whose frames were given back */
+	uint8_t state;           /* enum span_state */
+	uint8_t zeroed;          /* free: every mapped page reads 0 */
+	uint8_t all_marked;      /* in use: every page names the span */
+	uint16_t bin;            /* free: fl * PH_SL_COUNT + sl */
+	uint32_t released_pages; /* pages whose frames were given back (in use: ph_release_pages) */
 	struct span *next, *prev; /* free: bin list; in use: the owner's list */
 	struct span_small small;  /* kmalloc's */
 };
@@ -169,6 +169,14 @@ void ph_mark_all(struct pageheap *ph, struct span *s, uintptr_t cpu_list);
 /* Returns an in-use span.  O(1), or O(npages) after ph_mark_all.  Every
  * page word is NULL outside marked spans. */
 void ph_free(struct pageheap *ph, struct span *s);
+
+/* The owner of in-use span 's' gives back the frames behind its pages
+ * [p, p + n) (they fault when touched; returns the bytes released), or maps
+ * released ones again, zeroed (false when frames run out).  The span counts
+ * them in released_pages, which ph_free carries into the free span: an
+ * in-use span is otherwise wholly mapped.  For kfence's guard pages. */
+size_t ph_release_pages(struct pageheap *ph, struct span *s, uintptr_t p, size_t n);
+bool ph_reuse_pages(struct pageheap *ph, struct span *s, uintptr_t p, size_t n);
 
 /* The in-use span named at the page of 'p' (its first or last page, or
  * any page after ph_mark_all), or NULL. */

@@ -25,6 +25,14 @@ TARGETS = {
 }
 
 
+# The debug modes whose cost make bench reports (the same kernel booted with
+# each), and the figures it reports for them.
+DEBUG_MODES = ["kmalloc_debug=poison", "kmalloc_debug=redzone", "kmalloc_debug=caller",
+               "kmalloc_debug=all", "kfence_sample=100", "kfence_sample=1"]
+DEBUG_FIGURES = {"kmalloc_kfree_pair_32", "kmalloc_kfree_pair_1024", "kmalloc_mixed_per_op",
+                 "kmalloc_mixed_worst_op"}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
@@ -64,6 +72,19 @@ def main():
         ratio = per_op["4cpu"] / per_op["1cpu"]
         print(f"bench kmalloc_concurrent_ratio_4cpu_to_1cpu {ratio:.3f} x"
               f"  (target <= 1.2: {'met' if ratio <= 1.2 else 'MISSED'})")
+    # What each debug mode costs: the kmalloc figures again, booted with it.
+    if args.filter == "all":
+        for mode in DEBUG_MODES:
+            mode_argv = ["--kernel", os.path.join(args.build, "kernel.elf"), "--mem", args.mem,
+                         "--append", f"test=none bench=kmalloc_pair,kmalloc_mixed {mode}",
+                         "--icount", "--quiet", "--timeout", "1200",
+                         "--log", os.path.join(args.build, "logs", f"bench-{mode.replace('=', '-')}.log")]
+            mode_verdict, mode_lines = run_qemu.run(run_qemu.parser().parse_args(mode_argv), echo=None)
+            verdict.problems += mode_verdict.problems
+            for line in mode_lines:
+                fields = line.split()
+                if line.startswith("bench ") and fields[1] in DEBUG_FIGURES:
+                    print(f"bench {fields[1]}[{mode}] {' '.join(fields[2:])}")
     if not verdict.ok:
         print("run_bench: the benchmark run failed: " + "; ".join(verdict.problems))
         return 1
