@@ -35,12 +35,17 @@ def objdump(args, check=True):
 
 
 def functions(kernel):
-    """{name: [(address, text)]} of every function in .text."""
+    """{name: [(address, text)]} of every function in .text.  Static
+    functions of one name in several files (each its own 'report') are
+    told apart as name@address."""
     funcs, current = {}, None
     for line in objdump(["-d", "--no-show-raw-insn", "-j", ".text", kernel]).splitlines():
         m = FUNC_RE.match(line)
         if m:
-            current = funcs.setdefault(m.group(2), [])
+            name = m.group(2)
+            if name in funcs:
+                name += "@" + m.group(1)
+            current = funcs.setdefault(name, [])
             continue
         m = INSN_RE.match(line)
         if m and current is not None and not m.group(2).startswith("(bad)"):
