@@ -6,9 +6,11 @@
 #include "kernel/console.h"
 #include "arch/i386/cpu.h"
 #include "arch/i386/ipi.h"
+#include "arch/i386/layout.h"
 #include "arch/i386/machine.h"
 #include "arch/i386/percpu.h"
 #include "arch/i386/serial.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Terminals want "\r\n". */
@@ -21,15 +23,30 @@ static void serial_console_put(char c)
 
 extern char _kernel_start[], _kernel_end[];
 
+/* A frame pointer can be followed: on the boot stack (inside the kernel
+ * image) or on a started CPU's own kernel stack (kernel/smp.c). */
+static bool on_a_kernel_stack(unsigned long ebp)
+{
+	if (ebp % 4)
+		return false;
+	if (ebp >= (uintptr_t)_kernel_start && ebp < (uintptr_t)_kernel_end)
+		return true;
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		uintptr_t bottom = percpu_areas[i].stack_bottom;
+		if (bottom && ebp - bottom < KERNEL_STACK_SIZE - 8)
+			return true;
+	}
+	return false;
+}
+
 void print_backtrace(unsigned long ebp, unsigned max_frames)
 {
 	kprintf("backtrace:\n");
-	/* Frames live on kernel stacks inside the kernel image; stop at the
-	 * first frame pointer that leaves it, or at the %ebp = 0 that _start
-	 * plants. */
+	/* Stop at the first frame pointer that leaves the kernel stacks, or
+	 * at the %ebp = 0 that _start plants. */
 	for (unsigned i = 0; i < max_frames && ebp; i++) {
-		if (ebp < (uintptr_t)_kernel_start || ebp >= (uintptr_t)_kernel_end || ebp % 4) {
-			kprintf("  (frame pointer %p leaves the kernel image)\n", (void *)ebp);
+		if (!on_a_kernel_stack(ebp)) {
+			kprintf("  (frame pointer %p is on no kernel stack)\n", (void *)ebp);
 			break;
 		}
 		const unsigned long *frame = (const unsigned long *)ebp;

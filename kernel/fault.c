@@ -54,6 +54,7 @@ static void report(const struct trap_frame *f)
 		kprintf("  page fault at %08x: %s\n", f->cr2, bits);
 	}
 	const struct percpu *cpu = this_cpu();
+	kprintf("  on cpu %u (APIC id %u)\n", cpu->index, cpu->apic_id);
 	uintptr_t guard = cpu->stack_guard ? cpu->stack_guard : (uintptr_t)kernel_stack_guard;
 	if (f->vector == TRAP_DOUBLE_FAULT && f->cr2 >= guard && f->cr2 < guard + 4096)
 		kprintf("  kernel stack overflow on cpu %u: fault on the guard page [%p, %p)\n",

@@ -45,11 +45,11 @@ uint32_t kfence_sample_every(void);
 bool kfence_handle_fault(uintptr_t addr, bool write, uintptr_t ip);
 
 struct kfence_stats {
-	uint64_t sampled;   /* allocations given guarded pages */
-	uint64_t skipped;   /* due for sampling, but no slot or no memory */
-	uint64_t frees;     /* of sampled objects */
-	uint64_t reports;   /* faults and corruptions reported */
-	uint32_t live;      /* sampled objects held now */
+	uint64_t sampled; /* allocations given guarded pages */
+	uint64_t skipped; /* due for sampling, but no slot or no memory */
+	uint64_t frees;   /* of sampled objects */
+	uint64_t reports; /* faults and corruptions reported */
+	uint32_t live;    /* sampled objects held now */
 	uint64_t live_bytes;
 };
 void kfence_get_stats(struct kfence_stats *out);

@@ -51,7 +51,7 @@ TARGET_RUNS = [
     ("target-256M-nopse", "256M", "", "pentium,-pse", None),
     ("target-64M-step4M", "64M", "arena_step=4M", None, None),
     ("target-256M-debug", "256M", "kmalloc_debug=all", None, None),
-    ("target-256M-smp4-kfence", "256M", "kfence_sample=1 test=kfence,kmalloc_smp", None, "4"),
+    ("target-256M-smp4-kfence", "256M", "kfence_sample=1 test=kfence", None, "4"),
     ("target-256M-arena4M", "256M", "arena_limit=4M", None, None),
     ("target-3G", "3G", "", None, None),
     ("target-3G-arena3584M", "3G", "arena_limit=3584M", None, None),

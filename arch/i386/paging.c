@@ -41,6 +41,20 @@ static inline uint32_t *table_window(unsigned pdi)
 	return (uint32_t *)(PT_WINDOW_BASE + pdi * PAGE_SIZE);
 }
 
+/* The entry of 'va' in its page table, through a window translation read
+ * afresh.  The window onto a table is a translation like any other, and
+ * this CPU's TLB may still hold it as it was when another CPU changed the
+ * directory entry (a table installed, removed, or a large page split):
+ * the shootdowns invalidate the pages unmapped, not the windows, and the
+ * entries would go into a table that is no longer there.  Every change of
+ * the tables is made under vm's lock, so one invalidation here, before the
+ * table is read or written, is enough. */
+static inline uint32_t *fresh_pte_at(uintptr_t va)
+{
+	invlpg((uintptr_t)table_window(va >> SLOT_SHIFT));
+	return pte_at(va);
+}
+
 bool paging_has_pse(void)
 {
 	return pse;
@@ -142,7 +156,7 @@ static __attribute__((noinline)) bool map_range(uintptr_t va, size_t n)
 		uintptr_t table_end = ALIGN_DOWN(va, SLOT_SIZE) + SLOT_SIZE;
 		uintptr_t stop = end < table_end ? end : table_end;
 		unsigned want = (unsigned)((stop - va) / PAGE_SIZE);
-		unsigned got = frames->alloc_entries(frames->ctx, pte_at(va), want,
+		unsigned got = frames->alloc_entries(frames->ctx, fresh_pte_at(va), want,
 		                                     PTE_PRESENT | PTE_WRITE);
 		table_use[va >> SLOT_SHIFT] += got;
 		va += got * PAGE_SIZE;
@@ -227,7 +241,7 @@ static void unmap_range(uintptr_t va, size_t n)
 		}
 		uintptr_t table_end = ALIGN_DOWN(va, SLOT_SIZE) + SLOT_SIZE;
 		uintptr_t stop = end < table_end ? end : table_end;
-		uint32_t *pte = pte_at(va);
+		uint32_t *pte = fresh_pte_at(va);
 		unsigned pdi = va >> SLOT_SHIFT;
 		uint16_t pages = (uint16_t)((stop - va) / PAGE_SIZE);
 		/* The frame source reads the frames from the entries; then the
@@ -468,7 +482,7 @@ bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached)
 			paging_unmap_physical(va, done);
 			return false;
 		}
-		*pte_at(v) = (pa + (paddr_t)done) | flags;
+		*fresh_pte_at(v) = (pa + (paddr_t)done) | flags;
 		table_use[v >> SLOT_SHIFT]++;
 		stats.physical_pages++;
 	}
@@ -478,7 +492,7 @@ bool paging_map_physical(uintptr_t va, paddr_t pa, size_t n, bool uncached)
 static void unmap_physical_here(uintptr_t va, size_t n)
 {
 	for (uintptr_t v = va; v < va + n; v += PAGE_SIZE) {
-		*pte_at(v) = 0;
+		*fresh_pte_at(v) = 0;
 		invlpg(v);
 		stats.physical_pages--;
 		if (--table_use[v >> SLOT_SHIFT] == 0)
@@ -496,12 +510,18 @@ bool paging_translate(uintptr_t va, paddr_t *pa, bool *large)
 		*large = true;
 		return true;
 	}
-	uint32_t pte = *pte_at(va);
+	uint32_t pte = *fresh_pte_at(va);
 	if (!(pte & PTE_PRESENT))
 		return false;
 	*pa = (pte & PTE_FRAME_MASK) | (va & (PAGE_SIZE - 1));
 	*large = false;
 	return true;
+}
+
+paddr_t paging_table_frame(uintptr_t va)
+{
+	uint32_t pde = *pde_at(va);
+	return (pde & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT ? pde & PTE_FRAME_MASK : 0;
 }
 
 void paging_get_stats(struct paging_stats *out)

@@ -108,6 +108,10 @@ uint32_t paging_shootdown_rounds(void);
  * whether a 4 MiB page maps it. */
 bool paging_translate(uintptr_t va, paddr_t *pa, bool *large);
 
+/* The frame of the page table that maps 'va', or 0 (no table there: the
+ * entry is not present, or maps a large page). */
+paddr_t paging_table_frame(uintptr_t va);
+
 void paging_get_stats(struct paging_stats *out);
 
 #endif

@@ -161,8 +161,9 @@ static void an_underflow_and_a_double_free_are_reported_at_kfree(struct ktest *t
 	console_capture_stop();
 	EXPECT_EQ(t, kfence_now().reports, before.reports + 2);
 	char want[96];
-	ksnprintf(want, sizeof(want), "kfence: underflow: 3 bytes before the object written: "
-	                              "object %p",
+	ksnprintf(want, sizeof(want),
+	          "kfence: underflow: 3 bytes before the object written: "
+	          "object %p",
 	          (void *)p);
 	EXPECT_TRUE(t, test_contains(report, want));
 	ksnprintf(want, sizeof(want), "kfence: kfree(%p): double free", (void *)p);

@@ -251,6 +251,79 @@ static void a_freed_page_is_never_read_through_a_stale_translation(struct ktest 
 		ktest_note(t, "the reader read %#x through a stale translation", r.other);
 }
 
+/* Another CPU maps pages next to ours while we take their page table
+ * away and install another: it writes its entries through the window onto
+ * the table (a translation of its own, cached by its TLB), which must
+ * reach the new table, not the frame of the old one. */
+struct neighbour {
+	uintptr_t first, second; /* pages it maps, one before the swap, one after */
+	volatile bool warmed, go, done;
+	bool mapped, faulted;
+	struct fault_record rec;
+};
+
+static void touch_second(void *arg)
+{
+	struct neighbour *n = arg;
+	*(volatile uint32_t *)n->second = 0x5ec04d;
+}
+
+static void map_around_a_swap(void *arg)
+{
+	struct neighbour *n = arg;
+	/* Its TLB now holds the window onto the table as it is. */
+	n->mapped = vm_map(n->first, PAGE_SIZE);
+	n->warmed = true;
+	while (!n->go) {
+		ipi_run_pending(); /* the shootdowns of the swap */
+		__asm__ volatile("pause");
+	}
+	n->mapped = n->mapped && vm_map(n->second, PAGE_SIZE);
+	n->faulted = n->mapped && fault_catch(touch_second, n, &n->rec);
+	n->done = true;
+}
+
+static void a_table_replaced_on_one_cpu_is_written_afresh_on_another(struct ktest *t)
+{
+	if (smp_cpus_online() < 2)
+		ktest_skip(t, "one CPU online");
+	uintptr_t v = vm_reserve(0, 8 * 1024 * 1024, VM_TEST);
+	ASSERT_NE(t, v, 0);
+	ktest_defer(t, free_scratch, (void *)v);
+	uintptr_t w = v + 4 * 1024 * 1024;    /* the next table's 4 MiB */
+	ASSERT_TRUE(t, vm_map(v, PAGE_SIZE)); /* a table for v's 4 MiB */
+	paddr_t old_table = paging_table_frame(v);
+	ASSERT_NE(t, old_table, 0);
+	struct neighbour n = { .first = v + PAGE_SIZE, .second = v + 2 * PAGE_SIZE };
+	struct ipi_ticket ticket;
+	ASSERT_TRUE(t, ipi_post(1, map_around_a_swap, &n, &ticket));
+	for (unsigned spins = 0; !n.warmed && spins < 100000000; spins++)
+		__asm__ volatile("pause");
+	EXPECT_TRUE(t, n.warmed);
+
+	/* The table goes (its last pages unmapped), its frame goes to w's new
+	 * table, and v's 4 MiB get a table in another frame. */
+	ASSERT_TRUE(t, vm_unused(v, 2 * PAGE_SIZE));
+	ASSERT_TRUE(t, vm_map(w, PAGE_SIZE));
+	*(volatile uint32_t *)w = 0;
+	ASSERT_TRUE(t, vm_map(v, PAGE_SIZE));
+	paddr_t new_table = paging_table_frame(v);
+	paddr_t w_table = paging_table_frame(w);
+	n.go = true;
+	ipi_wait(&ticket);
+
+	EXPECT_NE(t, new_table, old_table);
+	EXPECT_EQ(t, w_table, old_table); /* the frame was indeed reused */
+	EXPECT_TRUE(t, n.mapped);
+	EXPECT_FALSE(t, n.faulted);
+	if (n.faulted)
+		ktest_note(t, "cpu 1 faulted at %p (eip %#x): its entry went to the old table",
+		           (void *)n.rec.cr2, n.rec.eip);
+	EXPECT_EQ(t, *(volatile uint32_t *)n.second, 0x5ec04d);
+	EXPECT_EQ(t, *(volatile uint32_t *)w, 0); /* w's table frame kept its own */
+	EXPECT_TRUE(t, vm_is_mapped(n.second));
+}
+
 static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(as_many_cpus_online_as_listed_or_allowed),
 	KTEST_CASE(each_cpu_has_its_own_area),
@@ -259,5 +332,6 @@ static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(call_others_runs_on_each_other_cpu_once),
 	KTEST_CASE(each_cpu_faults_at_its_own_guard_page),
 	KTEST_CASE(a_freed_page_is_never_read_through_a_stale_translation),
+	KTEST_CASE(a_table_replaced_on_one_cpu_is_written_afresh_on_another),
 };
 KTEST_SUITE(smp, smp_cases, NULL, NULL);
