@@ -312,7 +312,9 @@ unsigned kmalloc_report_leaks(void)
 			kprintf("kmalloc: leak: large block %p (%u pages)\n", (void *)s->start,
 			        s->npages);
 			leaks++;
-		} else if (s->state == SPAN_IN_USE) {
+		} else if (s->state == SPAN_IN_USE && cls != 0) {
+			/* (A freed sampled object's span, class 0 as well, has
+			 * nothing live.) */
 			for (uint32_t i = 0; i < s->small.carved; i++) {
 				uintptr_t o = s->start + (uintptr_t)i * classes[cls].size;
 				if (!live(o))

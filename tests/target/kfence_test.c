@@ -246,6 +246,30 @@ static void more_objects_than_slots_fall_back_to_the_heap(struct ktest *t)
 	EXPECT_EQ(t, kheap_check(), 0);
 }
 
+/* The leak report names a live sampled object and its caller, and passes
+ * over a freed one's span (kept, its pages unmapped, until recycled). */
+static void the_leak_report_names_live_sampled_objects_only(struct ktest *t)
+{
+	require_sampling(t);
+	void *freed = allocate_here(72), *live = allocate_here(72);
+	ASSERT_NE(t, (uintptr_t)freed, 0);
+	ASSERT_NE(t, (uintptr_t)live, 0);
+	free_here(freed);
+	static char leaks[8192];
+	console_capture_start(leaks, sizeof(leaks));
+	unsigned n = kmalloc_report_leaks();
+	console_capture_stop();
+	EXPECT_GE(t, n, 1u);
+	char want[96];
+	ksnprintf(want, sizeof(want), "kmalloc: leak: object %p (", live);
+	EXPECT_TRUE(t, test_contains(leaks, want));
+	ksnprintf(want, sizeof(want), "%p", freed);
+	EXPECT_FALSE(t, test_contains(leaks, want));
+	EXPECT_TRUE(t, names_call(leaks, "allocated by", (void *)allocate_here));
+	free_here(live);
+	EXPECT_EQ(t, kheap_check(), 0);
+}
+
 static const struct ktest_case kfence_cases[] = {
 	KTEST_CASE(a_sampled_object_ends_at_a_guard_page),
 	KTEST_CASE(an_aligned_object_keeps_its_alignment),
@@ -254,5 +278,6 @@ static const struct ktest_case kfence_cases[] = {
 	KTEST_CASE(an_underflow_and_a_double_free_are_reported_at_kfree),
 	KTEST_CASE(a_use_after_free_faults_on_every_cpu),
 	KTEST_CASE(more_objects_than_slots_fall_back_to_the_heap),
+	KTEST_CASE(the_leak_report_names_live_sampled_objects_only),
 };
 KTEST_SUITE(kfence, kfence_cases, NULL, NULL);
