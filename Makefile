@@ -116,7 +116,8 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
 # benchmarks) and the objects the host tests link (with them).
 HOST_MM_SRCS := lib/format.c lib/console.c lib/ratelimit.c mm/inject.c mm/vm.c mm/arena.c mm/pageheap.c \
 	mm/pageheap_check.c mm/kmalloc.c mm/kmalloc_classes.c mm/kmalloc_central.c \
-	mm/kmalloc_check.c mm/kmalloc_debug.c mm/kfence.c arch/host/vm_host.c arch/host/setup.c
+	mm/kmalloc_check.c mm/kmalloc_debug.c mm/kfence.c arch/host/vm_host.c arch/host/setup.c \
+	arch/host/threads.c
 HOST_LIB_SRCS := $(HOST_MM_SRCS) mm/pmm.c tests/host/fault_catch.c
 HOST_LIB_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -DARENA386_HOST \
 	-DARENA386_LIBMM -fno-omit-frame-pointer
@@ -138,7 +139,7 @@ host-lib: $(BUILD)/host/libmm.a
 $(BUILD)/host/tests/libmm_example_test: tests/host/libmm_example.c $(BUILD)/host/libmm.a
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
-	$(Q)$(HOST_CC) -Imm $< $(BUILD)/host/libmm.a -o $@
+	$(Q)$(HOST_CC) -Imm $< $(BUILD)/host/libmm.a -pthread -o $@
 
 $(BUILD)/host/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -161,17 +162,34 @@ $(BUILD)/host/tests/shared_suites_test: \
 		$(HOST_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -o $@
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) $^ -pthread -o $@
 
 $(BUILD)/host/tests/shared_suites_optimized_test: \
 		$(patsubst %.c,$(BUILD)/host/lib/%.o,tests/host/shared_suites_test.c \
 		$(HOST_SUITES) $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
-	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -o $@
+	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -pthread -o $@
+
+# Threads in the CPUs' place, under ThreadSanitizer: mm/ and the test
+# built with -fsanitize=thread.
+HOST_TSAN_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -MMD -MP \
+	-fsanitize=thread -fno-omit-frame-pointer -DARENA386_HOST
+
+$(BUILD)/host/tsan/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) TSANCC $<
+	$(Q)$(HOST_CC) $(HOST_TSAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/tests/threads_test: \
+		$(patsubst %.c,$(BUILD)/host/tsan/%.o,tests/host/threads_test.c $(HOST_MM_SRCS))
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(HOST_TSAN_CFLAGS) $^ -pthread -o $@
 
 host-tests: $(BUILD)/host/tests/shared_suites_test \
-	$(BUILD)/host/tests/shared_suites_optimized_test $(BUILD)/host/tests/libmm_example_test
+	$(BUILD)/host/tests/shared_suites_optimized_test $(BUILD)/host/tests/libmm_example_test \
+	$(BUILD)/host/tests/threads_test
 
 # ---- running -------------------------------------------------------------------
 MEM ?= 256M
@@ -206,7 +224,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 $(BUILD)/host/bench/allocbench-mm: tests/bench/host/allocbench.c $(BUILD)/host/libmm.a
 	@mkdir -p $(@D)
 	$(quiet) HOSTLD $@
-	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -DUSE_LIBMM -Imm $< $(BUILD)/host/libmm.a -o $@
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -DUSE_LIBMM -Imm $< $(BUILD)/host/libmm.a -pthread -o $@
 
 $(BUILD)/host/bench/allocbench-libc: tests/bench/host/allocbench.c
 	@mkdir -p $(@D)

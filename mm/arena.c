@@ -117,8 +117,11 @@ bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n)
 			note(a, "arena_cover_live(%p, %#zx): out of frames", (void *)p, n);
 			return false; /* pages mapped so far stay: they are zeroed bits */
 		}
-	while (a->live_prefix_end < a->persistent_base && vm_is_mapped(a->live_prefix_end))
-		a->live_prefix_end += PAGE_SIZE;
+	uintptr_t prefix_end = a->live_prefix_end;
+	while (prefix_end < a->persistent_base && vm_is_mapped(prefix_end))
+		prefix_end += PAGE_SIZE;
+	/* Read without the lock (arena_live_covered). */
+	__atomic_store_n(&a->live_prefix_end, prefix_end, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -229,8 +232,9 @@ static bool map_for_heap(struct arena *a, uintptr_t p, size_t n, uintptr_t new_u
 /* Moves used forward (never back). */
 static void set_used(struct arena *a, uintptr_t new_used)
 {
-	a->used = new_used;
-	a->used_quanta = (new_used - a->start) / ARENA_QUANTUM;
+	/* Stored whole: kfree and block_span read them without the lock. */
+	mm_write_shared(&a->used, new_used);
+	mm_write_shared(&a->used_quanta, (new_used - a->start) / ARENA_QUANTUM);
 }
 
 static bool size_ok(struct arena *a, size_t n)

@@ -130,7 +130,7 @@ bool arena_reuse(struct arena *a, uintptr_t p, size_t n, size_t *mapped);
 /* The arena_page of an address inside [start, used), or NULL. */
 static inline struct arena_page *arena_page_of(const struct arena *a, uintptr_t p)
 {
-	if (p < a->start || p >= a->used)
+	if (p < a->start || p >= mm_read_shared(&a->used))
 		return 0;
 	return &a->pages[(p - a->start) / PAGE_SIZE];
 }

@@ -27,6 +27,12 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step);
  * metadata) cannot be had: the CPU must then not allocate. */
 bool kmalloc_cpu_init(void);
 
+/* The running CPU stops using the heap (a host thread that exits; a CPU
+ * taken offline): every object on its lists goes back to its span.  Its
+ * counters stay, and a later kmalloc_cpu_init on it finds its lists set up
+ * and empty.  Call with no lock held. */
+void kmalloc_cpu_exit(void);
+
 /* Returns every cached free object, on every CPU's lists (each CPU is
  * asked to hand its lists over), to its span and every empty span to the
  * page heap (for tests and memory pressure).  Call with no lock held. */

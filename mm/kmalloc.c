@@ -137,7 +137,7 @@
 #include "mm/kmalloc_internal.h"
 
 struct pageheap kernel_pageheap;
-uint32_t cpus_with_lists;
+uintptr_t cpus_with_lists;
 struct central central[KMALLOC_MAX_CLASSES + 1 + BORROW_CLASSES];
 struct kmalloc_totals totals;
 uintptr_t live_origin;
@@ -170,6 +170,10 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 bool kmalloc_cpu_init(void)
 {
 	unsigned cpu = mm_cpu_index();
+	/* Set up before (a host thread's slot, taken again): its lists are
+	 * empty (kmalloc_cpu_exit) and its counters go on. */
+	if (__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & ((uintptr_t)1 << cpu))
+		return true;
 	void **slots = kmalloc_debug
 	                       ? NULL
 	                       : ph_meta_alloc(&kernel_pageheap, slots_per_cpu * sizeof(void *));
@@ -188,7 +192,7 @@ bool kmalloc_cpu_init(void)
 		slots += classes[cls].cache_max;
 		stack->end = slots;
 	}
-	__atomic_fetch_or(&cpus_with_lists, 1u << cpu, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&cpus_with_lists, (uintptr_t)1 << cpu, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -216,7 +220,7 @@ static struct span *block_span(uintptr_t p, const char **why)
 {
 	struct arena *a = &kernel_pageheap.arena;
 	uintptr_t off = p - a->start;
-	if (__builtin_expect(off >= a->used - a->start, 0)) {
+	if (__builtin_expect(off >= mm_read_shared(&a->used) - a->start, 0)) {
 		*why = "not a heap pointer";
 		return NULL;
 	}
@@ -291,7 +295,7 @@ static void *large_alloc(size_t size, size_t align, bool zeroed)
 static inline __attribute__((always_inline)) void *alloc_from(uintptr_t offset, bool may_borrow)
 {
 	void *obj;
-	MM_CPU_STACK_TAKE(offset + MM_CPU_LOCAL_BASE(), QSHIFT, obj, empty);
+	MM_CPU_STACK_TAKE(offset, QSHIFT, obj, empty);
 	return obj;
 empty:
 	return may_borrow ? alloc_slow(offset) : alloc_slow_no_borrow(offset);
@@ -338,7 +342,7 @@ void kfree(void *ptr)
 	 * comes out huge: one comparison checks range and alignment. */
 	uintptr_t off = (uintptr_t)ptr - a->start;
 	uintptr_t q = off >> QSHIFT | off << (sizeof(off) * 8 - QSHIFT);
-	if (__builtin_expect(q >= a->used_quanta, 0))
+	if (__builtin_expect(q >= mm_read_shared(&a->used_quanta), 0))
 		goto slow;
 	/* Only the pages of a small span in use name a CPU list (any other
 	 * page's 0 names class 0's, which is always full), so the live bits of
@@ -353,7 +357,7 @@ void kfree(void *ptr)
 full:
 	if (!word)
 		goto slow; /* no class: a large block, or not a block */
-	kfree_flush(word - MM_CPU_LOCAL_BASE(), ptr);
+	kfree_flush(word, ptr);
 	return;
 slow:
 	kfree_slow(ptr);

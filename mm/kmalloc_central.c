@@ -29,7 +29,8 @@ static void central_add(struct central *c, struct span *s)
 	s->next = c->partial;
 	if (s->next)
 		s->next->prev = s;
-	c->partial = s;
+	/* Stored whole: the slow paths look at it without the lock. */
+	mm_write_shared(&c->partial, s);
 	s->small.listed = 1;
 }
 
@@ -38,7 +39,7 @@ static void central_del(struct central *c, struct span *s)
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		c->partial = s->next;
+		mm_write_shared(&c->partial, s->next);
 	if (s->next)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
@@ -299,6 +300,37 @@ static void detach_here(void *unused)
 	mm_irq_restore(flags);
 }
 
+/* The objects of class 'c' that CPU 'cpu' handed over, back to their
+ * spans; with the class's lock held. */
+static void give_back_detached(struct central *c, unsigned cpu, unsigned cls)
+{
+	const struct arena *a = &kernel_pageheap.arena;
+	for (void **obj = detached[cpu][cls], **next; obj; obj = next) {
+		next = *obj;
+		struct span *release = NULL;
+		give_back(c, a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span, obj,
+		          &release);
+		c->out--;
+		if (release)
+			release_class_span(c, release);
+	}
+	detached[cpu][cls] = NULL;
+}
+
+void kmalloc_cpu_exit(void)
+{
+	mm_irq_flags_t flags = mm_lock(&drain_lock);
+	unsigned cpu = mm_cpu_index();
+	detach_here(NULL);
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		struct central *c = &central[cls];
+		mm_irq_flags_t held = mm_lock(&c->lock);
+		give_back_detached(c, cpu, cls);
+		mm_unlock(&c->lock, held);
+	}
+	mm_unlock(&drain_lock, flags);
+}
+
 void kmalloc_drain(void)
 {
 	mm_irq_flags_t flags = mm_lock(&drain_lock);
@@ -308,18 +340,8 @@ void kmalloc_drain(void)
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		struct central *c = &central[cls];
 		mm_irq_flags_t held = mm_lock(&c->lock);
-		const struct arena *a = &kernel_pageheap.arena;
 		for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
-			for (void **obj = detached[cpu][cls], **next; obj; obj = next) {
-				next = *obj;
-				struct span *release = NULL;
-				give_back(c,
-				          a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span,
-				          obj, &release);
-				c->out--;
-				if (release)
-					release_class_span(c, release);
-			}
+			give_back_detached(c, cpu, cls);
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
 			if (s->small.objects_in_use == 0)

@@ -32,7 +32,7 @@ static void release_heap(void)
 /* The CPUs whose lists are set up, in turn. */
 #define for_each_cpu_with_lists(cpu)                     \
 	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) \
-		if (__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & (1u << cpu))
+		if (__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & ((uintptr_t)1 << cpu))
 
 /* Objects of 'cls' on every CPU's list. */
 static uint64_t cached_everywhere(unsigned cls)
@@ -45,7 +45,7 @@ static uint64_t cached_everywhere(unsigned cls)
 uint32_t kmalloc_cached_on(unsigned cpu, unsigned cls)
 {
 	if (cpu >= MM_MAX_CPUS || cls < 1 || cls > class_count ||
-	    !(__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & (1u << cpu)))
+	    !(__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & ((uintptr_t)1 << cpu)))
 		return 0;
 	const struct mm_cpu_stack *stack = &cpu_lists(cpu)->lists[cls].stack;
 	void **top = __atomic_load_n(&stack->top, __ATOMIC_RELAXED);

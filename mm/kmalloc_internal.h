@@ -118,24 +118,27 @@ static inline unsigned class_at(uintptr_t offset)
 }
 
 /* What the arena's page words and span->small.cpu_list hold for class
- * 'cls': its CPU list's address in MM_CPU_LOCAL space, so that kfree uses
- * the word as it is.  On target that is the offset itself (the space
- * starts at the CPU's area); on the host, the one area's address plus the
- * offset.  Never 0, which stands for "no class". */
+ * 'cls': its CPU list's offset in the per-CPU area, the same on every CPU,
+ * so that kfree on any CPU finds its own list of the class from the word.
+ * Never 0, which stands for "no class" (and reaches class 0's list, which
+ * is always full). */
 static inline uintptr_t cpu_list_word(unsigned cls)
 {
-	return MM_CPU_LOCAL_BASE() + cpu_list_offset(cls);
+	return cpu_list_offset(cls);
 }
 
+/* The running CPU's list named by a word: on target a %fs-relative
+ * pointer, the word itself (the base is 0); on the host, the running
+ * thread's area's address plus the word. */
 static inline struct cpu_list MM_CPU_LOCAL *cpu_list_of_word(uintptr_t word)
 {
-	return (struct cpu_list MM_CPU_LOCAL *)word;
+	return (struct cpu_list MM_CPU_LOCAL *)(word + MM_CPU_LOCAL_BASE());
 }
 
 /* The running CPU's list at 'offset', for the fast paths. */
 static inline struct cpu_list MM_CPU_LOCAL *cpu_list_here(uintptr_t offset)
 {
-	return cpu_list_of_word(offset + MM_CPU_LOCAL_BASE());
+	return cpu_list_of_word(offset);
 }
 
 /* CPU 'cpu's lists as plain memory, for the slow paths and the checker. */
@@ -150,7 +153,7 @@ static inline struct cpu_list *my_list(unsigned cls)
 }
 
 /* CPUs that have set their lists up (kmalloc_cpu_init), bit i for CPU i. */
-extern uint32_t cpus_with_lists;
+extern uintptr_t cpus_with_lists;
 
 /* Classes past the last have no spans: a class looks BORROW_CLASSES ahead
  * without a bound check. */

@@ -29,8 +29,8 @@
  *     (set once, before the first allocation and before other CPUs run);
  *   - mm_lock_t, MM_LOCK_INIT, mm_lock(&l) (returns the interrupt flags,
  *     interrupts off) and mm_unlock(&l, flags): a spinlock that masks
- *     interrupts (a ticket lock on target; nothing yet on the host, which
- *     is single-threaded); mm_lock_irqs_off / mm_unlock_irqs_off take and
+ *     interrupts (a ticket lock on target; on the host, where threads play
+ *     the CPUs, a test-and-set lock that yields); mm_lock_irqs_off / mm_unlock_irqs_off take and
  *     drop it where interrupts are off already.  Its wait must answer
  *     other CPUs' calls (below),
  *     or a CPU that holds one lock and calls the others could wait forever
@@ -40,13 +40,19 @@
  *     mm_cpu_area(i) (CPU i's area as a plain pointer); MM_CPU_LOCAL, an
  *     address-space qualifier under which MM_CPU_LOCAL_BASE() + offset
  *     reaches the running CPU's area at that offset (%fs-relative on
- *     target, so that the fast paths pay nothing for being per CPU; empty
- *     on the host, where the base is the one CPU's area);
+ *     target, so that the fast paths pay nothing for being per CPU, with a
+ *     base of 0; empty on the host, where the base is the running thread's
+ *     area, from a thread-local word); the offsets are what the arena's
+ *     page words hold, the same on every CPU;
  *   - mm_call_other_cpus(fn, arg): fn(arg) on every other CPU online,
  *     waiting for all (0 on the host); fn runs wherever that CPU stands, so
  *     it takes no lock;
  *   - mm_stop_other_cpus() / mm_resume_other_cpus(): hold every other CPU
  *     still (arch/i386/ipi.h), for the checker;
+ *   - mm_read_shared(p): *p, a word other CPUs change under a lock, read
+ *     without it where any value it has held will do, and
+ *     mm_write_shared(p, v), the lock holder's writes of it (plain on
+ *     target; relaxed atomics on the host, for ThreadSanitizer);
  *   - mm_entropy(): a word that differs from boot to boot as far as the
  *     machine allows, for the secret that free-list links are stored
  *     under (kmalloc): not a cryptographic source, and it need not be one.

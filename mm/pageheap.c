@@ -517,21 +517,29 @@ static bool grow_locked(struct pageheap *ph, struct span *s, uint32_t npages)
 	return true;
 }
 
-/* Sets the entry of every page of 's'.  Four pages a turn: small spans
- * are marked and cleared on kmalloc's slowest paths, and have up to 16
- * pages. */
+/* Sets the entry of every page of 's', but for the span named by its two
+ * end pages: name_ends sets those under the lock, and a free span's
+ * neighbour reads them there (insert_free, grow_locked) while this runs
+ * without it (ph_mark_all).  Interior pages four a turn: small spans are
+ * marked and cleared on kmalloc's slowest paths, and have up to 16 pages. */
 static inline __attribute__((always_inline)) void
 set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
 {
-	struct arena_page *page = page_at(ph, s->start), *end = page + s->npages;
-	if (s->npages & 1)
+	struct arena_page *page = page_at(ph, s->start), *last = page + s->npages - 1;
+	page->cpu_list = entry.cpu_list;
+	last->cpu_list = entry.cpu_list;
+	uint32_t interior = s->npages - 2;
+	if (s->npages <= 2)
+		return;
+	page++;
+	if (interior & 1)
 		*page++ = entry;
-	if (s->npages & 2) {
+	if (interior & 2) {
 		page[0] = entry;
 		page[1] = entry;
 		page += 2;
 	}
-	for (; page < end; page += 4) {
+	for (; page < last; page += 4) {
 		page[0] = entry;
 		page[1] = entry;
 		page[2] = entry;

@@ -14,42 +14,87 @@
 
 typedef uint32_t paddr_t; /* frames are only numbers here */
 
-/* Single-threaded host tests: nothing to mask, nothing to lock, one CPU
- * (a later issue gives threads the CPUs' place). */
+/*
+ * Threads play the CPUs.  There are no interrupts: the "interrupt" masking
+ * is empty, and a thread's lists are touched by that thread alone.  The
+ * locks are real (arch/host/threads.c): a test-and-set lock that spins a
+ * little, then yields the processor, since a thread holding one may be
+ * descheduled, which a CPU holding a spinlock never is.
+ */
 typedef int mm_irq_flags_t;
 #define mm_irq_save()         0
 #define mm_irq_restore(flags) ((void)(flags))
 #define mm_irqs_off()         1
 
 typedef struct {
-	int unused;
+	uint32_t held;
 } mm_lock_t;
 #define MM_LOCK_INIT \
 	{            \
 		0    \
 	}
-#define mm_lock(lock)            ((void)(lock), 0)
-#define mm_unlock(lock, flags)   ((void)(lock), (void)(flags))
-#define mm_lock_irqs_off(lock)   ((void)(lock))
-#define mm_unlock_irqs_off(lock) ((void)(lock))
+void host_lock_wait(mm_lock_t *lock);
 
-#define MM_MAX_CPUS       1
+static inline void mm_lock_irqs_off(mm_lock_t *lock)
+{
+	if (__builtin_expect(__atomic_exchange_n(&lock->held, 1, __ATOMIC_ACQUIRE) != 0, 0))
+		host_lock_wait(lock);
+}
+
+static inline void mm_unlock_irqs_off(mm_lock_t *lock)
+{
+	__atomic_store_n(&lock->held, 0, __ATOMIC_RELEASE);
+}
+
+static inline mm_irq_flags_t mm_lock(mm_lock_t *lock)
+{
+	mm_lock_irqs_off(lock);
+	return 0;
+}
+
+#define mm_unlock(lock, flags) ((void)(flags), mm_unlock_irqs_off(lock))
+
+/*
+ * The "CPUs" are slots: a thread takes a free one at its first call into
+ * the heap (host_cpu_attach) and gives it back when it exits, its lists
+ * emptied into the shared layers first (kmalloc_cpu_exit).  Its slot and
+ * its area's address are thread-local (initial-exec: one %fs-relative load,
+ * as on target).  At most MM_MAX_CPUS threads use the heap at once; one
+ * more waits for a slot to be given back.
+ */
+#define MM_MAX_CPUS       64
 #define MM_CPU_AREA_BYTES 8192
 #define MM_CPU_LOCAL
-extern unsigned char host_cpu_area[MM_CPU_AREA_BYTES];
-#define MM_CPU_LOCAL_BASE() ((uintptr_t)host_cpu_area)
+extern __thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec")));
+extern __thread int host_cpu_slot __attribute__((tls_model("initial-exec")));
+extern unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES];
+unsigned host_cpu_attach(void);
+
+static inline uintptr_t host_cpu_local_base(void)
+{
+	uintptr_t base = host_cpu_base;
+	if (__builtin_expect(base == 0, 0)) {
+		host_cpu_attach();
+		base = host_cpu_base;
+	}
+	return base;
+}
+#define MM_CPU_LOCAL_BASE() host_cpu_local_base()
 
 static inline unsigned mm_cpu_index(void)
 {
-	return 0;
+	int slot = host_cpu_slot;
+	if (__builtin_expect(slot < 0, 0))
+		return host_cpu_attach();
+	return (unsigned)slot;
 }
 
 static inline void *mm_cpu_area(unsigned cpu)
 {
-	(void)cpu;
-	return host_cpu_area;
+	return host_cpu_areas[cpu];
 }
 
+/* Other threads cannot be interrupted: each drains its own lists. */
 static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
 {
 	(void)fn;
@@ -57,6 +102,9 @@ static inline unsigned mm_call_other_cpus(void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+/* Nor stopped: kheap_check and kmalloc_stats count other threads' lists
+ * as they find them, exact only while those threads are not in the heap
+ * (mm/kheap.h). */
 #define mm_stop_other_cpus()   ((void)0)
 #define mm_resume_other_cpus() ((void)0)
 
@@ -66,32 +114,43 @@ static inline uintptr_t mm_entropy(void)
 	return (uintptr_t)__builtin_ia32_rdtsc() * 0x9e3779b97f4a7c15u;
 }
 
-/* The CPU stack steps in plain C: one thread, no interrupts. */
+/* The CPU stack steps in plain C: a thread's lists are its own, and
+ * nothing interrupts it; the live bits are shared (atomic). */
 extern uintptr_t host_bit_origin;
 static inline void mm_set_bit_origin(uintptr_t origin)
 {
 	host_bit_origin = origin;
 }
 
-#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                           \
-	do {                                                                 \
-		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)(word); \
-		if (stack_->top == stack_->bottom)                           \
-			goto empty;                                          \
-		(obj) = *--stack_->top;                                      \
-		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift)); \
+/* 'word' is an offset in the running thread's area (as on target, where
+ * it is %fs-relative): the area's address is added here. */
+#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                               \
+	do {                                                                     \
+		struct mm_cpu_stack *stack_ =                                    \
+		        (struct mm_cpu_stack *)((word) + host_cpu_local_base()); \
+		if (stack_->top == stack_->bottom)                               \
+			goto empty;                                              \
+		(obj) = *--stack_->top;                                          \
+		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift));     \
 	} while (0)
 
 #define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                             \
 	do {                                                                             \
-		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)(word);             \
-		void **top_ = stack_ ? stack_->top : NULL;                               \
-		if (!stack_ || top_ == stack_->end)                                      \
+		struct mm_cpu_stack *stack_ =                                            \
+		        (struct mm_cpu_stack *)((word) + host_cpu_local_base());         \
+		void **top_ = stack_->top;                                               \
+		if (top_ == stack_->end)                                                 \
 			goto full;                                                       \
 		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift))) \
 			goto was_clear;                                                  \
 		*top_ = (obj);                                                           \
 		stack_->top = top_ + 1;                                                  \
 	} while (0)
+
+/* A word other threads change under a lock, read without it where any
+ * value it held will do: a relaxed atomic load, which is what the plain
+ * read on target amounts to, and what ThreadSanitizer needs to see. */
+#define mm_read_shared(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define mm_write_shared(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 #endif

@@ -45,7 +45,3 @@ __attribute__((constructor)) static void host_setup(void)
 	host_heap_init();
 #endif
 }
-
-/* The one CPU's mm/ area (arch/host/env.h). */
-unsigned char host_cpu_area[MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
-uintptr_t host_bit_origin;

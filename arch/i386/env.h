@@ -141,4 +141,11 @@ static inline uintptr_t mm_entropy(void)
 		                      : full, was_clear);                                  \
 	} while (0)
 
+/* A word other CPUs change under a lock, read without it where any value
+ * it held will do (and its writes, whole) (the arena's end, a class's first span): an aligned word
+ * read is whole on x86, and a plain read lets the compiler fold it into
+ * the instruction that uses it. */
+#define mm_read_shared(p)     (*(p))
+#define mm_write_shared(p, v) (*(p) = (v))
+
 #endif
