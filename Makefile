@@ -187,7 +187,15 @@ $(BUILD)/host/tests/threads_test: \
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_TSAN_CFLAGS) $^ -pthread -o $@
 
-host-tests: $(BUILD)/host/tests/shared_suites_test \
+# The library at the process's limit of kernel mappings (no sanitizer: it
+# would want mappings of its own there).
+$(BUILD)/host/tests/map_limit_test: \
+		$(patsubst %.c,$(BUILD)/host/lib/%.o,tests/host/map_limit_test.c $(HOST_MM_SRCS))
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -pthread -o $@
+
+host-tests: $(BUILD)/host/tests/shared_suites_test $(BUILD)/host/tests/map_limit_test \
 	$(BUILD)/host/tests/shared_suites_optimized_test $(BUILD)/host/tests/libmm_example_test \
 	$(BUILD)/host/tests/threads_test
 

@@ -31,8 +31,9 @@ void host_heap_init(void)
 	static int done;
 	if (done++)
 		return;
-	uintptr_t base = vm_host_init() + ARENA_DEFAULT_BASE;
-	if (!kmalloc_init(base, ARENA_DEFAULT_LIMIT, ARENA_DEFAULT_STEP)) {
+	uintptr_t window = vm_host_init();
+	if (!window ||
+	    !kmalloc_init(window + ARENA_DEFAULT_BASE, ARENA_DEFAULT_LIMIT, ARENA_DEFAULT_STEP)) {
 		fprintf(stderr, "host: the kernel heap cannot be set up\n");
 		abort();
 	}

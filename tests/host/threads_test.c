@@ -18,9 +18,9 @@
 #include <string.h>
 
 #define MAX_THREADS 16
-#define HELD        64   /* blocks a thread holds at most */
-#define MAILBOX     256  /* blocks waiting for another thread to free them */
-#define SHADOW_BITS 16   /* the shadow map: 64 Ki buckets */
+#define HELD        64  /* blocks a thread holds at most */
+#define MAILBOX     256 /* blocks waiting for another thread to free them */
+#define SHADOW_BITS 16  /* the shadow map: 64 Ki buckets */
 
 static unsigned passed, failed;
 
@@ -243,7 +243,8 @@ static void one_operation(struct worker *w)
 			w->broken += p[k] != expected_byte(b, k);
 		make(w, b, p, size);
 	} else if (op == 4 && w->count && w->threads > 1) {
-		unsigned to = (w->index + 1 + (unsigned)((r >> 16) % (w->threads - 1))) % w->threads;
+		unsigned to =
+		        (w->index + 1 + (unsigned)((r >> 16) % (w->threads - 1))) % w->threads;
 		if (send(w, to, &w->held[i]))
 			w->held[i] = w->held[--w->count];
 	} else if (w->count) {
