@@ -187,6 +187,30 @@ $(BUILD)/host/tests/threads_test: \
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(HOST_TSAN_CFLAGS) $^ -pthread -o $@
 
+# libmm_malloc.so: malloc and its kin over the same mm/ (arch/host/
+# malloc_shim.c), for LD_PRELOAD; position-independent, built with hidden
+# visibility, and only the calls the version script names exported.
+HOST_PIC_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -fPIC \
+	-fvisibility=hidden -fno-omit-frame-pointer -DARENA386_HOST -DARENA386_SHIM
+
+$(BUILD)/host/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) PICCC $<
+	$(Q)$(HOST_CC) $(HOST_PIC_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/libmm_malloc.so: arch/host/malloc_shim.map \
+		$(patsubst %.c,$(BUILD)/host/pic/%.o,arch/host/malloc_shim.c $(HOST_MM_SRCS))
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) -shared -Wl,--version-script=arch/host/malloc_shim.map -Wl,-z,now \
+		$(filter %.o,$^) -pthread -o $@
+
+# The shim's calls checked against glibc's behaviour (run with LD_PRELOAD
+# by tests/host/test_shim.py).
+$(BUILD)/host/shim/shim_api: tests/host/shim_api.c
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fno-builtin $< -ldl -o $@
+
 # The library at the process's limit of kernel mappings (no sanitizer: it
 # would want mappings of its own there).
 $(BUILD)/host/tests/map_limit_test: \
@@ -196,6 +220,7 @@ $(BUILD)/host/tests/map_limit_test: \
 	$(Q)$(HOST_CC) $(HOST_LIB_CFLAGS) $^ -pthread -o $@
 
 host-tests: $(BUILD)/host/tests/shared_suites_test $(BUILD)/host/tests/map_limit_test \
+	$(BUILD)/host/libmm_malloc.so $(BUILD)/host/shim/shim_api \
 	$(BUILD)/host/tests/shared_suites_optimized_test $(BUILD)/host/tests/libmm_example_test \
 	$(BUILD)/host/tests/threads_test
 

@@ -284,6 +284,16 @@ bool kfence_span(const struct span *s)
 	return false;
 }
 
+void kfence_hold(void)
+{
+	mm_lock_irqs_off(&kfence_lock);
+}
+
+void kfence_unhold(void)
+{
+	mm_unlock_irqs_off(&kfence_lock);
+}
+
 void kfence_get_stats(struct kfence_stats *out)
 {
 	mm_irq_flags_t flags = mm_lock(&kfence_lock);

@@ -54,4 +54,8 @@ struct kfence_stats {
 };
 void kfence_get_stats(struct kfence_stats *out);
 
+/* The sampler's lock, taken and dropped from outside (kheap_hold). */
+void kfence_hold(void);
+void kfence_unhold(void);
+
 #endif

@@ -33,6 +33,12 @@ bool kmalloc_cpu_init(void);
  * and empty.  Call with no lock held. */
 void kmalloc_cpu_exit(void);
 
+/* Every lock of the heap, held until kheap_release (with interrupts
+ * off): around a host program's fork, so that the child finds no lock
+ * held by a thread it does not have.  Nothing else may be called between. */
+void kheap_hold(void);
+void kheap_release(void);
+
 /* Returns every cached free object, on every CPU's lists (each CPU is
  * asked to hand its lists over), to its span and every empty span to the
  * page heap (for tests and memory pressure).  Call with no lock held. */

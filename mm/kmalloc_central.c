@@ -21,7 +21,9 @@
  * reach must hold no pointer into its lists' slots across a lock: the code
  * below rereads the list after each lock it takes.
  */
+#include "mm/kfence.h"
 #include "mm/kmalloc_internal.h"
+#include "mm/vm.h"
 
 static void central_add(struct central *c, struct span *s)
 {
@@ -277,6 +279,7 @@ static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budge
 
 /* Every CPU's lists, taken whole by kmalloc_drain (under drain_lock). */
 static mm_lock_t drain_lock = MM_LOCK_INIT;
+static mm_irq_flags_t hold_flags; /* kheap_hold's */
 static void *detached[MM_MAX_CPUS][KMALLOC_MAX_CLASSES + 1];
 
 /* On each CPU, asked by kmalloc_drain: its lists are handed over whole.
@@ -315,6 +318,32 @@ static void give_back_detached(struct central *c, unsigned cpu, unsigned cls)
 			release_class_span(c, release);
 	}
 	detached[cpu][cls] = NULL;
+}
+
+/* Every lock, in the order the heap takes them: drain, each class's, the
+ * sampler's, the page heap's, vm's. */
+void kheap_hold(void)
+{
+	mm_irq_flags_t flags = mm_irq_save();
+	mm_lock_irqs_off(&drain_lock);
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		mm_lock_irqs_off(&central[cls].lock);
+	kfence_hold();
+	mm_lock_irqs_off(&kernel_pageheap.lock);
+	vm_hold();
+	hold_flags = flags;
+}
+
+void kheap_release(void)
+{
+	mm_irq_flags_t flags = hold_flags;
+	vm_unhold();
+	mm_unlock_irqs_off(&kernel_pageheap.lock);
+	kfence_unhold();
+	for (unsigned cls = class_count; cls >= 1; cls--)
+		mm_unlock_irqs_off(&central[cls].lock);
+	mm_unlock_irqs_off(&drain_lock);
+	mm_irq_restore(flags);
 }
 
 void kmalloc_cpu_exit(void)

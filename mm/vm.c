@@ -607,6 +607,16 @@ size_t vm_mapped_pages(uintptr_t v, size_t n)
 	return count_mapped(page_of(v), (uint32_t)(n / PAGE_SIZE));
 }
 
+void vm_hold(void)
+{
+	mm_lock_irqs_off(&vm_lock);
+}
+
+void vm_unhold(void)
+{
+	mm_unlock_irqs_off(&vm_lock);
+}
+
 void vm_get_stats(struct vm_stats *out)
 {
 	mm_irq_flags_t flags = mm_lock(&vm_lock);

@@ -119,4 +119,9 @@ void vm_get_stats(struct vm_stats *out);
  * and how much of it is mapped. */
 void vm_print_map(void);
 
+/* vm's lock, taken and dropped from outside (kheap_hold, around a host
+ * program's fork); with interrupts off. */
+void vm_hold(void);
+void vm_unhold(void);
+
 #endif

@@ -149,6 +149,8 @@ def main():
             stages.append(("host-map_limit_test-whole", [exe, "whole"], 600))
     stages.append(("host-runner", [sys.executable, os.path.join(HERE, "host", "test_runner.py"),
                                    "--build", args.build], 600))
+    stages.append(("host-shim", [sys.executable, os.path.join(HERE, "host", "test_shim.py"),
+                                 "--build", args.build], 900))
     stages.append(("host-layers", [sys.executable, os.path.join(HERE, "check_layers.py")], 60))
     stages.append(("host-console", [sys.executable, os.path.join(HERE, "host", "test_console.py"),
                                     "--build", args.build], 600))

@@ -11,15 +11,22 @@
 #ifndef ARCH_HOST_SETUP_H
 #define ARCH_HOST_SETUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* kprintf to stdout; panic flushes it and aborts, so that sanitizers and
  * debuggers see where. */
 void host_console_init(void);
 
+/* kprintf to stderr instead, a line at a time, without stdio (the malloc
+ * shim: its diagnostics must not land in the program's output). */
+void host_console_to_stderr(void);
+
 /* The vm window (vm_host_init) and kmalloc's heap at the i386 defaults
  * inside it: base ARENA_DEFAULT_BASE, limit ARENA_DEFAULT_LIMIT, step
- * ARENA_DEFAULT_STEP.  Idempotent; aborts when the heap cannot be set up. */
+ * ARENA_DEFAULT_STEP.  Idempotent; host_heap_try_init returns false (with
+ * a message) when the heap cannot be set up, host_heap_init aborts. */
+bool host_heap_try_init(void);
 void host_heap_init(void);
 
 #endif

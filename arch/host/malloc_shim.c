@@ -1,0 +1,182 @@
+/*
+ * arch/host/malloc_shim.c - libmm_malloc.so: the C library's allocation
+ * calls over kmalloc, for trying the heap on real programs:
+ *
+ *     LD_PRELOAD=build/host/libmm_malloc.so python3 ...
+ *
+ * Every name below is exported; nothing else is (malloc_shim.map, and the
+ * rest is built with hidden visibility).  Each call behaves as glibc's:
+ * the same results for the same arguments, errno set where glibc sets it
+ * (ENOMEM for memory that cannot be had, EINVAL for an alignment refused).
+ * The heap is set up at the first call, from whichever thread, with its
+ * mappings kept whole (arch/host/vm_host.h); its diagnostics go to stderr,
+ * a line at a time.  Around fork every lock of the heap is held, so that
+ * the child finds none held by a thread it does not have.
+ */
+#define _GNU_SOURCE
+#include "arch/host/setup.h"
+#include "arch/host/vm_host.h"
+#include "mm/kheap.h"
+#include "mm/vm.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- set-up ---- */
+
+static uint32_t state; /* 0 not set up, 1 setting up, 2 ready, 3 failed */
+
+static void before_fork(void)
+{
+	kheap_hold();
+}
+
+static void after_fork(void)
+{
+	kheap_release();
+}
+
+static __attribute__((noinline, cold)) bool set_up(void)
+{
+	uint32_t expected = 0;
+	if (__atomic_compare_exchange_n(&state, &expected, 1, false, __ATOMIC_ACQUIRE,
+	                                __ATOMIC_ACQUIRE)) {
+		host_console_to_stderr();
+		vm_host_keep_mappings_whole();
+		bool ok = host_heap_try_init();
+		if (ok)
+			pthread_atfork(before_fork, after_fork, after_fork);
+		__atomic_store_n(&state, ok ? 2 : 3, __ATOMIC_RELEASE);
+	}
+	/* Another thread is setting up: wait for it. */
+	while ((expected = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == 1)
+		__builtin_ia32_pause();
+	return expected == 2;
+}
+
+static inline bool ready(void)
+{
+	return __builtin_expect(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2, 1) || set_up();
+}
+
+static void *or_enomem(void *p)
+{
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+/* ---- the calls ---- */
+
+EXPORT void *malloc(size_t size)
+{
+	if (!ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return or_enomem(kmalloc(size));
+}
+
+EXPORT void free(void *ptr)
+{
+	if (ptr && ready())
+		kfree(ptr);
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	if (!ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return or_enomem(kcalloc(nmemb, size));
+}
+
+EXPORT void *realloc(void *ptr, size_t size)
+{
+	if (!ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (ptr && size == 0) { /* glibc: frees, and returns NULL */
+		kfree(ptr);
+		return NULL;
+	}
+	return or_enomem(krealloc(ptr, size));
+}
+
+EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(nmemb, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(ptr, total);
+}
+
+/* glibc's memalign: an alignment that is not a power of two is rounded up
+ * to one; above half the address space it is refused (EINVAL); at most the
+ * quantum, it is malloc. */
+static void *aligned(size_t alignment, size_t size)
+{
+	if (alignment > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (alignment & (alignment - 1))
+		alignment = (size_t)1 << (64 - __builtin_clzll(alignment));
+	if (alignment <= KMALLOC_ALIGN)
+		return malloc(size);
+	if (!ready() || alignment > KMALLOC_MAX_ALIGN) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return or_enomem(kmemalign(alignment, size));
+}
+
+EXPORT void *memalign(size_t alignment, size_t size)
+{
+	return aligned(alignment, size);
+}
+
+EXPORT void *aligned_alloc(size_t alignment, size_t size)
+{
+	return aligned(alignment, size);
+}
+
+EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
+{
+	if (alignment % sizeof(void *) || (alignment & (alignment - 1)) || alignment == 0)
+		return EINVAL;
+	int saved = errno; /* posix_memalign returns its error, errno untouched */
+	void *p = aligned(alignment, size);
+	int error = p ? 0 : errno;
+	errno = saved;
+	if (p)
+		*out = p;
+	return error;
+}
+
+EXPORT void *valloc(size_t size)
+{
+	return aligned((size_t)sysconf(_SC_PAGESIZE), size);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (size > SIZE_MAX - page) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned(page, size ? (size + page - 1) & ~(page - 1) : page);
+}
+
+EXPORT size_t malloc_usable_size(void *ptr)
+{
+	return ptr && ready() ? ksize(ptr) : 0;
+}
