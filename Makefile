@@ -264,10 +264,23 @@ $(BUILD)/host/bench/allocbench-libc: tests/bench/host/allocbench.c
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) $(BENCH_CFLAGS) $< -o $@
 
-bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
+$(BUILD)/host/bench/threadbench: tests/bench/host/threadbench.c
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) $< -pthread -o $@
+
+$(BUILD)/host/bench/runstat: tests/bench/host/runstat.c
+	@mkdir -p $(@D)
+	$(quiet) HOSTLD $@
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) $< -o $@
+
+bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc \
+		$(BUILD)/host/bench/threadbench $(BUILD)/host/bench/runstat \
+		$(BUILD)/host/libmm_malloc.so
 	@scripts/deps.sh $(BENCH_DEPS)
 	$(PYTHON) tests/run_bench.py --build $(BUILD)
 	$(PYTHON) tests/bench/host_bench.py --build $(BUILD)
+	$(PYTHON) tests/bench/host_threads_bench.py --build $(BUILD)
 
 # Coverage-guided fuzzing of kmalloc with libFuzzer (clang), under ASan and
 # UBSan, for FUZZ_SECONDS.  The corpus lives in tests/fuzz/corpus: a run

@@ -25,6 +25,9 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* Free pages the page heap keeps mapped at least (see set_up). */
+#define SHIM_KEEP_FREE_PAGES ((32u << 20) / PAGE_SIZE)
+
 /* ---- set-up ---- */
 
 static uint32_t state; /* 0 not set up, 1 setting up, 2 ready, 3 failed */
@@ -47,6 +50,13 @@ static __attribute__((noinline, cold)) bool set_up(void)
 		host_console_to_stderr();
 		vm_host_keep_mappings_whole();
 		bool ok = host_heap_try_init();
+		/* In user space a page given back costs an madvise, then a
+		 * fault when it is used again: keep more free memory mapped
+		 * than a kernel does, up to what glibc's malloc lets sit at
+		 * the top of its heap (32 MiB) before it trims.  No other
+		 * thread is in the heap yet. */
+		if (ok)
+			kernel_pageheap.scavenge_threshold_pages = SHIM_KEEP_FREE_PAGES;
 		if (ok)
 			pthread_atfork(before_fork, after_fork, after_fork);
 		__atomic_store_n(&state, ok ? 2 : 3, __ATOMIC_RELEASE);

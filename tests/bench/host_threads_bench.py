@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The threaded half of `make bench`: libmm_malloc.so against glibc malloc,
+mimalloc, jemalloc and tcmalloc (each put in place with LD_PRELOAD, the same
+binaries for all), on
+
+- tests/bench/host/threadbench.c's larson and xmalloc workloads at 1, 2 and
+  4 threads:
+    insn/call  instructions per malloc or free, counted by callgrind inside
+               malloc and free only.  Callgrind runs one thread at a time:
+               it sees every instruction, but no contention (a lock is
+               never found held by a thread running at the same moment) and
+               no cache line moving between cores; wall time shows those.
+    time       wall time relative to glibc's: the median of REPEATS runs,
+               the allocators interleaved run by run (this machine is
+               shared), with the spread (lowest-highest ratio);
+    peak RSS   the process's peak resident set (VmHWM; median);
+- real programs: python3 building and dropping small objects
+  (PYTHONMALLOC=malloc), gcc -O2 on a C file, perl on a hash: wall, user
+  and system time, peak RSS and minor faults (medians of REPEATS runs), and
+  the instructions of the whole program (callgrind, one run).
+Prints Markdown tables (README keeps a copy).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+PEERS = [
+    ("glibc", None),
+    ("mimalloc", "libmimalloc.so.2"),
+    ("jemalloc", "libjemalloc.so.2"),
+    ("tcmalloc", "libtcmalloc_minimal.so.4"),
+]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PYTHON_WORKLOAD = r'''
+import sys
+class Node:
+    __slots__ = ("key", "value", "next")
+    def __init__(self, key, value, nxt):
+        self.key, self.value, self.next = key, value, nxt
+total = 0
+for rnd in range(int(sys.argv[1])):
+    head = None
+    for i in range(60000):
+        head = Node(i, (str(i), [i] * (i % 5)), head)
+    d = {}
+    while head is not None:
+        d[head.key % 5000] = head.value
+        total += len(head.value[1])
+        head = head.next
+    del d
+print(total)
+'''
+
+PERL_WORKLOAD = r'''
+my $t = 0;
+for my $r (1..6) { my %h; for my $i (1..150000) { my $k = "w" . (($i * 7919 + $r) % 60013);
+  $h{$k} .= chr(65 + $i % 26); } $t += length($h{$_}) for keys %h; }
+print "$t\n";
+'''
+
+
+def allocators(shim):
+    found = [("libmm", shim)]
+    for name, lib in PEERS:
+        path = os.path.join(LIBDIR, lib) if lib else None
+        if path and not os.path.exists(path):
+            print(f"({name}: {path} not installed, skipped)")
+            continue
+        found.append((name, path))
+    return found
+
+
+def environment(preload, extra=None):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    env.update(extra or {})
+    return env
+
+
+def figures(text):
+    return dict(kv.split("=", 1) for kv in text.split())
+
+
+def callgrind(argv, env, toggles=()):
+    """Instructions counted by callgrind: inside the toggled functions only
+    (and between the program's start and stop requests), or the whole
+    program when none are given."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+               f"--callgrind-out-file={out}.%p"]
+        if toggles:
+            cmd += ["--instr-atstart=no", "--collect-atstart=no"]
+            cmd += [f"--toggle-collect={f}" for f in toggles]
+        run = subprocess.run(cmd + argv, env=env, capture_output=True, text=True, check=True)
+        total = 0  # every process of the run (gcc's cc1 and as)
+        for name in os.listdir(tmp):
+            text = open(os.path.join(tmp, name)).read()
+            m = re.search(r"^totals:\s*(\d+)", text, re.M) or \
+                re.search(r"^summary:\s*(\d+)", text, re.M)
+            total += int(m.group(1)) if m else 0
+        return total, run.stdout
+
+
+def timed(runstat, argv, env):
+    """Wall, user and system seconds, peak RSS (KiB) and minor faults of
+    one run of argv (through runstat: see tests/bench/host/runstat.c)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cost")
+        # runstat itself on glibc: only the program gets the allocator.
+        env = dict(env)
+        preload = env.pop("LD_PRELOAD", None)
+        cmd = [runstat, out] + (["env", "LD_PRELOAD=" + preload] if preload else []) + argv
+        run = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({run.returncode}): {run.stderr[-500:]}")
+        return {k: float(v) for k, v in figures(open(out).read()).items()}
+
+
+def spread(ratios):
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def threaded(bench, allocs, repeats, thread_counts):
+    print("| workload | threads | allocator | insn/call | time vs glibc (spread) | peak RSS MiB |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    summary = []
+    for workload in ("larson", "xmalloc"):
+        for n in thread_counts:
+            rows = {}
+            for name, preload in allocs:
+                total, out = callgrind([bench, workload, str(n), "count"], environment(preload),
+                                       ["malloc", "free"])
+                rows[name] = {"insn": total / int(figures(out)["calls"]), "ns": [], "rss": []}
+            for _ in range(repeats):
+                for name, preload in allocs:
+                    f = figures(subprocess.run([bench, workload, str(n), "time"],
+                                               env=environment(preload), capture_output=True,
+                                               text=True, check=True).stdout)
+                    rows[name]["ns"].append(int(f["ns"]))
+                    rows[name]["rss"].append(int(f["peak_rss_kib"]))
+            base = rows.get("glibc", rows["libmm"])["ns"]
+            for name, r in rows.items():
+                ratios = [a / b for a, b in zip(r["ns"], base)]
+                print(f"| {workload} | {n} | {name} | {r['insn']:.1f} | {spread(ratios)} | "
+                      f"{statistics.median(r['rss']) / 1024:.1f} |", flush=True)
+            peers = {k: v for k, v in rows.items() if k != "libmm"}
+            if peers:
+                best = min(peers.items(), key=lambda kv: kv[1]["insn"])
+                fewer = rows["libmm"]["insn"] < best[1]["insn"]
+                line = (f"{workload} x{n}: libmm {rows['libmm']['insn']:.1f} insn/call, best "
+                        f"peer {best[0]} {best[1]['insn']:.1f} (fewer than every peer: "
+                        f"{'yes' if fewer else 'NO'})")
+                if workload == "xmalloc":
+                    mem = statistics.median(rows["libmm"]["rss"])
+                    best_mem = min(statistics.median(v["rss"]) for v in peers.values())
+                    line += (f"; peak RSS {mem / 1024:.1f} MiB, best peer "
+                             f"{best_mem / 1024:.1f} (no more: {'yes' if mem <= best_mem else 'NO'})")
+                summary.append(line)
+    return summary
+
+
+def programs(runstat, allocs, repeats):
+    tmp = tempfile.mkdtemp()
+    script = os.path.join(tmp, "objects.py")
+    with open(script, "w") as f:
+        f.write(PYTHON_WORKLOAD)
+    runs = [
+        ("python3, small objects", [sys.executable, script, "4"], {"PYTHONMALLOC": "malloc"}),
+        ("gcc -O2 mm/pageheap.c", ["gcc", "-O2", "-I" + ROOT, "-DARENA386_HOST", "-c",
+                                   os.path.join(ROOT, "mm", "pageheap.c"), "-o",
+                                   os.path.join(tmp, "out.o")], {}),
+        ("perl, a hash", ["perl", "-e", PERL_WORKLOAD], {}),
+    ]
+    print("| program | allocator | wall vs glibc (spread) | user s | sys s | peak RSS MiB | "
+          "minor faults | instructions (M) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    summary = []
+    for title, argv, extra in runs:
+        rows = {name: [] for name, _ in allocs}
+        for _ in range(repeats):
+            for name, preload in allocs:
+                rows[name].append(timed(runstat, argv, environment(preload, extra)))
+        insn = {name: callgrind(argv, environment(preload, extra))[0] for name, preload in allocs}
+        base = [r["wall"] for r in rows.get("glibc", rows["libmm"])]
+        med = {}
+        for name, rs in rows.items():
+            m = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            med[name] = m
+            ratios = [r["wall"] / b for r, b in zip(rs, base)]
+            print(f"| {title} | {name} | {spread(ratios)} | {m['user']:.3f} | {m['sys']:.3f} | "
+                  f"{m['rss'] / 1024:.1f} | {m['minflt']:.0f} | {insn[name] / 1e6:.0f} |",
+                  flush=True)
+        peers = {k: v for k, v in med.items() if k != "libmm"}
+        if peers and "glibc" in med:
+            best_name, best = min(peers.items(), key=lambda kv: kv[1]["wall"])
+            mm = med["libmm"]
+            summary.append(
+                f"{title}: sys {mm['sys']:.3f} s vs glibc {med['glibc']['sys']:.3f} "
+                f"(no more: {'yes' if mm['sys'] <= med['glibc']['sys'] else 'NO'}); wall "
+                f"{mm['wall'] / best['wall']:.3f} of the best peer's ({best_name}) "
+                f"(within 5%: {'yes' if mm['wall'] <= 1.05 * best['wall'] else 'NO'})")
+    return summary
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", default="1,2,4")
+    p.add_argument("--only", choices=("threads", "programs"))
+    args = p.parse_args()
+    shim = os.path.abspath(os.path.join(args.build, "host", "libmm_malloc.so"))
+    bench = os.path.join(args.build, "host", "bench", "threadbench")
+    allocs = allocators(shim)
+    summary = []
+    if args.only != "programs":
+        summary += threaded(bench, allocs, args.repeats,
+                            [int(n) for n in args.threads.split(",")])
+        print()
+    if args.only != "threads":
+        summary += programs(os.path.join(args.build, "host", "bench", "runstat"), allocs,
+                            args.repeats)
+        print()
+    for line in summary:
+        print("bench host " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
