@@ -191,7 +191,7 @@ $(BUILD)/host/tests/threads_test: \
 # malloc_shim.c), for LD_PRELOAD; position-independent, built with hidden
 # visibility, and only the calls the version script names exported.
 HOST_PIC_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -MMD -MP -fPIC \
-	-fvisibility=hidden -fno-omit-frame-pointer -DARENA386_HOST -DARENA386_SHIM
+	-fvisibility=hidden -DARENA386_HOST -DARENA386_SHIM
 
 $(BUILD)/host/pic/%.o: %.c
 	@mkdir -p $(@D)
@@ -288,6 +288,9 @@ bench: all $(BUILD)/host/bench/allocbench-mm $(BUILD)/host/bench/allocbench-libc
 # the inputs that reach coverage the kept corpus does not.  A problem stops
 # the run with the input that found it (build/fuzz/crash-*).
 FUZZ_SECONDS ?= 60
+# FUZZ_THREADS=N (2 to 4): the harness's threaded mode, each input's
+# operations shared by N threads that pass blocks to each other.
+FUZZ_THREADS ?= 0
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -I. -DARENA386_HOST -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(HOST_MM_SRCS) tests/host/fault_catch.c mm/pmm.c
@@ -300,13 +303,14 @@ $(BUILD)/fuzz/obj/%.o: %.c
 $(BUILD)/fuzz/kmalloc_fuzz: tests/fuzz/kmalloc_fuzz.c $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRCS))
 	@mkdir -p $(@D)
 	$(quiet) FUZZLD $@
-	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DKMALLOC_FUZZ_LIBFUZZER $^ -o $@
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DKMALLOC_FUZZ_LIBFUZZER $^ -pthread -o $@
 
 fuzz:
 	@scripts/deps.sh clang libclang-rt-14-dev
 	$(MAKE) $(BUILD)/fuzz/kmalloc_fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus tests/fuzz/corpus
-	cd $(BUILD)/fuzz && ./kmalloc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	cd $(BUILD)/fuzz && KMALLOC_FUZZ_THREADS=$(FUZZ_THREADS) \
+		./kmalloc_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-close_fd_mask=1 -print_final_stats=1 corpus $(CURDIR)/tests/fuzz/corpus
 	cd $(BUILD)/fuzz && ./kmalloc_fuzz -merge=1 -max_len=4096 -close_fd_mask=1 \
 		$(CURDIR)/tests/fuzz/corpus corpus

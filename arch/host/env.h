@@ -55,12 +55,15 @@ static inline mm_irq_flags_t mm_lock(mm_lock_t *lock)
 #define mm_unlock(lock, flags) ((void)(flags), mm_unlock_irqs_off(lock))
 
 /*
- * The "CPUs" are slots: a thread takes a free one at its first call into
- * the heap (host_cpu_attach) and gives it back when it exits, its lists
- * emptied into the shared layers first (kmalloc_cpu_exit).  Its slot and
- * its area's address are thread-local (initial-exec: one %fs-relative load,
- * as on target).  At most MM_MAX_CPUS threads use the heap at once; one
- * more waits for a slot to be given back.
+ * The "CPUs" are slots: a thread takes a free one at its first slow path
+ * (host_cpu_attach, through mm_cpu_index) and gives it back when it exits,
+ * its lists emptied into the shared layers first (kmalloc_cpu_exit).  Its
+ * slot and its area's address are thread-local (initial-exec: one
+ * %fs-relative load, as on target).  Until it has a slot, its base is an
+ * area whose lists are all zero (empty, and full, and never written), so
+ * that its fast paths leave for the slow paths, which attach it: the fast
+ * paths test nothing.  At most MM_MAX_CPUS threads use the heap at once;
+ * one more waits for a slot to be given back.
  */
 #define MM_MAX_CPUS       64
 #define MM_CPU_AREA_BYTES 8192
@@ -70,16 +73,7 @@ extern __thread int host_cpu_slot __attribute__((tls_model("initial-exec")));
 extern unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES];
 unsigned host_cpu_attach(void);
 
-static inline uintptr_t host_cpu_local_base(void)
-{
-	uintptr_t base = host_cpu_base;
-	if (__builtin_expect(base == 0, 0)) {
-		host_cpu_attach();
-		base = host_cpu_base;
-	}
-	return base;
-}
-#define MM_CPU_LOCAL_BASE() host_cpu_local_base()
+#define MM_CPU_LOCAL_BASE() (host_cpu_base)
 
 static inline unsigned mm_cpu_index(void)
 {
@@ -124,27 +118,25 @@ static inline void mm_set_bit_origin(uintptr_t origin)
 
 /* 'word' is an offset in the running thread's area (as on target, where
  * it is %fs-relative): the area's address is added here. */
-#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                               \
-	do {                                                                     \
-		struct mm_cpu_stack *stack_ =                                    \
-		        (struct mm_cpu_stack *)((word) + host_cpu_local_base()); \
-		if (stack_->top == stack_->bottom)                               \
-			goto empty;                                              \
-		(obj) = *--stack_->top;                                          \
-		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift));     \
+#define MM_CPU_STACK_TAKE(word, shift, obj, empty)                                             \
+	do {                                                                                   \
+		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)((word) + host_cpu_base); \
+		if (stack_->top == stack_->bottom)                                             \
+			goto empty;                                                            \
+		(obj) = *--stack_->top;                                                        \
+		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift));                   \
 	} while (0)
 
-#define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                             \
-	do {                                                                             \
-		struct mm_cpu_stack *stack_ =                                            \
-		        (struct mm_cpu_stack *)((word) + host_cpu_local_base());         \
-		void **top_ = stack_->top;                                               \
-		if (top_ == stack_->end)                                                 \
-			goto full;                                                       \
-		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift))) \
-			goto was_clear;                                                  \
-		*top_ = (obj);                                                           \
-		stack_->top = top_ + 1;                                                  \
+#define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                                   \
+	do {                                                                                   \
+		struct mm_cpu_stack *stack_ = (struct mm_cpu_stack *)((word) + host_cpu_base); \
+		void **top_ = stack_->top;                                                     \
+		if (top_ == stack_->end)                                                       \
+			goto full;                                                             \
+		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift)))       \
+			goto was_clear;                                                        \
+		*top_ = (obj);                                                                 \
+		stack_->top = top_ + 1;                                                        \
 	} while (0)
 
 /* A word other threads change under a lock, read without it where any

@@ -17,7 +17,9 @@
 #include <stdbool.h>
 
 unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
-__thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec")));
+/* The area of a thread without a slot: all zero, never written. */
+static const unsigned char unattached[MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
+__thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec"))) = (uintptr_t)unattached;
 __thread int host_cpu_slot __attribute__((tls_model("initial-exec"))) = -1;
 uintptr_t host_bit_origin;
 
@@ -52,7 +54,7 @@ static void on_thread_exit(void *value)
 		kmalloc_cpu_exit();
 	unsigned slot = (unsigned)host_cpu_slot;
 	host_cpu_slot = -1;
-	host_cpu_base = 0;
+	host_cpu_base = (uintptr_t)unattached;
 	__atomic_fetch_and(&slots_taken, ~((uint64_t)1 << slot), __ATOMIC_RELEASE);
 }
 

@@ -21,6 +21,7 @@
 #include "tests/fuzz/kmalloc_fuzz.h"
 #include "arch/host/setup.h"
 #include "mm/kheap.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,9 +38,14 @@ struct input {
 	size_t left;
 };
 
-static struct block cells[CELLS];
-static unsigned problems;
-static uint8_t not_heap[64]; /* memory the heap never owned */
+/* Each thread's own (the threaded mode runs one stream of operations per
+ * thread). */
+static __thread struct block cells[CELLS];
+static __thread unsigned problems;
+static __thread uint64_t bad_frees;     /* made on purpose */
+static __thread uint8_t *freed;         /* the last block freed, for a double free */
+static __thread struct fuzz_thread *me; /* threaded mode: this thread's */
+static uint8_t not_heap[64];            /* memory the heap never owned */
 
 #define EXPECT(cond, ...)                                                                        \
 	do {                                                                                     \
@@ -142,16 +148,16 @@ static void take(struct block *b, uint8_t *p, size_t size, size_t align, uint8_t
 	fill(b);
 }
 
-unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
+static void pass_on(struct block *b, unsigned to);
+static void receive(void);
+
+/* The operations of one stream, on this thread's cells. */
+static void run_ops(struct input *in_)
 {
-	host_heap_init(); /* the first input sets the heap up */
-	struct input in = { data, size };
-	struct kmalloc_stats before, after;
-	problems = 0;
-	kmalloc_stats(&before);
-	uint64_t bad_frees = 0;
-	uint8_t *freed = NULL; /* the last block freed, for a double free */
+	struct input in = *in_;
 	while (in.left) {
+		if (me)
+			receive();
 		uint8_t op = next_byte(&in), tag = next_byte(&in);
 		struct block *b = &cells[next_byte(&in) % CELLS];
 		switch (op % 10) {
@@ -238,8 +244,14 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 				check(b, "after kfree of an interior pointer");
 			}
 			break;
-		case 8: /* a block freed before, when no cell holds it again */
-			if (freed && !held_by_a_cell(freed)) {
+		case 8:
+			/* Threaded: the block goes to another thread, which checks
+			 * and frees it (a block freed before may be another
+			 * thread's again by now: no double free here). */
+			if (me) {
+				pass_on(b, tag);
+			} else if (freed && !held_by_a_cell(freed)) {
+				/* a block freed before, when no cell holds it again */
 				kfree(freed);
 				bad_frees++;
 			}
@@ -252,6 +264,19 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 	}
 	for (unsigned i = 0; i < CELLS; i++)
 		release(&cells[i]);
+}
+
+unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
+{
+	host_heap_init(); /* the first input sets the heap up */
+	struct input in = { data, size };
+	struct kmalloc_stats before, after;
+	problems = 0;
+	bad_frees = 0;
+	freed = NULL;
+	me = NULL;
+	kmalloc_stats(&before);
+	run_ops(&in);
 	EXPECT(kheap_check() == 0, "the heap's invariants");
 	kmalloc_stats(&after);
 	EXPECT(after.in_use_bytes == before.in_use_bytes, "in use %llu, %llu before",
@@ -262,12 +287,128 @@ unsigned kmalloc_fuzz_one(const uint8_t *data, size_t size)
 	return problems;
 }
 
+/* ---- the threaded mode ---- */
+
+#define MAILBOX 32
+
+struct fuzz_thread {
+	pthread_t id;
+	struct input in;
+	pthread_mutex_t lock;
+	struct block mail[MAILBOX]; /* blocks passed to this thread */
+	unsigned mail_count;
+	unsigned problems;
+	uint64_t bad_frees;
+};
+
+static struct fuzz_thread fuzz_threads[KMALLOC_FUZZ_MAX_THREADS];
+static unsigned fuzz_thread_count;
+
+/* Cell b's block to thread 'to' (modulo the count; itself included), which
+ * checks and frees it; kept when that mailbox is full. */
+static void pass_on(struct block *b, unsigned to)
+{
+	if (!b->p)
+		return;
+	struct fuzz_thread *t = &fuzz_threads[to % fuzz_thread_count];
+	pthread_mutex_lock(&t->lock);
+	if (t->mail_count < MAILBOX) {
+		t->mail[t->mail_count++] = *b;
+		b->p = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void receive_into(struct fuzz_thread *t)
+{
+	struct block mail[MAILBOX];
+	pthread_mutex_lock(&t->lock);
+	unsigned n = t->mail_count;
+	memcpy(mail, t->mail, n * sizeof(mail[0]));
+	t->mail_count = 0;
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned i = 0; i < n; i++)
+		release(&mail[i]); /* checked, then freed here: a remote free */
+}
+
+static void receive(void)
+{
+	receive_into(me);
+}
+
+static void *fuzz_thread_main(void *arg)
+{
+	struct fuzz_thread *t = arg;
+	me = t;
+	problems = 0;
+	bad_frees = 0;
+	freed = NULL;
+	run_ops(&t->in);
+	receive();
+	t->problems = problems;
+	t->bad_frees = bad_frees;
+	return NULL;
+}
+
+unsigned kmalloc_fuzz_threads(const uint8_t *data, size_t size, unsigned threads)
+{
+	host_heap_init();
+	if (threads < 1 || threads > KMALLOC_FUZZ_MAX_THREADS)
+		threads = KMALLOC_FUZZ_MAX_THREADS;
+	struct kmalloc_stats before, after;
+	problems = 0;
+	kmalloc_stats(&before);
+	fuzz_thread_count = threads;
+	/* Each thread a share of the input, in order. */
+	for (unsigned i = 0; i < threads; i++) {
+		struct fuzz_thread *t = &fuzz_threads[i];
+		size_t from = size * i / threads, to = size * (i + 1) / threads;
+		*t = (struct fuzz_thread){ .in = { data + from, to - from } };
+		pthread_mutex_init(&t->lock, NULL);
+	}
+	for (unsigned i = 0; i < threads; i++)
+		pthread_create(&fuzz_threads[i].id, NULL, fuzz_thread_main, &fuzz_threads[i]);
+	uint64_t made = 0;
+	for (unsigned i = 0; i < threads; i++) {
+		pthread_join(fuzz_threads[i].id, NULL);
+		problems += fuzz_threads[i].problems;
+		made += fuzz_threads[i].bad_frees;
+	}
+	/* Blocks passed to a thread after it finished. */
+	for (unsigned i = 0; i < threads; i++) {
+		receive_into(&fuzz_threads[i]);
+		pthread_mutex_destroy(&fuzz_threads[i].lock);
+	}
+	EXPECT(kheap_check() == 0, "the heap's invariants, after %u threads", threads);
+	kmalloc_stats(&after);
+	EXPECT(after.in_use_bytes == before.in_use_bytes, "in use %llu, %llu before",
+	       (unsigned long long)after.in_use_bytes, (unsigned long long)before.in_use_bytes);
+	EXPECT(after.bad_frees - before.bad_frees == made, "%llu bad frees counted, %llu made",
+	       (unsigned long long)(after.bad_frees - before.bad_frees), (unsigned long long)made);
+	return problems;
+}
+
 #ifdef KMALLOC_FUZZ_LIBFUZZER
 #include <stdlib.h>
 
+/* KMALLOC_FUZZ_THREADS=N in the environment: the threaded mode, with N
+ * threads (make fuzz FUZZ_THREADS=N). */
+static unsigned threads_wanted;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *n = getenv("KMALLOC_FUZZ_THREADS");
+	threads_wanted = n ? (unsigned)atoi(n) : 0;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (kmalloc_fuzz_one(data, size))
+	unsigned found = threads_wanted ? kmalloc_fuzz_threads(data, size, threads_wanted)
+	                                : kmalloc_fuzz_one(data, size);
+	if (found)
 		abort();
 	return 0;
 }

@@ -50,8 +50,9 @@ static void unquiet(int saved)
 
 static uint8_t buf[1 << 16];
 
-/* 'inputs' inputs of up to 'longest' bytes from 'seed'. */
-static unsigned replay(uint64_t seed, unsigned inputs, size_t longest)
+/* 'inputs' inputs of up to 'longest' bytes from 'seed'; with 'threads',
+ * in the threaded mode. */
+static unsigned replay(uint64_t seed, unsigned inputs, size_t longest, unsigned threads)
 {
 	unsigned problems = 0;
 	state = seed;
@@ -61,15 +62,16 @@ static unsigned replay(uint64_t seed, unsigned inputs, size_t longest)
 		size_t n = 1 + (lo | hi << 8) % longest;
 		for (size_t j = 0; j < n; j++)
 			buf[j] = random_byte();
-		problems += kmalloc_fuzz_one(buf, n);
+		problems +=
+		        threads ? kmalloc_fuzz_threads(buf, n, threads) : kmalloc_fuzz_one(buf, n);
 	}
 	unquiet(saved);
 	return problems;
 }
 
 /* Every input make fuzz kept: what reached new coverage once must still
- * pass. */
-static void the_kept_corpus(struct ktest *t)
+ * pass, alone and shared by three threads. */
+static void replay_corpus(struct ktest *t, unsigned threads)
 {
 	DIR *dir = opendir(CORPUS_DIR);
 	if (!dir)
@@ -88,7 +90,8 @@ static void the_kept_corpus(struct ktest *t)
 		}
 		size_t n = fread(buf, 1, sizeof(buf), f);
 		fclose(f);
-		problems += kmalloc_fuzz_one(buf, n);
+		problems +=
+		        threads ? kmalloc_fuzz_threads(buf, n, threads) : kmalloc_fuzz_one(buf, n);
 		inputs++;
 	}
 	unquiet(saved);
@@ -98,14 +101,29 @@ static void the_kept_corpus(struct ktest *t)
 	EXPECT_EQ(t, problems, 0);
 }
 
+static void the_kept_corpus(struct ktest *t)
+{
+	replay_corpus(t, 0);
+}
+
+static void the_kept_corpus_on_three_threads(struct ktest *t)
+{
+	replay_corpus(t, 3);
+}
+
 static void short_inputs(struct ktest *t)
 {
-	EXPECT_EQ(t, replay(1, 3000, 64), 0);
+	EXPECT_EQ(t, replay(1, 3000, 64, 0), 0);
 }
 
 static void long_inputs(struct ktest *t)
 {
-	EXPECT_EQ(t, replay(2, 60, 4096), 0);
+	EXPECT_EQ(t, replay(2, 60, 4096, 0), 0);
+}
+
+static void long_inputs_on_three_threads(struct ktest *t)
+{
+	EXPECT_EQ(t, replay(3, 60, 4096, 3), 0);
 }
 
 static void an_empty_input(struct ktest *t)
@@ -118,5 +136,7 @@ static const struct ktest_case kmalloc_fuzz_cases[] = {
 	KTEST_CASE(long_inputs),
 	KTEST_CASE(an_empty_input),
 	KTEST_CASE(the_kept_corpus),
+	KTEST_CASE(long_inputs_on_three_threads),
+	KTEST_CASE(the_kept_corpus_on_three_threads),
 };
 KTEST_SUITE(kmalloc_fuzz, kmalloc_fuzz_cases, NULL, NULL);

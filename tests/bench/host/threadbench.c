@@ -35,7 +35,8 @@
 #define SLOTS       1000
 #define ROUND       20000
 #define BATCH       256
-#define QUEUED_MAX  64 /* batches waiting at most: memory is the allocators', not the scheduler's */
+#define QUEUED_MAX  64 /* batches waiting at most: memory is the allocators', not the scheduler's \
+	                */
 
 static unsigned threads;
 static uint64_t steps_per_thread;
@@ -112,8 +113,9 @@ static struct {
 	pthread_cond_t more, space;
 	struct batch *head;
 	unsigned queued, producers_left;
-} queue = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	    NULL, 0, 0 };
+} queue = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0
+};
 
 static void produce(struct thread_state *t, struct batch *b)
 {
@@ -231,7 +233,8 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < threads; i++) {
 			state[i] = (struct thread_state){ .rng = 0x243f6a8885a308d3u * (i + 1),
 				                          .index = i };
-			pthread_create(&ids[i], NULL, is_larson ? larson : xmalloc_alone, &state[i]);
+			pthread_create(&ids[i], NULL, is_larson ? larson : xmalloc_alone,
+			               &state[i]);
 		}
 	} else {
 		/* Half produce (each the work of two threads), half consume. */
@@ -241,7 +244,8 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < threads; i++) {
 			state[i] = (struct thread_state){ .rng = 0x243f6a8885a308d3u * (i + 1),
 				                          .index = i };
-			pthread_create(&ids[i], NULL, i < producers ? xmalloc_producer : xmalloc_consumer,
+			pthread_create(&ids[i], NULL,
+			               i < producers ? xmalloc_producer : xmalloc_consumer,
 			               &state[i]);
 		}
 	}
