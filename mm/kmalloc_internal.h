@@ -249,7 +249,11 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
  * releasing an emptied span as RELEASE_COST (a span of up to 16 pages to
  * unname, then coalescing in the page heap).  This is what bounds the worst
  * kfree. */
+#ifndef MM_FLUSH_BUDGET
 #define FLUSH_BUDGET 10
+#else
+#define FLUSH_BUDGET MM_FLUSH_BUDGET /* the world's choice (arch/host/env.h) */
+#endif
 /* Objects a new span gives the empty CPU list at once (alloc_new_span):
  * setting the span up is the costly part of that call, so it carves little;
  * later refills carve the rest. */

@@ -35,8 +35,9 @@
 #define SLOTS       1000
 #define ROUND       20000
 #define BATCH       256
-#define QUEUED_MAX  64 /* batches waiting at most: memory is the allocators', not the scheduler's \
-	                */
+#define QUEUED_MAX                                                                    \
+	64 /* batches waiting at most: memory is the allocators', not the scheduler's \
+	    */
 
 static unsigned threads;
 static uint64_t steps_per_thread;
