@@ -28,13 +28,8 @@ import subprocess
 import sys
 import tempfile
 
-LIBDIR = "/usr/lib/x86_64-linux-gnu"
-PEERS = [
-    ("glibc", None),
-    ("mimalloc", "libmimalloc.so.2"),
-    ("jemalloc", "libjemalloc.so.2"),
-    ("tcmalloc", "libtcmalloc_minimal.so.4"),
-]
+from host_bench import LIBDIR, PEERS  # the same peers, found the same way
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PYTHON_WORKLOAD = r'''
