@@ -164,7 +164,11 @@ bool kmalloc_init(uintptr_t base, uint64_t limit, uint64_t step)
 	live_origin = (uintptr_t)kernel_pageheap.arena.live_bits -
 	              (kernel_pageheap.arena.start >> QSHIFT) / 8;
 	mm_set_bit_origin(live_origin);
-	return kmalloc_cpu_init();
+	if (!kmalloc_cpu_init())
+		return false;
+	/* Where CPUs come and go (host threads), the world calls these. */
+	mm_set_cpu_hooks(kmalloc_cpu_init, kmalloc_cpu_exit);
+	return true;
 }
 
 bool kmalloc_cpu_init(void)

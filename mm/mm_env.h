@@ -53,6 +53,10 @@
  *     without it where any value it has held will do, and
  *     mm_write_shared(p, v), the lock holder's writes of it (plain on
  *     target; relaxed atomics on the host, for ThreadSanitizer);
+ *   - mm_set_cpu_hooks(init, exit): kmalloc_init hands the world the
+ *     calls a CPU makes when it starts using the heap and when it leaves,
+ *     for worlds whose CPUs come and go (host threads); the kernel's CPUs
+ *     call kmalloc_cpu_init themselves, and its hook setter does nothing;
  *   - mm_entropy(): a word that differs from boot to boot as far as the
  *     machine allows, for the secret that free-list links are stored
  *     under (kmalloc): not a cryptographic source, and it need not be one.

@@ -10,6 +10,7 @@
 #define ARCH_HOST_ENV_H
 
 #include "arch/i386/layout.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef uint32_t paddr_t; /* frames are only numbers here */
@@ -72,6 +73,9 @@ extern __thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec")
 extern __thread int host_cpu_slot __attribute__((tls_model("initial-exec")));
 extern unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES];
 unsigned host_cpu_attach(void);
+/* What a thread taking a slot, and one leaving, calls into the heap (set
+ * by kmalloc_init: the world calls up only through these). */
+void mm_set_cpu_hooks(bool (*init)(void), void (*exit)(void));
 
 #define MM_CPU_LOCAL_BASE() (host_cpu_base)
 

@@ -4,14 +4,14 @@
  *
  * A thread takes the lowest free slot at its first call into the heap and
  * keeps it until it exits, when a thread-specific value's destructor hands
- * its lists back (kmalloc_cpu_exit) and frees the slot.  A destructor run
+ * its lists back (the heap's exit hook, kmalloc_cpu_exit) and frees the
+ * slot.  A destructor run
  * after ours (another library's, freeing memory) attaches the thread again:
  * the value is set again, so that the C library runs ours once more.
  */
 #define _GNU_SOURCE
 #include "arch/host/env.h"
 #include "lib/console.h"
-#include "mm/kheap.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -29,6 +29,15 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static bool exit_key_made;
 static uint32_t waits_reported;
+/* The heap's (mm_set_cpu_hooks); NULL until it is set up. */
+static bool (*cpu_init_hook)(void);
+static void (*cpu_exit_hook)(void);
+
+void mm_set_cpu_hooks(bool (*init)(void), void (*exit)(void))
+{
+	cpu_exit_hook = exit;
+	__atomic_store_n(&cpu_init_hook, init, __ATOMIC_RELEASE);
+}
 
 /* A thread that never gets the lock within a few hundred tries gives way:
  * the holder may be descheduled, and spinning would only delay it. */
@@ -50,8 +59,8 @@ static void on_thread_exit(void *value)
 	(void)value;
 	if (host_cpu_slot < 0)
 		return;
-	if (kernel_pageheap.arena.limit)
-		kmalloc_cpu_exit();
+	if (cpu_exit_hook)
+		cpu_exit_hook();
 	unsigned slot = (unsigned)host_cpu_slot;
 	host_cpu_slot = -1;
 	host_cpu_base = (uintptr_t)unattached;
@@ -94,8 +103,9 @@ unsigned host_cpu_attach(void)
 	if (exit_key_made)
 		pthread_setspecific(exit_key, (void *)1);
 	/* Lists of its own before its first call goes on (kmalloc_init sets
-	 * up the first thread's itself). */
-	if (kernel_pageheap.arena.limit && !kmalloc_cpu_init())
+	 * up the first thread's itself, before it sets the hooks). */
+	bool (*init)(void) = __atomic_load_n(&cpu_init_hook, __ATOMIC_ACQUIRE);
+	if (init && !init())
 		panic("mm: thread slot %u: no memory for its lists", slot);
 	return slot;
 }

@@ -145,6 +145,10 @@ static inline uintptr_t mm_entropy(void)
  * it held will do (and its writes, whole) (the arena's end, a class's first span): an aligned word
  * read is whole on x86, and a plain read lets the compiler fold it into
  * the instruction that uses it. */
+/* CPUs start once and never leave: each calls kmalloc_cpu_init itself
+ * (kernel/smp.c), so the heap's hooks are not needed. */
+#define mm_set_cpu_hooks(init, exit) ((void)(init), (void)(exit))
+
 #define mm_read_shared(p)     (*(p))
 #define mm_write_shared(p, v) (*(p) = (v))
 
