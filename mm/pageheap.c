@@ -528,9 +528,9 @@ set_pages(struct pageheap *ph, const struct span *s, struct arena_page entry)
 	struct arena_page *page = page_at(ph, s->start), *last = page + s->npages - 1;
 	page->cpu_list = entry.cpu_list;
 	last->cpu_list = entry.cpu_list;
-	uint32_t interior = s->npages - 2;
 	if (s->npages <= 2)
 		return;
+	uint32_t interior = s->npages - 2;
 	page++;
 	if (interior & 1)
 		*page++ = entry;

@@ -143,15 +143,16 @@ static inline void mm_set_bit_origin(uintptr_t origin)
 		stack_->top = top_ + 1;                                                        \
 	} while (0)
 
-/* A word other threads change under a lock, read without it where any
- * value it held will do: a relaxed atomic load, which is what the plain
- * read on target amounts to, and what ThreadSanitizer needs to see. */
 /* A kfree's flush gives back more at once than on target, where the
  * budget bounds the worst kfree in instructions: here a flush is paid for
  * mostly in taking the class's lock, which other threads may hold, and
  * amortized over more objects. */
 #define MM_FLUSH_BUDGET 32
 
+/* A word other threads change under a lock, read without it where any
+ * value it held will do (and its writes, whole): relaxed atomics, which is
+ * what the plain accesses on target amount to, and what ThreadSanitizer
+ * needs to see. */
 #define mm_read_shared(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
 #define mm_write_shared(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 

@@ -2,12 +2,12 @@
  * arch/host/threads.c - threads in the CPUs' place (arch/host/env.h): the
  * slots they take, the areas of the slots, and the locks' wait.
  *
- * A thread takes the lowest free slot at its first call into the heap and
- * keeps it until it exits, when a thread-specific value's destructor hands
- * its lists back (the heap's exit hook, kmalloc_cpu_exit) and frees the
- * slot.  A destructor run
- * after ours (another library's, freeing memory) attaches the thread again:
- * the value is set again, so that the C library runs ours once more.
+ * A thread takes the lowest free slot at its first slow path in the heap
+ * and keeps it until it exits, when a thread-specific value's destructor
+ * hands its lists back (the heap's exit hook, kmalloc_cpu_exit) and frees
+ * the slot.  A destructor run after ours (another library's, freeing
+ * memory) attaches the thread again: the value is set again, so that the C
+ * library runs ours once more.
  */
 #define _GNU_SOURCE
 #include "arch/host/env.h"
@@ -92,10 +92,9 @@ static unsigned take_slot(void)
 	}
 }
 
+/* From mm_cpu_index, for a thread without a slot. */
 unsigned host_cpu_attach(void)
 {
-	if (host_cpu_slot >= 0) /* a slow path asking again */
-		return (unsigned)host_cpu_slot;
 	unsigned slot = take_slot();
 	host_cpu_slot = (int)slot;
 	host_cpu_base = (uintptr_t)host_cpu_areas[slot];
