@@ -40,8 +40,9 @@
  * mm/kmalloc.c).
  *
  * On the host (libmm.a), a constructor sets the heap up before main: no
- * init call.  The host library is for one thread: interrupt masking and
- * the fast paths' steps serialize nothing there.
+ * init call (libmm_malloc.so sets it up at its first call).  Threads play
+ * the CPUs there (arch/host/env.h), and an allocation that fails also sets
+ * errno to ENOMEM, as malloc does.
  * This header needs nothing but the C compiler's own headers, so that
  * "cc -Imm program.c build/host/libmm.a" works; the heap's internals are
  * in mm/kheap.h.
@@ -75,7 +76,7 @@ struct kmalloc_class_stats {
 	uint64_t mallocs;    /* ever */
 	uint64_t frees;      /* ever */
 	uint64_t in_use;     /* objects held by callers now */
-	uint64_t cached;     /* free objects on the CPU lists, all CPUs */
+	uint64_t cached;     /* free objects on the CPU lists (all CPUs) and the transfer stack */
 	uint32_t spans;      /* spans of this class now */
 };
 

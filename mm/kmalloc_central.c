@@ -114,8 +114,9 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
 }
 
 /* Fills this CPU's list of 'cls' with up to a batch (as much as it has room
- * for), from the free lists of the class's spans (which must have one)
- * first and then from their uncarved ends.  The spans visited are always
+ * for): from the class's transfer stack when it holds any, or else from
+ * the free lists of the class's spans (which must have one) first and then
+ * from their uncarved ends.  The spans visited are always
  * the head of the class list (one that is left full is unlinked), and at
  * most REFILL_SPANS of them: spans given back a single object each would
  * otherwise make one refill long.  Counters are updated once per span and
@@ -126,8 +127,17 @@ static __attribute__((noinline)) void refill(unsigned cls, struct cpu_list *list
 {
 	const struct class_info *ci = &classes[cls];
 	struct central *c = &central[cls];
-	struct span *s = c->partial;
 	uint32_t batch = ci->batch < room_on(list) ? ci->batch : room_on(list);
+	if (c->transfer_count) {
+		/* A batch parked by a flush: no span to visit. */
+		uint32_t n = c->transfer_count < batch ? c->transfer_count : batch;
+		uint32_t left = c->transfer_count - n;
+		memcpy(list->stack.top, c->transfer + left, n * sizeof(void *));
+		list->stack.top += n;
+		mm_write_shared(&c->transfer_count, left);
+		return;
+	}
+	struct span *s = c->partial;
 	void **top = list->stack.top;
 	uint32_t got = 0;
 	for (unsigned visits = 1;; visits++) {
@@ -234,8 +244,10 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
 	return work;
 }
 
-/* Gives up to 'n' objects from the top of this CPU's list of 'cls' back to
- * their spans, within 'budget' (FLUSH_BUDGET for kfree).  An object that
+/* Gives up to 'n' objects from the top of this CPU's list of 'cls' back:
+ * as many as the class's transfer stack has room for are parked there, or,
+ * when it is full, they go back to their spans, within 'budget'
+ * (FLUSH_BUDGET for kfree).  An object that
  * would empty a span whose release the budget no longer covers stays in the
  * list for a later flush, so that no span is left empty beyond keep_empty
  * for want of budget.  Releasing a span waits for the page heap's lock, and
@@ -245,13 +257,28 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
 static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budget)
 {
 	struct central *c = &central[cls];
+	uint32_t cached = cached_on(list);
+	if (n > cached)
+		n = cached;
+	/* What the transfer stack has room for is parked there whole: a
+	 * copy, no span touched.  That is the whole flush, whatever it
+	 * parked, so that the worst one is no longer than a flush to the
+	 * spans. */
+	uint32_t parked = c->transfer_max - c->transfer_count;
+	if (parked > n)
+		parked = n;
+	if (parked) {
+		list->stack.top -= parked;
+		memcpy(c->transfer + c->transfer_count, list->stack.top, parked * sizeof(void *));
+		mm_write_shared(&c->transfer_count, c->transfer_count + parked);
+		return;
+	}
 	const struct arena_page *pages = kernel_pageheap.arena.pages;
 	uintptr_t start = kernel_pageheap.arena.start;
-	uint32_t cached = cached_on(list);
 	void **top = list->stack.top;
 	/* The loop's one bound on the list: the lowest slot it empties.  The
 	 * objects given back are counted from 'from' down to top. */
-	void **stop = top - (n < cached ? n : cached), **from = top;
+	void **stop = top - n, **from = top;
 	uint32_t taken = 0;
 	for (; top > stop && budget > 0; budget--) {
 		void **obj = top[-1];
@@ -273,6 +300,25 @@ static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budge
 		}
 	}
 	c->out -= taken + (uint32_t)(from - top);
+}
+
+bool transfer_init(void)
+{
+	uint32_t slots = 0;
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		slots += classes[cls].cache_max;
+	void **next = ph_meta_alloc(&kernel_pageheap, slots * sizeof(void *));
+	if (!next) {
+		kprintf("kmalloc: no memory for the %u slots of the transfer stacks\n", slots);
+		return false;
+	}
+	/* As many as a CPU list holds: two flushes' worth, two refills'. */
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		central[cls].transfer = next;
+		central[cls].transfer_max = classes[cls].cache_max;
+		next += classes[cls].cache_max;
+	}
+	return true;
 }
 
 /* ---- draining every CPU's lists ---- */
@@ -318,6 +364,23 @@ static void give_back_detached(struct central *c, unsigned cpu, unsigned cls)
 			release_class_span(c, release);
 	}
 	detached[cpu][cls] = NULL;
+}
+
+/* The objects parked on the transfer stack of class 'c', back to their
+ * spans; with the class's lock held. */
+static void give_back_transfer(struct central *c)
+{
+	const struct arena *a = &kernel_pageheap.arena;
+	while (c->transfer_count) {
+		void **obj = c->transfer[c->transfer_count - 1];
+		mm_write_shared(&c->transfer_count, c->transfer_count - 1);
+		struct span *release = NULL;
+		give_back(c, a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span, obj,
+		          &release);
+		c->out--;
+		if (release)
+			release_class_span(c, release);
+	}
 }
 
 /* Every lock, in the order the heap takes them: drain, each class's, the
@@ -371,6 +434,7 @@ void kmalloc_drain(void)
 		mm_irq_flags_t held = mm_lock(&c->lock);
 		for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
 			give_back_detached(c, cpu, cls);
+		give_back_transfer(c);
 		for (struct span *s = c->partial, *next; s; s = next) {
 			next = s->next;
 			if (s->small.objects_in_use == 0)
@@ -425,7 +489,7 @@ static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
 	struct span *s = new_class_span(cls);
 	if (!s) {
 		mm_unlock_irqs_off(&c->lock);
-		COUNT(totals.failures);
+		count_failure();
 		mm_irq_restore(flags);
 		return NULL;
 	}
@@ -448,6 +512,15 @@ static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
 	mm_unlock_irqs_off(&c->lock);
 	mm_irq_restore(flags);
 	return (void *)s->start;
+}
+
+/* Whether class 'c' has free objects to refill a list from: a listed
+ * span or a parked batch.  Read without the lock to see whether taking it
+ * is worth it, and again under it. */
+static inline bool has_free_objects(const struct central *c)
+{
+	return __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL ||
+	       __atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED) != 0;
 }
 
 /* Which of the next BORROW_CLASSES classes after that of 'c' has a listed
@@ -535,8 +608,13 @@ void give_back_locked(unsigned cls, void *ptr)
 static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t offset,
                                                                      bool may_borrow, void *caller)
 {
-	if (__builtin_expect(offset == 0, 0)) /* no class: no tables yet */
-		used_before_set_up("kmalloc");
+	if (__builtin_expect(offset == 0, 0)) {
+		/* No class: a call before the tables are set up, which
+		 * heap_ready turns into the kernel's panic (where the world
+		 * sets the heap up on demand, kmalloc_before_set_up took it). */
+		MM_ASSERT(!heap_ready("kmalloc"), "kmalloc: no class, but the heap is set up");
+		return NULL;
+	}
 	unsigned cls = class_at(offset);
 	if (__builtin_expect(kmalloc_debug != 0, 0))
 		return debug_alloc(cls, caller);
@@ -546,10 +624,9 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 	/* A look without the lock first: a class with no span to refill from
 	 * (the way to borrowing or a new span, the slowest kmalloc there is)
 	 * does not pay for it. */
-	if (!cached_on(list) &&
-	    __builtin_expect(__atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL, 1)) {
+	if (!cached_on(list) && __builtin_expect(has_free_objects(c), 1)) {
 		mm_lock_irqs_off(&c->lock);
-		if (__builtin_expect(c->partial != NULL, 1) && !cached_on(list))
+		if (__builtin_expect(has_free_objects(c), 1) && !cached_on(list))
 			refill(cls, list); /* out of line: its writes are done */
 		mm_unlock_irqs_off(&c->lock);
 	}

@@ -34,10 +34,11 @@ static void release_heap(void)
 	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) \
 		if (__atomic_load_n(&cpus_with_lists, __ATOMIC_ACQUIRE) & ((uintptr_t)1 << cpu))
 
-/* Objects of 'cls' on every CPU's list. */
+/* Free objects of 'cls' held outside its spans: on every CPU's list and
+ * on the class's transfer stack. */
 static uint64_t cached_everywhere(unsigned cls)
 {
-	uint64_t n = 0;
+	uint64_t n = central[cls].transfer_count;
 	for_each_cpu_with_lists(cpu) n += cached_on(&cpu_lists(cpu)->lists[cls]);
 	return n;
 }
@@ -170,12 +171,35 @@ static unsigned check_span(struct span *s)
 	return bad;
 }
 
-/* One CPU's list of 'cls': its slots where kmalloc_cpu_init put them, each
- * object in a span of the class, not live, tallied in its span (a second
- * copy of one shows in its span's count). */
-static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
+/* The free objects of 'cls' in the slots [from, to) of a CPU list or of
+ * the class's transfer stack ('holder' names which): each in a span of the
+ * class, not live, tallied in its span (a second copy of one shows in its
+ * span's count). */
+static unsigned check_cached(void *const *from, void *const *to, unsigned cls,
+                             const char *holder)
 {
 	const struct arena *a = &kernel_pageheap.arena;
+	unsigned bad = 0;
+	for (void *const *slot = from; slot < to; slot++) {
+		uintptr_t o = (uintptr_t)*slot, off = o - a->start;
+		struct span *s = off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
+		if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls ||
+		    (o - s->start) % classes[cls].size)
+			return bad + problem("%s, class %u: cached object %p is not an object of "
+			                     "the class",
+			                     holder, classes[cls].size, (void *)o);
+		if (live(o))
+			bad += problem("%s, class %u: cached object %p is live", holder,
+			               classes[cls].size, (void *)o);
+		s->small.check_scratch++;
+	}
+	return bad;
+}
+
+/* One CPU's list of 'cls': its slots where kmalloc_cpu_init put them, and
+ * its objects. */
+static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
+{
 	const struct mm_cpu_stack *stack = &cpu_lists(cpu)->lists[cls].stack;
 	uint32_t capacity = kmalloc_debug ? 0 : classes[cls].cache_max;
 	if (stack->bottom != slots || stack->end != slots + capacity ||
@@ -184,21 +208,23 @@ static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
 		               "[%p, %p)",
 		               cpu, classes[cls].size, (void *)stack->bottom, (void *)stack->end,
 		               (void *)stack->top, (void *)slots, (void *)(slots + capacity));
-	unsigned bad = 0;
-	for (void **slot = stack->bottom; slot < stack->top; slot++) {
-		uintptr_t o = (uintptr_t)*slot, off = o - a->start;
-		struct span *s = off < a->used - a->start ? a->pages[off >> PAGE_SHIFT].span : NULL;
-		if (!s || s->state != SPAN_IN_USE || s->small.size_class != cls ||
-		    (o - s->start) % classes[cls].size)
-			return bad + problem("CPU %u, class %u: cached object %p is not an object "
-			                     "of the class",
-			                     cpu, classes[cls].size, (void *)o);
-		if (live(o))
-			bad += problem("CPU %u, class %u: cached object %p is live", cpu,
-			               classes[cls].size, (void *)o);
-		s->small.check_scratch++;
-	}
-	return bad;
+	char holder[16];
+	ksnprintf(holder, sizeof(holder), "CPU %u", cpu);
+	return check_cached(stack->bottom, stack->top, cls, holder);
+}
+
+/* The transfer stack of 'cls': its count within its slots, and its
+ * objects. */
+static unsigned check_transfer(unsigned cls)
+{
+	const struct central *c = &central[cls];
+	uint32_t capacity = kmalloc_debug ? 0 : classes[cls].cache_max;
+	if (c->transfer_max != capacity || c->transfer_count > c->transfer_max ||
+	    (capacity && !c->transfer))
+		return problem("class %u: transfer stack holds %u of %u slots at %p, not %u",
+		               classes[cls].size, c->transfer_count, c->transfer_max,
+		               (void *)c->transfer, capacity);
+	return check_cached(c->transfer, c->transfer + c->transfer_count, cls, "transfer stack");
 }
 
 int kheap_check(void)
@@ -222,6 +248,8 @@ int kheap_check(void)
 			slots += kmalloc_debug ? 0 : classes[cls].cache_max;
 		}
 	}
+	for (unsigned cls = 1; cls <= class_count; cls++)
+		bad += check_transfer(cls);
 
 	/* Every small span; the central lists hold exactly the listed ones. */
 	uint32_t spans[KMALLOC_MAX_CLASSES + 1] = { 0 };

@@ -72,8 +72,19 @@ struct central {
 	/* Objects the spans have handed out (sum of objects_in_use): fewer
 	 * than 2^32, as the arena holds at most 2^29 quanta. */
 	uint32_t out;
-	uint32_t abandoned;     /* of those, cut off broken free lists (broken_link) */
-} __attribute__((aligned(32))); /* indexed by a shift */
+	uint32_t abandoned; /* of those, cut off broken free lists (broken_link) */
+	/* The transfer stack: free objects that a CPU's flush parked whole and
+	 * that a refill on any CPU takes whole, without touching a span (the
+	 * way of blocks freed on another CPU than the one that allocated
+	 * them).  Slots [transfer, transfer + transfer_max), in the persistent
+	 * metadata (none under kmalloc_debug); its objects are counted in
+	 * 'out', as those on the CPU lists are.  The count is read without the
+	 * lock, as 'partial' is. */
+	void **transfer;
+	uint32_t transfer_count, transfer_max;
+} __attribute__((aligned(32)));
+_Static_assert((sizeof(struct central) & (sizeof(struct central) - 1)) == 0,
+               "indexed by a shift");
 
 /* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
  * (mm/mm_env.h).  Only that CPU touches them: the fast paths through the
@@ -257,7 +268,7 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
 /* Objects a new span gives the empty CPU list at once (alloc_new_span):
  * setting the span up is the costly part of that call, so it carves little;
  * later refills carve the rest. */
-#define NEW_SPAN_BATCH 4
+#define NEW_SPAN_BATCH 2
 
 /* kmalloc_classes.c: fills classes[] and the lookup tables; each object
  * takes 'extra' bytes beyond its user size (kmalloc_debug's red zone and
@@ -308,14 +319,33 @@ struct span *heap_alloc_again(uint32_t npages, uint32_t align_pages, bool zeroed
  * class (offset 0 is none: kfree_slow's). */
 void *alloc_slow(uintptr_t offset);
 void *alloc_slow_no_borrow(uintptr_t offset);
+/* kmalloc_central.c: each class's transfer stack, in the persistent
+ * metadata (kmalloc_init, but under kmalloc_debug). */
+bool transfer_init(void);
 void kfree_flush(uintptr_t offset, void *ptr);
 
 /* kmalloc.c: everything kfree's fast path does not take (NULL, a large
  * block, a bad pointer to name). */
 void kfree_slow(void *ptr);
 
-/* kmalloc.c: a panic, for a call before kmalloc_init. */
-__attribute__((noreturn)) void used_before_set_up(const char *call);
+/* kmalloc.c: set, last of all, by kmalloc_init.  The slow paths that can
+ * be reached before it look at it first: a call before the heap is set up
+ * asks the world to set it up (mm_heap_first_use, which panics where the
+ * heap is set up explicitly), and fails (false) when it cannot be. */
+extern uint32_t kmalloc_ready;
+bool set_up_on_first_use(const char *call);
+static inline bool heap_ready(const char *call)
+{
+	return __builtin_expect(__atomic_load_n(&kmalloc_ready, __ATOMIC_ACQUIRE) != 0, 1) ||
+	       set_up_on_first_use(call);
+}
+
+/* An allocation that returns NULL: counted, and the world told. */
+static inline void count_failure(void)
+{
+	COUNT(totals.failures);
+	mm_note_no_memory();
+}
 
 /* A run of pages from the kernel's page heap; when it cannot serve them,
  * what the heap holds idle goes back and the request is tried once more. */

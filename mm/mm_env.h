@@ -57,6 +57,17 @@
  *     calls a CPU makes when it starts using the heap and when it leaves,
  *     for worlds whose CPUs come and go (host threads); the kernel's CPUs
  *     call kmalloc_cpu_init themselves, and its hook setter does nothing;
+ *   - mm_heap_first_use(call): called by a slow path of 'call' that finds
+ *     the heap not set up yet.  A world that sets its heap up on demand
+ *     (the host's malloc shim) calls kmalloc_init, or waits for the thread
+ *     doing so, and returns true once the heap is ready, or false when it
+ *     cannot be set up (the call then fails: NULL); a world that sets it up
+ *     explicitly (the kernel, at boot) panics, naming the call.  A world
+ *     of the first kind defines MM_SET_UP_ON_DEMAND;
+ *   - mm_note_no_memory(): an allocation is about to return NULL (the
+ *     host sets errno to ENOMEM, as malloc does; nothing on target);
+ *   - optionally MM_SECOND_NAMES(kmalloc, kfree): declarations that give
+ *     the two calls second names (the host's malloc shim: malloc, free);
  *   - mm_entropy(): a word that differs from boot to boot as far as the
  *     machine allows, for the secret that free-list links are stored
  *     under (kmalloc): not a cryptographic source, and it need not be one.

@@ -10,6 +10,7 @@
 #define ARCH_HOST_ENV_H
 
 #include "arch/i386/layout.h"
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -77,6 +78,25 @@ unsigned host_cpu_attach(void);
  * by kmalloc_init: the world calls up only through these). */
 void mm_set_cpu_hooks(bool (*init)(void), void (*exit)(void));
 
+/* A program sets the heap up before its first call (libmm.a's constructor,
+ * the tests' host_heap_init), and a call before that panics
+ * (arch/host/setup.c), except under the malloc shim, whose definition of
+ * this sets the heap up at the first call. */
+bool host_heap_first_use(const char *call);
+#define mm_heap_first_use(call) host_heap_first_use(call)
+#define MM_SET_UP_ON_DEMAND
+/* As malloc: a failed allocation sets errno. */
+#define mm_note_no_memory() (errno = ENOMEM)
+
+/* In libmm_malloc.so, malloc and free are kmalloc and kfree themselves:
+ * second names for the same code (arch/host/malloc_shim.c), no call
+ * between. */
+#ifdef ARENA386_SHIM
+#define MM_SECOND_NAMES(alloc, release)                                          \
+	__attribute__((visibility("default"), alias(#alloc))) void *malloc(size_t); \
+	__attribute__((visibility("default"), alias(#release))) void free(void *);
+#endif
+
 #define MM_CPU_LOCAL_BASE() (host_cpu_base)
 
 static inline unsigned mm_cpu_index(void)
@@ -114,7 +134,9 @@ static inline uintptr_t mm_entropy(void)
 
 /* The CPU stack steps in plain C: a thread's lists are its own, and
  * nothing interrupts it; the live bits are shared (atomic). */
-extern uintptr_t host_bit_origin;
+/* Hidden: in libmm_malloc.so, read in one instruction, not through the
+ * GOT. */
+extern uintptr_t host_bit_origin __attribute__((visibility("hidden")));
 static inline void mm_set_bit_origin(uintptr_t origin)
 {
 	host_bit_origin = origin;

@@ -42,8 +42,12 @@ static void after_fork(void)
 	kheap_release();
 }
 
-static __attribute__((noinline, cold)) bool set_up(void)
+/* The heap's slow paths call this while it is not set up (mm_heap_first_use;
+ * its tables are empty until then, so the first call of any kind gets
+ * here): the first thread sets it up, the others wait for it. */
+bool host_heap_first_use(const char *call)
 {
+	(void)call;
 	uint32_t expected = 0;
 	if (__atomic_compare_exchange_n(&state, &expected, 1, false, __ATOMIC_ACQUIRE,
 	                                __ATOMIC_ACQUIRE)) {
@@ -61,15 +65,9 @@ static __attribute__((noinline, cold)) bool set_up(void)
 			pthread_atfork(before_fork, after_fork, after_fork);
 		__atomic_store_n(&state, ok ? 2 : 3, __ATOMIC_RELEASE);
 	}
-	/* Another thread is setting up: wait for it. */
 	while ((expected = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == 1)
 		__builtin_ia32_pause();
 	return expected == 2;
-}
-
-static inline bool ready(void)
-{
-	return __builtin_expect(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2, 1) || set_up();
 }
 
 static void *or_enomem(void *p)
@@ -81,41 +79,22 @@ static void *or_enomem(void *p)
 
 /* ---- the calls ---- */
 
-EXPORT void *malloc(size_t size)
-{
-	if (!ready()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return or_enomem(kmalloc(size));
-}
-
-EXPORT void free(void *ptr)
-{
-	if (ptr && ready())
-		kfree(ptr);
-}
+/* malloc and free are kmalloc and kfree themselves, under second names
+ * (MM_SECOND_NAMES in arch/host/env.h): kmalloc sets errno when it fails
+ * (mm_note_no_memory), and both take their slow paths before the heap is
+ * set up, which set it up. */
 
 EXPORT void *calloc(size_t nmemb, size_t size)
 {
-	if (!ready()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return or_enomem(kcalloc(nmemb, size));
+	return kcalloc(nmemb, size);
 }
 
+/* As glibc's: realloc(p, 0) frees p and returns NULL, as krealloc does;
+ * a pointer krealloc refuses (reported) gives NULL and ENOMEM. */
 EXPORT void *realloc(void *ptr, size_t size)
 {
-	if (!ready()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (ptr && size == 0) { /* glibc: frees, and returns NULL */
-		kfree(ptr);
-		return NULL;
-	}
-	return or_enomem(krealloc(ptr, size));
+	void *p = krealloc(ptr, size);
+	return p || !size ? p : or_enomem(p);
 }
 
 EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
@@ -140,8 +119,8 @@ static void *aligned(size_t alignment, size_t size)
 	if (alignment & (alignment - 1))
 		alignment = (size_t)1 << (64 - __builtin_clzll(alignment));
 	if (alignment <= KMALLOC_ALIGN)
-		return malloc(size);
-	if (!ready() || alignment > KMALLOC_MAX_ALIGN) {
+		return kmalloc(size);
+	if (alignment > KMALLOC_MAX_ALIGN) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -188,5 +167,5 @@ EXPORT void *pvalloc(size_t size)
 
 EXPORT size_t malloc_usable_size(void *ptr)
 {
-	return ptr && ready() ? ksize(ptr) : 0;
+	return ptr ? ksize(ptr) : 0;
 }

@@ -92,6 +92,13 @@ void host_heap_init(void)
 		abort();
 }
 
+/* A call before the heap is set up is a bug, but under the malloc shim
+ * (arch/host/malloc_shim.c has the definition that sets it up). */
+__attribute__((weak)) bool host_heap_first_use(const char *call)
+{
+	panic("%s: the heap is used before kmalloc_init set it up", call);
+}
+
 /* The malloc shim sets itself up at its first call, which comes before
  * any constructor of its own. */
 #ifndef ARENA386_SHIM

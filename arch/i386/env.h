@@ -141,14 +141,19 @@ static inline uintptr_t mm_entropy(void)
 		                      : full, was_clear);                                  \
 	} while (0)
 
-/* A word other CPUs change under a lock, read without it where any value
- * it held will do (and its writes, whole) (the arena's end, a class's first span): an aligned word
- * read is whole on x86, and a plain read lets the compiler fold it into
- * the instruction that uses it. */
 /* CPUs start once and never leave: each calls kmalloc_cpu_init itself
  * (kernel/smp.c), so the heap's hooks are not needed. */
 #define mm_set_cpu_hooks(init, exit) ((void)(init), (void)(exit))
 
+/* The kernel sets its heap up at boot: a call before that is a bug. */
+#define mm_heap_first_use(call) \
+	(panic("%s: the heap is used before kmalloc_init set it up", (call)), false)
+#define mm_note_no_memory() ((void)0)
+
+/* A word other CPUs change under a lock, read without it where any value
+ * it held will do (and its writes, whole) (the arena's end, a class's first
+ * span): an aligned word read is whole on x86, and a plain read lets the
+ * compiler fold it into the instruction that uses it. */
 #define mm_read_shared(p)     (*(p))
 #define mm_write_shared(p, v) (*(p) = (v))
 
