@@ -45,10 +45,9 @@
  *      or else from the class's spans, at most two of them; a class with
  *      no free object borrows one (above), or else gets a new span from
  *      the page heap (which grows the arena when it must), whose first
- *      object goes to the caller and the next one to the list: setting a
- *      span up is the costliest step of any call, so that call does little
- *      else (NEW_SPAN_BATCH 2 rather than 4 took the worst call of the
- *      guest's mixed benchmark from 507 to 494 instructions).  When the page heap cannot serve a request for want of frames,
+ *      object goes to the caller and the next three to the list: setting
+ *      a span up is the costliest step of any call, so that call does
+ *      little else.  When the page heap cannot serve a request for want of frames,
  *      the memory held idle (CPU lists, kept empty spans, free mapped
  *      pages) goes back to the frame pool and the request is tried once
  *      more.

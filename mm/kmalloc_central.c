@@ -252,7 +252,7 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
  * list for a later flush, so that no span is left empty beyond keep_empty
  * for want of budget.  Releasing a span waits for the page heap's lock, and
  * a call answered meanwhile may take the list away (detach_here): the list
- * is kept up to date object by object and read again after.  With the class
+ * is brought up to date before and read again after.  With the class
  * lock held and interrupts off. */
 static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budget)
 {
@@ -287,18 +287,21 @@ static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budge
 		                             c->empty >= c->keep_empty,
 		                     0))
 			break;
-		list->stack.top = --top;
+		top--;
 		struct span *release = NULL;
 		budget -= give_back(c, s, obj, &release);
 		if (__builtin_expect(release != NULL, 0)) {
+			/* The list as it stands before the page heap's lock,
+			 * whose wait may answer a drain, which may take the
+			 * list (then its top is its bottom, not above stop). */
+			list->stack.top = top;
 			taken += (uint32_t)(from - top);
 			release_class_span(c, release);
 			budget -= RELEASE_COST;
-			/* A drain answered meanwhile may have taken the list
-			 * (then its top is its bottom, not above stop). */
 			from = top = list->stack.top;
 		}
 	}
+	list->stack.top = top;
 	c->out -= taken + (uint32_t)(from - top);
 }
 
@@ -306,17 +309,16 @@ bool transfer_init(void)
 {
 	uint32_t slots = 0;
 	for (unsigned cls = 1; cls <= class_count; cls++)
-		slots += classes[cls].cache_max;
+		slots += classes[cls].transfer_max;
 	void **next = ph_meta_alloc(&kernel_pageheap, slots * sizeof(void *));
 	if (!next) {
 		kprintf("kmalloc: no memory for the %u slots of the transfer stacks\n", slots);
 		return false;
 	}
-	/* As many as a CPU list holds: two flushes' worth, two refills'. */
 	for (unsigned cls = 1; cls <= class_count; cls++) {
 		central[cls].transfer = next;
-		central[cls].transfer_max = classes[cls].cache_max;
-		next += classes[cls].cache_max;
+		central[cls].transfer_max = classes[cls].transfer_max;
+		next += classes[cls].transfer_max;
 	}
 	return true;
 }
@@ -519,20 +521,38 @@ static inline __attribute__((always_inline)) void *alloc_new_span(unsigned cls,
  * is worth it, and again under it. */
 static inline bool has_free_objects(const struct central *c)
 {
-	return __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != NULL ||
-	       __atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED) != 0;
+	return ((uintptr_t)__atomic_load_n(&c->partial, __ATOMIC_RELAXED) |
+	        __atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED)) != 0;
+}
+
+/* Refills this CPU's empty list of 'cls' under the class lock, as far as
+ * the class has free objects once it is had; whether the list has any
+ * now (read after the lock: a drain answered in its wait may have taken
+ * the list, or a handler freed to it). */
+static inline bool refilled(unsigned cls, struct cpu_list *list)
+{
+	struct central *c = &central[cls];
+	mm_lock_irqs_off(&c->lock);
+	if (__builtin_expect(has_free_objects(c), 1) && !cached_on(list))
+		refill(cls, list); /* out of line: its writes are done */
+	mm_unlock_irqs_off(&c->lock);
+	return cached_on(list) != 0;
 }
 
 /* Which of the next BORROW_CLASSES classes after that of 'c' has a listed
  * span (1 for the next), or 0 if none has; read without their locks.
- * Spelled out: this is on the way to setting up a span, the slowest kmalloc
- * there is.  Classes past the last have no spans. */
+ * Spelled out, and the four looked at together first: this is on the way
+ * to setting up a span, the slowest kmalloc there is, which finds none.
+ * Classes past the last have no spans. */
 static inline unsigned lender(const struct central *c)
 {
 	_Static_assert(BORROW_CLASSES == 4, "lender looks four classes ahead");
-#define LISTED(i) (__atomic_load_n(&c[i].partial, __ATOMIC_RELAXED) != NULL)
-	return LISTED(1) ? 1 : LISTED(2) ? 2 : LISTED(3) ? 3 : LISTED(4) ? 4 : 0;
+#define LISTED(i) ((uintptr_t)__atomic_load_n(&c[i].partial, __ATOMIC_RELAXED))
+	uintptr_t p1 = LISTED(1), p2 = LISTED(2), p3 = LISTED(3), p4 = LISTED(4);
 #undef LISTED
+	if (!(p1 | p2 | p3 | p4))
+		return 0;
+	return p1 ? 1 : p2 ? 2 : p3 ? 3 : 4;
 }
 
 /* One object of 'cls' from the first listed span of the class, live, or
@@ -623,14 +643,9 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 	struct cpu_list *list = my_list(cls);
 	/* A look without the lock first: a class with no span to refill from
 	 * (the way to borrowing or a new span, the slowest kmalloc there is)
-	 * does not pay for it. */
-	if (!cached_on(list) && __builtin_expect(has_free_objects(c), 1)) {
-		mm_lock_irqs_off(&c->lock);
-		if (__builtin_expect(has_free_objects(c), 1) && !cached_on(list))
-			refill(cls, list); /* out of line: its writes are done */
-		mm_unlock_irqs_off(&c->lock);
-	}
-	if (cached_on(list)) {
+	 * does not pay for it, nor for a second look at its list, which
+	 * nothing but a lock's wait could have changed. */
+	if (cached_on(list) || (__builtin_expect(has_free_objects(c), 1) && refilled(cls, list))) {
 		void *p = pop_here(list);
 		mm_irq_restore(flags);
 		return p;

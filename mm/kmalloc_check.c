@@ -175,8 +175,7 @@ static unsigned check_span(struct span *s)
  * the class's transfer stack ('holder' names which): each in a span of the
  * class, not live, tallied in its span (a second copy of one shows in its
  * span's count). */
-static unsigned check_cached(void *const *from, void *const *to, unsigned cls,
-                             const char *holder)
+static unsigned check_cached(void *const *from, void *const *to, unsigned cls, const char *holder)
 {
 	const struct arena *a = &kernel_pageheap.arena;
 	unsigned bad = 0;
@@ -218,7 +217,7 @@ static unsigned check_list(unsigned cpu, unsigned cls, void **slots)
 static unsigned check_transfer(unsigned cls)
 {
 	const struct central *c = &central[cls];
-	uint32_t capacity = kmalloc_debug ? 0 : classes[cls].cache_max;
+	uint32_t capacity = kmalloc_debug ? 0 : classes[cls].transfer_max;
 	if (c->transfer_max != capacity || c->transfer_count > c->transfer_max ||
 	    (capacity && !c->transfer))
 		return problem("class %u: transfer stack holds %u of %u slots at %p, not %u",

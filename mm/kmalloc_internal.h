@@ -15,11 +15,12 @@
 #include "mm/bitops.h"
 #include "mm/kheap.h"
 
-#define Q           ARENA_QUANTUM
-#define QSHIFT      ARENA_QUANTUM_SHIFT
-#define LOOKUP_MAX  4096u       /* sizes served by the table (8 KiB of it) */
-#define PER_BAND    16u         /* classes in each power of two */
-#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
+#define Q              ARENA_QUANTUM
+#define QSHIFT         ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX     4096u       /* sizes served by the table (8 KiB of it) */
+#define PER_BAND       16u         /* classes in each power of two */
+#define CACHE_BYTES    (16u << 10) /* a batch moves about this much */
+#define TRANSFER_BYTES (24u << 10) /* see struct class_info's transfer_max */
 /* Empty spans a class keeps for reuse rather than giving them back to the
  * page heap, against thrashing when a class shrinks and grows again: up to
  * this many pages' worth (at least one span).  Every other span goes back
@@ -39,13 +40,14 @@ _Static_assert(KMALLOC_ALIGN == ARENA_QUANTUM, "the live bitmap's quantum is the
 _Static_assert(LOOKUP_MAX >= PER_BAND * 16, "the table covers the linear classes");
 
 struct class_info {
-	uint32_t size;      /* the stride: objects lie this far apart in a span */
-	uint32_t user_size; /* what a caller may use: size but for kmalloc_debug's room */
-	uint32_t magic;     /* ceil(2^32 / size): offset * magic >> 32 == offset / size */
-	uint32_t pages;     /* per span */
-	uint32_t objects;   /* per span */
-	uint32_t batch;     /* objects moved per refill */
-	uint32_t cache_max; /* CPU list length that triggers a flush */
+	uint32_t size;         /* the stride: objects lie this far apart in a span */
+	uint32_t user_size;    /* what a caller may use: size but for kmalloc_debug's room */
+	uint32_t magic;        /* ceil(2^32 / size): offset * magic >> 32 == offset / size */
+	uint32_t pages;        /* per span */
+	uint32_t objects;      /* per span */
+	uint32_t batch;        /* objects moved per refill */
+	uint32_t cache_max;    /* CPU list length that triggers a flush */
+	uint32_t transfer_max; /* the class's transfer stack's slots */
 };
 
 /* A CPU list: one class's free objects in the per-CPU cache, a stack of
@@ -83,8 +85,7 @@ struct central {
 	void **transfer;
 	uint32_t transfer_count, transfer_max;
 } __attribute__((aligned(32)));
-_Static_assert((sizeof(struct central) & (sizeof(struct central) - 1)) == 0,
-               "indexed by a shift");
+_Static_assert((sizeof(struct central) & (sizeof(struct central) - 1)) == 0, "indexed by a shift");
 
 /* Each CPU's cache: its CPU lists, one per class, in the CPU's mm area
  * (mm/mm_env.h).  Only that CPU touches them: the fast paths through the
@@ -268,7 +269,7 @@ static inline cpu_list_offset_t cpu_list_offset_of(size_t size)
 /* Objects a new span gives the empty CPU list at once (alloc_new_span):
  * setting the span up is the costly part of that call, so it carves little;
  * later refills carve the rest. */
-#define NEW_SPAN_BATCH 2
+#define NEW_SPAN_BATCH 4
 
 /* kmalloc_classes.c: fills classes[] and the lookup tables; each object
  * takes 'extra' bytes beyond its user size (kmalloc_debug's red zone and
