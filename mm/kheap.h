@@ -40,12 +40,14 @@ void kheap_hold(void);
 void kheap_release(void);
 
 /* Returns every cached free object, on every CPU's lists (each CPU is
- * asked to hand its lists over), to its span and every empty span to the
- * page heap (for tests and memory pressure).  Call with no lock held. */
+ * asked to hand its lists over) and on every class's transfer stack, to
+ * its span and every empty span to the page heap (for tests and memory
+ * pressure).  Call with no lock held. */
 void kmalloc_drain(void);
 
 /* Gives every frame the heap holds idle back to the frame pool: the
- * CPU lists and empty spans (kmalloc_drain), then every free page
+ * CPU lists, transfer stacks and empty spans (kmalloc_drain), then every
+ * free page
  * still mapped, whatever the scavenger would keep (the recent peak, the
  * rule of thirds).  For the kernel's own memory pressure (the heap does
  * it itself before an allocation fails); returns the bytes given back. */

@@ -47,10 +47,10 @@
  *      the page heap (which grows the arena when it must), whose first
  *      object goes to the caller and the next three to the list: setting
  *      a span up is the costliest step of any call, so that call does
- *      little else.  When the page heap cannot serve a request for want of frames,
- *      the memory held idle (CPU lists, kept empty spans, free mapped
- *      pages) goes back to the frame pool and the request is tried once
- *      more.
+ *      little else.  When the page heap cannot serve a request for want
+ *      of frames, the memory held idle (CPU lists, transfer stacks, kept
+ *      empty spans, free mapped pages) goes back to the frame pool and the
+ *      request is tried once more.
  * kfree(p):
  *   1. p's offset in the arena, rotated right by the quantum's bits, must
  *      be below the arena's size in quanta: one comparison rules out

@@ -541,6 +541,21 @@ static void heap_check_describes_each_corruption(struct ktest *t)
 		expect_heap_ok(t);
 	}
 
+	/* The class's transfer stack holding a live object, then more than
+	 * its slots (not with kmalloc_debug: it has none). */
+	struct central *c = &central[s->small.size_class];
+	if (!kmalloc_debug_flags()) {
+		uint32_t parked = c->transfer_count;
+		ASSERT_LE(t, parked + 1, c->transfer_max);
+		c->transfer[parked] = held;
+		c->transfer_count = parked + 1;
+		EXPECT_CHECK_DESCRIBES(t, "transfer stack, class");
+		c->transfer_count = c->transfer_max + 1;
+		EXPECT_CHECK_DESCRIBES(t, "transfer stack holds");
+		c->transfer_count = parked;
+		expect_heap_ok(t);
+	}
+
 	/* A free span filed under another bin than its size's. */
 	struct span *f = some_free_span();
 	if (f) {
@@ -697,6 +712,85 @@ static void statistics_add_up(struct ktest *t)
 	for (unsigned c = 0; c < s1.class_count; c++)
 		cached += s1.classes[c].cached;
 	EXPECT_EQ(t, cached, 0);
+	expect_heap_ok(t);
+}
+
+/*
+ * A CPU list found full parks the half on top on its class's transfer
+ * stack, whole and in order, and a list that runs empty takes a batch from
+ * there before any span: the way of blocks freed on another CPU, seen here
+ * on one.  The parked objects never go back to their spans, and
+ * kmalloc_drain empties the stack.  Interrupts are off while the list is
+ * counted (a handler's calls would move it), and no ASSERT runs then.
+ */
+static void a_full_list_parks_half_on_the_transfer_stack(struct ktest *t)
+{
+	enum { SIZE = 64, MOST = 4 * 64 };
+	if (kmalloc_debug_flags())
+		ktest_skip(t, "kmalloc_debug: no CPU lists, no transfer stacks");
+	static void *held[MOST];
+	hold_blocks(t, held);
+	unsigned cls = kmalloc_class_of(SIZE);
+	const struct class_info *ci = &classes[cls];
+	struct central *c = &central[cls];
+	ASSERT_LE(t, 3 * ci->cache_max + 1, MOST);
+	kmalloc_drain();
+	ASSERT_EQ(t, c->transfer_count, 0);
+	mm_irq_flags_t flags = mm_irq_save();
+	struct cpu_list *list = my_list(cls);
+	/* cache_max + 1 blocks, then as many more as leave the list empty. */
+	unsigned n = 0;
+	while (n < MOST && (n <= ci->cache_max || cached_on(list)))
+		held[n++] = kmalloc(SIZE);
+	bool got_all = n < MOST && held[n - 1] && cached_on(list) == 0;
+	/* cache_max frees fill the list; the next one parks the top half. */
+	for (unsigned i = 0; got_all && i < ci->cache_max; i++) {
+		kfree(held[i]);
+		held[i] = NULL;
+	}
+	uint32_t filled = cached_on(list), parked_before = c->transfer_count;
+	uint32_t spans_out = c->out;
+	void *top_half[64] = { 0 };
+	uint32_t half = ci->cache_max / 2;
+	for (uint32_t i = 0; i < half && i < 64 && got_all; i++)
+		top_half[i] = list->stack.top[(int32_t)i - (int32_t)half];
+	if (got_all) {
+		kfree(held[ci->cache_max]);
+		held[ci->cache_max] = NULL;
+	}
+	uint32_t parked = c->transfer_count, left = cached_on(list), out_after = c->out;
+	bool in_order = half <= 64;
+	for (uint32_t i = 0; i < half && i < parked && in_order; i++)
+		in_order = c->transfer[i] == top_half[i];
+	void *last_parked = parked ? c->transfer[parked - 1] : NULL;
+	mm_irq_restore(flags);
+	ASSERT_TRUE(t, got_all);
+	EXPECT_EQ(t, filled, ci->cache_max);
+	EXPECT_EQ(t, parked_before, 0);
+	EXPECT_EQ(t, parked, half);
+	EXPECT_EQ(t, left, ci->cache_max - half + 1);
+	EXPECT_EQ(t, out_after, spans_out); /* no object went back to a span */
+	EXPECT_TRUE(t, in_order);
+	expect_heap_ok(t);
+
+	/* Empty the list again: the next kmalloc takes the parked batch. */
+	flags = mm_irq_save();
+	unsigned more = 0;
+	while (cached_on(list) && n + more < MOST)
+		held[n + more++] = kmalloc(SIZE);
+	uint32_t emptied = cached_on(list);
+	void *refilled = kmalloc(SIZE);
+	uint32_t parked_after = c->transfer_count, listed_after = cached_on(list);
+	mm_irq_restore(flags);
+	uint32_t taken = half < ci->batch ? half : ci->batch;
+	EXPECT_EQ(t, emptied, 0);
+	EXPECT_EQ(t, parked_after, half - taken);
+	EXPECT_EQ(t, listed_after, taken - 1);
+	EXPECT_EQ(t, (uintptr_t)refilled, (uintptr_t)last_parked);
+	kfree(refilled);
+	expect_heap_ok(t);
+	kmalloc_drain();
+	EXPECT_EQ(t, c->transfer_count, 0);
 	expect_heap_ok(t);
 }
 
@@ -1007,6 +1101,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(heap_check_describes_each_corruption),
 	KTEST_CASE(a_broken_free_list_is_cut_not_followed),
 	KTEST_CASE(statistics_add_up),
+	KTEST_CASE(a_full_list_parks_half_on_the_transfer_stack),
 	KTEST_CASE(freeing_a_burst_gives_its_spans_back),
 	KTEST_CASE(million_random_operations),
 	KTEST_CASE(idle_memory_serves_a_request_when_frames_run_out),
