@@ -275,29 +275,49 @@ static void flush(unsigned cls, struct cpu_list *list, uint32_t n, int32_t budge
 	}
 	const struct arena_page *pages = kernel_pageheap.arena.pages;
 	uintptr_t start = kernel_pageheap.arena.start;
-	void **top = list->stack.top;
-	/* The loop's one bound on the list: the lowest slot it empties.  The
-	 * objects given back are counted from 'from' down to top. */
-	void **stop = top - n, **from = top;
+	/* The budget is spent one per object, which the loop's one bound on
+	 * the list (the lowest slot it empties) counts; 'spare' is what is
+	 * left beyond it, for the rare work (listing a span again, releasing
+	 * one), which raises the bound when it runs out.  The objects given
+	 * back are counted from 'from' down to top. */
+	void **top = list->stack.top, **from = top;
+	uint32_t take = n < (uint32_t)budget ? n : (uint32_t)budget;
+	void **stop = top - take;
+	int32_t spare = budget - (int32_t)take;
 	uint32_t taken = 0;
-	for (; top > stop && budget > 0; budget--) {
+	while (top > stop) {
 		void **obj = top[-1];
 		struct span *s = pages[((uintptr_t)obj - start) >> PAGE_SHIFT].span;
-		if (__builtin_expect(budget <= RELEASE_COST && s->small.objects_in_use == 1 &&
-		                             c->empty >= c->keep_empty,
-		                     0))
-			break;
+		if (__builtin_expect(s->small.objects_in_use > 1 && s->small.listed, 1)) {
+			/* Neither empties the span nor lists it: give_back's
+			 * common case, spelled out. */
+			link_store(obj, s->small.free_objects);
+			s->small.free_objects = obj;
+			s->small.objects_in_use--;
+			top--;
+			continue;
+		}
+		int32_t left = (int32_t)(top - stop) + spare; /* this object's unit included */
+		if (s->small.objects_in_use == 1 && left <= RELEASE_COST &&
+		    c->empty >= c->keep_empty)
+			break; /* it would empty a span the budget cannot release */
 		top--;
 		struct span *release = NULL;
-		budget -= give_back(c, s, obj, &release);
+		int32_t work = give_back(c, s, obj, &release) + (release ? RELEASE_COST : 0);
+		if (work > spare) { /* paid for with objects not yet given back */
+			int32_t short_by = work - spare;
+			stop = top - stop > short_by ? stop + short_by : top;
+			spare = 0;
+		} else {
+			spare -= work;
+		}
 		if (__builtin_expect(release != NULL, 0)) {
 			/* The list as it stands before the page heap's lock,
 			 * whose wait may answer a drain, which may take the
-			 * list (then its top is its bottom, not above stop). */
+			 * list (then its top is its bottom: below stop). */
 			list->stack.top = top;
 			taken += (uint32_t)(from - top);
 			release_class_span(c, release);
-			budget -= RELEASE_COST;
 			from = top = list->stack.top;
 		}
 	}
