@@ -244,6 +244,19 @@ static inline __attribute__((always_inline)) int32_t give_back(struct central *c
 	return work;
 }
 
+/* One object of class 'c', wherever it was held free (a CPU list, the
+ * transfer stack), back to its span, and the span to the page heap when
+ * give_back says so; with the class lock held. */
+static void give_back_one(struct central *c, void **obj)
+{
+	const struct arena *a = &kernel_pageheap.arena;
+	struct span *release = NULL;
+	give_back(c, a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span, obj, &release);
+	c->out--;
+	if (release)
+		release_class_span(c, release);
+}
+
 /* Gives up to 'n' objects from the top of this CPU's list of 'cls' back:
  * as many as the class's transfer stack has room for are parked there, or,
  * when it is full, they go back to their spans, within 'budget'
@@ -375,15 +388,9 @@ static void detach_here(void *unused)
  * spans; with the class's lock held. */
 static void give_back_detached(struct central *c, unsigned cpu, unsigned cls)
 {
-	const struct arena *a = &kernel_pageheap.arena;
 	for (void **obj = detached[cpu][cls], **next; obj; obj = next) {
 		next = *obj;
-		struct span *release = NULL;
-		give_back(c, a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span, obj,
-		          &release);
-		c->out--;
-		if (release)
-			release_class_span(c, release);
+		give_back_one(c, obj);
 	}
 	detached[cpu][cls] = NULL;
 }
@@ -392,16 +399,10 @@ static void give_back_detached(struct central *c, unsigned cpu, unsigned cls)
  * spans; with the class's lock held. */
 static void give_back_transfer(struct central *c)
 {
-	const struct arena *a = &kernel_pageheap.arena;
 	while (c->transfer_count) {
 		void **obj = c->transfer[c->transfer_count - 1];
 		mm_write_shared(&c->transfer_count, c->transfer_count - 1);
-		struct span *release = NULL;
-		give_back(c, a->pages[((uintptr_t)obj - a->start) >> PAGE_SHIFT].span, obj,
-		          &release);
-		c->out--;
-		if (release)
-			release_class_span(c, release);
+		give_back_one(c, obj);
 	}
 }
 
@@ -630,14 +631,7 @@ void *new_span_object(unsigned cls, mm_irq_flags_t flags)
  * the class's lock held and the object's live bit cleared). */
 void give_back_locked(unsigned cls, void *ptr)
 {
-	struct central *c = &central[cls];
-	const struct arena *a = &kernel_pageheap.arena;
-	struct span *s = a->pages[((uintptr_t)ptr - a->start) >> PAGE_SHIFT].span;
-	struct span *release = NULL;
-	give_back(c, s, ptr, &release);
-	c->out--;
-	if (release)
-		release_class_span(c, release);
+	give_back_one(&central[cls], ptr);
 }
 
 /* An empty CPU list (as the fast path saw it, with interrupts on: a handler
