@@ -60,18 +60,26 @@ static inline mm_irq_flags_t mm_lock(mm_lock_t *lock)
  * The "CPUs" are slots: a thread takes a free one at its first slow path
  * (host_cpu_attach, through mm_cpu_index) and gives it back when it exits,
  * its lists emptied into the shared layers first (kmalloc_cpu_exit).  Its
- * slot and its area's address are thread-local (initial-exec: one
- * %fs-relative load, as on target).  Until it has a slot, its base is an
- * area whose lists are all zero (empty, and full, and never written), so
- * that its fast paths leave for the slow paths, which attach it: the fast
- * paths test nothing.  At most MM_MAX_CPUS threads use the heap at once;
- * one more waits for a slot to be given back.
+ * slot and its area's address are thread-local: local-exec where mm/ is
+ * linked into the program (one %fs-relative load, as on target), and
+ * initial-exec in libmm_malloc.so (a load of the offset first: a shared
+ * object's thread-local words lie where the loader puts them).  Until it
+ * has a slot, its base is an area whose lists are all zero (empty, and
+ * full, and never written), so that its fast paths leave for the slow
+ * paths, which attach it: the fast paths test nothing.  At most
+ * MM_MAX_CPUS threads use the heap at once; one more waits for a slot to
+ * be given back.
  */
 #define MM_MAX_CPUS       64
 #define MM_CPU_AREA_BYTES 8192
 #define MM_CPU_LOCAL
-extern __thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec")));
-extern __thread int host_cpu_slot __attribute__((tls_model("initial-exec")));
+#ifdef ARENA386_SHIM
+#define HOST_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define HOST_TLS __thread __attribute__((tls_model("local-exec")))
+#endif
+extern HOST_TLS uintptr_t host_cpu_base;
+extern HOST_TLS int host_cpu_slot;
 extern unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES];
 unsigned host_cpu_attach(void);
 /* What a thread taking a slot, and one leaving, calls into the heap (set

@@ -19,8 +19,8 @@
 unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
 /* The area of a thread without a slot: all zero, never written. */
 static const unsigned char unattached[MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
-__thread uintptr_t host_cpu_base __attribute__((tls_model("initial-exec"))) = (uintptr_t)unattached;
-__thread int host_cpu_slot __attribute__((tls_model("initial-exec"))) = -1;
+HOST_TLS uintptr_t host_cpu_base = (uintptr_t)unattached;
+HOST_TLS int host_cpu_slot = -1;
 uintptr_t host_bit_origin;
 
 /* Bit i: slot i is some thread's. */
