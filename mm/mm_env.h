@@ -52,7 +52,8 @@
  *   - mm_read_shared(p): *p, a word other CPUs change under a lock, read
  *     without it where any value it has held will do, and
  *     mm_write_shared(p, v), the lock holder's writes of it (plain on
- *     target; relaxed atomics on the host, for ThreadSanitizer);
+ *     target; on the host, relaxed atomic writes, and reads that are
+ *     relaxed atomics under ThreadSanitizer and plain otherwise);
  *   - mm_set_cpu_hooks(init, exit): kmalloc_init hands the world the
  *     calls a CPU makes when it starts using the heap and when it leaves,
  *     for worlds whose CPUs come and go (host threads); the kernel's CPUs
