@@ -190,11 +190,15 @@ def programs(runstat, allocs, repeats):
     with open(script, "w") as f:
         f.write(PYTHON_WORKLOAD)
     runs = [
-        ("python3, small objects", [sys.executable, script, "4"], {"PYTHONMALLOC": "malloc"}),
+        # Hash seeds fixed: the same run, call for call, under every
+        # allocator and every count.
+        ("python3, small objects", [sys.executable, script, "4"],
+         {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}),
         ("gcc -O2 mm/pageheap.c", ["gcc", "-O2", "-I" + ROOT, "-DARENA386_HOST", "-c",
                                    os.path.join(ROOT, "mm", "pageheap.c"), "-o",
                                    os.path.join(tmp, "out.o")], {}),
-        ("perl, a hash", ["perl", "-e", PERL_WORKLOAD], {}),
+        ("perl, a hash", ["perl", "-e", PERL_WORKLOAD],
+         {"PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"}),
     ]
     print("| program | allocator | wall vs glibc (spread) | least wall s | user s | sys s | "
           "peak RSS MiB | minor faults | instructions (M) | D1 misses (M) | LL misses (M) | "
