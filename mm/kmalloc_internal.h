@@ -15,12 +15,20 @@
 #include "mm/bitops.h"
 #include "mm/kheap.h"
 
-#define Q              ARENA_QUANTUM
-#define QSHIFT         ARENA_QUANTUM_SHIFT
-#define LOOKUP_MAX     4096u       /* sizes served by the table (8 KiB of it) */
-#define PER_BAND       16u         /* classes in each power of two */
-#define CACHE_BYTES    (16u << 10) /* a batch moves about this much */
-#define TRANSFER_BYTES (24u << 10) /* see struct class_info's transfer_max */
+#define Q           ARENA_QUANTUM
+#define QSHIFT      ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX  4096u       /* sizes served by the table (8 KiB of it) */
+#define PER_BAND    16u         /* classes in each power of two */
+#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
+/* The transfer stacks' second list's worth, for the classes where the two
+ * hold at most this much (struct class_info's transfer_max): the world's
+ * choice, none on target, where the smallest machine (8 MiB) has no frame
+ * to spare for the slots. */
+#ifdef MM_TRANSFER_BYTES
+#define TRANSFER_BYTES MM_TRANSFER_BYTES
+#else
+#define TRANSFER_BYTES 0u
+#endif
 /* Empty spans a class keeps for reuse rather than giving them back to the
  * page heap, against thrashing when a class shrinks and grows again: up to
  * this many pages' worth (at least one span).  Every other span goes back

@@ -179,6 +179,11 @@ static inline void mm_set_bit_origin(uintptr_t origin)
  * amortized over more objects. */
 #define MM_FLUSH_BUDGET 32
 
+/* The small classes' transfer stacks hold two CPU lists' worth while that
+ * is at most this much (mm/kmalloc_classes.c): blocks pass between threads
+ * more than between a kernel's CPUs, and the slots' memory is nothing here. */
+#define MM_TRANSFER_BYTES (24u << 10)
+
 /* A word other threads change under a lock, read without it where any
  * value it held will do (and its writes, whole): relaxed atomics, which is
  * what the plain accesses on target amount to, and what ThreadSanitizer
