@@ -35,9 +35,9 @@
 #define SLOTS       1000
 #define ROUND       20000
 #define BATCH       256
-#define QUEUED_MAX                                                                    \
-	64 /* batches waiting at most: memory is the allocators', not the scheduler's \
-	    */
+/* Batches waiting at most: the memory measured is the allocators', not the
+ * scheduler's. */
+#define QUEUED_MAX 64
 
 static unsigned threads;
 static uint64_t steps_per_thread;
