@@ -25,7 +25,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Free pages the page heap keeps mapped at least (see set_up). */
+/* Free pages the page heap keeps mapped at least (see host_heap_first_use). */
 #define SHIM_KEEP_FREE_PAGES ((32u << 20) / PAGE_SIZE)
 
 /* ---- set-up ---- */
@@ -57,12 +57,15 @@ bool host_heap_first_use(const char *call)
 		/* In user space a page given back costs an madvise, then a
 		 * fault when it is used again: keep more free memory mapped
 		 * than a kernel does, up to what glibc's malloc lets sit at
-		 * the top of its heap (32 MiB) before it trims.  No other
-		 * thread is in the heap yet. */
-		if (ok)
+		 * the top of its heap (32 MiB) before it trims.  Under the
+		 * page heap's lock: once kmalloc_init has returned, other
+		 * threads may be in the heap already. */
+		if (ok) {
+			mm_irq_flags_t held = ph_lock(&kernel_pageheap);
 			kernel_pageheap.scavenge_threshold_pages = SHIM_KEEP_FREE_PAGES;
-		if (ok)
+			ph_unlock(&kernel_pageheap, held);
 			pthread_atfork(before_fork, after_fork, after_fork);
+		}
 		__atomic_store_n(&state, ok ? 2 : 3, __ATOMIC_RELEASE);
 	}
 	while ((expected = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == 1)
