@@ -14,6 +14,7 @@
  * the child finds none held by a thread it does not have.
  */
 #define _GNU_SOURCE
+#include "arch/host/lock_elision.h"
 #include "arch/host/setup.h"
 #include "arch/host/vm_host.h"
 #include "mm/kheap.h"
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -34,12 +36,20 @@ static uint32_t state; /* 0 not set up, 1 setting up, 2 ready, 3 failed */
 
 static void before_fork(void)
 {
+	host_lock_elision_before_fork();
 	kheap_hold();
 }
 
-static void after_fork(void)
+static void after_fork_in_parent(void)
 {
 	kheap_release();
+	host_lock_elision_after_fork(false);
+}
+
+static void after_fork_in_child(void)
+{
+	kheap_release();
+	host_lock_elision_after_fork(true);
 }
 
 /* The heap's slow paths call this while it is not set up (mm_heap_first_use;
@@ -64,13 +74,38 @@ bool host_heap_first_use(const char *call)
 			mm_irq_flags_t held = ph_lock(&kernel_pageheap);
 			kernel_pageheap.scavenge_threshold_pages = SHIM_KEEP_FREE_PAGES;
 			ph_unlock(&kernel_pageheap, held);
-			pthread_atfork(before_fork, after_fork, after_fork);
+			pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+			/* Only this thread has used the heap yet (or, if another
+			 * has, host_lock_elision_start finds so). */
+			if (kmalloc_debug_flags() == 0)
+				host_lock_elision_start();
 		}
 		__atomic_store_n(&state, ok ? 2 : 3, __ATOMIC_RELEASE);
 	}
 	while ((expected = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == 1)
 		__builtin_ia32_pause();
 	return expected == 2;
+}
+
+/* With LIBMM_MALLOC_REPORT set, at exit: whether the lock prefixes were
+ * taken out (and put back), and the heap's checker, on stderr.  Exact when
+ * no other thread is in the heap then. */
+__attribute__((destructor)) static void report_at_exit(void)
+{
+	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2 || !getenv("LIBMM_MALLOC_REPORT"))
+		return;
+	struct host_lock_elision le;
+	host_lock_elision_get(&le);
+	if (le.not_elided)
+		kprintf("libmm_malloc: lock prefixes: %u recorded, %u in place, never taken "
+		        "out: %s\n",
+		        le.sites, le.locked, le.not_elided);
+	else
+		kprintf("libmm_malloc: lock prefixes: %u recorded, %u in place, taken out while "
+		        "one thread used the heap%s\n",
+		        le.sites, le.locked,
+		        le.restored ? ", put back when a second thread came" : "");
+	kprintf("libmm_malloc: kheap_check: %d problems\n", kheap_check());
 }
 
 static void *or_enomem(void *p)

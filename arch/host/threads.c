@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "arch/host/env.h"
+#include "arch/host/lock_elision.h"
 #include "lib/console.h"
 #include <pthread.h>
 #include <sched.h>
@@ -96,6 +97,9 @@ static unsigned take_slot(void)
 unsigned host_cpu_attach(void)
 {
 	unsigned slot = take_slot();
+	/* Before this thread touches a live bit: a second thread puts the
+	 * fast paths' lock prefixes back. */
+	host_lock_elision_attach();
 	host_cpu_slot = (int)slot;
 	host_cpu_base = (uintptr_t)host_cpu_areas[slot];
 	pthread_once(&exit_key_once, make_exit_key);

@@ -4,6 +4,11 @@
 - it exports malloc and its kin, and nothing else;
 - tests/host/shim_api.c, run with LD_PRELOAD, checks each call against
   glibc's behaviour (results, alignment, errno);
+- tests/host/shim_threads.c: the fast paths' lock prefixes are out while
+  one thread uses the heap, and back in before a second thread goes on,
+  whenever it comes (eight runs), in a forked child too; the contents of
+  every block and the heap's checker (LIBMM_MALLOC_REPORT) say that
+  nothing was lost;
 - real programs from Debian, on the shim and on glibc's malloc, give the
   same output, and the shim prints nothing: python3 on a generated
   workload (threads, a subprocess, blocks up to 8 MiB), gcc compiling one
@@ -12,6 +17,7 @@ Prints "N passed, N failed".
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +69,7 @@ def main():
     args = p.parse_args()
     shim = os.path.abspath(os.path.join(args.build, "host", "libmm_malloc.so"))
     api = os.path.join(args.build, "host", "shim", "shim_api")
+    threads = os.path.join(args.build, "host", "shim", "shim_threads")
     passed = failed = 0
 
     def check(ok, what, detail=""):
@@ -84,6 +91,39 @@ def main():
     r = subprocess.run([api], env=env, capture_output=True, text=True, timeout=120)
     check(r.returncode == 0 and r.stdout.rstrip().endswith(" 0 failed"),
           "shim_api: every call behaves as glibc's", r.stdout + r.stderr)
+
+    def reports(argv):
+        """argv on the shim with its report at exit: the exit status and,
+        per process, (prefixes in place, recorded, put back, problems)."""
+        e = dict(env, LIBMM_MALLOC_REPORT="1")
+        run = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=120)
+        found, lines = [], run.stderr.splitlines()
+        for i, line in enumerate(lines):
+            m = re.match(r"libmm_malloc: lock prefixes: (\d+) recorded, (\d+) in place, "
+                         r"taken out", line)
+            c = re.match(r"libmm_malloc: kheap_check: (\d+) problems",
+                         lines[i + 1] if i + 1 < len(lines) else "")
+            if m and c:
+                found.append((int(m.group(2)), int(m.group(1)), "put back" in line,
+                              int(c.group(1))))
+        return run.returncode, found, run.stderr
+
+    rc, found, err = reports([threads, "single"])
+    check(rc == 0 and len(found) == 1 and found[0][0] == 0 and found[0][1] > 0 and
+          not found[0][2] and found[0][3] == 0,
+          "shim_threads single: the lock prefixes stay out, the heap checks clean", err)
+    for seed in range(1, 9):
+        rc, found, err = reports([threads, "join", str(seed)])
+        check(rc == 0 and len(found) == 1 and found[0][0] == found[0][1] and found[0][2] and
+              found[0][3] == 0,
+              f"shim_threads join {seed}: threads come while the main thread runs; every "
+              "prefix back in, every block whole, the heap clean", err)
+    rc, found, err = reports([threads, "fork"])
+    back = sorted(f[2] for f in found)
+    check(rc == 0 and len(found) == 2 and back == [False, True] and
+          all(f[3] == 0 for f in found) and all(f[0] == (f[1] if f[2] else 0) for f in found),
+          "shim_threads fork: the child that starts threads puts the prefixes back, "
+          "the parent keeps them out", err)
 
     def same(name, argv, stdin=None, cwd=None, outputs=()):
         """argv on glibc and on the shim: the same stdout, files and exit
