@@ -113,7 +113,13 @@ static void claim(uint32_t first_slot, uint32_t slots, enum vm_owner owner)
 
 void vm_init(uintptr_t space_base)
 {
-	memset(&vm, 0, sizeof(vm));
+	/* The map starts as static storage does, all zero: not cleared here,
+	 * because its 140 KiB would all be written (on the host, 35 pages
+	 * faulted in for every process the malloc shim is loaded in), where
+	 * what is set below is a few pages of it. */
+	static bool done;
+	MM_ASSERT(!done, "vm_init: called twice");
+	done = true;
 	vm.base = space_base;
 	for (uint32_t s = 0; s < VM_SLOTS; s++)
 		vm.mappable_until[s] = (uint16_t)s; /* free: each its own stop */

@@ -66,7 +66,7 @@ struct vm_stats {
 };
 
 /* Sets up the map: everything free but the fixed regions.  'space_base' is
- * where the 4 GiB space starts (0 on i386). */
+ * where the 4 GiB space starts (0 on i386).  Once per boot or process. */
 void vm_init(uintptr_t space_base);
 
 /* The space's first address (0 on i386). */

@@ -16,12 +16,17 @@ binaries for all), on
     peak RSS   the process's peak resident set (VmHWM; median);
 - real programs: python3 building and dropping small objects
   (PYTHONMALLOC=malloc), gcc -O2 on a C file, perl on a hash: wall, user
-  and system time, peak RSS and minor faults (medians of REPEATS runs, and
-  the least wall time of them: this machine's neighbours only ever add
-  time), the instructions of the whole program (callgrind, one run), and
-  where its time goes beyond them (cachegrind, one run: first-level data
-  cache misses, last-level misses, mispredicted branches; deterministic,
-  where wall time on a shared machine is not).
+  and system time, peak RSS and minor faults (medians of PROGRAM_REPEATS
+  runs, and the least wall time of them: this machine's neighbours only
+  ever add time), the instructions of the whole program (callgrind, one
+  run), and where its time goes beyond them (cachegrind, one run:
+  first-level data cache misses, last-level misses, mispredicted branches;
+  deterministic, where wall time on a shared machine is not).  Every
+  allocator's run goes through env(1), glibc's too, so that each counts
+  the same exec.  System time is the kernel's estimate from timer ticks
+  (one run of gcc gives anything from 0.014 to 0.039 s): the summary
+  compares the means, with their standard errors; minor faults, which
+  are what the allocator changes there, are exact.
 Prints Markdown tables (README keeps a copy).
 """
 import argparse
@@ -130,15 +135,23 @@ def timed(runstat, argv, env):
     one run of argv (through runstat: see tests/bench/host/runstat.c)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cost")
-        # runstat itself on glibc: only the program gets the allocator.
+        # runstat itself on glibc: only the program gets the allocator,
+        # through env for every allocator (env's own faults count alike).
         env = dict(env)
         preload = env.pop("LD_PRELOAD", None)
-        cmd = [runstat, out] + (["env", "LD_PRELOAD=" + preload] if preload else []) + argv
+        cmd = [runstat, out, "env"] + (["LD_PRELOAD=" + preload] if preload else []) + argv
         run = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
         if run.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed ({run.returncode}): {run.stderr[-500:]}")
         return {k: float(v) for k, v in figures(open(out).read()).items()}
+
+
+def mean_error(values):
+    """The mean and its standard error."""
+    mean = statistics.mean(values)
+    error = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    return mean, error
 
 
 def spread(ratios):
@@ -200,7 +213,7 @@ def programs(runstat, allocs, repeats):
         ("perl, a hash", ["perl", "-e", PERL_WORKLOAD],
          {"PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"}),
     ]
-    print("| program | allocator | wall vs glibc (spread) | least wall s | user s | sys s | "
+    print("| program | allocator | wall vs glibc (spread) | least wall s | user s | sys s (mean) | "
           "peak RSS MiB | minor faults | instructions (M) | D1 misses (M) | LL misses (M) | "
           "mispredicts (M) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -218,18 +231,22 @@ def programs(runstat, allocs, repeats):
         for name, rs in rows.items():
             m = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             m["least"] = min(r["wall"] for r in rs)
+            m["sys_mean"], m["sys_error"] = mean_error([r["sys"] for r in rs])
             med[name] = m
             ratios = [r["wall"] / b for r, b in zip(rs, base)]
             c = cache[name]
             print(f"| {title} | {name} | {spread(ratios)} | {m['least']:.3f} | {m['user']:.3f} | "
-                  f"{m['sys']:.3f} | {m['rss'] / 1024:.1f} | {m['minflt']:.0f} | "
+                  f"{m['sys_mean']:.3f} | {m['rss'] / 1024:.1f} | {m['minflt']:.0f} | "
                   f"{insn[name] / 1e6:.0f} | {c['d1']:.1f} | {c['ll']:.2f} | "
                   f"{c['mispredicts']:.1f} |", flush=True)
         peers = {k: v for k, v in med.items() if k != "libmm"}
         if peers and "glibc" in med:
             mm = med["libmm"]
-            line = (f"{title}: sys {mm['sys']:.3f} s vs glibc {med['glibc']['sys']:.3f} "
-                    f"(no more: {'yes' if mm['sys'] <= med['glibc']['sys'] else 'NO'})")
+            g = med["glibc"]
+            line = (f"{title}: sys (mean) {mm['sys_mean']:.4f} +- {mm['sys_error']:.4f} s vs "
+                    f"glibc {g['sys_mean']:.4f} +- {g['sys_error']:.4f} (no more: "
+                    f"{'yes' if mm['sys_mean'] <= g['sys_mean'] else 'NO'}); minor faults "
+                    f"{mm['minflt']:.0f} vs {g['minflt']:.0f}")
             for key, what in (("wall", "median wall"), ("least", "least wall")):
                 best_name, best = min(peers.items(), key=lambda kv: kv[1][key])
                 line += (f"; {what} {mm[key] / best[key]:.3f} of the best peer's ({best_name}) "
@@ -245,6 +262,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--program-repeats", type=int, default=15)
     p.add_argument("--threads", default="1,2,4")
     p.add_argument("--only", choices=("threads", "programs"))
     args = p.parse_args()
@@ -258,7 +276,7 @@ def main():
         print()
     if args.only != "threads":
         summary += programs(os.path.join(args.build, "host", "bench", "runstat"), allocs,
-                            args.repeats)
+                            args.program_repeats)
         print()
     for line in summary:
         print("bench host " + line)
