@@ -6,13 +6,23 @@
  * CPU: the live bitmap, where two CPUs free neighbouring objects (or the
  * same object twice: exactly one test-and-clear wins), and the frame
  * bitmap, behind the per-CPU frame caches.  Elsewhere than x86, the
- * compiler's atomic builtins.
+ * compiler's atomic builtins.  The live bitmap's operations (the _at ones)
+ * take their prefix from the world, which may take it out while a single
+ * thread uses the heap (arch/host/lock_elision.h).
  */
 #ifndef MM_BITOPS_H
 #define MM_BITOPS_H
 
+#include "mm/mm_env.h"
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The lock prefix of the bit operations indexed from an origin (the live
+ * bitmap's): the world may say where each one is kept, to take them out
+ * while one thread uses the heap (arch/host/env.h, for libmm_malloc.so). */
+#ifndef MM_BIT_LOCK_PREFIX
+#define MM_BIT_LOCK_PREFIX "lock; "
+#endif
 
 /* Set bits of a word, in a dozen instructions whatever the CPU (no libgcc
  * call, no popcnt). */
@@ -55,7 +65,10 @@ static inline void mm_bit_clear(uint32_t *bits, uint32_t n)
 static inline void mm_bit_set_at(uintptr_t origin, uintptr_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
-	__asm__ volatile("lock bts %1, (%0)" : : "r"(origin), "r"(n) : "memory", "cc");
+	__asm__ volatile(MM_BIT_LOCK_PREFIX "bts %1, (%0)"
+	                 :
+	                 : "r"(origin), "r"(n)
+	                 : "memory", "cc");
 #else
 	__atomic_fetch_or((uint32_t *)(origin + n / 32 * 4), 1u << (n % 32), __ATOMIC_SEQ_CST);
 #endif
@@ -67,7 +80,10 @@ static inline bool mm_bit_test_clear_at(uintptr_t origin, uintptr_t n)
 {
 #if defined(__i386__) || defined(__x86_64__)
 	bool was;
-	__asm__ volatile("lock btr %2, (%1)" : "=@ccc"(was) : "r"(origin), "r"(n) : "memory");
+	__asm__ volatile(MM_BIT_LOCK_PREFIX "btr %2, (%1)"
+	                 : "=@ccc"(was)
+	                 : "r"(origin), "r"(n)
+	                 : "memory");
 	return was;
 #else
 	uint32_t bit = 1u << (n % 32);

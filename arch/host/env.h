@@ -150,34 +150,14 @@ static inline void mm_set_bit_origin(uintptr_t origin)
 	host_bit_origin = origin;
 }
 
-/* The live bit's lock prefix on the fast paths.  In libmm_malloc.so each
+/* The live bit's lock prefix (mm/bitops.h).  In libmm_malloc.so each
  * one's address goes into the section host_lock_sites, so that it can be
  * taken out while one thread uses the heap (arch/host/lock_elision.h). */
 #ifdef ARENA386_SHIM
-#define HOST_LOCK_PREFIX                                                                      \
+#define MM_BIT_LOCK_PREFIX                                                                    \
 	".pushsection host_lock_sites, \"a\"\n\t.balign 4\n\t.long 671f - .\n\t.popsection\n" \
 	"671:\n\tlock; "
-#else
-#define HOST_LOCK_PREFIX "lock; "
 #endif
-
-static inline void host_bit_set(uintptr_t n)
-{
-	__asm__ volatile(HOST_LOCK_PREFIX "bts %1, (%0)"
-	                 :
-	                 : "r"(host_bit_origin), "r"(n)
-	                 : "memory", "cc");
-}
-
-static inline bool host_bit_test_clear(uintptr_t n)
-{
-	bool was;
-	__asm__ volatile(HOST_LOCK_PREFIX "btr %2, (%1)"
-	                 : "=@ccc"(was)
-	                 : "r"(host_bit_origin), "r"(n)
-	                 : "memory");
-	return was;
-}
 
 /* 'word' is an offset in the running thread's area (as on target, where
  * it is %fs-relative): the area's address is added here. */
@@ -187,7 +167,7 @@ static inline bool host_bit_test_clear(uintptr_t n)
 		if (stack_->top == stack_->bottom)                                             \
 			goto empty;                                                            \
 		(obj) = *--stack_->top;                                                        \
-		host_bit_set((uintptr_t)(obj) >> (shift));                                     \
+		mm_bit_set_at(host_bit_origin, (uintptr_t)(obj) >> (shift));                   \
 	} while (0)
 
 #define MM_CPU_STACK_GIVE(word, obj, shift, full, was_clear)                                   \
@@ -196,7 +176,7 @@ static inline bool host_bit_test_clear(uintptr_t n)
 		void **top_ = stack_->top;                                                     \
 		if (top_ == stack_->end)                                                       \
 			goto full;                                                             \
-		if (!host_bit_test_clear((uintptr_t)(obj) >> (shift)))                         \
+		if (!mm_bit_test_clear_at(host_bit_origin, (uintptr_t)(obj) >> (shift)))       \
 			goto was_clear;                                                        \
 		*top_ = (obj);                                                                 \
 		stack_->top = top_ + 1;                                                        \

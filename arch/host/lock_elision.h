@@ -8,16 +8,17 @@
  * none can, and the lock is most of what the pair costs: on the programs
  * of the threaded benchmark, which have one thread, 7-10% of their run.
  * So, as Linux does with its own lock prefixes on a machine with one CPU
- * (SMP alternatives), the shim's fast paths record where their prefixes
- * are (HOST_LOCK_PREFIX in arch/host/env.h: a table in the section
- * host_lock_sites), and host_lock_elision_start, called once the heap is
- * set up, rewrites each into a DS segment prefix (0x3e: the same length,
- * and no effect) if the thread that set the heap up is the only one to
- * have used it.
+ * (SMP alternatives), the shim's live-bit operations record where their
+ * prefixes are (MM_BIT_LOCK_PREFIX in arch/host/env.h, for mm/bitops.h: a
+ * table in the section host_lock_sites), and host_lock_elision_start,
+ * called once the heap is set up, rewrites each into a DS segment prefix
+ * (0x3e: the same length, and no effect) if the thread that set the heap
+ * up is the only one to have used it and no debug mode is on.
  *
  * A thread uses the heap only once it has a slot: its first call of any
  * kind takes a slow path, which attaches it (arch/host/threads.c) before
- * it touches a live bit.  host_lock_elision_attach, called by every
+ * it touches a live bit (only the debug modes' paths touch one first,
+ * and with a debug mode on the prefixes stay in).  host_lock_elision_attach, called by every
  * attach, puts the lock prefixes back at the first attach after the one
  * that set the heap up, before that thread goes on, and then waits
  * (membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) until every
