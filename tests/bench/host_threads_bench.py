@@ -14,6 +14,12 @@ binaries for all), on
                the allocators interleaved run by run (this machine is
                shared), with the spread (lowest-highest ratio);
     peak RSS   the process's peak resident set (VmHWM; median);
+    growth / live  xmalloc only: how much the resident set grew during
+               the workload (VmHWM less VmRSS before it) over the most
+               bytes its blocks held at once (median): the queue between
+               producers and consumers holds up to 64 batches, and how
+               full it gets is the scheduler's doing and the allocators'
+               speed, which the peak RSS carries and this does not;
 - real programs: python3 building and dropping small objects
   (PYTHONMALLOC=malloc), gcc -O2 on a C file, perl on a hash: wall, user
   and system time, peak RSS and minor faults (medians of PROGRAM_REPEATS
@@ -159,8 +165,9 @@ def spread(ratios):
 
 
 def threaded(bench, allocs, repeats, thread_counts):
-    print("| workload | threads | allocator | insn/call | time vs glibc (spread) | peak RSS MiB |")
-    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    print("| workload | threads | allocator | insn/call | time vs glibc (spread) | peak RSS MiB | "
+          "growth / live |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
     summary = []
     for workload in ("larson", "xmalloc"):
         for n in thread_counts:
@@ -168,7 +175,8 @@ def threaded(bench, allocs, repeats, thread_counts):
             for name, preload in allocs:
                 total, out = callgrind([bench, workload, str(n), "count"], environment(preload),
                                        ["malloc", "free"])
-                rows[name] = {"insn": total / int(figures(out)["calls"]), "ns": [], "rss": []}
+                rows[name] = {"insn": total / int(figures(out)["calls"]), "ns": [], "rss": [],
+                              "growth": []}
             for _ in range(repeats):
                 for name, preload in allocs:
                     f = figures(subprocess.run([bench, workload, str(n), "time"],
@@ -176,11 +184,16 @@ def threaded(bench, allocs, repeats, thread_counts):
                                                text=True, check=True).stdout)
                     rows[name]["ns"].append(int(f["ns"]))
                     rows[name]["rss"].append(int(f["peak_rss_kib"]))
+                    if workload == "xmalloc":
+                        rows[name]["growth"].append(
+                            (int(f["peak_rss_kib"]) - int(f["rss_before_kib"])) /
+                            int(f["peak_live_kib"]))
             base = rows.get("glibc", rows["libmm"])["ns"]
             for name, r in rows.items():
                 ratios = [a / b for a, b in zip(r["ns"], base)]
+                growth = f"{statistics.median(r['growth']):.2f}" if r["growth"] else "-"
                 print(f"| {workload} | {n} | {name} | {r['insn']:.1f} | {spread(ratios)} | "
-                      f"{statistics.median(r['rss']) / 1024:.1f} |", flush=True)
+                      f"{statistics.median(r['rss']) / 1024:.1f} | {growth} |", flush=True)
             peers = {k: v for k, v in rows.items() if k != "libmm"}
             if peers:
                 best = min(peers.items(), key=lambda kv: kv[1]["insn"])
@@ -193,6 +206,10 @@ def threaded(bench, allocs, repeats, thread_counts):
                     best_mem = min(statistics.median(v["rss"]) for v in peers.values())
                     line += (f"; peak RSS {mem / 1024:.1f} MiB, best peer "
                              f"{best_mem / 1024:.1f} (no more: {'yes' if mem <= best_mem else 'NO'})")
+                    grow = statistics.median(rows["libmm"]["growth"])
+                    best_grow = min(statistics.median(v["growth"]) for v in peers.values())
+                    line += (f"; growth / live {grow:.2f}, best peer {best_grow:.2f} (no more: "
+                             f"{'yes' if grow <= best_grow else 'NO'})")
                 summary.append(line)
     return summary
 

@@ -19,8 +19,13 @@
  *                  the workload (instructions per call come from the
  *                  collection toggled on malloc and free)
  *         time   - the workload's wall time
- * Prints one line of key=value figures: calls (mallocs and frees), ns, and
- * the peak resident set (KiB) of the process.
+ * Prints one line of key=value figures: calls (mallocs and frees), ns, the
+ * peak resident set (KiB) of the process and its resident set before the
+ * workload, and for xmalloc the most bytes its blocks held at once (the
+ * bytes asked for, counted a batch at a time from the first malloc of a
+ * batch to the last free): how far the producers ran ahead, which the
+ * scheduler and the allocator's speed decide, so that the memory an
+ * allocator takes beyond them can be told apart.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -106,8 +111,21 @@ static void larson_teardown(void)
 
 struct batch {
 	struct batch *next;
+	size_t bytes; /* asked for, all its blocks */
 	void *blocks[BATCH];
 };
+
+/* Bytes of the batches whose blocks are held, and the most there were. */
+static size_t live_bytes, peak_live_bytes;
+
+static void live_add(size_t bytes)
+{
+	size_t now = __atomic_add_fetch(&live_bytes, bytes, __ATOMIC_RELAXED);
+	size_t peak = __atomic_load_n(&peak_live_bytes, __ATOMIC_RELAXED);
+	while (now > peak && !__atomic_compare_exchange_n(&peak_live_bytes, &peak, now, 1,
+	                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -120,11 +138,15 @@ static struct {
 
 static void produce(struct thread_state *t, struct batch *b)
 {
+	b->bytes = 0;
 	for (unsigned i = 0; i < BATCH; i++) {
 		uint64_t r = next_random(&t->rng);
-		b->blocks[i] = malloc(16 + r % 497);
+		size_t size = 16 + r % 497;
+		b->blocks[i] = malloc(size);
 		((char *)b->blocks[i])[0] = (char)r;
+		b->bytes += size;
 	}
+	live_add(b->bytes);
 	t->calls += BATCH;
 }
 
@@ -132,6 +154,7 @@ static void consume(struct thread_state *t, struct batch *b)
 {
 	for (unsigned i = 0; i < BATCH; i++)
 		free(b->blocks[i]);
+	__atomic_sub_fetch(&live_bytes, b->bytes, __ATOMIC_RELAXED);
 	t->calls += BATCH;
 }
 
@@ -193,15 +216,18 @@ static void *xmalloc_alone(void *arg)
 	return NULL;
 }
 
-/* This process's peak resident set: VmHWM, which (unlike getrusage's
- * ru_maxrss) does not carry the parent's over an exec. */
-static long peak_rss_kib(void)
+/* A figure of this process's /proc/self/status, in KiB: VmHWM, the peak
+ * resident set, which (unlike getrusage's ru_maxrss) does not carry the
+ * parent's over an exec, or VmRSS, the resident set now. */
+static long status_kib(const char *key)
 {
 	long kib = -1;
 	char line[128];
+	size_t len = strlen(key);
 	FILE *f = fopen("/proc/self/status", "r");
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+		if (strncmp(line, key, len) == 0 && line[len] == ':' &&
+		    sscanf(line + len + 1, "%ld", &kib) == 1)
 			break;
 	if (f)
 		fclose(f);
@@ -228,6 +254,7 @@ int main(int argc, char **argv)
 
 	pthread_t ids[MAX_THREADS];
 	struct timespec t0, t1;
+	long rss_before = status_kib("VmRSS");
 	CALLGRIND_START_INSTRUMENTATION;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (is_larson || threads == 1) {
@@ -260,8 +287,9 @@ int main(int argc, char **argv)
 	uint64_t calls = 0;
 	for (unsigned i = 0; i < threads; i++)
 		calls += state[i].calls;
-	printf("calls=%llu ns=%lld peak_rss_kib=%ld\n", (unsigned long long)calls,
+	printf("calls=%llu ns=%lld peak_rss_kib=%ld rss_before_kib=%ld peak_live_kib=%zu\n",
+	       (unsigned long long)calls,
 	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec),
-	       peak_rss_kib());
+	       status_kib("VmHWM"), rss_before, peak_live_bytes >> 10);
 	return 0;
 }
