@@ -11,7 +11,9 @@
  * The heap is set up at the first call, from whichever thread, with its
  * mappings kept whole (arch/host/vm_host.h); its diagnostics go to stderr,
  * a line at a time.  Around fork every lock of the heap is held, so that
- * the child finds none held by a thread it does not have.
+ * the child finds none held by a thread it does not have.  While one thread
+ * alone uses the heap, its live-bit operations run without their lock
+ * prefix (arch/host/lock_elision.h).
  */
 #define _GNU_SOURCE
 #include "arch/host/lock_elision.h"

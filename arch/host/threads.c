@@ -98,7 +98,7 @@ unsigned host_cpu_attach(void)
 {
 	unsigned slot = take_slot();
 	/* Before this thread touches a live bit: a second thread puts the
-	 * fast paths' lock prefixes back. */
+	 * live bit's lock prefixes back (arch/host/lock_elision.h). */
 	host_lock_elision_attach();
 	host_cpu_slot = (int)slot;
 	host_cpu_base = (uintptr_t)host_cpu_areas[slot];
