@@ -89,13 +89,23 @@ bool host_heap_first_use(const char *call)
 	return expected == 2;
 }
 
-/* With LIBMM_MALLOC_REPORT set, at exit: whether the lock prefixes were
- * taken out (and put back), and the heap's checker, on stderr.  Exact when
- * no other thread is in the heap then. */
+/* With LIBMM_MALLOC_REPORT set, at exit: what the heap holds and has
+ * done, whether the lock prefixes were taken out (and put back), and the
+ * heap's checker, on stderr.  Exact when no other thread is in the heap
+ * then. */
 __attribute__((destructor)) static void report_at_exit(void)
 {
 	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2 || !getenv("LIBMM_MALLOC_REPORT"))
 		return;
+	static struct kmalloc_stats st; /* 6 KiB: not on a stack it may not fit */
+	kmalloc_stats(&st);
+	kprintf("libmm_malloc: %llu KiB mapped, %llu KiB in use, %llu KiB idle; %llu mallocs, "
+	        "%llu frees, %llu bad frees, %llu failed\n",
+	        (unsigned long long)(st.mapped_bytes >> 10),
+	        (unsigned long long)(st.in_use_bytes >> 10),
+	        (unsigned long long)(st.idle_bytes >> 10), (unsigned long long)st.mallocs,
+	        (unsigned long long)st.frees, (unsigned long long)st.bad_frees,
+	        (unsigned long long)st.failures);
 	struct host_lock_elision le;
 	host_lock_elision_get(&le);
 	if (le.not_elided)

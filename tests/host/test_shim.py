@@ -94,17 +94,21 @@ def main():
 
     def reports(argv):
         """argv on the shim with its report at exit: the exit status and,
-        per process, (prefixes in place, recorded, put back, problems)."""
+        per process, (prefixes in place, recorded, put back, problems),
+        where the process's heap figures hold together (in use within
+        what is mapped, no bad free, no failure)."""
         e = dict(env, LIBMM_MALLOC_REPORT="1")
         run = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=120)
         found, lines = [], run.stderr.splitlines()
         for i, line in enumerate(lines):
+            h = re.match(r"libmm_malloc: (\d+) KiB mapped, (\d+) KiB in use, \d+ KiB idle; "
+                         r"\d+ mallocs, \d+ frees, 0 bad frees, 0 failed$", line)
             m = re.match(r"libmm_malloc: lock prefixes: (\d+) recorded, (\d+) in place, "
-                         r"taken out", line)
+                         r"taken out", lines[i + 1] if i + 1 < len(lines) else "")
             c = re.match(r"libmm_malloc: kheap_check: (\d+) problems",
-                         lines[i + 1] if i + 1 < len(lines) else "")
-            if m and c:
-                found.append((int(m.group(2)), int(m.group(1)), "put back" in line,
+                         lines[i + 2] if i + 2 < len(lines) else "")
+            if h and m and c and int(h.group(2)) <= int(h.group(1)):
+                found.append((int(m.group(2)), int(m.group(1)), "put back" in lines[i + 1],
                               int(c.group(1))))
         return run.returncode, found, run.stderr
 
