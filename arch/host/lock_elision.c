@@ -102,11 +102,12 @@ bool host_lock_elision_start(void)
 {
 	pthread_mutex_lock(&mutex);
 	unsigned sites = (unsigned)(__stop_host_lock_sites - __start_host_lock_sites);
+	int barriers = sites && attaches == 1 ? membarrier(MEMBARRIER_CMD_QUERY) : 0;
 	if (sites == 0)
 		not_elided = "no lock prefix is recorded in this build";
 	else if (attaches != 1)
 		not_elided = "another thread used the heap first";
-	else if (!(membarrier(MEMBARRIER_CMD_QUERY) & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) ||
+	else if (barriers < 0 || !(barriers & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) ||
 	         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) != 0)
 		not_elided = "the kernel has no membarrier SYNC_CORE";
 	else if (!find_text())
@@ -115,8 +116,10 @@ bool host_lock_elision_start(void)
 		not_elided = "a recorded site holds no lock prefix";
 	else if (!write_sites(LOCK_PREFIX, DS_PREFIX))
 		not_elided = "the code cannot be made writable";
-	else
-		elided = true, not_elided = NULL;
+	else {
+		elided = true;
+		not_elided = NULL;
+	}
 	pthread_mutex_unlock(&mutex);
 	return elided;
 }
@@ -129,15 +132,15 @@ void host_lock_elision_attach(void)
 	if (elided && !restored && attaches > 1) {
 		for (unsigned tries = 0; !write_sites(DS_PREFIX, LOCK_PREFIX); tries++) {
 			if (tries == 0)
-				kprintf("libmm: the heap's code cannot be made writable to put its "
-				        "lock prefixes back: a second thread waits\n");
+				kprintf("libmm_malloc: the heap's code cannot be made writable to "
+				        "put its lock prefixes back: a second thread waits\n");
 			sched_yield();
 		}
 		if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) != 0 &&
 		    (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) != 0 ||
 		     membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) != 0))
-			kprintf("libmm: membarrier failed after the lock prefixes were put "
-			        "back\n");
+			kprintf("libmm_malloc: membarrier failed after the lock prefixes were "
+			        "put back\n");
 		restored = true;
 	}
 	pthread_mutex_unlock(&mutex);
