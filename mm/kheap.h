@@ -47,9 +47,8 @@ void kmalloc_drain(void);
 
 /* Gives every frame the heap holds idle back to the frame pool: the
  * CPU lists, transfer stacks and empty spans (kmalloc_drain), then every
- * free page
- * still mapped, whatever the scavenger would keep (the recent peak, the
- * rule of thirds).  For the kernel's own memory pressure (the heap does
+ * free page still mapped, whatever the scavenger would keep (the recent
+ * peak, the rule of thirds).  For the kernel's own memory pressure (the heap does
  * it itself before an allocation fails); returns the bytes given back. */
 uint64_t kmalloc_trim(void);
 

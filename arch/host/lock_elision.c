@@ -26,8 +26,9 @@ extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
 /* Everything below, under the mutex (attaches are rare: once a thread). */
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static unsigned attaches;
-static bool elided, restored;
+/* Why the prefixes were never taken out; NULL once they were. */
 static const char *not_elided = "the heap is not set up";
+static bool restored;
 /* The executable segment holding the sites, whole, and its protection. */
 static uintptr_t text_start, text_end;
 static int text_prot;
@@ -98,7 +99,7 @@ static bool write_sites(unsigned char from, unsigned char to)
 	return true;
 }
 
-bool host_lock_elision_start(void)
+void host_lock_elision_start(void)
 {
 	pthread_mutex_lock(&mutex);
 	unsigned sites = (unsigned)(__stop_host_lock_sites - __start_host_lock_sites);
@@ -116,12 +117,9 @@ bool host_lock_elision_start(void)
 		not_elided = "a recorded site holds no lock prefix";
 	else if (!write_sites(LOCK_PREFIX, DS_PREFIX))
 		not_elided = "the code cannot be made writable";
-	else {
-		elided = true;
+	else
 		not_elided = NULL;
-	}
 	pthread_mutex_unlock(&mutex);
-	return elided;
 }
 
 void host_lock_elision_attach(void)
@@ -129,7 +127,7 @@ void host_lock_elision_attach(void)
 	pthread_mutex_lock(&mutex);
 	if (attaches < 2)
 		attaches++;
-	if (elided && !restored && attaches > 1) {
+	if (!not_elided && !restored && attaches > 1) {
 		for (unsigned tries = 0; !write_sites(DS_PREFIX, LOCK_PREFIX); tries++) {
 			if (tries == 0)
 				kprintf("libmm_malloc: the heap's code cannot be made writable to "
@@ -153,7 +151,7 @@ void host_lock_elision_before_fork(void)
 
 void host_lock_elision_after_fork(bool child)
 {
-	if (child && elided && !restored)
+	if (child && !not_elided && !restored)
 		membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE);
 	pthread_mutex_unlock(&mutex);
 }
@@ -163,7 +161,6 @@ void host_lock_elision_get(struct host_lock_elision *out)
 	pthread_mutex_lock(&mutex);
 	out->sites = (unsigned)(__stop_host_lock_sites - __start_host_lock_sites);
 	out->locked = count_sites(LOCK_PREFIX);
-	out->elided = elided;
 	out->restored = restored;
 	out->not_elided = not_elided;
 	pthread_mutex_unlock(&mutex);

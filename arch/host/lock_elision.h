@@ -39,9 +39,9 @@
 
 #include <stdbool.h>
 
-/* After kmalloc_init, from the thread that ran it: whether the prefixes
- * are out (host_lock_elision_get says why not). */
-bool host_lock_elision_start(void);
+/* After kmalloc_init, from the thread that ran it: takes the prefixes out
+ * if it may (host_lock_elision_get says whether, and why not). */
+void host_lock_elision_start(void);
 /* From every attach of a thread to a slot, before it goes on. */
 void host_lock_elision_attach(void);
 /* Around fork (the shim's pthread_atfork handlers): the state is held
@@ -53,9 +53,8 @@ void host_lock_elision_after_fork(bool child);
 struct host_lock_elision {
 	unsigned sites;         /* lock prefixes recorded */
 	unsigned locked;        /* of those, holding a lock prefix now */
-	bool elided;            /* taken out once */
-	bool restored;          /* put back since */
-	const char *not_elided; /* why they were never taken out, or NULL */
+	bool restored;          /* put back since they were taken out */
+	const char *not_elided; /* why they were never taken out; NULL: they were */
 };
 void host_lock_elision_get(struct host_lock_elision *out);
 

@@ -52,15 +52,26 @@ static unsigned char *make_block(size_t size, unsigned tag)
 	return p;
 }
 
-static int check_block(const unsigned char *p)
+static int bad_blocks;
+
+/* Counts the block in bad_blocks if it no longer holds what was written. */
+static void check_block(const unsigned char *p)
 {
 	size_t size;
 	memcpy(&size, p, sizeof(size));
 	unsigned char tag = p[sizeof(size)];
-	for (size_t i = sizeof(size); i < size; i++)
-		if (p[i] != tag)
-			return 0;
-	return 1;
+	for (size_t i = sizeof(size); i < size; i++) {
+		if (p[i] != tag) {
+			__atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+}
+
+static void check_and_free(unsigned char *p)
+{
+	check_block(p);
+	free(p);
 }
 
 /* Blocks passed between threads: whoever takes one frees it. */
@@ -69,7 +80,6 @@ static struct {
 	unsigned char *slots[MAILBOX];
 	unsigned count;
 } mailbox = { PTHREAD_MUTEX_INITIALIZER, { 0 }, 0 };
-static int bad_blocks;
 
 static void post(unsigned char *p)
 {
@@ -79,11 +89,8 @@ static void post(unsigned char *p)
 		p = NULL;
 	}
 	pthread_mutex_unlock(&mailbox.lock);
-	if (p) {
-		if (!check_block(p))
-			__atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
-		free(p);
-	}
+	if (p)
+		check_and_free(p);
 }
 
 static void take_one(void)
@@ -93,11 +100,8 @@ static void take_one(void)
 	if (mailbox.count)
 		p = mailbox.slots[--mailbox.count];
 	pthread_mutex_unlock(&mailbox.lock);
-	if (p) {
-		if (!check_block(p))
-			__atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
-		free(p);
-	}
+	if (p)
+		check_and_free(p);
 }
 
 /* Allocates and frees for 'rounds': blocks of 16 B - 2 KiB held a while,
@@ -107,23 +111,19 @@ static void churn(uint64_t seed, unsigned rounds)
 	unsigned char *held[HELD] = { 0 };
 	for (unsigned r = 0; r < rounds; r++) {
 		unsigned i = (unsigned)(rng_next(&seed) % HELD);
-		if (held[i]) {
-			if (!check_block(held[i]))
-				__atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
-			if (r % 8 == 0)
-				post(held[i]);
-			else
-				free(held[i]);
+		if (held[i] && r % 8 == 0) {
+			check_block(held[i]);
+			post(held[i]);
+		} else if (held[i]) {
+			check_and_free(held[i]);
 		}
 		held[i] = make_block(16 + (size_t)(rng_next(&seed) % 2033), (unsigned)r);
 		if (r % 8 == 4)
 			take_one();
 	}
-	for (unsigned i = 0; i < HELD; i++) {
-		if (held[i] && !check_block(held[i]))
-			__atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
-		free(held[i]);
-	}
+	for (unsigned i = 0; i < HELD; i++)
+		if (held[i])
+			check_and_free(held[i]);
 }
 
 static void *worker(void *arg)
