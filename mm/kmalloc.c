@@ -273,8 +273,9 @@ static struct span *block_span(uintptr_t p, const char **why)
 		}
 		return s;
 	}
-	uint32_t index = (uint32_t)(((uint64_t)rel * s->small.magic) >> 32);
-	if (__builtin_expect(index * s->small.object_size != rel, 0)) {
+	const struct class_info *ci = &classes[cls];
+	uint32_t index = (uint32_t)(((uint64_t)rel * ci->magic) >> 32);
+	if (__builtin_expect(index * ci->size != rel, 0)) {
 		*why = "interior pointer (not the start of a block)";
 		return NULL;
 	}

@@ -104,8 +104,6 @@ static inline __attribute__((always_inline)) struct span *new_class_span(unsigne
 	ph_mark_all(&kernel_pageheap, s, cpu_list_word(cls));
 	s->small.size_class = (uint8_t)cls;
 	s->small.cpu_list = cpu_list_word(cls);
-	s->small.object_size = ci->size;
-	s->small.magic = ci->magic;
 	s->small.free_objects = NULL;
 	s->small.abandoned = 0;
 	s->small.object_count = ci->objects;

@@ -87,11 +87,10 @@ static inline __attribute__((always_inline)) struct span *new_span(struct pagehe
 	return s;
 }
 
-/* A record with the page heap's fields cleared; kmalloc sets its own for
- * its spans. */
 /* A record with the page heap's fields cleared, and of kmalloc's the two
- * that make it a page-level span (size_class 0, no CPU list). */
-#define CLEARED_PART offsetof(struct span, small.object_size)
+ * that make it a page-level span (size_class 0, no CPU list); kmalloc sets
+ * the rest for its spans. */
+#define CLEARED_PART offsetof(struct span, small.object_count)
 _Static_assert(offsetof(struct span, small) < CLEARED_PART &&
                        offsetof(struct span, small.size_class) < CLEARED_PART &&
                        offsetof(struct span, small.cpu_list) < CLEARED_PART,

@@ -76,13 +76,14 @@ enum span_state { SPAN_FREE = 1, SPAN_IN_USE = 2 };
  * span: a large block) and leaves the rest to kmalloc, which sets it.
  */
 struct span_small {
-	uint8_t size_class; /* 0 for page-level spans */
-	uint8_t listed;     /* on its class's list of spans with free objects */
-	uintptr_t cpu_list; /* its class's offset; non-zero <=> an in-use small span */
-	uint32_t object_size;
-	uint32_t magic;          /* ceil(2^32 / object_size), to divide by multiplying */
-	void *free_objects;      /* freed objects, linked through their first word */
+	/* Read and written for every object a flush gives back, so kept in 16
+	 * bytes at a 16-byte boundary: one cache line, wherever the record
+	 * starts (records are 16-byte aligned; on i386 a record is 64 bytes). */
+	void *free_objects __attribute__((aligned(16))); /* linked through their first word */
 	uint32_t objects_in_use; /* handed out: to callers or to the per-CPU cache */
+	uint8_t size_class;      /* 0 for page-level spans */
+	uint8_t listed;          /* on its class's list of spans with free objects */
+	uintptr_t cpu_list;      /* its class's offset; non-zero <=> an in-use small span */
 	uint32_t object_count;   /* objects that fit the span */
 	uint32_t carved;         /* objects [carved, object_count) never handed out */
 	uint32_t check_scratch;  /* kheap_check's tally */

@@ -159,7 +159,7 @@ class SpanCommand(gdb.Command):
         if cls == 0:
             print(f"span: a large block at {sstart:#x}, offset {addr - sstart}")
             return
-        size = int(s["small"]["object_size"])
+        size = num(f"classes[{cls}].size")
         index, offset = divmod(addr - sstart, size)
         obj = sstart + index * size
         bit = (obj - start) // 8
