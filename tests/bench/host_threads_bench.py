@@ -27,7 +27,9 @@ binaries for all), on
   ever add time), the instructions of the whole program (callgrind, one
   run), and where its time goes beyond them (cachegrind, one run:
   first-level data cache misses, last-level misses, mispredicted branches;
-  deterministic, where wall time on a shared machine is not).  Every
+  deterministic, where wall time on a shared machine is not), and those
+  counts weighed by cachegrind's manual's costs into estimated cycles
+  (CYCLES_PER), compared with the best peer's as the wall time is.  Every
   allocator's run goes through env(1), glibc's too, so that each counts
   the same exec.  System time is the kernel's estimate from timer ticks
   (one run of gcc gives anything from 0.014 to 0.039 s): the summary
@@ -120,20 +122,37 @@ def callgrind(argv, env, toggles=()):
         return total, run.stdout
 
 
+# What cachegrind's manual gives as the rough cost of each event, in
+# cycles: a first-level miss about 10, a last-level miss up to 200, a
+# mispredicted branch 10 to 30.  Weighed so, the counts of one run make an
+# estimate of its cycles that is the same from run to run: a ranking of the
+# allocators by where the time goes, where this machine's wall time swings
+# by more than the differences it is asked about.
+CYCLES_PER = {"l1": 10, "ll_all": 200, "mispredicts": 20}
+
+
 def cache_figures(argv, env):
-    """First-level data cache misses, last-level (data) misses and
-    mispredicted branches of one run of argv under cachegrind (every
-    process of it), in millions."""
+    """Instructions, first-level (instruction and data) and last-level
+    misses, and mispredicted branches of one run of argv under cachegrind
+    (every process of it), in millions, and the estimated cycles they make
+    (CYCLES_PER)."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes",
                "--trace-children=yes", f"--cachegrind-out-file={tmp}/cg.%p"]
         run = subprocess.run(cmd + argv, env=env, capture_output=True, text=True, check=True)
-        totals = {"d1": 0, "ll": 0, "mispredicts": 0}
-        for key, pattern in (("d1", r"D1  misses:\s+([\d,]+)"),
+        totals = {}
+        for key, pattern in (("ir", r"I   refs:\s+([\d,]+)"),
+                             ("i1", r"I1  misses:\s+([\d,]+)"),
+                             ("d1", r"D1  misses:\s+([\d,]+)"),
                              ("ll", r"LLd misses:\s+([\d,]+)"),
+                             ("ll_all", r"LL misses:\s+([\d,]+)"),
                              ("mispredicts", r"Mispredicts:\s+([\d,]+)")):
             totals[key] = sum(int(v.replace(",", "")) for v in re.findall(pattern, run.stderr))
-        return {k: v / 1e6 for k, v in totals.items()}
+        figures = {k: v / 1e6 for k, v in totals.items()}
+        figures["cycles"] = (figures["ir"] + CYCLES_PER["l1"] * (figures["i1"] + figures["d1"]) +
+                             CYCLES_PER["ll_all"] * figures["ll_all"] +
+                             CYCLES_PER["mispredicts"] * figures["mispredicts"])
+        return figures
 
 
 def timed(runstat, argv, env):
@@ -232,8 +251,8 @@ def programs(runstat, allocs, repeats):
     ]
     print("| program | allocator | wall vs glibc (spread) | least wall s | user s | sys s (mean) | "
           "peak RSS MiB | minor faults | instructions (M) | D1 misses (M) | LL misses (M) | "
-          "mispredicts (M) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "mispredicts (M) | est. cycles (M) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary = []
     for title, argv, extra in runs:
         rows = {name: [] for name, _ in allocs}
@@ -255,7 +274,7 @@ def programs(runstat, allocs, repeats):
             print(f"| {title} | {name} | {spread(ratios)} | {m['least']:.3f} | {m['user']:.3f} | "
                   f"{m['sys_mean']:.3f} | {m['rss'] / 1024:.1f} | {m['minflt']:.0f} | "
                   f"{insn[name] / 1e6:.0f} | {c['d1']:.1f} | {c['ll']:.2f} | "
-                  f"{c['mispredicts']:.1f} |", flush=True)
+                  f"{c['mispredicts']:.1f} | {c['cycles']:.0f} |", flush=True)
         peers = {k: v for k, v in med.items() if k != "libmm"}
         if peers and "glibc" in med:
             mm = med["libmm"]
@@ -271,6 +290,10 @@ def programs(runstat, allocs, repeats):
             best_name = min(peers, key=lambda k: cache[k]["d1"])
             line += (f"; D1 misses {cache['libmm']['d1']:.1f}M, best peer {best_name} "
                      f"{cache[best_name]['d1']:.1f}M")
+            best_name = min(peers, key=lambda k: cache[k]["cycles"])
+            ratio = cache["libmm"]["cycles"] / cache[best_name]["cycles"]
+            line += (f"; estimated cycles {ratio:.3f} of the best peer's ({best_name}) "
+                     f"(within 5%: {'yes' if ratio <= 1.05 else 'NO'})")
             summary.append(line)
     return summary
 
