@@ -665,7 +665,7 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 	/* A look at the lenders without their locks: borrow_object looks
 	 * again under the lender's lock. */
 	unsigned k = may_borrow ? lender(c) : 0;
-	if (k) {
+	if (k && k <= c->lenders) {
 		void *p = borrow_object(cls + k);
 		if (p) {
 			mm_irq_restore(flags);

@@ -69,10 +69,22 @@ void build_classes(uint32_t extra)
 	for (uint32_t size = Q; size <= PER_BAND * Q; size += Q)
 		add_class(size, extra);
 	for (uint32_t band = PER_BAND * Q; band < KMALLOC_MAX_SMALL; band *= 2) {
-		for (uint32_t i = 1; i <= PER_BAND; i++)
-			add_class(band + i * (band / PER_BAND), extra);
+		uint32_t per = band < PAGE_SIZE ? PER_BAND : PER_BAND_ABOVE_PAGE;
+		for (uint32_t i = 1; i <= per; i++)
+			add_class(band + i * (band / per), extra);
 	}
 	MM_ASSERT(class_count <= KMALLOC_MAX_CLASSES, "%u classes", class_count);
+	/* A class borrows from the next ones up to a quarter larger than itself
+	 * (or four quanta, among the smallest): all four below a page, one
+	 * above, where the classes are a quarter apart. */
+	for (unsigned cls = 1; cls <= class_count; cls++) {
+		uint32_t size = classes[cls].user_size, reach = size / 4 > 4 * Q ? size / 4 : 4 * Q;
+		unsigned k = 0;
+		while (k < BORROW_CLASSES && cls + k + 1 <= class_count &&
+		       classes[cls + k + 1].user_size - size <= reach)
+			k++;
+		central[cls].lenders = k;
+	}
 	slots_per_cpu = 0;
 	for (unsigned cls = 1; cls <= class_count; cls++)
 		slots_per_cpu += classes[cls].cache_max;

@@ -15,11 +15,12 @@
 #include "mm/bitops.h"
 #include "mm/kheap.h"
 
-#define Q           ARENA_QUANTUM
-#define QSHIFT      ARENA_QUANTUM_SHIFT
-#define LOOKUP_MAX  4096u       /* sizes served by the table (8 KiB of it) */
-#define PER_BAND    16u         /* classes in each power of two */
-#define CACHE_BYTES (16u << 10) /* a batch moves about this much */
+#define Q                   ARENA_QUANTUM
+#define QSHIFT              ARENA_QUANTUM_SHIFT
+#define LOOKUP_MAX          4096u       /* sizes served by the table (8 KiB of it) */
+#define PER_BAND            16u         /* classes in each power of two up to a page */
+#define PER_BAND_ABOVE_PAGE 4u          /* and above (see mm/kmalloc.c) */
+#define CACHE_BYTES         (16u << 10) /* a batch moves about this much */
 /* The transfer stacks' second list's worth, for the classes where the two
  * hold at most this much (struct class_info's transfer_max): the world's
  * choice, none on target, where the smallest machine (8 MiB) has no frame
@@ -39,8 +40,9 @@
 #define EMPTY_KEEP_PAGES 8
 
 /* A class with no free object of its own takes one from the spans of the
- * next BORROW_CLASSES classes (at most about 25% larger) before it sets up
- * a span: see the essay above. */
+ * next BORROW_CLASSES classes before it sets up a span, those of them that
+ * are at most a quarter (or four quanta) larger (struct central's
+ * lenders): see the essay in mm/kmalloc.c. */
 #define BORROW_CLASSES 4
 
 _Static_assert((KMALLOC_MAX_SMALL & (KMALLOC_MAX_SMALL - 1)) == 0, "a power of two");
@@ -79,6 +81,11 @@ struct central {
 	uint32_t spans;       /* all spans of the class */
 	uint32_t empty;       /* listed spans with nothing in use, at most keep_empty */
 	uint32_t keep_empty;  /* EMPTY_KEEP_PAGES in this class's spans, at least 1 */
+	/* Of the next BORROW_CLASSES classes, how many this one may borrow
+	 * from (kept here, not in struct class_info, whose 32 bytes are
+	 * indexed by a shift; the slow path that reads it has this struct at
+	 * hand). */
+	uint32_t lenders;
 	/* Objects the spans have handed out (sum of objects_in_use): fewer
 	 * than 2^32, as the arena holds at most 2^29 quanta. */
 	uint32_t out;

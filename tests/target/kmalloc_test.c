@@ -132,9 +132,11 @@ static void class_boundaries(struct ktest *t)
 		bad_class += kmalloc_class_of(prev + 1) != c || kmalloc_class_of(size) != c;
 		if (c < n)
 			bad_class += kmalloc_class_of(size + 1) != c + 1;
-		/* Above 8 quanta no request wastes more than 1/8 of its block. */
+		/* Above 8 quanta no request wastes more than 1/8 of its block up
+		 * to a page, nor more than a fifth above. */
 		if (prev >= 8 * Q)
-			bad_waste += (uint64_t)(size - (prev + 1)) * 8 > size;
+			bad_waste +=
+			        (uint64_t)(size - (prev + 1)) * (prev < PAGE_SIZE ? 8 : 5) > size;
 		void *a = kmalloc(prev + 1), *b = kmalloc(size);
 		bad_size += !a || !b || ksize(a) != size || ksize(b) != size;
 		kfree(a);
@@ -1036,6 +1038,37 @@ static void a_class_without_free_objects_borrows_from_the_next(struct ktest *t)
 	expect_heap_ok(t);
 }
 
+/* Above a page the classes are a quarter apart: a class borrows from the
+ * next one only, never a block twice as far (40% larger) from the one
+ * after, and sets up a span of its own instead. */
+static void a_class_above_a_page_borrows_a_quarter_larger_at_most(struct ktest *t)
+{
+	if (kmalloc_debug_flags())
+		ktest_skip(t, "kmalloc_debug is on: a class serves its own objects only");
+	kmalloc_drain();
+	unsigned small = kmalloc_class_of(PAGE_SIZE + 1), far = small + 2;
+	uint32_t small_size = kmalloc_class_size(small), far_size = kmalloc_class_size(far);
+	ASSERT_GE(t, (uint64_t)far_size * 4, (uint64_t)small_size * 5 + 1);
+	void *pin = kmalloc(far_size); /* its span, with free objects, listed */
+	ASSERT_NE(t, (uintptr_t)pin, 0);
+	kmalloc_drain();
+	kmalloc_stats(&s0);
+	if (s0.classes[small - 1].spans || s0.classes[small].spans) {
+		kfree(pin);
+		ktest_skip(t, "classes %u and %u hold spans already", small_size,
+		           kmalloc_class_size(small + 1));
+	}
+	void *p = kmalloc(small_size);
+	ASSERT_NE(t, (uintptr_t)p, 0);
+	kmalloc_stats(&s1);
+	EXPECT_EQ(t, ksize(p), small_size);
+	EXPECT_EQ(t, s1.classes[small - 1].spans, 1);
+	EXPECT_EQ(t, s1.classes[far - 1].in_use, s0.classes[far - 1].in_use);
+	kfree(p);
+	kfree(pin);
+	expect_heap_ok(t);
+}
+
 /* kmemalign picks a class for its alignment: it never borrows from the
  * next class, whose objects need not be aligned. */
 static void kmemalign_never_borrows(struct ktest *t)
@@ -1107,6 +1140,7 @@ static const struct ktest_case kmalloc_cases[] = {
 	KTEST_CASE(idle_memory_serves_a_request_when_frames_run_out),
 	KTEST_CASE(trim_gives_back_what_the_recent_peak_keeps),
 	KTEST_CASE(a_class_without_free_objects_borrows_from_the_next),
+	KTEST_CASE(a_class_above_a_page_borrows_a_quarter_larger_at_most),
 	KTEST_CASE(kmemalign_never_borrows),
 	KTEST_CASE(krealloc_growth_leaves_room),
 };
