@@ -29,7 +29,11 @@ binaries for all), on
   first-level data cache misses, last-level misses, mispredicted branches;
   deterministic, where wall time on a shared machine is not), and those
   counts weighed by cachegrind's manual's costs into estimated cycles
-  (CYCLES_PER), compared with the best peer's as the wall time is.  Every
+  (CYCLES_PER), compared with the best peer's as the wall time is.  The
+  wall time is also compared round by round (one run of each allocator a
+  round, interleaved): the median of libmm's ratios to the best peer's,
+  with a confidence interval that assumes nothing of their distribution.
+  Every
   allocator's run goes through env(1), glibc's too, so that each counts
   the same exec.  System time is the kernel's estimate from timer ticks
   (one run of gcc gives anything from 0.014 to 0.039 s): the summary
@@ -38,6 +42,7 @@ binaries for all), on
 Prints Markdown tables (README keeps a copy).
 """
 import argparse
+import math
 import os
 import re
 import statistics
@@ -183,6 +188,23 @@ def spread(ratios):
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
+def median_interval(values, confidence=0.95):
+    """The median of values and a confidence interval for it that assumes
+    nothing of their distribution: the k-th smallest and k-th largest, with
+    k the largest rank that a Binomial(n, 1/2) count falls below with
+    probability at most (1 - confidence) / 2 (for 15 values, the 4th and the
+    12th: 96.5%).  None for the bounds when there are too few values."""
+    xs = sorted(values)
+    n = len(xs)
+    below, k = 0.0, 0
+    while k < n and below + math.comb(n, k) / 2 ** n <= (1 - confidence) / 2:
+        below += math.comb(n, k) / 2 ** n
+        k += 1
+    if k == 0:
+        return statistics.median(xs), None, None
+    return statistics.median(xs), xs[k - 1], xs[n - k]
+
+
 def threaded(bench, allocs, repeats, thread_counts):
     print("| workload | threads | allocator | insn/call | time vs glibc (spread) | peak RSS MiB | "
           "growth / live |")
@@ -287,6 +309,16 @@ def programs(runstat, allocs, repeats):
                 best_name, best = min(peers.items(), key=lambda kv: kv[1][key])
                 line += (f"; {what} {mm[key] / best[key]:.3f} of the best peer's ({best_name}) "
                          f"(within 5%: {'yes' if mm[key] <= 1.05 * best[key] else 'NO'})")
+            # The runs are interleaved, one of each allocator a round: a
+            # round's ratio to the best peer cancels what the machine did
+            # to both in that round.
+            best_name = min(peers, key=lambda k: peers[k]["wall"])
+            paired = [r["wall"] / b["wall"] for r, b in zip(rows["libmm"], rows[best_name])]
+            mid, lo, hi = median_interval(paired)
+            if lo is not None:
+                verdict = "yes" if hi <= 1.05 else "NO" if lo > 1.05 else "undecided"
+                line += (f"; wall paired by round with {best_name}'s: median {mid:.3f}, 95% "
+                         f"interval {lo:.3f}-{hi:.3f} (within 5%: {verdict})")
             best_name = min(peers, key=lambda k: cache[k]["d1"])
             line += (f"; D1 misses {cache['libmm']['d1']:.1f}M, best peer {best_name} "
                      f"{cache[best_name]['d1']:.1f}M")
