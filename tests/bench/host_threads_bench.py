@@ -196,9 +196,12 @@ def median_interval(values, confidence=0.95):
     12th: 96.5%).  None for the bounds when there are too few values."""
     xs = sorted(values)
     n = len(xs)
-    below, k = 0.0, 0
-    while k < n and below + math.comb(n, k) / 2 ** n <= (1 - confidence) / 2:
-        below += math.comb(n, k) / 2 ** n
+    below, k = 0.0, 0  # below: the chance that the count is under k
+    while k < n:
+        chance = math.comb(n, k) / 2 ** n
+        if below + chance > (1 - confidence) / 2:
+            break
+        below += chance
         k += 1
     if k == 0:
         return statistics.median(xs), None, None
