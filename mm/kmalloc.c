@@ -25,10 +25,11 @@
  * With sixteen classes per power of two there too, cc1 took 4,785 minor
  * faults, with eight 4,580, with four 4,505, and 4,440 once a class
  * borrowed no block more than a quarter larger (below; glibc 4,128,
- * mimalloc 4,366); four is also what jemalloc and mimalloc have.  A class's spans are as many pages as
- * it takes to hold eight objects (four for classes above 8 KiB), and more,
- * up to 16 pages, until at most 1/64 of the span is left over at its end.
- * Larger blocks are spans of their own ("large objects").
+ * mimalloc 4,366); four is also what jemalloc and mimalloc have.
+ * A class's spans are as many pages as it takes to hold eight objects
+ * (four for classes above 8 KiB), and more, up to 16 pages, until at most
+ * 1/64 of the span is left over at its end.  Larger blocks are spans of
+ * their own ("large objects").
  *
  * Many classes waste little in rounding but hold more free objects in
  * partly used spans: each class keeps the memory of its own peak, and the

@@ -222,6 +222,21 @@ static struct span *insert_free(struct pageheap *ph, struct span *s)
 	return s;
 }
 
+/* A free span of at least 'npages' in the bin that holds spans of that
+ * size, which bin_find passes over (some of its spans are smaller than the
+ * request): the first that fits, or NULL.  A walk of one bin's list, taken
+ * only when the arena cannot grow, where the other answer is a refusal. */
+static struct span *fit_in_own_bin(struct pageheap *ph, uint32_t npages)
+{
+	unsigned bin = bin_of(npages);
+	if (bin / PH_SL_COUNT >= PH_FL_COUNT)
+		return NULL;
+	for (struct span *s = ph->bins[bin / PH_SL_COUNT][bin % PH_SL_COUNT]; s; s = s->next)
+		if (s->npages >= npages)
+			return s;
+	return NULL;
+}
+
 /* ---- growth ---- */
 
 /* Grows the arena by at least 'npages' and returns the span that holds
@@ -407,9 +422,10 @@ static inline __attribute__((always_inline)) struct span *alloc_locked(struct pa
 		ph->stats.failures++;
 		return NULL;
 	}
-	/* 1. A free span of at least npages, or the arena grown by them. */
+	/* 1. A free span of at least npages, or the arena grown by them, or,
+	 * when it cannot grow, a span of the request's own bin that fits. */
 	struct span *s = bin_find(ph, npages);
-	if (!s && !(s = grow(ph, npages))) {
+	if (!s && !(s = grow(ph, npages)) && !(s = fit_in_own_bin(ph, npages))) {
 		ph->stats.failures++;
 		return NULL;
 	}

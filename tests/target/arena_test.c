@@ -664,6 +664,32 @@ static void growth_serves_sizes_between_bin_boundaries(struct ktest *t)
 	ph_destroy(&heap);
 }
 
+static void a_full_arena_serves_a_request_from_its_own_bin(struct ktest *t)
+{
+	/* 769 pages lie inside the bin of 768-831: the rounded-up search
+	 * looks from 832 up and passes over a free span of 778.  With the
+	 * arena at its limit (1024 pages), that span must serve it. */
+	struct snapshot before = snap();
+	ASSERT_TRUE(t, ph_init(&heap, 0, 4 * MiB, 4 * MiB));
+	struct span *a = ph_alloc(&heap, 778, false), *b = ph_alloc(&heap, 246, false);
+	ASSERT_NE(t, (uintptr_t)a, 0);
+	ASSERT_NE(t, (uintptr_t)b, 0);
+	ph_free(&heap, a);
+	uint64_t grows = heap.stats.grows;
+	struct span *c = ph_alloc(&heap, 769, false);
+	ASSERT_NE(t, (uintptr_t)c, 0);
+	EXPECT_EQ(t, c->start, heap.arena.start);
+	EXPECT_EQ(t, c->npages, 769);
+	EXPECT_EQ(t, heap.stats.grows, grows);
+	EXPECT_EQ(t, heap.stats.failures, 0);
+	EXPECT_EQ(t, (uintptr_t)ph_alloc(&heap, 10, false), 0); /* 9 pages left */
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, c);
+	ph_free(&heap, b);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
+}
+
 static void heap_check_finds_corruption(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
@@ -777,6 +803,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(spans_grow_in_place_into_free_neighbours),
 	KTEST_CASE(large_requests_are_served_directly),
 	KTEST_CASE(growth_serves_sizes_between_bin_boundaries),
+	KTEST_CASE(a_full_arena_serves_a_request_from_its_own_bin),
 	KTEST_CASE(heap_check_finds_corruption),
 	KTEST_CASE(random_spans_keep_their_contents),
 };
