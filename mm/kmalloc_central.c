@@ -558,11 +558,12 @@ static inline bool refilled(unsigned cls, struct cpu_list *list)
 	return cached_on(list) != 0;
 }
 
-/* Which of the next BORROW_CLASSES classes after that of 'c' has a listed
- * span (1 for the next), or 0 if none has; read without their locks.
- * Spelled out, and the four looked at together first: this is on the way
- * to setting up a span, the slowest kmalloc there is, which finds none.
- * Classes past the last have no spans. */
+/* Which of the next BORROW_CLASSES classes after that of 'c' is the
+ * nearest with a listed span (1 for the next), or 0 if none has or that
+ * one is further than 'c' may borrow from (c->lenders); read without their
+ * locks.  Spelled out, and the four looked at together first: this is on
+ * the way to setting up a span, the slowest kmalloc there is, which finds
+ * none.  Classes past the last have no spans. */
 static inline unsigned lender(const struct central *c)
 {
 	_Static_assert(BORROW_CLASSES == 4, "lender looks four classes ahead");
@@ -571,7 +572,8 @@ static inline unsigned lender(const struct central *c)
 #undef LISTED
 	if (!(p1 | p2 | p3 | p4))
 		return 0;
-	return p1 ? 1 : p2 ? 2 : p3 ? 3 : 4;
+	unsigned k = p1 ? 1 : p2 ? 2 : p3 ? 3 : 4;
+	return k <= c->lenders ? k : 0;
 }
 
 /* One object of 'cls' from the first listed span of the class, live, or
@@ -665,7 +667,7 @@ static inline __attribute__((always_inline)) void *alloc_slow_common(uintptr_t o
 	/* A look at the lenders without their locks: borrow_object looks
 	 * again under the lender's lock. */
 	unsigned k = may_borrow ? lender(c) : 0;
-	if (k && k <= c->lenders) {
+	if (k) {
 		void *p = borrow_object(cls + k);
 		if (p) {
 			mm_irq_restore(flags);
