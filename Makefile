@@ -198,11 +198,11 @@ $(BUILD)/host/pic/%.o: %.c
 	$(quiet) PICCC $<
 	$(Q)$(HOST_CC) $(HOST_PIC_CFLAGS) -c $< -o $@
 
-$(BUILD)/host/libmm_malloc.so: arch/host/malloc_shim.map \
+$(BUILD)/host/libmm_malloc.so: arch/host/malloc_shim.map arch/host/malloc_shim.ld \
 		$(patsubst %.c,$(BUILD)/host/pic/%.o,arch/host/malloc_shim.c $(HOST_MM_SRCS))
 	$(quiet) HOSTLD $@
 	$(Q)$(HOST_CC) -shared -Wl,--version-script=arch/host/malloc_shim.map -Wl,-z,now \
-		$(filter %.o,$^) -pthread -o $@
+		-Wl,-T,arch/host/malloc_shim.ld $(filter %.o,$^) -pthread -o $@
 
 # The shim's calls checked against glibc's behaviour (run with LD_PRELOAD
 # by tests/host/test_shim.py).

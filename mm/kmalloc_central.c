@@ -359,7 +359,7 @@ bool transfer_init(void)
 /* Every CPU's lists, taken whole by kmalloc_drain (under drain_lock). */
 static mm_lock_t drain_lock = MM_LOCK_INIT;
 static mm_irq_flags_t hold_flags; /* kheap_hold's */
-static void *detached[MM_MAX_CPUS][KMALLOC_MAX_CLASSES + 1];
+static void *detached[MM_MAX_CPUS][KMALLOC_MAX_CLASSES + 1] MM_SPARSE;
 
 /* On each CPU, asked by kmalloc_drain: its lists are handed over whole.
  * No lock: it may run while this CPU waits for one. */

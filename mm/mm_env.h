@@ -69,6 +69,8 @@
  *     host sets errno to ENOMEM, as malloc does; nothing on target);
  *   - optionally MM_SECOND_NAMES(kmalloc, kfree): declarations that give
  *     the two calls second names (the host's malloc shim: malloc, free);
+ *   - optionally MM_SPARSE, where mm/'s large, sparsely touched arrays go
+ *     (below);
  *   - mm_entropy(): a word that differs from boot to boot as far as the
  *     machine allows, for the secret that free-list links are stored
  *     under (kmalloc): not a cryptographic source, and it need not be one.
@@ -103,6 +105,15 @@
 #include <stdint.h>
 
 #define PAGE_ALIGN_UP(x) ALIGN_UP(x, PAGE_SIZE)
+
+/* Marks mm/'s large zero-initialized arrays that are touched sparsely or
+ * rarely (the vm map's page bitmap, the CPU lists a drain takes), so that a
+ * world may keep them apart from the small statics every call uses: the
+ * host's malloc shim links them after .bss, so that a process starting up
+ * faults in fewer pages of the library.  Nothing by default. */
+#ifndef MM_SPARSE
+#define MM_SPARSE
+#endif
 
 /* A CPU stack of free objects: the slots [bottom, top) hold them, up to
  * end.  All zero is an empty stack that is also full. */

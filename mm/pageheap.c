@@ -2,7 +2,7 @@
 #include "mm/pageheap_internal.h"
 #include "mm/vm.h"
 
-#define SPAN_RECORDS_PER_REFILL 64
+#define SPAN_RECORDS_PER_BATCH 64
 
 /* The first bin whose every span has at least 'npages' pages. */
 static unsigned search_bin(uint32_t npages)
@@ -63,26 +63,28 @@ static inline __attribute__((always_inline)) struct span *bin_find(struct pagehe
 
 /* ---- span records ---- */
 
-/* A record whose fields are all the caller's to set (ph_alloc's split sets
- * every page-heap field itself: it is on kmalloc's slowest path). */
-static __attribute__((noinline)) bool refill_spare_spans(struct pageheap *ph)
+/* The next unused record of the batch, or the first of a new batch. */
+static __attribute__((noinline)) struct span *new_span_from_batch(struct pageheap *ph)
 {
-	struct span *batch =
-	        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_REFILL);
-	if (!batch)
-		return false;
-	for (unsigned i = 0; i < SPAN_RECORDS_PER_REFILL; i++) {
-		batch[i].next = ph->spare_spans;
-		ph->spare_spans = &batch[i];
+	if (ph->unused_spans == ph->unused_spans_end) {
+		struct span *batch =
+		        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_BATCH);
+		if (!batch)
+			return NULL;
+		ph->unused_spans = batch;
+		ph->unused_spans_end = batch + SPAN_RECORDS_PER_BATCH;
 	}
-	return true;
+	return ph->unused_spans++;
 }
 
+/* A record whose fields are all the caller's to set (ph_alloc's split sets
+ * every page-heap field itself: it is on kmalloc's slowest path): a
+ * recycled one first. */
 static inline __attribute__((always_inline)) struct span *new_span(struct pageheap *ph)
 {
-	if (__builtin_expect(!ph->spare_spans, 0) && !refill_spare_spans(ph))
-		return NULL;
 	struct span *s = ph->spare_spans;
+	if (__builtin_expect(!s, 0))
+		return new_span_from_batch(ph);
 	ph->spare_spans = s->next;
 	return s;
 }

@@ -6,8 +6,9 @@
  *   slot_owner[s]  owner of page-directory slot s (VM_FREE if free);
  *   slot_first[s]  slot s begins a reservation (adjacent reservations of one
  *                  owner stay distinguishable in the printed map);
- *   mapped bitmap  one bit per 4 KiB page of the 4 GiB space: set <=> mapped
- *                  by vm_map and not since released.  128 KiB;
+ *   mapped_bits    one bit per 4 KiB page of the 4 GiB space: set <=> mapped
+ *                  by vm_map and not since released.  128 KiB, apart from
+ *                  the rest (MM_SPARSE): a call touches its own pages' words;
  *   slot_mapped[s] how many of slot s's bits are set, so that a call over
  *                  whole slots checks them in O(1).
  */
@@ -27,7 +28,6 @@ static struct {
 	uintptr_t base;
 	uint8_t slot_owner[VM_SLOTS];
 	bool slot_first[VM_SLOTS];
-	vm_word_t mapped[PAGES / (sizeof(vm_word_t) * 8)];
 	uint16_t slot_mapped[VM_SLOTS]; /* set bits per slot, so whole slots are O(1) */
 	/* For each slot, the first slot at or after it whose owner may not map
 	 * (free or fixed): redone whenever an owner changes, so that every
@@ -35,6 +35,9 @@ static struct {
 	uint16_t mappable_until[VM_SLOTS];
 	struct vm_stats stats;
 } vm;
+
+static vm_word_t mapped_bits[PAGES / (sizeof(vm_word_t) * 8)] MM_SPARSE;
+_Static_assert(PTE_COUNT % WORD_BITS == 0, "a bitmap word lies in one slot");
 
 /* Guards vm, taken by every call that changes it; below the page heap's
  * lock and above the frame allocator's (the backend takes frames). */
@@ -189,22 +192,33 @@ static uint32_t flip_until(uint32_t first, uint32_t end, bool value)
 	uint32_t w = first / WORD_BITS, last = (end - 1) / WORD_BITS;
 	vm_word_t mask = first_word_mask(first);
 	if (w < last) {
-		if ((vm.mapped[w] ^ before) & mask)
+		if ((mapped_bits[w] ^ before) & mask)
 			return first;
-		vm.mapped[w] ^= mask;
+		mapped_bits[w] ^= mask;
 		/* Whole words: each must read 'before' entirely. */
 		while (++w < last) {
-			if (vm.mapped[w] != before)
+			if (mapped_bits[w] != before)
 				return w * WORD_BITS;
-			vm.mapped[w] = ~before;
+			mapped_bits[w] = ~before;
 		}
 		mask = WORD_ONES;
 	}
 	mask &= last_word_mask(end);
-	if ((vm.mapped[w] ^ before) & mask)
+	if ((mapped_bits[w] ^ before) & mask)
 		return w * WORD_BITS > first ? w * WORD_BITS : first;
-	vm.mapped[w] ^= mask;
+	mapped_bits[w] ^= mask;
 	return end;
+}
+
+/* Bitmap word w before some of its bits are set to 'value': when its slot
+ * holds the opposite throughout, its count says what the word is, and the
+ * word is not read (on the host, an untouched page of the bitmap read and
+ * then written is faulted in twice). */
+static inline vm_word_t word_before(uint32_t w, bool value)
+{
+	if (vm.slot_mapped[w * WORD_BITS / PTE_COUNT] == (value ? 0 : PTE_COUNT))
+		return value ? 0 : WORD_ONES;
+	return mapped_bits[w];
 }
 
 /* Sets or clears the bits of [first, first + count), every one of which is
@@ -217,13 +231,13 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 	uint32_t end = first + count, w = first / WORD_BITS, last = (end - 1) / WORD_BITS;
 	vm_word_t head = first_word_mask(first), tail = last_word_mask(end);
 	if (w == last) {
-		vm.mapped[w] ^= head & tail;
+		mapped_bits[w] = word_before(w, value) ^ (head & tail);
 	} else {
-		vm.mapped[w] ^= head;
+		mapped_bits[w] = word_before(w, value) ^ head;
 		if (last - w > 1)
-			memset(&vm.mapped[w + 1], value ? 0xff : 0,
+			memset(&mapped_bits[w + 1], value ? 0xff : 0,
 			       (last - w - 1) * sizeof(vm_word_t));
-		vm.mapped[last] ^= tail;
+		mapped_bits[last] = word_before(last, value) ^ tail;
 	}
 	count_pages(first, end, value);
 }
@@ -234,15 +248,21 @@ static void set_mapped(uint32_t first, uint32_t count, bool value)
 static inline __attribute__((always_inline)) bool flip_pages(uint32_t first, uint32_t count,
                                                              bool value)
 {
-	uint32_t end = first + count;
-	if (first % PTE_COUNT == 0 && end % PTE_COUNT == 0) {
-		/* Whole slots (a 4 MiB page's): answered by their counts. */
-		for (uint32_t slot = first / PTE_COUNT; slot < end / PTE_COUNT; slot++)
-			if (vm.slot_mapped[slot] != (value ? 0 : PTE_COUNT))
-				return false;
+	uint32_t end = first + count, opposite = value ? 0 : PTE_COUNT;
+	/* When every slot under the range holds the opposite of 'value'
+	 * throughout, their counts answer: nothing to read in the bitmap
+	 * (whose untouched words, read before they are written, a process on
+	 * the host would fault in twice).  Whole slots are answered so either
+	 * way. */
+	uint32_t slot = first / PTE_COUNT, last = (end - 1) / PTE_COUNT;
+	while (slot <= last && vm.slot_mapped[slot] == opposite)
+		slot++;
+	if (slot > last) {
 		set_mapped(first, count, value);
 		return true;
 	}
+	if (first % PTE_COUNT == 0 && end % PTE_COUNT == 0)
+		return false;
 	uint32_t stop = flip_until(first, end, value);
 	if (stop < end) {
 		if (stop > first)
@@ -262,7 +282,7 @@ static uint32_t count_mapped(uint32_t first, uint32_t count)
 			take = PTE_COUNT;
 			continue;
 		}
-		vm_word_t bits = vm.mapped[p / WORD_BITS] & word_mask(p, end, &take);
+		vm_word_t bits = mapped_bits[p / WORD_BITS] & word_mask(p, end, &take);
 		for (unsigned half = 0; half < sizeof(bits) / sizeof(uint32_t); half++) {
 			total += mm_bit_count((uint32_t)bits);
 			bits = bits >> 16 >> 16; /* one shift of 32 would be undefined on i386 */
@@ -282,9 +302,9 @@ static uint32_t find_page(uint32_t p, uint32_t end, bool value)
 		if (vm.slot_mapped[p / PTE_COUNT] != none) {
 			/* Slots are whole words: the scan stays inside this one. */
 			uint32_t w = p / WORD_BITS, last = (slot_end - 1) / WORD_BITS;
-			vm_word_t bits = (vm.mapped[w] ^ flip) & first_word_mask(p);
+			vm_word_t bits = (mapped_bits[w] ^ flip) & first_word_mask(p);
 			while (!bits && w < last)
-				bits = vm.mapped[++w] ^ flip;
+				bits = mapped_bits[++w] ^ flip;
 			if (bits) {
 				uint32_t found = w * WORD_BITS + (uint32_t)__builtin_ctzl(bits);
 				return found < end ? found : end;
@@ -605,7 +625,7 @@ bool vm_is_mapped(uintptr_t va)
 	if (va < vm.base || offset_of(va) >= VM_SPACE_SIZE)
 		return false;
 	uint32_t p = page_of(va);
-	return vm.mapped[p / WORD_BITS] >> (p % WORD_BITS) & 1;
+	return mapped_bits[p / WORD_BITS] >> (p % WORD_BITS) & 1;
 }
 
 size_t vm_mapped_pages(uintptr_t v, size_t n)

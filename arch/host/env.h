@@ -73,6 +73,11 @@ static inline mm_irq_flags_t mm_lock(mm_lock_t *lock)
 #define MM_MAX_CPUS       64
 #define MM_CPU_AREA_BYTES 8192
 #define MM_CPU_LOCAL
+/* mm/'s large, sparsely touched arrays (mm/mm_env.h), and the CPU areas:
+ * in a section of their own, which libmm_malloc.so links after .bss
+ * (arch/host/malloc_shim.ld), so that the small statics every call uses
+ * share a few pages; elsewhere it is part of .bss. */
+#define MM_SPARSE __attribute__((section(".bss.sparse")))
 #ifdef ARENA386_SHIM
 #define HOST_TLS __thread __attribute__((tls_model("initial-exec")))
 #else

@@ -97,7 +97,7 @@ __attribute__((destructor)) static void report_at_exit(void)
 {
 	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2 || !getenv("LIBMM_MALLOC_REPORT"))
 		return;
-	static struct kmalloc_stats st; /* 6 KiB: not on a stack it may not fit */
+	static struct kmalloc_stats st MM_SPARSE; /* 6 KiB: not on a stack it may not fit */
 	kmalloc_stats(&st);
 	kprintf("libmm_malloc: %llu KiB mapped, %llu KiB in use, %llu KiB idle; %llu mallocs, "
 	        "%llu frees, %llu bad frees, %llu failed\n",

@@ -17,7 +17,7 @@
 #include <sched.h>
 #include <stdbool.h>
 
-unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
+unsigned char host_cpu_areas[MM_MAX_CPUS][MM_CPU_AREA_BYTES] __attribute__((aligned(64))) MM_SPARSE;
 /* The area of a thread without a slot: all zero, never written. */
 static const unsigned char unattached[MM_CPU_AREA_BYTES] __attribute__((aligned(64)));
 HOST_TLS uintptr_t host_cpu_base = (uintptr_t)unattached;

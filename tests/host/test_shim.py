@@ -63,6 +63,12 @@ print scalar(keys %h), " ", $n, " ", scalar(@l), "\n";
 '''
 
 
+# The statics libmm_malloc.so touches in every process (class tables, the
+# classes' central lists, the page heap, the vm map's slot tables): 32 KiB
+# today, 8 pages.
+HOT_BSS_MAX = 40 << 10
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
@@ -86,6 +92,21 @@ def main():
     check(nm.returncode == 0 and names == EXPORTS,
           "libmm_malloc.so exports malloc and its kin, nothing else",
           "extra: %s; missing: %s" % (sorted(names - EXPORTS), sorted(EXPORTS - names)))
+
+    # What a process faults in at its start: the small statics that every
+    # call uses share a few pages of .bss; the large arrays touched a word
+    # or an area at a time (MM_SPARSE) lie after them, in .bss.sparse.
+    headers = subprocess.run(["readelf", "-SW", shim], capture_output=True, text=True).stdout
+    sizes = {m.group(1): int(m.group(2), 16) for m in
+             re.finditer(r"\]\s+(\.\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", headers)}
+    symbols = subprocess.run(["nm", "-S", shim], capture_output=True, text=True).stdout
+    sparse = [n for n in ("mapped_bits", "detached", "host_cpu_areas")
+              if not re.search(r"^[0-9a-f]+ [0-9a-f]+ [bB] " + n + "$", symbols, re.M)]
+    check(".bss.sparse" in sizes and sizes.get(".bss", 1 << 30) <= HOT_BSS_MAX and
+          sizes[".bss.sparse"] >= 512 << 10 and not sparse,
+          f"libmm_malloc.so: .bss at most {HOT_BSS_MAX >> 10} KiB, the sparse arrays after it",
+          f"sections: .bss {sizes.get('.bss')}, .bss.sparse {sizes.get('.bss.sparse')}; "
+          f"not found: {sparse}")
 
     env = dict(os.environ, LD_PRELOAD=shim)
     r = subprocess.run([api], env=env, capture_output=True, text=True, timeout=120)
