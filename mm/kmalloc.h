@@ -21,10 +21,12 @@
  *   - ksize(p) is the usable size of p's block (>= what was asked), 0 for a
  *     pointer that is not the start of a live block (reported).  It is
  *     the class's size, within 1/16 of the request up to a page and a
- *     quarter above, unless the class had no free object and the block was
+ *     quarter above (up to KMALLOC_MAX_SMALL; larger blocks are whole
+ *     pages), unless the class had no free object and the block was
  *     borrowed from one of the next four classes (at most a quarter, or
- *     four times the alignment, larger); a block krealloc moved to grow it
- *     has at least a quarter more room than the one it left.
+ *     four times the alignment, larger); a small block krealloc moved to
+ *     grow it has at least a quarter more room than the one it left, and
+ *     a large one grows in place when the pages after it are free.
  *   - Before any allocation fails for want of frames, the memory the heap
  *     holds idle is given back and the allocation tried again (counted in
  *     reclaims).
@@ -60,8 +62,8 @@
  * x86_64.  (GCC's i386 max_align_t says 16 only for its __float128
  * extension, which kernels do not use.) */
 #define KMALLOC_ALIGN       (sizeof(void *) == 8 ? 16u : 8u)
-#define KMALLOC_MAX_SMALL   32768u
-#define KMALLOC_MAX_CLASSES 108
+#define KMALLOC_MAX_SMALL   8192u
+#define KMALLOC_MAX_CLASSES 100
 #define KMALLOC_MAX_ALIGN   (256u << 20)
 
 void *kmalloc(size_t size);

@@ -8,22 +8,20 @@ uint32_t slots_per_cpu;
 cpu_list_offset_t lookup[LOOKUP_MAX + 1];
 cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
 
-/* Pages per span of a class: the fewest that hold SPAN_OBJECTS objects
- * (SPAN_MIN_OBJECTS when that would take more than SPAN_MAX_PAGES), and
- * then more, up to SPAN_MAX_PAGES, until at most 1/64 of the span is left
- * over at its end (or as little as there can be).  Larger spans are set up
- * less often and empty less often; every page of a span is named when it
- * is set up, which bounds the slowest kmalloc. */
-#define SPAN_OBJECTS     8
-#define SPAN_MIN_OBJECTS 4
-#define SPAN_MAX_PAGES   16
+/* Pages per span of a class: the fewest that hold SPAN_OBJECTS objects,
+ * and then more, up to SPAN_MAX_PAGES, until at most 1/64 of the span is
+ * left over at its end (or as little as there can be).  Larger spans are
+ * set up less often and empty less often; every page of a span is named
+ * when it is set up, which bounds the slowest kmalloc. */
+#define SPAN_OBJECTS   8
+#define SPAN_MAX_PAGES 16
+_Static_assert(SPAN_OBJECTS *KMALLOC_MAX_SMALL <= SPAN_MAX_PAGES * PAGE_SIZE,
+               "the largest class's span holds SPAN_OBJECTS");
 static uint32_t span_pages(uint32_t size)
 {
 	uint32_t least = (SPAN_OBJECTS * size + PAGE_SIZE - 1) / PAGE_SIZE;
-	if (least > SPAN_MAX_PAGES)
-		least = (SPAN_MIN_OBJECTS * size + PAGE_SIZE - 1) / PAGE_SIZE;
 	uint32_t best = least;
-	for (uint32_t pages = least; pages <= SPAN_MAX_PAGES || pages == least; pages++) {
+	for (uint32_t pages = least; pages <= SPAN_MAX_PAGES; pages++) {
 		uint32_t tail = pages * PAGE_SIZE % size;
 		if (tail * 64 <= pages * PAGE_SIZE)
 			return pages;

@@ -241,36 +241,81 @@ static struct span *fit_in_own_bin(struct pageheap *ph, uint32_t npages)
 
 /* ---- growth ---- */
 
-/* Grows the arena by at least 'npages' and returns the span that holds
- * the new memory.  When that is exactly the request, the span is returned
- * as it is, neither filed nor counted as free (state 0), for the caller to
- * take whole: it goes in use, so free neighbours need not merge with it.
- * Otherwise it is filed as free, merged with a free span just below it
- * when the growth was contiguous, and the caller splits it: it fits the
- * request even when its size does not reach the next bin boundary, so the
- * caller takes it directly rather than through bin_find.  NULL when the
- * arena cannot grow. */
-static struct span *grow(struct pageheap *ph, uint32_t npages)
+/* The free span that ends where the arena does, or NULL. */
+static struct span *free_tail(struct pageheap *ph)
 {
-	uint32_t ask = npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages;
+	if (ph->arena.used == ph->arena.start)
+		return NULL;
+	struct span *s = page_at(ph, ph->arena.used - PAGE_SIZE)->span;
+	return s && s->state == SPAN_FREE && span_end(s) == ph->arena.used ? s : NULL;
+}
+
+/* New memory from the arena: 'want' pages, or 'least' when that much
+ * cannot be had, in a span record of its own, zeroed (fresh memory reads
+ * 0) and neither filed nor counted (state 0); NULL when neither can. */
+static struct span *new_memory(struct pageheap *ph, uint32_t want, uint32_t least)
+{
 	struct span *s = new_span_cleared(ph);
 	if (!s)
 		return NULL;
-	void *p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
-	if (!p && ask > npages) {
-		ask = npages;
-		p = arena_sys_alloc(&ph->arena, (size_t)ask * PAGE_SIZE);
-	}
+	void *p = arena_sys_alloc(&ph->arena, (size_t)want * PAGE_SIZE);
+	if (!p && want > least)
+		p = arena_sys_alloc(&ph->arena, (size_t)(want = least) * PAGE_SIZE);
 	if (!p) {
 		drop_span(ph, s);
 		return NULL;
 	}
 	ph->stats.grows++;
 	s->start = (uintptr_t)p;
-	s->npages = ask;
+	s->npages = want;
 	s->released_pages = 0;
-	s->zeroed = 1; /* fresh memory reads 0 */
-	if (ask == npages)
+	s->zeroed = 1;
+	return s;
+}
+
+/* The arena grown by what the free span at its end lacks of 'npages',
+ * merged with it: the span of at least npages that results, or NULL. */
+static struct span *grow_into(struct pageheap *ph, struct span *tail, uint32_t npages)
+{
+	uint32_t lack = npages - tail->npages;
+	uintptr_t end = ph->arena.used;
+	struct span *s = new_memory(ph, lack < PH_GROW_PAGES ? PH_GROW_PAGES : lack, lack);
+	if (!s)
+		return NULL;
+	s = insert_free(ph, s);           /* merged with the tail when it follows it */
+	return s->start < end ? s : NULL; /* the arena went on elsewhere */
+}
+
+/* Grows the arena to hold a span of 'npages' and returns that span.  By
+ * at least PH_GROW_PAGES, or exactly the request for large ones: then the
+ * new span is returned as it is, neither filed nor counted as free (state
+ * 0), for the caller to take whole: it goes in use, so free neighbours
+ * need not merge with it.  Otherwise it is filed as free, merged with a
+ * free span just below it when the growth was contiguous, and the caller
+ * splits it: it fits the request even when its size does not reach the
+ * next bin boundary, so the caller takes it directly rather than through
+ * bin_find.  NULL when the arena cannot grow.
+ *
+ * A free span at the arena's end is grown into: only what it lacks is
+ * asked for (nothing when it holds the request, which the rounded-up bin
+ * search passes over).  Its pages are used before fresh ones when they
+ * all have frames; when some were released, only if the arena has no
+ * room for the whole request after its end: released pages cost frames as fresh
+ * ones do, and a span whose released pages lie before mapped ones would
+ * break the order the scavenger keeps (mapped pages first, where
+ * allocation splits), stranding the mapped ones when frames run out. */
+static struct span *grow(struct pageheap *ph, uint32_t npages)
+{
+	struct span *tail = free_tail(ph);
+	if (tail && tail->npages >= npages)
+		return tail;
+	uintptr_t room = ph->arena.start + ph->arena.limit - ph->arena.used;
+	if (tail && (tail->released_pages == 0 || room / PAGE_SIZE < npages))
+		return grow_into(ph, tail, npages);
+	struct span *s = new_memory(ph, npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages, npages);
+	if (!s)
+		return NULL;
+	if (s->npages == npages)
 		return s;
 	return insert_free(ph, s);
 }
@@ -424,8 +469,8 @@ static inline __attribute__((always_inline)) struct span *alloc_locked(struct pa
 		ph->stats.failures++;
 		return NULL;
 	}
-	/* 1. A free span of at least npages, or the arena grown by them, or,
-	 * when it cannot grow, a span of the request's own bin that fits. */
+	/* 1. A free span of at least npages, or the arena grown to hold them,
+	 * or, when it cannot grow, a span of the request's own bin that fits. */
 	struct span *s = bin_find(ph, npages);
 	if (!s && !(s = grow(ph, npages)) && !(s = fit_in_own_bin(ph, npages))) {
 		ph->stats.failures++;

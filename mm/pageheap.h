@@ -28,13 +28,15 @@
  *
  * Allocation: find a free span (growing the arena when none fits: by at
  * least PH_GROW_PAGES, or exactly the request for large ones, which then
- * goes into use without being filed; when the arena cannot grow, the first
- * span of the request's own bin that holds it, which the rounded-up search
- * passes over: a walk of one list before a refusal), split off the
- * remainder, map its released pages again (they read 0), and zero it only
- * if it is dirty and the caller asked for zeroed memory: memory is zeroed
- * once, when it must be.  Free: coalesce with free neighbours and file in a bin; then the
- * scavenger.  It keeps free pages mapped for the recent peak - as many as
+ * goes into use without being filed; a free span at the arena's end is
+ * grown into, by what it lacks, when its pages all have frames or the
+ * limit leaves no room for the whole request; when the arena cannot grow,
+ * the first span of the request's own bin that holds it, which the
+ * rounded-up search passes over: a walk of one list before a refusal),
+ * split off the remainder, map its released pages again (they read 0),
+ * and zero it only if it is dirty and the caller asked for zeroed memory:
+ * memory is zeroed once, when it must be.  Free: coalesce with free
+ * neighbours and file in a bin; then the scavenger.  It keeps free pages mapped for the recent peak - as many as
  * the most pages in use in this period of hold_frees frees or the one
  * before, less those in use now - so that a heap emptied and filled again
  * maps nothing again; those pages are no more than the heap had in use

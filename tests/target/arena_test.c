@@ -612,9 +612,9 @@ static void large_requests_are_served_directly(struct ktest *t)
 	ph_free(&heap, s);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 
-	/* Grown past a free span that is too small: the request gets the new
-	 * pages alone, and the free span stays as it was until its neighbour
-	 * is freed. */
+	/* Grown into a free span at the arena's end that is too small: only
+	 * what it lacks is added, and the request starts where the free span
+	 * did. */
 	heap.scavenge_threshold_pages = 64 * MiB / PAGE_SIZE;
 	s = ph_alloc(&heap, 2048, false); /* the free 8 MiB again */
 	struct span *small = ph_alloc(&heap, 1, false);
@@ -625,15 +625,29 @@ static void large_requests_are_served_directly(struct ktest *t)
 	used = heap.arena.used;
 	struct span *big = ph_alloc(&heap, 512, false);
 	ASSERT_NE(t, (uintptr_t)big, 0);
-	EXPECT_EQ(t, big->start, used);
-	EXPECT_EQ(t, heap.arena.used, used + 2 * MiB);
-	EXPECT_EQ(t, heap.stats.free_spans, 1);
-	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest);
+	EXPECT_EQ(t, big->start, used - (uintptr_t)rest * PAGE_SIZE);
+	EXPECT_EQ(t, heap.arena.used, used + (uintptr_t)(512 - rest) * PAGE_SIZE);
+	EXPECT_EQ(t, heap.stats.free_spans, 0);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 0);
 	EXPECT_EQ(t, ph_check(&heap), 0);
-	ph_free(&heap, big); /* merges with the rest */
+	ph_free(&heap, big);
 	EXPECT_EQ(t, heap.stats.free_spans, 1);
-	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest + 512);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 512);
 	EXPECT_EQ(t, ph_check(&heap), 0);
+	/* A free end that holds the request serves it, though the rounded-up
+	 * bin search passes it over (511 pages lie in the bin of 480-511, and
+	 * a request of 500 searches from 512 up): nothing grows. */
+	struct span *one = ph_alloc(&heap, 1, false); /* the free end's first page */
+	ASSERT_NE(t, (uintptr_t)one, 0);
+	used = heap.arena.used;
+	big = ph_alloc(&heap, 500, false);
+	ASSERT_NE(t, (uintptr_t)big, 0);
+	EXPECT_EQ(t, big->start, one->start + PAGE_SIZE);
+	EXPECT_EQ(t, heap.arena.used, used);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 11);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, big);
+	ph_free(&heap, one);
 	ph_free(&heap, small);
 	ph_free(&heap, s);
 	EXPECT_EQ(t, heap.stats.free_spans, 1);
