@@ -36,21 +36,18 @@
  * split off the remainder, map its released pages again (they read 0),
  * and zero it only if it is dirty and the caller asked for zeroed memory:
  * memory is zeroed once, when it must be.  Free: coalesce with free
- * neighbours and file in a bin; then the scavenger.  It keeps free pages mapped for the recent peak - as many as
- * the most pages in use in this period of hold_frees frees or the one
- * before, less those in use now - so that a heap emptied and filled again
- * maps nothing again; those pages are no more than the heap had in use
- * just before.  Beyond that, it keeps scavenge_threshold_pages or 1/3 of the
- * pages in use, whichever is larger: when more sit free and mapped, it
- * releases frames from the end of the largest free spans until the recent
- * peak's pages and half that remain (allocation splits free spans from the
- * start, so what is kept is what is taken next).  Idle memory kept stays in
- * proportion to the heap's recent size, and kmalloc's reclaim or
- * kmalloc_trim gives all of it back at once.  Both are O(1) in the span's
- * size (and in the number of free spans) but for the pages mapped or
- * released; ph_mark_all and its undoing at free cost O(npages), for spans
- * of small objects; taking part of a span that is partly released maps the
- * part's gaps first (O(npages / 32) to find them).
+ * neighbours and file in a bin; then the scavenger.  It keeps free pages mapped for the recent peak
+ * - as many as the most pages in use in this period of hold_frees frees or the one before, less
+ * those in use now - so that a heap emptied and filled again maps nothing again; those pages are no
+ * more than the heap had in use just before.  Beyond that, it keeps scavenge_threshold_pages or 1/3
+ * of the pages in use, whichever is larger: when more sit free and mapped, it releases frames from
+ * the end of the largest free spans until the recent peak's pages and half that remain (allocation
+ * splits free spans from the start, so what is kept is what is taken next).  Idle memory kept stays
+ * in proportion to the heap's recent size, and kmalloc's reclaim or kmalloc_trim gives all of it
+ * back at once.  Both are O(1) in the span's size (and in the number of free spans) but for the
+ * pages mapped or released; ph_mark_all and its undoing at free cost O(npages), for spans of small
+ * objects; taking part of a span that is partly released maps the part's gaps first (O(npages / 32)
+ * to find them).
  *
  * Locking: each heap has a lock (struct pageheap), taken inside every call
  * that changes the heap; it covers the heap's arena too.  Lock order, mm/

@@ -704,6 +704,34 @@ static void a_full_arena_serves_a_request_from_its_own_bin(struct ktest *t)
 	expect_no_leak(t, &before);
 }
 
+/* A 4 MiB arena grown to 3 MiB whose top 2 MiB are free and released: a
+ * request of 2.5 MiB cannot be had after the arena's end (1 MiB of room),
+ * but its free end and 128 pages more hold it. */
+static void a_heap_at_its_limit_grows_into_its_free_end(struct ktest *t)
+{
+	struct snapshot before = snap();
+	ASSERT_TRUE(t, ph_init(&heap, 0, 4 * MiB, 4 * MiB));
+	struct span *a = ph_alloc(&heap, 256, false), *b = ph_alloc(&heap, 512, false);
+	ASSERT_NE(t, (uintptr_t)a, 0);
+	ASSERT_NE(t, (uintptr_t)b, 0);
+	ph_free(&heap, b);
+	ph_scavenge_all(&heap);
+	EXPECT_EQ(t, heap.stats.free_released_pages, 512);
+	uintptr_t used = heap.arena.used;
+	struct span *c = ph_alloc(&heap, 640, false);
+	ASSERT_NE(t, (uintptr_t)c, 0);
+	EXPECT_EQ(t, c->start, a->start + 256 * PAGE_SIZE);
+	EXPECT_EQ(t, heap.arena.used, used + 128 * PAGE_SIZE);
+	EXPECT_EQ(t, heap.stats.failures, 0);
+	for (uint32_t p = 0; p < c->npages; p++) /* mapped again, every page */
+		*(volatile uint32_t *)(c->start + p * PAGE_SIZE) = p;
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, c);
+	ph_free(&heap, a);
+	ph_destroy(&heap);
+	expect_no_leak(t, &before);
+}
+
 static void heap_check_finds_corruption(struct ktest *t)
 {
 	ASSERT_EQ(t, ph_suite_heap(), 0);
@@ -818,6 +846,7 @@ static const struct ktest_case arena_cases[] = {
 	KTEST_CASE(large_requests_are_served_directly),
 	KTEST_CASE(growth_serves_sizes_between_bin_boundaries),
 	KTEST_CASE(a_full_arena_serves_a_request_from_its_own_bin),
+	KTEST_CASE(a_heap_at_its_limit_grows_into_its_free_end),
 	KTEST_CASE(heap_check_finds_corruption),
 	KTEST_CASE(random_spans_keep_their_contents),
 };
