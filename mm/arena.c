@@ -125,9 +125,9 @@ bool arena_cover_live_slow(struct arena *a, uintptr_t p, size_t n)
 	return true;
 }
 
-void *arena_meta_alloc(struct arena *a, size_t bytes)
+void *arena_meta_alloc(struct arena *a, size_t bytes, size_t align)
 {
-	uintptr_t p = ALIGN_UP(a->persistent_next, (uintptr_t)16);
+	uintptr_t p = ALIGN_UP(a->persistent_next, (uintptr_t)(align < 16 ? 16 : align));
 	if (bytes > a->meta_end - p) {
 		note(a, "arena_meta_alloc(%zu): persistent metadata exhausted", bytes);
 		return NULL;

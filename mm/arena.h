@@ -154,9 +154,10 @@ static inline bool arena_cover_live(struct arena *a, uintptr_t p, size_t n)
 	return arena_live_covered(a, p, n) || arena_cover_live_slow(a, p, n);
 }
 
-/* Never-freed, zeroed metadata from the persistent area, aligned to 16;
- * NULL when it is exhausted or frames run out. */
-void *arena_meta_alloc(struct arena *a, size_t bytes);
+/* Never-freed, zeroed metadata from the persistent area, aligned to
+ * 'align' (a power of two, at least 16); NULL when it is exhausted or
+ * frames run out. */
+void *arena_meta_alloc(struct arena *a, size_t bytes, size_t align);
 
 /* Prints one summary line: start, used, end, limit, bytes reserved, mapped,
  * released, extensions and fallbacks. */

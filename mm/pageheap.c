@@ -2,8 +2,6 @@
 #include "mm/pageheap_internal.h"
 #include "mm/vm.h"
 
-#define SPAN_RECORDS_PER_BATCH 64
-
 /* The first bin whose every span has at least 'npages' pages. */
 static unsigned search_bin(uint32_t npages)
 {
@@ -63,28 +61,30 @@ static inline __attribute__((always_inline)) struct span *bin_find(struct pagehe
 
 /* ---- span records ---- */
 
-/* The next unused record of the batch, or the first of a new batch. */
-static __attribute__((noinline)) struct span *new_span_from_batch(struct pageheap *ph)
+/* A page of records from the persistent metadata, on the spare list: a
+ * page at a time, so that a heap that uses few touches one page of them. */
+#define SPAN_RECORDS_PER_BATCH (PAGE_SIZE / sizeof(struct span))
+static __attribute__((noinline)) bool refill_spare_spans(struct pageheap *ph)
 {
-	if (ph->unused_spans == ph->unused_spans_end) {
-		struct span *batch =
-		        arena_meta_alloc(&ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_BATCH);
-		if (!batch)
-			return NULL;
-		ph->unused_spans = batch;
-		ph->unused_spans_end = batch + SPAN_RECORDS_PER_BATCH;
+	struct span *batch = arena_meta_alloc(
+	        &ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_BATCH, PAGE_SIZE);
+	if (!batch)
+		return false;
+	for (unsigned i = (unsigned)SPAN_RECORDS_PER_BATCH;
+	     i-- > 0;) { /* handed out in address order */
+		batch[i].next = ph->spare_spans;
+		ph->spare_spans = &batch[i];
 	}
-	return ph->unused_spans++;
+	return true;
 }
 
 /* A record whose fields are all the caller's to set (ph_alloc's split sets
- * every page-heap field itself: it is on kmalloc's slowest path): a
- * recycled one first. */
+ * every page-heap field itself: it is on kmalloc's slowest path). */
 static inline __attribute__((always_inline)) struct span *new_span(struct pageheap *ph)
 {
+	if (__builtin_expect(!ph->spare_spans, 0) && !refill_spare_spans(ph))
+		return NULL;
 	struct span *s = ph->spare_spans;
-	if (__builtin_expect(!s, 0))
-		return new_span_from_batch(ph);
 	ph->spare_spans = s->next;
 	return s;
 }
@@ -738,7 +738,7 @@ bool ph_cover_live_slow(struct pageheap *ph, const struct span *s)
 void *ph_meta_alloc(struct pageheap *ph, size_t bytes)
 {
 	mm_irq_flags_t flags = mm_lock(&ph->lock);
-	void *p = arena_meta_alloc(&ph->arena, bytes);
+	void *p = arena_meta_alloc(&ph->arena, bytes, 16);
 	mm_unlock(&ph->lock, flags);
 	return p;
 }

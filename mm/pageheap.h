@@ -126,11 +126,7 @@ struct pageheap {
 	uint32_t fl_bitmap;
 	uint32_t sl_bitmap[PH_FL_COUNT];
 	struct span *bins[PH_FL_COUNT][PH_SL_COUNT];
-	struct span *spare_spans; /* recycled span records */
-	/* Records not yet used, of the last batch taken from the persistent
-	 * metadata: handed out in order, so that only the pages of the ones
-	 * used are ever touched. */
-	struct span *unused_spans, *unused_spans_end;
+	struct span *spare_spans;          /* span records not in use */
 	uint32_t scavenge_threshold_pages; /* least pages kept free and mapped */
 	uint32_t max_pages;                /* the arena's limit in pages: no span is larger */
 	/* The scavenger's memory of recent use: the most pages in use in this
