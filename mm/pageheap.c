@@ -299,18 +299,22 @@ static struct span *grow_into(struct pageheap *ph, struct span *tail, uint32_t n
  * A free span at the arena's end is grown into: only what it lacks is
  * asked for (nothing when it holds the request, which the rounded-up bin
  * search passes over).  Its pages are used before fresh ones when they
- * all have frames; when some were released, only if the arena has no
- * room for the whole request after its end: released pages cost frames as fresh
- * ones do, and a span whose released pages lie before mapped ones would
- * break the order the scavenger keeps (mapped pages first, where
- * allocation splits), stranding the mapped ones when frames run out. */
+ * all have frames and are at least a growth's worth (a smaller end, what
+ * is left of a growth rounded up to PH_GROW_PAGES, is left to the small
+ * requests that come next: merging it costs a large one more than it
+ * saves); when some were released, only if the arena has no room for the
+ * whole request after its end: released pages cost frames as fresh ones
+ * do, and a span whose released pages lie before mapped ones would break
+ * the order the scavenger keeps (mapped pages first, where allocation
+ * splits), stranding the mapped ones when frames run out. */
 static struct span *grow(struct pageheap *ph, uint32_t npages)
 {
 	struct span *tail = free_tail(ph);
 	if (tail && tail->npages >= npages)
 		return tail;
 	uintptr_t room = ph->arena.start + ph->arena.limit - ph->arena.used;
-	if (tail && (tail->released_pages == 0 || room / PAGE_SIZE < npages))
+	if (tail && ((tail->released_pages == 0 && tail->npages >= PH_GROW_PAGES) ||
+	             room / PAGE_SIZE < npages))
 		return grow_into(ph, tail, npages);
 	struct span *s = new_memory(ph, npages < PH_GROW_PAGES ? PH_GROW_PAGES : npages, npages);
 	if (!s)

@@ -33,12 +33,12 @@ binaries for all), on
   wall time is also compared round by round (one run of each allocator a
   round, interleaved): the median of libmm's ratios to the best peer's,
   with a confidence interval that assumes nothing of their distribution.
-  Every
-  allocator's run goes through env(1), glibc's too, so that each counts
-  the same exec.  System time is the kernel's estimate from timer ticks
-  (one run of gcc gives anything from 0.014 to 0.039 s): the summary
-  compares the means, with their standard errors; minor faults, which
-  are what the allocator changes there, are exact.
+  Every allocator's run goes through env(1), glibc's too, so that each
+  counts the same exec.  System time is the kernel's estimate from timer
+  ticks (one run of gcc gives anything from 0.014 to 0.039 s): the summary
+  gives the means, with their standard errors, and libmm's ratio to
+  glibc's paired by round as the wall time's is (median and interval); minor
+  faults, which are what the allocator changes there, are exact.
 Prints Markdown tables (README keeps a copy).
 """
 import argparse
@@ -308,6 +308,16 @@ def programs(runstat, allocs, repeats):
                     f"glibc {g['sys_mean']:.4f} +- {g['sys_error']:.4f} (no more: "
                     f"{'yes' if mm['sys_mean'] <= g['sys_mean'] else 'NO'}); minor faults "
                     f"{mm['minflt']:.0f} vs {g['minflt']:.0f}")
+            # System time paired by round with glibc's, as wall time is
+            # with the best peer's below: the machine's swings from round to
+            # round are larger than the difference asked about.
+            paired = [r["sys"] / b["sys"] for r, b in zip(rows["libmm"], rows["glibc"])
+                      if b["sys"] > 0]
+            mid, lo, hi = median_interval(paired)
+            if lo is not None:
+                verdict = "yes" if hi <= 1.0 else "NO" if lo > 1.0 else "undecided"
+                line += (f"; sys paired by round with glibc's: median {mid:.3f}, 95% interval "
+                         f"{lo:.3f}-{hi:.3f} (no more: {verdict})")
             for key, what in (("wall", "median wall"), ("least", "least wall")):
                 best_name, best = min(peers.items(), key=lambda kv: kv[1][key])
                 line += (f"; {what} {mm[key] / best[key]:.3f} of the best peer's ({best_name}) "

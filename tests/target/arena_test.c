@@ -612,9 +612,10 @@ static void large_requests_are_served_directly(struct ktest *t)
 	ph_free(&heap, s);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 
-	/* Grown into a free span at the arena's end that is too small: only
-	 * what it lacks is added, and the request starts where the free span
-	 * did. */
+	/* Grown past a free end smaller than a growth's worth (what is left
+	 * of one rounded up to PH_GROW_PAGES): the request gets new pages
+	 * alone, and the free end stays for the small requests that come
+	 * next. */
 	heap.scavenge_threshold_pages = 64 * MiB / PAGE_SIZE;
 	s = ph_alloc(&heap, 2048, false); /* the free 8 MiB again */
 	struct span *small = ph_alloc(&heap, 1, false);
@@ -625,26 +626,42 @@ static void large_requests_are_served_directly(struct ktest *t)
 	used = heap.arena.used;
 	struct span *big = ph_alloc(&heap, 512, false);
 	ASSERT_NE(t, (uintptr_t)big, 0);
-	EXPECT_EQ(t, big->start, used - (uintptr_t)rest * PAGE_SIZE);
-	EXPECT_EQ(t, heap.arena.used, used + (uintptr_t)(512 - rest) * PAGE_SIZE);
-	EXPECT_EQ(t, heap.stats.free_spans, 0);
-	EXPECT_EQ(t, heap.stats.free_mapped_pages, 0);
+	EXPECT_EQ(t, big->start, used);
+	EXPECT_EQ(t, heap.arena.used, used + 2 * MiB);
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+	ph_free(&heap, big); /* merges with the rest */
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest + 512);
+	EXPECT_EQ(t, ph_check(&heap), 0);
+
+	/* A free end of at least a growth's worth is grown into: only what it
+	 * lacks is added (a growth's worth: 64 pages for the 25 lacking), and
+	 * the request starts where the free end did. */
+	uintptr_t free_end = used - (uintptr_t)rest * PAGE_SIZE;
+	used = heap.arena.used;
+	big = ph_alloc(&heap, 600, false);
+	ASSERT_NE(t, (uintptr_t)big, 0);
+	EXPECT_EQ(t, big->start, free_end);
+	EXPECT_EQ(t, heap.arena.used, used + (uintptr_t)PH_GROW_PAGES * PAGE_SIZE);
+	EXPECT_EQ(t, heap.stats.free_spans, 1);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, rest + 512 + PH_GROW_PAGES - 600);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_free(&heap, big);
-	EXPECT_EQ(t, heap.stats.free_spans, 1);
-	EXPECT_EQ(t, heap.stats.free_mapped_pages, 512);
-	EXPECT_EQ(t, ph_check(&heap), 0);
+
 	/* A free end that holds the request serves it, though the rounded-up
-	 * bin search passes it over (511 pages lie in the bin of 480-511, and
-	 * a request of 500 searches from 512 up): nothing grows. */
+	 * bin search passes it over (638 pages lie in the bin of 576-639, and
+	 * a request of 630 searches from 640 up): nothing grows. */
 	struct span *one = ph_alloc(&heap, 1, false); /* the free end's first page */
 	ASSERT_NE(t, (uintptr_t)one, 0);
+	EXPECT_EQ(t, one->start, free_end);
 	used = heap.arena.used;
-	big = ph_alloc(&heap, 500, false);
+	big = ph_alloc(&heap, 630, false);
 	ASSERT_NE(t, (uintptr_t)big, 0);
-	EXPECT_EQ(t, big->start, one->start + PAGE_SIZE);
+	EXPECT_EQ(t, big->start, free_end + PAGE_SIZE);
 	EXPECT_EQ(t, heap.arena.used, used);
-	EXPECT_EQ(t, heap.stats.free_mapped_pages, 11);
+	EXPECT_EQ(t, heap.stats.free_mapped_pages, 8);
 	EXPECT_EQ(t, ph_check(&heap), 0);
 	ph_free(&heap, big);
 	ph_free(&heap, one);
