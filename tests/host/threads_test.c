@@ -155,7 +155,7 @@ static uint64_t next_random(uint64_t *s)
 	return *s;
 }
 
-/* Mostly small, some up to 32 KiB, one in 64 up to 1 MiB. */
+/* Mostly small, some up to 32 KiB (classes and whole pages), one in 64 up to 1 MiB. */
 static size_t random_size(uint64_t *s)
 {
 	uint64_t r = next_random(s);

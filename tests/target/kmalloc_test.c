@@ -827,7 +827,7 @@ static void freeing_a_burst_gives_its_spans_back(struct ktest *t)
 	expect_heap_ok(t);
 }
 
-/* Mostly small blocks, some up to 32 KiB, a few large ones. */
+/* Mostly small blocks, some up to the largest class, a few large ones. */
 static size_t random_size(void)
 {
 	uint32_t r = rng() % 1000;
