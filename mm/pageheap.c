@@ -61,17 +61,17 @@ static inline __attribute__((always_inline)) struct span *bin_find(struct pagehe
 
 /* ---- span records ---- */
 
-/* A page of records from the persistent metadata, on the spare list: a
- * page at a time, so that a heap that uses few touches one page of them. */
-#define SPAN_RECORDS_PER_BATCH (PAGE_SIZE / sizeof(struct span))
+/* A page of records from the persistent metadata, on the spare list (in
+ * address order): a page at a time, so that a heap that uses few touches
+ * one page of them. */
+#define SPAN_RECORDS_PER_BATCH ((unsigned)(PAGE_SIZE / sizeof(struct span)))
 static __attribute__((noinline)) bool refill_spare_spans(struct pageheap *ph)
 {
 	struct span *batch = arena_meta_alloc(
 	        &ph->arena, sizeof(struct span) * SPAN_RECORDS_PER_BATCH, PAGE_SIZE);
 	if (!batch)
 		return false;
-	for (unsigned i = (unsigned)SPAN_RECORDS_PER_BATCH;
-	     i-- > 0;) { /* handed out in address order */
+	for (unsigned i = SPAN_RECORDS_PER_BATCH; i-- > 0;) {
 		batch[i].next = ph->spare_spans;
 		ph->spare_spans = &batch[i];
 	}
@@ -259,8 +259,10 @@ static struct span *new_memory(struct pageheap *ph, uint32_t want, uint32_t leas
 	if (!s)
 		return NULL;
 	void *p = arena_sys_alloc(&ph->arena, (size_t)want * PAGE_SIZE);
-	if (!p && want > least)
-		p = arena_sys_alloc(&ph->arena, (size_t)(want = least) * PAGE_SIZE);
+	if (!p && want > least) {
+		want = least;
+		p = arena_sys_alloc(&ph->arena, (size_t)want * PAGE_SIZE);
+	}
 	if (!p) {
 		drop_span(ph, s);
 		return NULL;
