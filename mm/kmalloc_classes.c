@@ -15,7 +15,7 @@ cpu_list_offset_t lookup_coarse[(KMALLOC_MAX_SMALL >> COARSE_SHIFT) + 1];
  * when it is set up, which bounds the slowest kmalloc. */
 #define SPAN_OBJECTS   8
 #define SPAN_MAX_PAGES 16
-_Static_assert(SPAN_OBJECTS *KMALLOC_MAX_SMALL <= SPAN_MAX_PAGES * PAGE_SIZE,
+_Static_assert((SPAN_OBJECTS * KMALLOC_MAX_SMALL) <= SPAN_MAX_PAGES * PAGE_SIZE,
                "the largest class's span holds SPAN_OBJECTS");
 static uint32_t span_pages(uint32_t size)
 {
